@@ -1,0 +1,231 @@
+package redact
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// referenceRedact is the non-streaming definition the Writer must agree
+// with: find every occurrence of every pattern in the whole input, widen it,
+// and replace each run of overlapping occurrences with one replacement
+// (touching runs get one replacement each).
+func referenceRedact(r *Redactor, in []byte) ([]byte, int) {
+	var hits []span
+	for pi := range r.m.pats {
+		p := &r.m.pats[pi]
+		for from := 0; ; {
+			i := bytes.Index(in[from:], p.core)
+			if i < 0 {
+				break
+			}
+			s, e, _ := p.extent(in, from+i, true)
+			hits = append(hits, span{int64(s), int64(e)})
+			from += i + 1
+		}
+	}
+	slices.SortFunc(hits, func(a, b span) int { return int(a.start - b.start) })
+	var out []byte
+	var covered int64
+	n := 0
+	c := int64(0)
+	for _, h := range hits {
+		if h.start > c {
+			out = append(out, in[c:h.start]...)
+			c = h.start
+		}
+		if h.start >= covered {
+			out = append(out, r.replacement...)
+			n++
+		}
+		covered = max(covered, h.end)
+		c = max(c, covered)
+	}
+	if c < int64(len(in)) {
+		out = append(out, in[c:]...)
+	}
+	return out, n
+}
+
+// encoders are independent of patterns.go: each turns a secret into one wire
+// form the way a real producer would, with whatever surrounds it.
+type encoder struct {
+	name string
+	enc  func(rng *rand.Rand, secret []byte) []byte
+}
+
+func encoders() []encoder {
+	embed64 := func(e *base64.Encoding) func(*rand.Rand, []byte) []byte {
+		return func(rng *rand.Rand, s []byte) []byte {
+			pre := randBytes(rng, rng.IntN(7), allBytes)
+			post := randBytes(rng, rng.IntN(7), allBytes)
+			return []byte(e.EncodeToString(slices.Concat(pre, s, post)))
+		}
+	}
+	jsonEnc := func(html bool) func(*rand.Rand, []byte) []byte {
+		return func(_ *rand.Rand, s []byte) []byte {
+			var b bytes.Buffer
+			e := json.NewEncoder(&b)
+			e.SetEscapeHTML(html)
+			if err := e.Encode(string(s)); err != nil {
+				panic(err)
+			}
+			return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+		}
+	}
+	return []encoder{
+		{"raw", func(_ *rand.Rand, s []byte) []byte { return s }},
+		{"hex", func(_ *rand.Rand, s []byte) []byte { return []byte(hex.EncodeToString(s)) }},
+		{"HEX", func(_ *rand.Rand, s []byte) []byte { return []byte(strings.ToUpper(hex.EncodeToString(s))) }},
+		{"base64 std alone", func(_ *rand.Rand, s []byte) []byte { return []byte(base64.StdEncoding.EncodeToString(s)) }},
+		{"base64 url raw alone", func(_ *rand.Rand, s []byte) []byte { return []byte(base64.RawURLEncoding.EncodeToString(s)) }},
+		{"base64 std in run", embed64(base64.StdEncoding)},
+		{"base64 std raw in run", embed64(base64.RawStdEncoding)},
+		{"base64 url in run", embed64(base64.URLEncoding)},
+		{"base64 url raw in run", embed64(base64.RawURLEncoding)},
+		{"percent all upper", func(_ *rand.Rand, s []byte) []byte { return pctAll(s, "%%%02X") }},
+		{"percent all lower", func(_ *rand.Rand, s []byte) []byte { return pctAll(s, "%%%02x") }},
+		{"url.QueryEscape", func(_ *rand.Rand, s []byte) []byte { return []byte(url.QueryEscape(string(s))) }},
+		{"url.PathEscape", func(_ *rand.Rand, s []byte) []byte { return []byte(url.PathEscape(string(s))) }},
+		{"url.QueryEscape lower", func(_ *rand.Rand, s []byte) []byte {
+			return []byte(lowerPct(url.QueryEscape(string(s))))
+		}},
+		{"json", jsonEnc(false)},
+		{"json html-safe", jsonEnc(true)},
+		{"json escaped solidus", func(rng *rand.Rand, s []byte) []byte {
+			return bytes.ReplaceAll(jsonEnc(false)(rng, s), []byte("/"), []byte(`\/`))
+		}},
+		{`json all \u`, func(_ *rand.Rand, s []byte) []byte { return jsonAllU(s, "\\u%04x") }},
+		{`json all \U`, func(_ *rand.Rand, s []byte) []byte { return jsonAllU(s, "\\u%04X") }},
+	}
+}
+
+func pctAll(s []byte, format string) []byte {
+	var b strings.Builder
+	for _, c := range s {
+		fmt.Fprintf(&b, format, c)
+	}
+	return []byte(b.String())
+}
+
+func lowerPct(s string) string {
+	b := []byte(s)
+	for i := range b {
+		if b[i] == '%' && i+2 < len(b) {
+			b[i+1] = bytes.ToLower(b[i+1 : i+2])[0]
+			b[i+2] = bytes.ToLower(b[i+2 : i+3])[0]
+		}
+	}
+	return string(b)
+}
+
+// jsonAllU escapes every UTF-16 code unit; the test secrets are valid UTF-8.
+func jsonAllU(s []byte, format string) []byte {
+	var b strings.Builder
+	for _, r := range string(s) {
+		if r > 0xFFFF {
+			r -= 0x10000
+			fmt.Fprintf(&b, format, 0xD800+(r>>10))
+			fmt.Fprintf(&b, format, 0xDC00+(r&0x3FF))
+			continue
+		}
+		fmt.Fprintf(&b, format, r)
+	}
+	return []byte(b.String())
+}
+
+// forbidden lists byte strings that must not survive redaction: each
+// encoder's output for the secret alone, and for base64 the part of every
+// alignment that does not depend on neighbouring bytes (trimmed generously
+// so the check does not depend on patterns.go's arithmetic).
+func forbidden(secret []byte) [][]byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var out [][]byte
+	for _, e := range encoders() {
+		if strings.Contains(e.name, "in run") {
+			continue
+		}
+		out = append(out, e.enc(rng, secret))
+	}
+	for _, e := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+		for a := 0; a < 3; a++ {
+			enc := e.EncodeToString(append(make([]byte, a), secret...))
+			out = append(out, []byte(enc[4:len(enc)-2]))
+		}
+	}
+	return out
+}
+
+const (
+	allBytes = ""
+	// nearMiss draws from characters that appear in every encoding, so
+	// random data is full of partial matches.
+	nearMiss = "ABCDEFabcdef0123456789+/=-_%\\u\"<>&: \n"
+)
+
+func randBytes(rng *rand.Rand, n int, alphabet string) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		if alphabet == allBytes {
+			b[i] = byte(rng.UintN(256))
+		} else {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+	}
+	return b
+}
+
+// testSecrets avoid the characters of "[REDACTED]" at their edges, so a
+// replacement next to leftover bytes can never spell a secret by accident.
+var testSecrets = [][]byte{
+	[]byte("ghp_9aZ/k+Qx=7Lm_2"),
+	[]byte("sk-proj:a&b<c>\"d\\e f"),
+	[]byte("xoxb-ünïcödé-🔑-token"),
+	[]byte("0123456789abcdef"),
+}
+
+// streamRedact runs in through a Writer, cutting it at cuts and flushing
+// after the pieces flagged in flush; after every step the output so far must
+// be a prefix of want.
+func streamRedact(t testing.TB, r *Redactor, in []byte, cuts []int, flush []bool, want []byte) ([]byte, int) {
+	t.Helper()
+	var out bytes.Buffer
+	w := r.NewWriter(&out)
+	prev := 0
+	for k, c := range append(cuts, len(in)) {
+		if _, err := w.Write(in[prev:c]); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		prev = c
+		if k < len(flush) && flush[k] {
+			if err := w.Flush(); err != nil {
+				t.Fatalf("Flush: %v", err)
+			}
+		}
+		if want != nil && !bytes.HasPrefix(want, out.Bytes()) {
+			t.Fatalf("after cut %d (cuts %v, flush %v) the output is not a prefix of the expected one:\n got %q\nwant %q", c, cuts, flush, out.Bytes(), want)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	return out.Bytes(), w.Count()
+}
+
+func assertClean(t testing.TB, out []byte, secrets [][]byte) {
+	t.Helper()
+	for si, s := range secrets {
+		for _, f := range forbidden(s) {
+			if bytes.Contains(out, f) {
+				t.Fatalf("output still holds secret #%d as %q:\n%q", si+1, f, out)
+			}
+		}
+	}
+}

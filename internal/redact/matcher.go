@@ -1,0 +1,167 @@
+package redact
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+	"sort"
+)
+
+// The matcher is a sampled q-gram filter. Every pattern core is at least
+// minLen bytes long, so an occurrence starting at i covers the q-grams at
+// i … i+minLen-q; probing only every step = minLen-q+1 positions is enough to
+// land on one of them. A probe hashes the q-gram into a bitmap that fits in
+// cache; only on a bit hit does it consult the exact table and compare bytes.
+// On ordinary text almost every probe is one load, one multiply and one bit
+// test, every step bytes, which is what makes 1,000 secrets × all encodings
+// cheap.
+const (
+	qgram = 4
+	// maxAnchor caps minLen: longer anchors add table entries (and false
+	// positives) faster than they add skip distance.
+	maxAnchor = 16
+)
+
+type candidate struct {
+	pat int32
+	off int32 // offset of the q-gram inside the pattern's core
+}
+
+type matcher struct {
+	pats    []pattern
+	minLen  int
+	step    int
+	maxSpan int
+	shift   uint // 32 - log2(bitmap bits)
+	bitmap  []uint64
+	table   map[uint32][]candidate
+
+	// cores and backCores (sorted) answer "can these bytes still grow into
+	// a hit?" for Flush.
+	cores     [][]byte
+	backCores [][]byte
+}
+
+func newMatcher(pats []pattern) *matcher {
+	m := &matcher{pats: pats, table: map[uint32][]candidate{}}
+	if len(pats) == 0 {
+		return m
+	}
+	m.minLen = maxAnchor
+	for i := range pats {
+		m.minLen = min(m.minLen, len(pats[i].core))
+		m.maxSpan = max(m.maxSpan, pats[i].span())
+		m.cores = append(m.cores, pats[i].core)
+		if pats[i].back {
+			m.backCores = append(m.backCores, pats[i].core)
+		}
+	}
+	m.step = m.minLen - qgram + 1
+	entries := len(pats) * m.step
+	// About 32 bits per entry keeps the false-positive rate near 3%.
+	logBits := min(max(bits.Len(uint(entries*32)), 12), 26)
+	m.shift = uint(32 - logBits)
+	m.bitmap = make([]uint64, (1<<logBits)/64)
+	for pi := range pats {
+		core := pats[pi].core
+		for off := 0; off < m.step; off++ {
+			x := binary.LittleEndian.Uint32(core[off:])
+			h := m.hash(x)
+			m.bitmap[h>>6] |= 1 << (h & 63)
+			m.table[x] = append(m.table[x], candidate{pat: int32(pi), off: int32(off)})
+		}
+	}
+	sortBytes(m.cores)
+	sortBytes(m.backCores)
+	return m
+}
+
+func (m *matcher) hash(x uint32) uint32 { return (x * 0x9E3779B1) >> m.shift }
+
+func sortBytes(s [][]byte) {
+	sort.Slice(s, func(i, j int) bool { return bytes.Compare(s[i], s[j]) < 0 })
+}
+
+// find reports every hit whose core starts at or after from in buf and whose
+// extent is known. With final false, a base64 hit whose tail extension runs
+// past the end of buf is not reported (more input decides it); pending is then
+// the smallest start of such a hit, or len(buf) when there is none.
+func (m *matcher) find(buf []byte, from int, final bool, hit func(start, end int)) (pending int) {
+	pending = len(buf)
+	if len(m.pats) == 0 {
+		return pending
+	}
+	for p := from; p+qgram <= len(buf); p += m.step {
+		x := binary.LittleEndian.Uint32(buf[p:])
+		h := m.hash(x)
+		if m.bitmap[h>>6]&(1<<(h&63)) == 0 {
+			continue
+		}
+		for _, c := range m.table[x] {
+			i := p - int(c.off)
+			pat := &m.pats[c.pat]
+			if i < from || i+len(pat.core) > len(buf) || !bytes.Equal(buf[i:i+len(pat.core)], pat.core) {
+				continue
+			}
+			start, end, known := pat.extent(buf, i, final)
+			if !known {
+				pending = min(pending, start)
+				continue
+			}
+			hit(start, end)
+		}
+	}
+	return pending
+}
+
+// extent widens a core hit at i to the characters that mix in secret bits.
+// known is false when buf ends before the tail could be decided.
+func (p *pattern) extent(buf []byte, i int, final bool) (start, end int, known bool) {
+	start, end = i, i+len(p.core)
+	if p.back && start > 0 && p.alpha[buf[start-1]] {
+		start--
+	}
+	if !p.tail {
+		return start, end, true
+	}
+	if end == len(buf) {
+		return start, end, final
+	}
+	if !p.alpha[buf[end]] {
+		return start, end, true
+	}
+	end++
+	for pad := 0; pad < 2; pad++ {
+		if end == len(buf) {
+			return start, end, final
+		}
+		if buf[end] != '=' {
+			break
+		}
+		end++
+	}
+	return start, end, true
+}
+
+// mayGrow reports whether t (the end of the buffered input) could still turn
+// into part of a hit once more bytes arrive: t is a proper prefix of a core,
+// or a base64 character followed by a prefix of a core that extends backwards.
+func (m *matcher) mayGrow(t []byte) bool {
+	if hasPrefixIn(m.cores, t) {
+		return true
+	}
+	return len(t) > 0 && (stdAlpha[t[0]] || urlAlpha[t[0]]) && hasPrefixIn(m.backCores, t[1:])
+}
+
+// hasPrefixIn reports whether some element of sorted s starts with t and is
+// longer than t: the strings starting with t are the contiguous run that
+// begins at the first element ≥ t.
+func hasPrefixIn(s [][]byte, t []byte) bool {
+	i := sort.Search(len(s), func(i int) bool { return bytes.Compare(s[i], t) >= 0 })
+	for ; i < len(s) && bytes.HasPrefix(s[i], t); i++ {
+		if len(s[i]) > len(t) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,61 @@
+package redact
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// Redactor holds the compiled search forms of a set of secrets. It is
+// immutable and safe for concurrent use; each stream gets its own Writer or
+// Reader.
+type Redactor struct {
+	m           *matcher
+	replacement []byte
+}
+
+// New compiles secrets into a Redactor. It refuses secrets shorter than
+// MinSecretLen and a replacement that contains a secret; its errors name the
+// secret by position, never by value. No secrets is valid: the Redactor then
+// passes everything through.
+func New(secrets [][]byte, opts Options) (*Redactor, error) {
+	repl := opts.replacement()
+	enc := opts.encodings()
+	if enc&^AllEncodings != 0 {
+		return nil, fmt.Errorf("redact: unknown encoding bits %#x in Options.Encodings (use the Raw, Base64, Hex, Percent and JSON constants)", uint8(enc&^AllEncodings))
+	}
+	seen := map[string]bool{}
+	var pats []pattern
+	for i, s := range secrets {
+		if len(s) < MinSecretLen {
+			return nil, fmt.Errorf("redact: secret #%d is %d bytes long; secrets shorter than %d bytes cannot be redacted without mangling ordinary text (use a longer secret or leave it out)", i+1, len(s), MinSecretLen)
+		}
+		if bytes.Contains(repl, s) {
+			return nil, fmt.Errorf("redact: the replacement text contains secret #%d; choose a different Options.Replacement", i+1)
+		}
+		for _, p := range patternsFor(s, enc) {
+			key := string(p.core) + p.kind()
+			if !seen[key] {
+				seen[key] = true
+				pats = append(pats, p)
+			}
+		}
+	}
+	return &Redactor{m: newMatcher(pats), replacement: repl}, nil
+}
+
+// Window is the longest stretch of input a single hit can cover. A Writer
+// never holds back more than Window-1 bytes after a Write, which is also the
+// overlap it keeps so that a hit split across writes is still found.
+func (r *Redactor) Window() int { return r.m.maxSpan }
+
+// Redact returns b with every hit replaced, and the number of replacements.
+// It is for small, complete values such as header fields; use a Writer or
+// Reader for bodies.
+func (r *Redactor) Redact(b []byte) ([]byte, int) {
+	var out bytes.Buffer
+	w := r.NewWriter(&out)
+	// Writes to a bytes.Buffer cannot fail.
+	_, _ = w.Write(b)
+	_ = w.Close()
+	return out.Bytes(), w.Count()
+}

@@ -1,0 +1,197 @@
+package redact
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+)
+
+// chunkSize bounds how much new input is scanned at a time, so a Writer's
+// memory is chunkSize plus one window no matter how large a Write is.
+const chunkSize = 32 << 10
+
+// Writer redacts a stream written to it and passes the result to dst. A
+// Write passes on at once every byte that no hit can still cover, keeping
+// back at most Window()-1 bytes; Flush passes on more (see Flush); Close
+// passes on the rest. It is not safe for concurrent use.
+type Writer struct {
+	m    *matcher
+	repl []byte
+	dst  io.Writer
+
+	// All positions are offsets in the input stream.
+	buf     []byte // input not yet passed on; buf[0] is at base
+	base    int64
+	scanned int64  // input before this has been searched
+	pending int64  // start of the earliest hit whose extent is still open
+	regions []span // hits found but not yet passed on
+	covered int64  // a replacement has been written for input before this
+
+	out    []byte // scratch for assembling output around replacements
+	count  int
+	err    error
+	closed bool
+}
+
+type span struct{ start, end int64 }
+
+// NewWriter returns a Writer that writes the redacted stream to dst. Close
+// it at the end of the stream; it does not close dst.
+func (r *Redactor) NewWriter(dst io.Writer) *Writer {
+	return &Writer{
+		m:    r.m,
+		repl: r.replacement,
+		dst:  dst,
+		buf:  make([]byte, 0, chunkSize+r.m.maxSpan),
+	}
+}
+
+// Count is the number of replacements written so far: adjacent or
+// overlapping hits that are passed on as one replacement count once.
+func (w *Writer) Count() int { return w.count }
+
+var errClosed = errors.New("redact: write after Close")
+
+// Write accepts all of p unless dst fails; the bytes it cannot yet decide on
+// stay buffered.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.closed {
+		return 0, errClosed
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	n := 0
+	for len(p) > 0 {
+		k := min(cap(w.buf)-len(w.buf), len(p))
+		w.buf = append(w.buf, p[:k]...)
+		p, n = p[k:], n+k
+		if err := w.process(false); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Flush passes on every buffered byte that cannot become part of a hit
+// whatever comes next, then flushes dst if it has a Flush method. What it
+// keeps back is exactly the shortest buffered suffix that could still grow
+// into a hit: a prefix of a secret's encoded form (for base64 forms with an
+// alignment offset, preceded by the base64 character that would carry the
+// secret's first bits), or a complete hit whose base64 padding is not yet
+// known. Typically that is nothing, or the last few characters of a word.
+// Flush never emits a byte that more input could turn into a secret.
+func (w *Writer) Flush() error {
+	if w.closed {
+		return errClosed
+	}
+	if w.err != nil {
+		return w.err
+	}
+	end := w.base + int64(len(w.buf))
+	hold := w.pending
+	for i := max(w.base, end-int64(w.m.maxSpan)+1); i < hold; i++ {
+		if w.m.mayGrow(w.buf[i-w.base:]) {
+			hold = i
+			break
+		}
+	}
+	if err := w.emit(hold); err != nil {
+		return err
+	}
+	switch f := w.dst.(type) {
+	case interface{ Flush() error }:
+		w.err = f.Flush()
+	case http.Flusher:
+		f.Flush()
+	}
+	return w.err
+}
+
+// Close passes on everything still buffered, redacted, and makes further
+// writes fail. It does not close dst.
+func (w *Writer) Close() error {
+	if w.closed {
+		return w.err
+	}
+	w.closed = true
+	if w.err != nil {
+		return w.err
+	}
+	return w.process(true)
+}
+
+// process searches the input not searched yet (plus the overlap a hit
+// crossing the previous end needs) and passes on what is decided.
+func (w *Writer) process(final bool) error {
+	end := w.base + int64(len(w.buf))
+	from := max(w.base, w.scanned-int64(w.m.maxSpan))
+	p := w.m.find(w.buf, int(from-w.base), final, func(s, e int) {
+		w.regions = append(w.regions, span{w.base + int64(s), w.base + int64(e)})
+	})
+	w.pending = w.base + int64(p)
+	w.scanned = end
+	safe := end
+	if !final {
+		// A hit that covers byte j ends at most maxSpan bytes after it;
+		// once that much input follows j, every such hit has been found.
+		safe = min(end-int64(w.m.maxSpan)+1, w.pending)
+	}
+	return w.emit(safe)
+}
+
+// emit passes on input before safe: raw bytes outside hits, one replacement
+// for each run of overlapping hits.
+func (w *Writer) emit(safe int64) error {
+	if safe <= w.base {
+		return nil
+	}
+	n := int(safe - w.base)
+	var err error
+	if len(w.regions) == 0 && w.covered <= w.base {
+		_, err = w.dst.Write(w.buf[:n])
+	} else {
+		err = w.emitRegions(safe)
+	}
+	w.buf = w.buf[:copy(w.buf, w.buf[n:])]
+	w.base = safe
+	if err != nil {
+		w.err = err
+	}
+	return err
+}
+
+func (w *Writer) emitRegions(safe int64) error {
+	slices.SortFunc(w.regions, func(a, b span) int { return int(a.start - b.start) })
+	out := w.out[:0]
+	at := func(off int64) int { return int(off - w.base) }
+	c := max(w.base, w.covered)
+	keep := w.regions[:0]
+	for _, rg := range w.regions {
+		if rg.start >= safe {
+			keep = append(keep, rg)
+			continue
+		}
+		if rg.start > c {
+			out = append(out, w.buf[at(c):at(rg.start)]...)
+			c = rg.start
+		}
+		if rg.start >= w.covered {
+			out = append(out, w.repl...)
+			w.count++
+		}
+		w.covered = max(w.covered, rg.end)
+		c = max(c, w.covered)
+	}
+	if c < safe {
+		out = append(out, w.buf[at(c):at(safe)]...)
+	}
+	w.regions = keep
+	w.out = out
+	if len(out) == 0 {
+		return nil
+	}
+	_, err := w.dst.Write(out)
+	return err
+}
