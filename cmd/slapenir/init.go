@@ -1,0 +1,61 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/initconf"
+	"github.com/slapenir/slapenir/internal/supervise"
+)
+
+func init() {
+	register("init", "PID 1 supervisor of the agent container (services, restarts, logs, ctl socket)", runInit)
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func runInit(args []string) int {
+	if len(args) > 0 && args[0] == supervise.ExecServiceFlag {
+		return supervise.ExecService(args[1:])
+	}
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	config := fs.String("config", envOr("SLAPENIR_INIT_CONFIG", "/etc/slapenir/agent-services.yaml"), "service file (env SLAPENIR_INIT_CONFIG)")
+	socket := fs.String("socket", envOr("SLAPENIR_INIT_SOCKET", supervise.DefaultSocket), "control socket for `slapenir ctl` (env SLAPENIR_INIT_SOCKET); empty disables it")
+	group := fs.String("socket-group", "agent", "group allowed to use the control socket (name or gid)")
+	check := fs.Bool("check", false, "validate the service file and its users, then exit")
+	shutdown := fs.Duration("shutdown-timeout", 9*time.Second, "bound on a whole shutdown, after which what still runs is killed")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "slapenir init: unexpected argument %q (the service file is given with --config)\n", fs.Arg(0))
+		return 2
+	}
+	f, err := initconf.Load(*config)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if *check {
+		if err := supervise.Check(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		fmt.Printf("%s: %d services, OK\n", *config, len(f.Services))
+		return 0
+	}
+	return supervise.Run(f, supervise.Options{
+		Stdout:          os.Stdout,
+		Socket:          *socket,
+		SocketGroup:     *group,
+		Env:             os.Environ(),
+		ShutdownTimeout: *shutdown,
+	})
+}
