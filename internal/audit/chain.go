@@ -1,0 +1,88 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// The hash chain. Every line is the JSON of a Record whose last two fields are
+// "prev" and "hash":
+//
+//	{"seq":7,"time":…,…,"prev":"<hash of line 6>","hash":"<hex sha256>"}
+//
+// hash = sha256 of the line's bytes with `,"hash":"…"` removed, that is of the
+// record's canonical JSON without its hash (which contains seq and prev). The
+// verifier hashes the bytes exactly as they are in the file instead of
+// re-encoding the parsed record, so a field added by a newer version, or a float
+// formatted differently, can never make a genuine line look edited.
+
+const (
+	hashLen = sha256.Size * 2
+	// The zero-valued chain fields as json.Marshal writes them, replaced by seal.
+	zeroHead = `{"seq":0`
+	zeroTail = `"prev":"","hash":""}`
+	// What every sealed line ends with, around the hex hash.
+	hashOpen  = `,"hash":"`
+	hashClose = `"}`
+)
+
+// encodeBody marshals r with its chain fields zeroed, ready for seal. It is the
+// expensive half of a write and needs no lock.
+func encodeBody(r *Record) ([]byte, error) {
+	c := *r
+	c.Seq, c.Prev, c.Hash = 0, "", ""
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.HasPrefix(b, []byte(zeroHead)) || !bytes.HasSuffix(b, []byte(zeroTail)) {
+		// Only a change to Record's field order can get here.
+		return nil, fmt.Errorf("audit: Record must start with seq and end with prev, hash; got %.40q…", b)
+	}
+	return b, nil
+}
+
+// seal turns a body from encodeBody into the line for position seq after the
+// record whose hash is prev. It returns the line (with its newline) and its hash.
+func seal(body []byte, seq uint64, prev string) (line []byte, hash string) {
+	mid := body[len(zeroHead) : len(body)-len(zeroTail)]
+	line = make([]byte, 0, len(body)+32+2*hashLen)
+	line = append(line, `{"seq":`...)
+	line = strconv.AppendUint(line, seq, 10)
+	line = append(line, mid...)
+	line = append(line, `"prev":"`...)
+	line = append(line, prev...)
+	line = append(line, '"')
+	sum := sha256.New()
+	sum.Write(line)
+	sum.Write([]byte{'}'})
+	var hexSum [hashLen]byte
+	hex.Encode(hexSum[:], sum.Sum(nil))
+	line = append(line, hashOpen...)
+	line = append(line, hexSum[:]...)
+	line = append(line, hashClose...)
+	line = append(line, '\n')
+	return line, string(hexSum[:])
+}
+
+// lineHash checks that line (without its newline) carries the hash of its own
+// content and returns that hash.
+func lineHash(line []byte) (string, error) {
+	suffixLen := len(hashOpen) + hashLen + len(hashClose)
+	if len(line) < suffixLen+1 || !bytes.HasSuffix(line, []byte(hashClose)) ||
+		!bytes.Equal(line[len(line)-suffixLen:len(line)-suffixLen+len(hashOpen)], []byte(hashOpen)) {
+		return "", fmt.Errorf(`line does not end with a "hash" field`)
+	}
+	claimed := string(line[len(line)-len(hashClose)-hashLen : len(line)-len(hashClose)])
+	sum := sha256.New()
+	sum.Write(line[:len(line)-suffixLen])
+	sum.Write([]byte{'}'})
+	if got := hex.EncodeToString(sum.Sum(nil)); got != claimed {
+		return "", fmt.Errorf("content does not match its hash (the line was edited)")
+	}
+	return claimed, nil
+}

@@ -1,0 +1,188 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options says where a Logger writes. With neither File nor Stdout, Write
+// accepts records and keeps none.
+type Options struct {
+	File       string    // "" = no file
+	Stdout     io.Writer // nil = none (the proxy passes os.Stdout when audit.stdout is true)
+	MaxBytes   int64     // rotate when the file would exceed this; 0 = never
+	MaxBackups int       // rotated files kept: File.1 (newest) … File.N
+}
+
+// ErrClosed is returned by Write after Close.
+var ErrClosed = errors.New("audit: log is closed")
+
+// Logger appends Records to the audit log. It is safe for concurrent use.
+type Logger struct {
+	opts Options
+
+	mu      sync.Mutex // serialises the chain and the file
+	f       *os.File   // nil when there is no file, or after a failed reopen
+	regular bool       // f is a regular file: rotate it, and truncate torn writes
+	size    int64
+	last    link // the chain so far; seq 0 = nothing written yet
+	closed  bool
+
+	health atomic.Pointer[error] // nil = the last write succeeded
+}
+
+// Open prepares the audit log: it creates the file's directory (0700) and the file
+// (0600, appending), and continues the hash chain of what the file (or its newest
+// backup) already holds.
+func Open(o Options) (*Logger, error) {
+	if o.MaxBytes < 0 || o.MaxBackups < 0 {
+		return nil, fmt.Errorf("audit: max bytes (%d) and max backups (%d) must not be negative", o.MaxBytes, o.MaxBackups)
+	}
+	l := &Logger{opts: o}
+	if o.File == "" {
+		return l, nil
+	}
+	if err := l.openFile(); err != nil {
+		return nil, err
+	}
+	prev, err := resumeChain(o.File)
+	if err != nil {
+		l.f.Close()
+		return nil, err
+	}
+	if prev != nil {
+		l.last = *prev
+	}
+	return l, nil
+}
+
+func (l *Logger) openFile() error {
+	name := l.opts.File
+	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+		return fmt.Errorf("audit: cannot create the directory of audit file %q: %w (create it, or set audit.file to a writable path)", name, err)
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit: cannot open audit file %q: %w (check its permissions, or set audit.file to a writable path)", name, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("audit: cannot stat audit file %q: %w", name, err)
+	}
+	l.f, l.regular, l.size = f, st.Mode().IsRegular(), st.Size()
+	return nil
+}
+
+// Write appends r as one JSON line, with the next seq and the hash chain, to the
+// file and to Stdout. The line is in the operating system (one write system call,
+// nothing buffered here) when Write returns, so a crash of the process loses
+// nothing. A zero r.Time is set to now. A failure makes Healthy report it until a
+// later Write succeeds; a failed record does not take a place in the chain.
+func (l *Logger) Write(r *Record) error {
+	if r.Time.IsZero() {
+		c := *r
+		c.Time = time.Now()
+		r = &c
+	}
+	body, err := encodeBody(r)
+	if err != nil {
+		err = fmt.Errorf("audit: cannot encode the record of request %q: %w", r.RequestID, err)
+		l.health.Store(&err)
+		return err
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	line, hash := seal(body, l.last.seq+1, l.last.hash)
+	written, err := l.writeLine(line)
+	if written {
+		l.last = link{seq: l.last.seq + 1, hash: hash}
+	}
+	if err != nil {
+		l.health.Store(&err)
+		return err
+	}
+	l.health.Store(nil)
+	return nil
+}
+
+// writeLine puts one sealed line in the file (rotating first when it would grow
+// past MaxBytes), then on Stdout. written reports whether the line reached any
+// destination, and so took its place in the chain. The caller holds l.mu.
+func (l *Logger) writeLine(line []byte) (written bool, err error) {
+	if l.opts.File != "" {
+		if l.f == nil {
+			// A rotation failed half-way; try again to get a file to write to.
+			if err := l.openFile(); err != nil {
+				return false, err
+			}
+		}
+		if l.regular && l.opts.MaxBytes > 0 && l.size > 0 && l.size+int64(len(line)) > l.opts.MaxBytes {
+			if err := l.rotate(); err != nil {
+				return false, err
+			}
+		}
+		n, err := l.f.Write(line)
+		if err != nil {
+			if n > 0 && l.regular {
+				// Take back the torn half-line so the next record starts a line
+				// of its own and the file still verifies.
+				_ = l.f.Truncate(l.size)
+			}
+			return false, fmt.Errorf("audit: cannot write to audit file %q: %w (free space or fix permissions; requests are refused until it can be written)", l.opts.File, err)
+		}
+		l.size += int64(n)
+		written = true
+	}
+	if l.opts.Stdout != nil {
+		if _, err := l.opts.Stdout.Write(line); err != nil {
+			return written, fmt.Errorf("audit: cannot write the audit log to stdout: %w", err)
+		}
+		written = true
+	}
+	return written, nil
+}
+
+// Healthy reports why the last Write failed, or nil when it succeeded (or none
+// was made yet). The proxy calls it before each request and refuses with 503
+// rather than proxying unaudited.
+func (l *Logger) Healthy() error {
+	if p := l.health.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Close syncs the file to disk and closes it. Writes after Close fail with
+// ErrClosed; Close is safe to call more than once.
+func (l *Logger) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	if l.f == nil {
+		return nil
+	}
+	var syncErr error
+	if l.regular {
+		syncErr = l.f.Sync()
+	}
+	closeErr := l.f.Close()
+	l.f = nil
+	if err := errors.Join(syncErr, closeErr); err != nil {
+		return fmt.Errorf("audit: cannot flush audit file %q: %w", l.opts.File, err)
+	}
+	return nil
+}

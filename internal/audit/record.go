@@ -1,0 +1,33 @@
+package audit
+
+import "time"
+
+// Record is one line of the audit log: one request, tunnel or refusal.
+//
+// Seq, Prev and Hash belong to the Logger: whatever the caller puts there is
+// replaced when the record is written (see chain.go).
+type Record struct {
+	Seq         uint64    `json:"seq"`
+	Time        time.Time `json:"time"`
+	RequestID   string    `json:"request_id"`
+	Client      string    `json:"client"`   // remote ip:port
+	Identity    string    `json:"identity"` // mTLS identity ("" until mTLS lands)
+	Mode        string    `json:"mode"`     // forward | connect | target | local | malformed
+	Method      string    `json:"method"`
+	Scheme      string    `json:"scheme"`
+	Host        string    `json:"host"`
+	Port        int       `json:"port"`
+	Path        string    `json:"path"`     // callers pass it through MaskPath
+	Decision    string    `json:"decision"` // allow | deny | report | error
+	Reason      string    `json:"reason"`
+	Status      int       `json:"status"`
+	BytesIn     int64     `json:"bytes_in"`  // client → upstream
+	BytesOut    int64     `json:"bytes_out"` // upstream → client
+	TTFBMs      float64   `json:"ttfb_ms"`
+	DurationMs  float64   `json:"duration_ms"`
+	Error       string    `json:"error,omitempty"`
+	Credentials []string  `json:"credentials,omitempty"` // names of credentials injected
+	Redactions  int       `json:"redactions,omitempty"`
+	Prev        string    `json:"prev"` // Hash of the record before this one; "" for the first
+	Hash        string    `json:"hash"` // sha256 of this line without its hash field, hex
+}

@@ -1,0 +1,88 @@
+package audit
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Show writes the records of the files that f selects to w, oldest first: the
+// raw JSON lines when raw, otherwise one readable line each (Record.String).
+// Lines that are not records are reported to warn and skipped; Show does not
+// check the chain (Verify does).
+func Show(w, warn io.Writer, names []string, f Filter, raw bool) error {
+	bw := bufio.NewWriter(w)
+	err := eachRecord(names, warn, func(r *Record, line []byte) error {
+		if !f.Match(r) {
+			return nil
+		}
+		if raw {
+			bw.Write(line)
+		} else {
+			bw.WriteString(r.String())
+		}
+		return bw.WriteByte('\n')
+	})
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// String renders r on one line for people:
+//
+//	2026-11-26T17:05:01.234Z #42 deny connect CONNECT evil.example:443 403 0.3ms in=0 out=0 client=10.0.0.5:51234 id=9f2c… reason="…"
+func (r *Record) String() string {
+	var b strings.Builder
+	b.WriteString(r.Time.UTC().Format("2006-01-02T15:04:05.000Z"))
+	fmt.Fprintf(&b, " #%d %s %s %s %s %d %sms in=%d out=%d",
+		r.Seq, orDash(r.Decision), orDash(r.Mode), orDash(r.Method), r.target(), r.Status,
+		strconv.FormatFloat(r.DurationMs, 'f', 1, 64), r.BytesIn, r.BytesOut)
+	if r.TTFBMs > 0 {
+		fmt.Fprintf(&b, " ttfb=%sms", strconv.FormatFloat(r.TTFBMs, 'f', 1, 64))
+	}
+	fmt.Fprintf(&b, " client=%s", orDash(r.Client))
+	if r.Identity != "" {
+		fmt.Fprintf(&b, " identity=%q", r.Identity)
+	}
+	fmt.Fprintf(&b, " id=%s", orDash(r.RequestID))
+	if r.Reason != "" {
+		fmt.Fprintf(&b, " reason=%q", r.Reason)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(&b, " error=%q", r.Error)
+	}
+	if len(r.Credentials) > 0 {
+		fmt.Fprintf(&b, " credentials=%s", strings.Join(r.Credentials, ","))
+	}
+	if r.Redactions > 0 {
+		fmt.Fprintf(&b, " redactions=%d", r.Redactions)
+	}
+	return b.String()
+}
+
+// target is where the request went: host:port for a tunnel, a URL otherwise.
+func (r *Record) target() string {
+	hostPort := r.Host
+	if r.Port != 0 {
+		hostPort += ":" + strconv.Itoa(r.Port)
+	}
+	switch {
+	case r.Host == "" && r.Path == "":
+		return "-"
+	case r.Host == "":
+		return r.Path
+	case r.Mode == "connect" || r.Scheme == "":
+		return hostPort + r.Path
+	}
+	return r.Scheme + "://" + hostPort + r.Path
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
