@@ -1,0 +1,27 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/agent"
+)
+
+func init() {
+	register("agent", "placeholder agent: environment report, proxy health, heartbeat every 30 s", runAgent)
+}
+
+func runAgent(args []string) int {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	interval := fs.Duration("interval", 30*time.Second, "time between heartbeats")
+	health := fs.String("health-url", "", "proxy health URL (default $SLAPENIR_PROXY_URL/health, else http://$PROXY_HOST:$PROXY_PORT/health)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	return agent.Run(agent.Config{Interval: *interval, Stop: stop, HealthURL: *health})
+}
