@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/bits"
+	"slices"
 	"sort"
 )
 
@@ -71,15 +72,16 @@ func newMatcher(pats []pattern) *matcher {
 			m.table[x] = append(m.table[x], candidate{pat: int32(pi), off: int32(off)})
 		}
 	}
-	sortBytes(m.cores)
-	sortBytes(m.backCores)
+	m.cores = sortBytes(m.cores)
+	m.backCores = sortBytes(m.backCores)
 	return m
 }
 
 func (m *matcher) hash(x uint32) uint32 { return (x * 0x9E3779B1) >> m.shift }
 
-func sortBytes(s [][]byte) {
-	sort.Slice(s, func(i, j int) bool { return bytes.Compare(s[i], s[j]) < 0 })
+func sortBytes(s [][]byte) [][]byte {
+	slices.SortFunc(s, bytes.Compare)
+	return slices.CompactFunc(s, bytes.Equal)
 }
 
 // find reports every hit whose core starts at or after from in buf and whose
