@@ -1,0 +1,97 @@
+package config
+
+import "time"
+
+// Config is the whole proxy configuration file.
+type Config struct {
+	Listen string `yaml:"listen"` // default ":3000"
+	Policy Policy `yaml:"policy"`
+	Audit  Audit  `yaml:"audit"`
+	Limits Limits `yaml:"limits"`
+
+	// name and lines remember where the values came from, so that Validate
+	// can point at the offending line of the file.
+	name  string
+	lines map[string]int
+}
+
+// Policy is the egress policy: which destinations a request may reach.
+type Policy struct {
+	Default       string   `yaml:"default"`        // "allow" (default) | "deny"
+	Mode          string   `yaml:"mode"`           // "enforce" (default) | "report"
+	Allow         []string `yaml:"allow"`          // host globs with optional ":port" ("*.github.com", "api.openai.com:443", "example.com:*")
+	Deny          []string `yaml:"deny"`           // host globs, checked before Allow
+	PrivateAllow  []string `yaml:"private_allow"`  // host names/globs, IPs or CIDRs allowed despite resolving to private addresses
+	ConnectPorts  []int    `yaml:"connect_ports"`  // ports CONNECT may reach, default [443]
+	TelemetryDeny *bool    `yaml:"telemetry_deny"` // the built-in telemetry deny list (TelemetryHosts); default true
+}
+
+// TelemetryOn reports whether the built-in telemetry deny list applies; an
+// unset value means yes.
+func (p Policy) TelemetryOn() bool {
+	return p.TelemetryDeny == nil || *p.TelemetryDeny
+}
+
+// Audit says where the audit log goes.
+type Audit struct {
+	File       string `yaml:"file"`        // "" = no file
+	Stdout     bool   `yaml:"stdout"`      // default true
+	MaxSizeMB  int    `yaml:"max_size_mb"` // rotate at this size, default 100
+	MaxBackups int    `yaml:"max_backups"` // rotated files kept, default 5
+}
+
+// Limits protects the proxy from its clients.
+type Limits struct {
+	RatePerSecond     float64  `yaml:"rate_per_second"`     // per client token bucket; default 100; 0 disables
+	RateBurst         int      `yaml:"rate_burst"`          // default 200
+	MaxTunnels        int      `yaml:"max_tunnels"`         // concurrent CONNECT tunnels, default 512
+	MaxHeaderBytes    int      `yaml:"max_header_bytes"`    // default 32768
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"` // default 30s
+	IdleTimeout       Duration `yaml:"idle_timeout"`        // default 5m (no bytes either way on a conn/stream)
+	ShutdownGrace     Duration `yaml:"shutdown_grace"`      // default 10s
+}
+
+// TelemetryHosts are the analytics and error-reporting endpoints coding
+// agents phone home to, denied unless policy.telemetry_deny is false. The
+// list is the original SLAPENIR's.
+var TelemetryHosts = []string{
+	"telemetry.anthropic.com",
+	"sentry.io",
+	"*.sentry.io",
+	"analytics.google.com",
+	"*.segment.com",
+	"*.mixpanel.com",
+	"*.amplitude.com",
+	"api.cline.bot",
+	"*.cline.bot",
+}
+
+// Default returns the configuration used when no file is given, with every
+// field filled. Each call returns a fresh value that the caller may change.
+func Default() *Config {
+	on := true
+	return &Config{
+		Listen: ":3000",
+		Policy: Policy{
+			Default:       "allow",
+			Mode:          "enforce",
+			PrivateAllow:  []string{"host.docker.internal"},
+			ConnectPorts:  []int{443},
+			TelemetryDeny: &on,
+		},
+		Audit: Audit{
+			Stdout:     true,
+			MaxSizeMB:  100,
+			MaxBackups: 5,
+		},
+		Limits: Limits{
+			RatePerSecond:     100,
+			RateBurst:         200,
+			MaxTunnels:        512,
+			MaxHeaderBytes:    32 << 10,
+			ReadHeaderTimeout: Duration(30 * time.Second),
+			IdleTimeout:       Duration(5 * time.Minute),
+			ShutdownGrace:     Duration(10 * time.Second),
+		},
+	}
+}

@@ -1,0 +1,219 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultIsValidAndComplete(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Default() does not validate: %v", err)
+	}
+	if c.Listen != ":3000" || c.Policy.Default != "allow" || c.Policy.Mode != "enforce" ||
+		!reflect.DeepEqual(c.Policy.ConnectPorts, []int{443}) ||
+		!reflect.DeepEqual(c.Policy.PrivateAllow, []string{"host.docker.internal"}) ||
+		!c.Policy.TelemetryOn() || !c.Audit.Stdout || c.Audit.MaxSizeMB != 100 || c.Audit.MaxBackups != 5 ||
+		c.Limits.RatePerSecond != 100 || c.Limits.RateBurst != 200 || c.Limits.MaxTunnels != 512 ||
+		c.Limits.MaxHeaderBytes != 32768 || c.Limits.ReadHeaderTimeout.D() != 30*time.Second ||
+		c.Limits.IdleTimeout.D() != 5*time.Minute || c.Limits.ShutdownGrace.D() != 10*time.Second {
+		t.Errorf("Default() = %+v, not the documented defaults", c)
+	}
+	// Callers may change what Default returns without changing the next one.
+	c.Policy.ConnectPorts[0] = 1
+	if Default().Policy.ConnectPorts[0] != 443 {
+		t.Error("Default() shares its slices between calls")
+	}
+}
+
+func TestTelemetryHostsAreValidGlobs(t *testing.T) {
+	c := Default()
+	c.Policy.Deny = TelemetryHosts
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(TelemetryHosts) != 9 {
+		t.Errorf("TelemetryHosts has %d entries, want the original's 9", len(TelemetryHosts))
+	}
+}
+
+func TestExampleFileLoads(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "configs", "proxy.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Policy.Default != "deny" || len(c.Policy.Allow) != 8 || c.Audit.File == "" || c.Audit.Stdout {
+		t.Errorf("example loaded as %+v", c)
+	}
+}
+
+func TestParseOverlaysDefaults(t *testing.T) {
+	c, err := Parse("p.yaml", []byte(`
+listen: 127.0.0.1:0
+policy:
+  allow: ["*.github.com", api.openai.com:443]
+  private_allow: []
+  telemetry_deny: false
+  deny:
+limits:
+  idle_timeout: 90s
+  rate_per_second: 0
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Listen = "127.0.0.1:0"
+	want.Policy.Allow = []string{"*.github.com", "api.openai.com:443"}
+	want.Policy.PrivateAllow = []string{}
+	off := false
+	want.Policy.TelemetryDeny = &off
+	want.Limits.IdleTimeout = Duration(90 * time.Second)
+	want.Limits.RatePerSecond = 0
+	c.name, c.lines = "", nil
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("Parse gave\n%+v\nwant\n%+v", c, want)
+	}
+	if c.Policy.TelemetryOn() {
+		t.Error("telemetry_deny: false left the telemetry list on")
+	}
+}
+
+func TestParseEmptyFileIsDefault(t *testing.T) {
+	for _, in := range []string{"", "# only a comment\n", "---\n"} {
+		c, err := Parse("empty.yaml", []byte(in))
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", in, err)
+		}
+		if c.Listen != ":3000" {
+			t.Errorf("Parse(%q).Listen = %q", in, c.Listen)
+		}
+	}
+}
+
+// TestProblems checks that each kind of mistake is reported with its line
+// and a message that names the key, and that all problems come out at once.
+func TestProblems(t *testing.T) {
+	cases := []struct {
+		name string
+		in   string
+		want []string // "line: substring", in order
+	}{
+		{"unknown top key", "listen: :3000\npolcy:\n  default: deny\n",
+			[]string{`2: unknown key "polcy" (did you mean "policy"?)`}},
+		{"unknown nested key", "policy:\n  default: deny\n  alow: [x]\n",
+			[]string{`3: unknown key "policy.alow" (did you mean "allow"?)`}},
+		{"unknown key far from any", "zzzzzz: 1\n",
+			[]string{`1: unknown key "zzzzzz" (known keys at the top level: listen, policy, audit, limits)`}},
+		{"duplicate key", "audit:\n  stdout: true\n  stdout: false\n",
+			[]string{`3: key "stdout" in audit is given twice (first on line 2)`}},
+		{"enums", "policy:\n  default: alow\n  mode: enforcing\n",
+			[]string{`2: policy.default: "alow" is not "allow" or "deny" (did you mean "allow"?)`,
+				`3: policy.mode: "enforcing" is not "enforce" or "report"`}},
+		{"globs", "policy:\n  allow:\n    - ok.example\n    - 'api-*.x.com'\n  deny: ['x.com:99999', 'a b']\n",
+			[]string{`4: policy.allow[1]: bad host glob "api-*.x.com": "*" may only be`,
+				`5: policy.deny[0]: bad host glob "x.com:99999": port "99999" out of range`,
+				`5: policy.deny[1]: bad host glob "a b": contains a space`}},
+		{"private_allow", "policy:\n  private_allow:\n    - 10.0.0.0/33\n    - 'h:80'\n    - 'fd00::/8'\n    - 10.1.2.3\n    - '*.internal'\n    - 'a*'\n",
+			[]string{`3: policy.private_allow[0]: bad CIDR "10.0.0.0/33"`,
+				`4: policy.private_allow[1]: "h:80" has a port`,
+				`8: policy.private_allow[5]: bad host, IP or CIDR "a*"`}},
+		{"ports", "policy:\n  connect_ports: [443, 0, 70000]\n",
+			[]string{`2: policy.connect_ports[1]: port 0 out of range`, `2: policy.connect_ports[2]: port 70000 out of range`}},
+		{"listen", "listen: 3000\n", []string{`1: listen: "3000" is not host:port`}},
+		{"listen port", "listen: ':99999'\n", []string{`1: listen: ":99999" has a bad port "99999"`}},
+		{"listen host", "listen: 'a b:80'\n", []string{`1: listen: "a b:80" has a bad host "a b"`}},
+		{"wrong types", "limits:\n  max_tunnels: lots\n  idle_timeout: 5\n  rate_per_second: fast\naudit:\n  stdout: maybe\n",
+			[]string{`2: limits.max_tunnels: want a whole number, got "lots"`,
+				`3: limits.idle_timeout: want a duration such as 30s or 5m, got "5"`,
+				`4: limits.rate_per_second: want a number, got "fast"`,
+				`6: audit.stdout: want true or false, got "maybe"`}},
+		{"scalar for a list", "policy:\n  allow: a.com\n", []string{`2: policy.allow: want a list`}},
+		{"list for a scalar", "listen: [a]\n", []string{`1: listen: want a string, got a list`}},
+		{"list for a section", "policy: [1]\n", []string{`1: want a mapping of keys in policy, got a list`}},
+		{"scalar for the file", "just words\n", []string{`1: want a mapping of keys at the top level, got "just words"`}},
+		{"syntax on line 1", "a: b: c\n", []string{`1: YAML syntax error: mapping values are not allowed`}},
+		{"syntax later", "policy:\n  allow:\n    - a\n   - b\n", []string{`4: YAML syntax error`}},
+		{"syntax after a multi-line list", "policy:\n  allow: [a,\n    b]\n  deny:\n    - a\n   - b\n", []string{`6: YAML syntax error`}},
+		{"unterminated flow", "listen: :1\npolicy:\n  allow: [a,\n", []string{`3: YAML syntax error`}},
+		{"tab indent", "policy:\n\tdefault: deny\n", []string{`2: YAML syntax error`}},
+		{"bad UTF-8", "listen: \xff\n", []string{`1: YAML syntax error`}},
+		{"two documents", "listen: ':1'\n---\nlisten: ':2'\n", []string{`2: a second YAML document`}},
+		{"audit off", "audit:\n  stdout: false\n  max_size_mb: 0\n  max_backups: -1\n",
+			[]string{`1: audit: neither audit.file nor audit.stdout is set`, `3: audit.max_size_mb: 0 must be at least 1`, `4: audit.max_backups: -1 must not be negative`}},
+		{"limits", "limits:\n  rate_per_second: -1\n  max_tunnels: 0\n  max_header_bytes: -5\n  read_header_timeout: 0s\n  idle_timeout: -1s\n  shutdown_grace: -1s\n",
+			[]string{`2: limits.rate_per_second`, `3: limits.max_tunnels: 0 must be at least 1`, `4: limits.max_header_bytes`,
+				`5: limits.read_header_timeout: 0s must be longer than 0s`, `6: limits.idle_timeout`, `7: limits.shutdown_grace: -1s must not be negative`}},
+		{"burst", "limits:\n  rate_burst: 0\n", []string{`2: limits.rate_burst: 0 must be at least 1`}},
+	}
+	for _, c := range cases {
+		_, err := Parse("p.yaml", []byte(c.in))
+		var probs *Problems
+		if !errors.As(err, &probs) {
+			t.Errorf("%s: Parse returned %v, want *Problems", c.name, err)
+			continue
+		}
+		lines := strings.Split(err.Error(), "\n")
+		if len(lines) != len(c.want) {
+			t.Errorf("%s: got %d problems, want %d:\n%v", c.name, len(lines), len(c.want), err)
+			continue
+		}
+		for i, w := range c.want {
+			line, msg, _ := strings.Cut(w, ": ")
+			prefix := "p.yaml:" + line + ": "
+			if !strings.HasPrefix(lines[i], prefix) || !strings.Contains(lines[i], msg) {
+				t.Errorf("%s: problem %d is %q, want %q", c.name, i, lines[i], prefix+msg)
+			}
+		}
+	}
+}
+
+func TestLoadUnreadableFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing.yaml")
+	_, err := Load(path)
+	var probs *Problems
+	if !errors.As(err, &probs) || probs.File != path || !strings.Contains(err.Error(), "cannot read the configuration file") {
+		t.Errorf("Load(missing) = %v", err)
+	}
+}
+
+func TestBrokenTestdataFiles(t *testing.T) {
+	// The same files drive check-config's tests; here we only check that
+	// each one is refused, with at least one line number.
+	files, err := filepath.Glob(filepath.Join("testdata", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata: %v", err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse(f, data); err == nil || !strings.HasPrefix(err.Error(), f+":") {
+			t.Errorf("%s: Parse = %v, want problems with line numbers", f, err)
+		}
+	}
+}
+
+func TestValidateWithoutFileHasNoLines(t *testing.T) {
+	c := Default()
+	c.Policy.Mode = "loud"
+	err := c.Validate()
+	if err == nil || err.Error() != `config: policy.mode: "loud" is not "enforce" or "report"` {
+		t.Errorf("Validate() = %v", err)
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	names := []string{"listen", "policy", "audit", "limits"}
+	for word, want := range map[string]string{"polcy": "policy", "listne": "listen", "audi": "audit", "x": "", "limit": "limits", "foo": ""} {
+		if got := suggest(word, names); got != want {
+			t.Errorf("suggest(%q) = %q, want %q", word, got, want)
+		}
+	}
+}

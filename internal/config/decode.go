@@ -1,0 +1,251 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads the file at path, overlays it on Default and validates the
+// result. Every error is a *Problems.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Problems{File: path, List: []Problem{{Msg: fmt.Sprintf("cannot read the configuration file: %v", err)}}}
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes data (named name in problems) over Default and validates
+// the result. Keys absent from the file keep their default; a key given as
+// null (or left empty) keeps its default too; a list in the file replaces
+// the default list. Every error is a *Problems.
+func Parse(name string, data []byte) (*Config, error) {
+	c := Default()
+	c.name = name
+	c.lines = map[string]int{}
+	probs := &Problems{File: name}
+
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	switch err := dec.Decode(&doc); {
+	case errors.Is(err, io.EOF):
+		return c, c.Validate()
+	case err != nil:
+		probs.List = append(probs.List, syntaxProblem(data, err))
+		return nil, probs.orNil()
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		probs.List = append(probs.List, Problem{extra.Line, "a second YAML document (---) follows; put everything in one"})
+	} else if !errors.Is(err, io.EOF) {
+		probs.List = append(probs.List, syntaxProblem(data, err))
+	}
+
+	d := decoder{lines: c.lines}
+	if len(doc.Content) > 0 {
+		d.value("", doc.Content[0], reflect.ValueOf(c).Elem())
+	}
+	probs.List = append(probs.List, d.probs...)
+	if len(probs.List) > 0 {
+		// Validating half-decoded values would only repeat the same problems
+		// in other words.
+		return nil, probs.orNil()
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxProblem turns a YAML parser error into a Problem with its line.
+// The parser's own line is unreliable (often the line of the enclosing
+// mapping, sometimes none at all), so the line is taken to be the first
+// one at which a prefix of the file fails with the same message.
+func syntaxProblem(data []byte, err error) Problem {
+	line, msg := 0, strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	for k := 1; k <= len(lines); k++ {
+		prefix := bytes.Join(lines[:k], nil)
+		var n yaml.Node
+		dec := yaml.NewDecoder(bytes.NewReader(prefix))
+		perr := dec.Decode(&n)
+		for perr == nil {
+			perr = dec.Decode(&n)
+		}
+		if errors.Is(perr, io.EOF) {
+			continue
+		}
+		pmsg := strings.TrimPrefix(perr.Error(), "yaml: ")
+		if m := yamlLine.FindStringSubmatch(perr.Error()); m != nil {
+			pmsg = m[2]
+		}
+		if pmsg == msg {
+			line = k
+			break
+		}
+	}
+	return Problem{line, "YAML syntax error: " + msg}
+}
+
+// decoder walks a yaml.Node tree beside a Go value, guided by the yaml
+// tags of the structs, so that every problem is found with its line and an
+// unknown key is an error instead of being silently ignored.
+type decoder struct {
+	probs []Problem
+	lines map[string]int // dotted key path ("policy.allow[2]") → line
+}
+
+func (d *decoder) problem(n *yaml.Node, format string, args ...any) {
+	d.probs = append(d.probs, Problem{n.Line, fmt.Sprintf(format, args...)})
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+// value decodes n into v. path names the key for messages; "" is the top.
+func (d *decoder) value(path string, n *yaml.Node, v reflect.Value) {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if _, known := d.lines[path]; !known && path != "" {
+		d.lines[path] = n.Line
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return
+	}
+	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) {
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			d.problem(n, "%s: %v", path, err)
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		d.mapping(path, n, v)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.problem(n, "%s: want a list (one item per line starting with \"- \", or [a, b]), got %s", path, describeNode(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			d.value(fmt.Sprintf("%s[%d]", path, i), item, s.Index(i))
+		}
+		v.Set(s)
+	case reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		d.value(path, n, p.Elem())
+		v.Set(p)
+	default:
+		if n.Kind != yaml.ScalarNode {
+			d.problem(n, "%s: want %s, got %s", path, describeType(v.Type()), describeNode(n))
+			return
+		}
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			d.problem(n, "%s: want %s, got %q", path, describeType(v.Type()), n.Value)
+		}
+	}
+}
+
+func (d *decoder) mapping(path string, n *yaml.Node, v reflect.Value) {
+	where := "at the top level"
+	if path != "" {
+		where = "in " + path
+	}
+	if n.Kind != yaml.MappingNode {
+		d.problem(n, "want a mapping of keys %s, got %s", where, describeNode(n))
+		return
+	}
+	fields := map[string]int{}
+	var names []string
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Type().Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || name == "" || name == "-" {
+			continue
+		}
+		fields[name] = i
+		names = append(names, name)
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		key := k.Value
+		if k.Kind != yaml.ScalarNode {
+			d.problem(k, "keys %s must be plain words, got %s", where, describeNode(k))
+			continue
+		}
+		if first, dup := seen[key]; dup {
+			d.problem(k, "key %q %s is given twice (first on line %d)", key, where, first)
+			continue
+		}
+		seen[key] = k.Line
+		idx, ok := fields[key]
+		if !ok {
+			msg := fmt.Sprintf("unknown key %q", join(path, key))
+			if s := suggest(key, names); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			} else {
+				msg += fmt.Sprintf(" (known keys %s: %s)", where, strings.Join(names, ", "))
+			}
+			d.probs = append(d.probs, Problem{k.Line, msg})
+			continue
+		}
+		// A problem with a whole section or list is reported on its key's
+		// line, not on the line its first item happens to be on.
+		d.lines[join(path, key)] = k.Line
+		d.value(join(path, key), val, v.Field(idx))
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// describeType says in words what a value of type t is written as.
+func describeType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Pointer:
+		return describeType(t.Elem())
+	}
+	return t.String()
+}
+
+// describeNode says what the user actually wrote.
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return strconv.Quote(n.Value)
+	}
+	return "nothing"
+}

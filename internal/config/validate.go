@@ -1,0 +1,174 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/slapenir/slapenir/internal/hostport"
+)
+
+// Validate checks every value and returns a *Problems listing all that are
+// wrong, or nil. Values decoded from a file are reported with their line.
+func (c *Config) Validate() error {
+	v := validator{c: c, probs: &Problems{File: c.name}}
+	v.listen()
+	v.policy()
+	v.audit()
+	v.limits()
+	return v.probs.orNil()
+}
+
+type validator struct {
+	c     *Config
+	probs *Problems
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.probs.List = append(v.probs.List, Problem{v.c.lines[path], path + ": " + fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) listen() {
+	if err := checkListen(v.c.Listen); err != nil {
+		v.add("listen", "%q %v (want host:port or :port, e.g. \":3000\" or \"127.0.0.1:3000\")", v.c.Listen, err)
+	}
+}
+
+// checkListen accepts what net.Listen accepts for TCP: an empty host means
+// every interface and port 0 a free port, neither of which a destination
+// may have.
+func checkListen(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("is not host:port")
+	}
+	if port != "0" {
+		if _, _, err := hostport.Parse("x:"+port, 0); err != nil {
+			return fmt.Errorf("has a bad port %q (want 0-65535)", port)
+		}
+	}
+	if host != "" {
+		if _, _, err := hostport.Parse(hostport.Join(host, 1), 0); err != nil {
+			return fmt.Errorf("has a bad host %q", host)
+		}
+	}
+	return nil
+}
+
+func (v *validator) policy() {
+	p := v.c.Policy
+	v.oneOf("policy.default", p.Default, "allow", "deny")
+	v.oneOf("policy.mode", p.Mode, "enforce", "report")
+	v.globs("policy.allow", p.Allow)
+	v.globs("policy.deny", p.Deny)
+	for i, s := range p.PrivateAllow {
+		path := fmt.Sprintf("policy.private_allow[%d]", i)
+		if err := CheckPrivateAllow(s); err != nil {
+			v.add(path, "%v", err)
+		}
+	}
+	for i, port := range p.ConnectPorts {
+		if port < 1 || port > 65535 {
+			v.add(fmt.Sprintf("policy.connect_ports[%d]", i), "port %d out of range 1-65535", port)
+		}
+	}
+}
+
+func (v *validator) oneOf(path, got string, want ...string) {
+	for _, w := range want {
+		if got == w {
+			return
+		}
+	}
+	quoted := make([]string, len(want))
+	for i, w := range want {
+		quoted[i] = strconv.Quote(w)
+	}
+	msg := fmt.Sprintf("%q is not %s", got, strings.Join(quoted, " or "))
+	if s := suggest(got, want); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	v.add(path, "%s", msg)
+}
+
+func (v *validator) globs(path string, list []string) {
+	for i, s := range list {
+		if _, err := hostport.ParseGlob(s); err != nil {
+			v.add(fmt.Sprintf("%s[%d]", path, i), "bad host glob %q: %v", s, errors.Unwrap(err))
+		}
+	}
+}
+
+// CheckPrivateAllow checks one policy.private_allow entry: a CIDR
+// ("172.17.0.0/16"), an IP ("192.168.1.5"), or a host name or glob without
+// a port ("host.docker.internal", "*.internal"). The policy package reads
+// entries the same way.
+func CheckPrivateAllow(s string) error {
+	switch {
+	case strings.Contains(s, "/"):
+		if _, err := netip.ParsePrefix(s); err != nil {
+			return fmt.Errorf("bad CIDR %q (want an address range such as 172.17.0.0/16)", s)
+		}
+	case isIP(s):
+	default:
+		g, err := hostport.ParseGlob(s)
+		if err != nil {
+			return fmt.Errorf("bad host, IP or CIDR %q: %v", s, errors.Unwrap(err))
+		}
+		if g.Port != 0 {
+			return fmt.Errorf("%q has a port; private_allow entries name hosts or ranges, not ports", s)
+		}
+	}
+	return nil
+}
+
+func isIP(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
+}
+
+func (v *validator) audit() {
+	a := v.c.Audit
+	if a.File == "" && !a.Stdout {
+		v.add("audit", "neither audit.file nor audit.stdout is set; the proxy does not run unaudited (set audit.stdout: true or audit.file: PATH)")
+	}
+	if a.MaxSizeMB < 1 {
+		v.add("audit.max_size_mb", "%d must be at least 1", a.MaxSizeMB)
+	}
+	if a.MaxBackups < 0 {
+		v.add("audit.max_backups", "%d must not be negative", a.MaxBackups)
+	}
+}
+
+func (v *validator) limits() {
+	l := v.c.Limits
+	if l.RatePerSecond < 0 || math.IsNaN(l.RatePerSecond) || math.IsInf(l.RatePerSecond, 0) {
+		v.add("limits.rate_per_second", "%v must be a number >= 0 (0 turns rate limiting off)", l.RatePerSecond)
+	}
+	if l.RatePerSecond > 0 && l.RateBurst < 1 {
+		v.add("limits.rate_burst", "%d must be at least 1 while rate_per_second is on", l.RateBurst)
+	}
+	v.positive("limits.max_tunnels", l.MaxTunnels)
+	v.positive("limits.max_header_bytes", l.MaxHeaderBytes)
+	v.positiveDuration("limits.read_header_timeout", l.ReadHeaderTimeout)
+	v.positiveDuration("limits.idle_timeout", l.IdleTimeout)
+	if l.ShutdownGrace < 0 {
+		v.add("limits.shutdown_grace", "%v must not be negative", l.ShutdownGrace)
+	}
+}
+
+func (v *validator) positive(path string, n int) {
+	if n < 1 {
+		v.add(path, "%d must be at least 1", n)
+	}
+}
+
+func (v *validator) positiveDuration(path string, d Duration) {
+	if d <= 0 {
+		v.add(path, "%v must be longer than 0s", d)
+	}
+}
