@@ -44,7 +44,7 @@ func checkLine(line []byte, prev *link) (Record, error) {
 	case r.Seq <= prev.seq:
 		return r, fmt.Errorf("seq %d after seq %d: a line was reordered or duplicated", r.Seq, prev.seq)
 	case r.Seq != prev.seq+1:
-		return r, fmt.Errorf("seq %d after seq %d: %d record(s) missing (deleted)", r.Seq, prev.seq, r.Seq-prev.seq-1)
+		return r, fmt.Errorf("seq %d after seq %d: %d record(s) missing here (deleted or moved)", r.Seq, prev.seq, r.Seq-prev.seq-1)
 	case r.Prev != prev.hash:
 		return r, fmt.Errorf("prev does not match the hash of the record before it (a line was replaced)")
 	}
