@@ -28,7 +28,7 @@ func TestMaskPath(t *testing.T) {
 		{"/x?session=s&PHPSESSID=p&sessionid=q", "/x?session=***&PHPSESSID=***&sessionid=***"},
 		{"/x?credential=c&credentials=d", "/x?credential=***&credentials=***"},
 		{"/x?signature=s&oauth_signature=t", "/x?signature=***&oauth_signature=***"},
-		{"/x?%74oken=abc", "/x?%74oken=***"},                  // percent-encoded key
+		{"/x?%74oken=abc", "/x?%74oken=***"},                     // percent-encoded key
 		{"/x?user%5Bpassword%5D=p", "/x?user%5Bpassword%5D=***"}, // user[password]
 		{"/x?token=", "/x?token=***"},
 		{"/x?token", "/x?token"}, // no value to hide
