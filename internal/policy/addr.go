@@ -1,0 +1,111 @@
+package policy
+
+import "net/netip"
+
+// metadataAddrs are the cloud instance-metadata endpoints (AWS, GCP, Azure,
+// Oracle on IPv4; AWS on IPv6): reaching one hands out the host's cloud
+// credentials, so they get their own reason in the audit log.
+var metadataAddrs = []netip.Addr{
+	netip.MustParseAddr("169.254.169.254"),
+	netip.MustParseAddr("fd00:ec2::254"),
+}
+
+// blockedRanges are the destinations an agent must not reach through the
+// proxy unless private_allow says so: anything that is not the public
+// internet.
+var blockedRanges = mustPrefixes(
+	"0.0.0.0/8",      // "this network"; 0.0.0.0 reaches the local host
+	"10.0.0.0/8",     // RFC 1918
+	"100.64.0.0/10",  // CGNAT (RFC 6598), also Alibaba's metadata 100.100.100.200
+	"127.0.0.0/8",    // loopback
+	"169.254.0.0/16", // link-local, cloud metadata
+	"172.16.0.0/12",  // RFC 1918
+	"192.0.0.0/24",   // IETF protocol assignments
+	"192.168.0.0/16", // RFC 1918
+	"198.18.0.0/15",  // benchmarking
+	"224.0.0.0/4",    // multicast
+	"240.0.0.0/4",    // reserved, and 255.255.255.255 broadcast
+	"::/128",         // unspecified
+	"::1/128",        // loopback
+	"100::/64",       // discard-only
+	"64:ff9b:1::/48", // local-use NAT64
+	"fc00::/7",       // unique local (ULA)
+	"fe80::/10",      // link-local
+	"fec0::/10",      // deprecated site-local
+	"ff00::/8",       // multicast
+)
+
+// Ranges that carry an IPv4 address inside an IPv6 one: what matters is
+// where the packet ends up, so the embedded IPv4 address is judged.
+var (
+	nat64Range  = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour   = netip.MustParsePrefix("2002::/16")
+	v4CompatTop = netip.MustParsePrefix("::/96")
+	loopback6   = netip.IPv6Loopback()
+)
+
+func mustPrefixes(ss ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(ss))
+	for i, s := range ss {
+		out[i] = netip.MustParsePrefix(s)
+	}
+	return out
+}
+
+// classify returns the reason and the range or address that makes ip
+// non-public, or "" when it is public.
+func classify(ip netip.Addr) (reason, rule string) {
+	ip = ip.WithZone("")
+	if !ip.IsValid() {
+		return ReasonPrivateAddress, "invalid address"
+	}
+	if ip.Is4In6() {
+		return classify(ip.Unmap())
+	}
+	for _, m := range metadataAddrs {
+		if ip == m {
+			return ReasonMetadataAddress, m.String()
+		}
+	}
+	if ip.Is6() {
+		b := ip.As16()
+		switch {
+		case nat64Range.Contains(ip):
+			return classify(netip.AddrFrom4([4]byte(b[12:16])))
+		case sixToFour.Contains(ip):
+			return classify(netip.AddrFrom4([4]byte(b[2:6])))
+		case v4CompatTop.Contains(ip) && ip.Compare(loopback6) > 0:
+			// Deprecated IPv4-compatible form ::a.b.c.d.
+			return classify(netip.AddrFrom4([4]byte(b[12:16])))
+		}
+	}
+	for _, r := range blockedRanges {
+		if r.Contains(ip) {
+			return ReasonPrivateAddress, r.String()
+		}
+	}
+	return "", ""
+}
+
+// CheckAddr is the address-level decision, made after DNS resolution for
+// each address a host resolved to (or once for an IP literal). Public
+// addresses pass with reason public_address. Non-public ones are refused
+// (private_address, or metadata_address for the cloud metadata endpoints)
+// unless private_allow names the host — as the client named it — or a
+// range containing ip.
+func (p *Policy) CheckAddr(host string, ip netip.Addr) Decision {
+	reason, rule := classify(ip)
+	if reason == "" {
+		return Decision{Allow: true, Reason: ReasonPublicAddress}
+	}
+	if g, ok := p.privateHosts.match(normaliseHost(host), 0); ok {
+		return Decision{Allow: true, Reason: ReasonPrivateAllow, Rule: g.String()}
+	}
+	bare := ip.WithZone("")
+	for _, r := range p.privateRanges {
+		if r.Contains(bare) || r.Contains(bare.Unmap()) {
+			return Decision{Allow: true, Reason: ReasonPrivateAllow, Rule: r.String()}
+		}
+	}
+	return p.refuse(reason, rule)
+}

@@ -1,0 +1,138 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/hostport"
+)
+
+// Dialer connects to destinations the address check allows. It resolves a
+// name once, checks every address it got, and dials one of the addresses
+// that passed, as an IP literal, so a second DNS answer can never swap in
+// an address that was not checked (DNS rebinding). Use its DialContext as
+// an http.Transport's and for CONNECT tunnels.
+//
+// The name-level Decide is the caller's job, before dialing.
+type Dialer struct {
+	Policy   *Policy
+	Resolver *net.Resolver // nil = net.DefaultResolver
+	Timeout  time.Duration // per-dial timeout; 0 = 10s
+}
+
+// RefusedError is returned by DialContext when no resolved address passed
+// CheckAddr. Addr and Decision are those of the first address refused.
+type RefusedError struct {
+	Host     string
+	Addr     netip.Addr
+	Decision Decision
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("policy: refused to connect to %q at %s: %s (%s); name the host or range in policy.private_allow if it must be reachable",
+		e.Host, e.Addr, e.Decision.Reason, e.Decision.Rule)
+}
+
+type reportHookKey struct{}
+
+// WithReportHook returns a context that makes a Dialer in report mode call
+// hook with the decision that enforce mode would have refused, once per
+// dial, before connecting. The proxy uses it to audit the would-be refusal.
+func WithReportHook(ctx context.Context, hook func(Decision)) context.Context {
+	return context.WithValue(ctx, reportHookKey{}, hook)
+}
+
+type candidate struct {
+	ip       netip.Addr
+	decision Decision
+}
+
+// DialContext resolves addr ("host:port"), checks every address, and dials
+// the ones that passed in the resolver's order until one answers. network
+// is "tcp", "tcp4" or "tcp6".
+func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	family := ""
+	switch network {
+	case "tcp":
+		family = "ip"
+	case "tcp4":
+		family = "ip4"
+	case "tcp6":
+		family = "ip6"
+	default:
+		return nil, fmt.Errorf("policy: cannot dial %q over %q: only tcp, tcp4 and tcp6 are supported", addr, network)
+	}
+	host, port, err := hostport.Parse(addr, 0)
+	if err != nil {
+		return nil, fmt.Errorf("policy: dial: %w", err)
+	}
+	ips, err := d.resolve(ctx, family, host)
+	if err != nil {
+		return nil, err
+	}
+
+	var passed []candidate
+	var refused *RefusedError
+	for _, ip := range ips {
+		dec := d.Policy.CheckAddr(host, ip)
+		if !dec.Allow {
+			if refused == nil {
+				refused = &RefusedError{Host: host, Addr: ip, Decision: dec}
+			}
+			continue
+		}
+		passed = append(passed, candidate{ip, dec})
+	}
+	if len(passed) == 0 {
+		return nil, refused
+	}
+
+	hook, _ := ctx.Value(reportHookKey{}).(func(Decision))
+	timeout := d.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	nd := net.Dialer{Timeout: timeout}
+	var last error
+	for _, c := range passed {
+		if c.decision.Report && hook != nil {
+			hook(c.decision)
+			hook = nil
+		}
+		conn, err := nd.DialContext(ctx, network, netip.AddrPortFrom(c.ip, uint16(port)).String())
+		if err == nil {
+			return conn, nil
+		}
+		last = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("policy: connecting to %q: %w", host, last)
+}
+
+// resolve returns the addresses of host; an IP literal is its own answer
+// and never goes to DNS.
+func (d *Dialer) resolve(ctx context.Context, family, host string) ([]netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if (family == "ip4" && !ip.Unmap().Is4()) || (family == "ip6" && ip.Is4()) {
+			return nil, fmt.Errorf("policy: address %s does not fit network %s", ip, family)
+		}
+		return []netip.Addr{ip}, nil
+	}
+	r := d.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	ips, err := r.LookupNetIP(ctx, family, host)
+	if err != nil {
+		return nil, fmt.Errorf("policy: resolving %q: %w", host, err)
+	}
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("policy: resolving %q: no addresses", host)
+	}
+	return ips, nil
+}
