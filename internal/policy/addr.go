@@ -5,10 +5,7 @@ import "net/netip"
 // metadataAddrs are the cloud instance-metadata endpoints (AWS, GCP, Azure,
 // Oracle on IPv4; AWS on IPv6): reaching one hands out the host's cloud
 // credentials, so they get their own reason in the audit log.
-var metadataAddrs = []netip.Addr{
-	netip.MustParseAddr("169.254.169.254"),
-	netip.MustParseAddr("fd00:ec2::254"),
-}
+var metadataAddrs = []namedPrefix{singleAddr("169.254.169.254"), singleAddr("fd00:ec2::254")}
 
 // blockedRanges are the destinations an agent must not reach through the
 // proxy unless private_allow says so: anything that is not the public
@@ -44,10 +41,25 @@ var (
 	loopback6   = netip.IPv6Loopback()
 )
 
-func mustPrefixes(ss ...string) []netip.Prefix {
-	out := make([]netip.Prefix, len(ss))
+// namedPrefix is a range with its text, computed once so that a decision
+// costs no allocation.
+type namedPrefix struct {
+	netip.Prefix
+	text string
+}
+
+func named(p netip.Prefix) namedPrefix { return namedPrefix{p, p.String()} }
+
+// singleAddr is the one-address range of s, named by the address alone.
+func singleAddr(s string) namedPrefix {
+	ip := netip.MustParseAddr(s)
+	return namedPrefix{netip.PrefixFrom(ip, ip.BitLen()), s}
+}
+
+func mustPrefixes(ss ...string) []namedPrefix {
+	out := make([]namedPrefix, len(ss))
 	for i, s := range ss {
-		out[i] = netip.MustParsePrefix(s)
+		out[i] = named(netip.MustParsePrefix(s))
 	}
 	return out
 }
@@ -63,8 +75,8 @@ func classify(ip netip.Addr) (reason, rule string) {
 		return classify(ip.Unmap())
 	}
 	for _, m := range metadataAddrs {
-		if ip == m {
-			return ReasonMetadataAddress, m.String()
+		if m.Contains(ip) {
+			return ReasonMetadataAddress, m.text
 		}
 	}
 	if ip.Is6() {
@@ -81,7 +93,7 @@ func classify(ip netip.Addr) (reason, rule string) {
 	}
 	for _, r := range blockedRanges {
 		if r.Contains(ip) {
-			return ReasonPrivateAddress, r.String()
+			return ReasonPrivateAddress, r.text
 		}
 	}
 	return "", ""
@@ -99,12 +111,12 @@ func (p *Policy) CheckAddr(host string, ip netip.Addr) Decision {
 		return Decision{Allow: true, Reason: ReasonPublicAddress}
 	}
 	if g, ok := p.privateHosts.match(normaliseHost(host), 0); ok {
-		return Decision{Allow: true, Reason: ReasonPrivateAllow, Rule: g.String()}
+		return Decision{Allow: true, Reason: ReasonPrivateAllow, Rule: g}
 	}
 	bare := ip.WithZone("")
 	for _, r := range p.privateRanges {
 		if r.Contains(bare) || r.Contains(bare.Unmap()) {
-			return Decision{Allow: true, Reason: ReasonPrivateAllow, Rule: r.String()}
+			return Decision{Allow: true, Reason: ReasonPrivateAllow, Rule: r.text}
 		}
 	}
 	return p.refuse(reason, rule)

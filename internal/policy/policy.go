@@ -21,7 +21,7 @@ type Policy struct {
 	connectPorts map[int]bool
 
 	privateHosts  ruleSet
-	privateRanges []netip.Prefix
+	privateRanges []namedPrefix
 }
 
 // New compiles cfg. Empty Default and Mode mean "allow" and "enforce" and a
@@ -89,11 +89,11 @@ func (p *Policy) addPrivate(s string) error {
 	}
 	if strings.Contains(s, "/") {
 		pfx, _ := netip.ParsePrefix(s)
-		p.privateRanges = append(p.privateRanges, pfx.Masked())
+		p.privateRanges = append(p.privateRanges, named(pfx.Masked()))
 		return nil
 	}
 	if ip, err := netip.ParseAddr(s); err == nil {
-		p.privateRanges = append(p.privateRanges, netip.PrefixFrom(ip, ip.BitLen()))
+		p.privateRanges = append(p.privateRanges, named(netip.PrefixFrom(ip, ip.BitLen())))
 		return nil
 	}
 	g, _ := hostport.ParseGlob(s)
@@ -109,16 +109,16 @@ func (p *Policy) addPrivate(s string) error {
 func (p *Policy) Decide(host string, port int, connect bool) Decision {
 	host = normaliseHost(host)
 	if g, ok := p.deny.match(host, port); ok {
-		return p.refuse(ReasonDenylist, g.String())
+		return p.refuse(ReasonDenylist, g)
 	}
 	if g, ok := p.telemetry.match(host, port); ok {
-		return p.refuse(ReasonTelemetry, g.String())
+		return p.refuse(ReasonTelemetry, g)
 	}
 	if connect && !p.connectPorts[port] {
 		return p.refuse(ReasonConnectPort, fmt.Sprint(port))
 	}
 	if g, ok := p.allow.match(host, port); ok {
-		return Decision{Allow: true, Reason: ReasonAllowlist, Rule: g.String()}
+		return Decision{Allow: true, Reason: ReasonAllowlist, Rule: g}
 	}
 	if p.defaultAllow {
 		return Decision{Allow: true, Reason: ReasonDefaultAllow}

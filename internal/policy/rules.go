@@ -6,34 +6,43 @@ import (
 	"github.com/slapenir/slapenir/internal/hostport"
 )
 
+// rule is a glob with its canonical text, computed once so that a
+// decision costs no allocation.
+type rule struct {
+	glob hostport.Glob
+	text string
+}
+
 // ruleSet indexes host globs so that a lookup costs a few map probes per
 // label of the host, however many rules there are.
 type ruleSet struct {
-	exact  map[string][]hostport.Glob // "api.openai.com" → its globs
-	suffix map[string][]hostport.Glob // "github.com" → "*.github.com" globs
-	any    []hostport.Glob            // "*" globs
+	exact  map[string][]rule // "api.openai.com" → its globs
+	suffix map[string][]rule // "github.com" → "*.github.com" globs
+	any    []rule            // "*" globs
 }
 
 func (r *ruleSet) add(g hostport.Glob) {
+	ru := rule{g, g.String()}
 	switch {
 	case g.Any:
-		r.any = append(r.any, g)
+		r.any = append(r.any, ru)
 	case g.Wildcard:
 		if r.suffix == nil {
-			r.suffix = map[string][]hostport.Glob{}
+			r.suffix = map[string][]rule{}
 		}
-		r.suffix[g.Host] = append(r.suffix[g.Host], g)
+		r.suffix[g.Host] = append(r.suffix[g.Host], ru)
 	default:
 		if r.exact == nil {
-			r.exact = map[string][]hostport.Glob{}
+			r.exact = map[string][]rule{}
 		}
-		r.exact[g.Host] = append(r.exact[g.Host], g)
+		r.exact[g.Host] = append(r.exact[g.Host], ru)
 	}
 }
 
-// match returns the most specific glob matching a normalised host and
-// port: an exact name before the longest wildcard suffix before "*".
-func (r *ruleSet) match(host string, port int) (hostport.Glob, bool) {
+// match returns the text of the most specific glob matching a normalised
+// host and port: an exact name before the longest wildcard suffix before
+// "*".
+func (r *ruleSet) match(host string, port int) (string, bool) {
 	if g, ok := first(r.exact[host], host, port); ok {
 		return g, true
 	}
@@ -52,11 +61,11 @@ func (r *ruleSet) match(host string, port int) (hostport.Glob, bool) {
 	return first(r.any, host, port)
 }
 
-func first(globs []hostport.Glob, host string, port int) (hostport.Glob, bool) {
-	for _, g := range globs {
-		if g.Match(host, port) {
-			return g, true
+func first(rules []rule, host string, port int) (string, bool) {
+	for _, r := range rules {
+		if r.glob.Match(host, port) {
+			return r.text, true
 		}
 	}
-	return hostport.Glob{}, false
+	return "", false
 }
