@@ -3,7 +3,6 @@ package audit
 import (
 	"net/url"
 	"strings"
-	"unicode"
 )
 
 // Masked replaces every value MaskPath hides.
@@ -107,24 +106,44 @@ var sensitiveParts = []string{
 	"authcode", "samlresponse",
 }
 
-// sensitiveKey reports whether the value of query key k may be a secret.
+// sensitiveKey reports whether the value of query key k may be a secret. It
+// runs for every query key the proxy sees, so it avoids allocating: words are
+// runs of ASCII letters and digits (and of non-ASCII bytes), lowercased into a
+// stack buffer.
 func sensitiveKey(k string) bool {
-	if d, err := url.QueryUnescape(k); err == nil {
-		k = d
-	}
-	words := strings.FieldsFunc(strings.ToLower(k), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
-	})
-	for _, w := range words {
-		if sensitiveWords[w] {
-			return true
+	if strings.ContainsAny(k, "%+") {
+		if d, err := url.QueryUnescape(k); err == nil {
+			k = d
 		}
 	}
-	compact := strings.Join(words, "")
+	var buf [64]byte
+	compact := buf[:0] // the key's words, lowercased, without separators
+	wordStart := 0
+	for i := 0; i <= len(k); i++ {
+		if i < len(k) && isWordByte(k[i]) {
+			compact = append(compact, toLowerASCII(k[i]))
+			continue
+		}
+		if len(compact) > wordStart && sensitiveWords[string(compact[wordStart:])] {
+			return true
+		}
+		wordStart = len(compact)
+	}
 	for _, p := range sensitiveParts {
-		if strings.Contains(compact, p) {
+		if strings.Contains(string(compact), p) {
 			return true
 		}
 	}
 	return false
+}
+
+func isWordByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c >= 0x80
+}
+
+func toLowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
