@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// brokenConfigs live beside the config package's own tests, which check
+// that each is refused; here we check exactly what the user sees.
+const brokenConfigs = "../../internal/config/testdata"
+
+func runCheckConfig(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = checkConfig(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestCheckConfigBrokenFiles(t *testing.T) {
+	cases := map[string][]string{
+		"unknown_key.yaml": {`:4: unknown key "policy.alow" (did you mean "allow"?)`},
+		"bad_enum.yaml":    {`:3: policy.mode: "enforcing" is not "enforce" or "report"`},
+		"bad_glob.yaml": {
+			`:4: policy.allow[1]: bad host glob "api-*.example.com": "*" may only be the whole host or the whole first label, as in "*.example.com"`,
+			`:5: policy.allow[2]: bad host glob "example.com:http": port "http" is not a number`,
+		},
+		"bad_cidr.yaml": {
+			`:4: policy.private_allow[1]: bad CIDR "10.0.0.0/33" (want an address range such as 172.17.0.0/16)`,
+			`:5: policy.private_allow[2]: bad CIDR "300.1.2.3/8" (want an address range such as 172.17.0.0/16)`,
+		},
+		"bad_port.yaml": {
+			`:4: policy.connect_ports[1]: port 0 out of range 1-65535`,
+			`:5: policy.connect_ports[2]: port 70000 out of range 1-65535`,
+		},
+		"yaml_syntax.yaml": {`:4: YAML syntax error: did not find expected key`},
+		"wrong_type.yaml": {
+			`:3: limits.max_tunnels: want a whole number, got "lots"`,
+			`:4: limits.idle_timeout: want a duration such as 30s or 5m, got "5"`,
+			`:6: audit.stdout: want true or false, got "maybe"`,
+		},
+	}
+	files, _ := filepath.Glob(filepath.Join(brokenConfigs, "*.yaml"))
+	if len(files) != len(cases) {
+		t.Errorf("%d broken configs in %s, %d expected outputs: keep them in step", len(files), brokenConfigs, len(cases))
+	}
+	for file, want := range cases {
+		path := filepath.Join(brokenConfigs, file)
+		code, stdout, stderr := runCheckConfig(t, path)
+		if code != 1 || stdout != "" {
+			t.Errorf("%s: exit %d, stdout %q; want exit 1 and nothing on stdout", file, code, stdout)
+		}
+		got := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+		if len(got) != len(want) {
+			t.Errorf("%s: got problems\n%s\nwant %d", file, stderr, len(want))
+			continue
+		}
+		for i := range want {
+			if got[i] != path+want[i] {
+				t.Errorf("%s: line %d is\n%s\nwant\n%s", file, i, got[i], path+want[i])
+			}
+		}
+	}
+}
+
+func TestCheckConfigExample(t *testing.T) {
+	path := "../../configs/proxy.example.yaml"
+	code, stdout, stderr := runCheckConfig(t, path)
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	for _, want := range []string{
+		path + ": ok\n",
+		"listen         :3000\n",
+		"policy         default deny, mode enforce\n",
+		"rules          8 allow, 1 deny, 2 private_allow; telemetry deny on (9 hosts)\n",
+		"connect ports  443\n",
+		"audit          file /var/log/slapenir/audit.jsonl\n",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+func TestCheckConfigUsageAndUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no file", nil, 2, "usage: slapenir check-config FILE"},
+		{"two files", []string{"a", "b"}, 2, "usage: slapenir check-config FILE"},
+		{"bad flag", []string{"--nope", "x"}, 2, "flag provided but not defined"},
+		{"missing file", []string{filepath.Join(dir, "missing.yaml")}, 2, "cannot read " + filepath.Join(dir, "missing.yaml") + ": no such file or directory"},
+		{"directory", []string{dir}, 2, "cannot read " + dir + ": is a directory"},
+		{"help", []string{"-h"}, 0, "Exit status: 0 valid, 1 problems found, 2 usage error or unreadable file."},
+	}
+	if os.Geteuid() != 0 { // root reads a mode-000 file anyway
+		unreadable := filepath.Join(dir, "secret.yaml")
+		if err := os.WriteFile(unreadable, []byte("listen: :1\n"), 0o000); err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, struct {
+			name string
+			args []string
+			code int
+			want string
+		}{"no permission", []string{unreadable}, 2, "permission denied"})
+	}
+	for _, c := range cases {
+		code, _, stderr := runCheckConfig(t, c.args...)
+		if code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d and %q", c.name, code, stderr, c.code, c.want)
+		}
+	}
+}
+
+func TestCheckConfigEmptyFileIsValid(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.yaml")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ := runCheckConfig(t, path)
+	if code != 0 || !strings.Contains(stdout, "policy         default allow, mode enforce") {
+		t.Errorf("empty file: exit %d\n%s", code, stdout)
+	}
+}
