@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"cmp"
 	"errors"
 	"io"
 	"net/http"
@@ -163,7 +164,7 @@ func (w *Writer) emit(safe int64) error {
 }
 
 func (w *Writer) emitRegions(safe int64) error {
-	slices.SortFunc(w.regions, func(a, b span) int { return int(a.start - b.start) })
+	slices.SortFunc(w.regions, func(a, b span) int { return cmp.Compare(a.start, b.start) })
 	out := w.out[:0]
 	at := func(off int64) int { return int(off - w.base) }
 	c := max(w.base, w.covered)
