@@ -29,6 +29,10 @@ type Request struct {
 // requests are small JSON documents, so anything longer is not a real client.
 const maxRecordedBody = 1 << 20
 
+// maxRecorded bounds how many requests Requests remembers, so a fake left
+// running (fake-ollama under slapenir up) does not grow without end.
+const maxRecorded = 1000
+
 // Server is a fake Ollama. It is an http.Handler; Listen and Serve also run it
 // on a listener of their own.
 type Server struct {
@@ -132,7 +136,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return srv.Shutdown(ctx)
 }
 
-// Requests returns every request received so far, oldest first.
+// Requests returns the requests received so far, oldest first: all of them,
+// or the last 1000 of a long-running fake.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -172,6 +177,9 @@ func (s *Server) record(r *http.Request) Request {
 		Body:   body,
 	}
 	s.mu.Lock()
+	if len(s.requests) == maxRecorded {
+		s.requests = append(s.requests[:0], s.requests[1:]...)
+	}
 	s.requests = append(s.requests, rec)
 	s.mu.Unlock()
 	return rec
