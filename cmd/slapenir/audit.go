@@ -1,0 +1,196 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/config"
+)
+
+func init() {
+	register("audit", "read, filter and verify audit logs (show, verify, stats)", func(args []string) int {
+		return auditMain(args, os.Stdout, os.Stderr)
+	})
+}
+
+const auditUsage = `usage:
+  slapenir audit show   FILE… [--decision deny[,error]] [--host GLOB] [--identity ID] [--since 10m|TIME] [--json]
+  slapenir audit verify FILE…
+  slapenir audit stats  FILE… [--top 10] [same filters as show]
+
+FILE is an audit log (audit.file of the proxy's config) or one of its rotated
+backups (FILE.1, FILE.2, …), in any order; - reads standard input.
+Instead of FILE, --config PROXY.yaml reads the audit.file that config names,
+with its backups.
+`
+
+func auditMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, auditUsage)
+		return 2
+	}
+	switch args[0] {
+	case "show":
+		return auditShow(args[1:], stdout, stderr)
+	case "verify":
+		return auditVerify(args[1:], stdout, stderr)
+	case "stats":
+		return auditStats(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, auditUsage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "slapenir audit: unknown subcommand %q\n\n%s", args[0], auditUsage)
+	return 2
+}
+
+// auditFilterFlags are the flags show and stats share.
+type auditFilterFlags struct {
+	decision, host, identity, since string
+}
+
+func (a *auditFilterFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&a.decision, "decision", "", "only these decisions, comma-separated (allow, deny, report, error)")
+	fs.StringVar(&a.host, "host", "", "only hosts matching this glob (*.example.com)")
+	fs.StringVar(&a.identity, "identity", "", "only this client identity")
+	fs.StringVar(&a.since, "since", "", "only records since a duration ago (10m) or a time (2026-11-26T17:00:00Z)")
+}
+
+func (a *auditFilterFlags) filter() (audit.Filter, error) {
+	f := audit.Filter{Host: a.host, Identity: a.identity}
+	if a.decision != "" {
+		f.Decisions = strings.Split(a.decision, ",")
+	}
+	if a.since != "" {
+		t, err := audit.ParseSince(a.since, time.Now())
+		if err != nil {
+			return f, err
+		}
+		f.Since = t
+	}
+	return f, f.Validate()
+}
+
+// auditParse parses flags placed before, between or after the file names. The
+// files are the ones given, or those of the --config's audit.file; one of the
+// two is required, as there is no default log to read.
+func auditParse(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, bool) {
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "read the audit.file (and its backups) of this proxy config instead of FILE")
+	var files []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, false
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if rest[0] == "--" {
+			files = append(files, rest[1:]...)
+			break
+		}
+		files, args = append(files, rest[0]), rest[1:]
+	}
+	switch {
+	case *configFile != "" && len(files) > 0:
+		fmt.Fprintf(stderr, "slapenir audit %s: give either FILE or --config, not both\n", fs.Name())
+		return nil, false
+	case *configFile != "":
+		cfg, err := config.Load(*configFile)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return nil, false
+		}
+		if cfg.Audit.File == "" {
+			fmt.Fprintf(stderr, "slapenir audit %s: %s sets no audit.file (its audit log goes to stdout only); give the FILE to read\n", fs.Name(), *configFile)
+			return nil, false
+		}
+		files = audit.LogFiles(cfg.Audit.File, cfg.Audit.MaxBackups)
+		if len(files) == 0 {
+			fmt.Fprintf(stderr, "slapenir audit %s: %s names audit.file %s, which does not exist yet\n", fs.Name(), *configFile, cfg.Audit.File)
+			return nil, false
+		}
+	case len(files) == 0:
+		fmt.Fprintf(stderr, "slapenir audit %s: give the audit log FILE to read (the proxy's audit.file), or --config PROXY.yaml\n\n%s", fs.Name(), auditUsage)
+		return nil, false
+	}
+	return files, true
+}
+
+func auditShow(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("show", flag.ContinueOnError)
+	var ff auditFilterFlags
+	ff.register(fs)
+	raw := fs.Bool("json", false, "print the raw JSON lines instead of one readable line each")
+	files, ok := auditParse(fs, args, stderr)
+	if !ok {
+		return 2
+	}
+	f, err := ff.filter()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	if err := audit.Show(stdout, stderr, files, f, *raw); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func auditVerify(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	files, ok := auditParse(fs, args, stderr)
+	if !ok {
+		return 2
+	}
+	reports, err := audit.Verify(files)
+	for i, r := range reports {
+		fmt.Fprintf(stdout, "%s: %d records, chain ok\n", r.Name, r.Records)
+		if i == 0 && r.FirstSeq > 1 {
+			fmt.Fprintf(stdout, "  note: it starts at seq %d; records 1–%d are in older files not given here (or were deleted)\n", r.FirstSeq, r.FirstSeq-1)
+		}
+	}
+	var broken *audit.ChainError
+	switch {
+	case errors.As(err, &broken):
+		fmt.Fprintf(stdout, "%s:%d: chain broken: %v\n", broken.Name, broken.Line, broken.Err)
+		return 1
+	case err != nil:
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func auditStats(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
+	var ff auditFilterFlags
+	ff.register(fs)
+	top := fs.Int("top", 10, "how many reasons and hosts to list")
+	files, ok := auditParse(fs, args, stderr)
+	if !ok {
+		return 2
+	}
+	f, err := ff.filter()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	s, err := audit.CollectStats(files, f, stderr)
+	if err == nil {
+		err = s.WriteText(stdout, *top)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
