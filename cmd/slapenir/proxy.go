@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/proxy"
+	"github.com/slapenir/slapenir/internal/version"
+)
+
+func init() {
+	register("proxy", "run the egress proxy (the gateway every agent request leaves through)", runProxy)
+}
+
+func runProxy(args []string) int {
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	configPath := fs.String("config", "", "proxy configuration file (YAML); empty = embedded defaults")
+	listen := fs.String("listen", "", "address to listen on (overrides the config's listen; default :3000)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	cfg := config.Default()
+	if *configPath != "" {
+		var err error
+		if cfg, err = config.Load(*configPath); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+
+	opts := audit.Options{File: cfg.Audit.File, MaxBytes: int64(cfg.Audit.MaxSizeMB) << 20, MaxBackups: cfg.Audit.MaxBackups}
+	if cfg.Audit.Stdout {
+		opts.Stdout = os.Stdout
+	}
+	auditLog, err := audit.Open(opts)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "proxy: cannot open the audit log: %v\n", err)
+		return 1
+	}
+	defer auditLog.Close()
+
+	srv, err := proxy.New(proxy.Options{Config: cfg, Audit: auditLog, Log: log})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "proxy: cannot listen on %s: %v\n", cfg.Listen, err)
+		return 1
+	}
+	auditWhere := cfg.Audit.File
+	if auditWhere == "" {
+		auditWhere = "(no file)"
+	}
+	log.Info("slapenir proxy listening", "addr", ln.Addr().String(), "version", version.Short(),
+		"policy_default", cfg.Policy.Default, "policy_mode", cfg.Policy.Mode,
+		"audit_file", auditWhere, "audit_stdout", cfg.Audit.Stdout)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(os.Stderr, "proxy: %v\n", err)
+			return 1
+		}
+		return 0
+	case <-ctx.Done():
+	}
+	grace := cfg.Limits.ShutdownGrace.D()
+	log.Info("shutting down: draining in-flight requests and tunnels", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("grace period over; cut the connections still open", "err", err)
+	}
+	if err := auditLog.Close(); err != nil {
+		log.Error("closing the audit log failed", "err", err)
+		return 1
+	}
+	log.Info("stopped; audit log flushed")
+	return 0
+}

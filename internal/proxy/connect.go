@@ -1,0 +1,140 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/hostport"
+	"github.com/slapenir/slapenir/internal/policy"
+)
+
+// serveConnect opens a tunnel for CONNECT host:port after the policy (names,
+// ports, then the resolved address) allows it. One audit record is written
+// when the tunnel closes, with the bytes that crossed it.
+func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchange) {
+	host, port, err := hostport.Parse(r.Host, 0)
+	if err != nil {
+		writeError(w, x, http.StatusBadRequest, "proxy: bad CONNECT authority: "+err.Error(), "bad_target")
+		return
+	}
+	x.rec.Host, x.rec.Port = host, port
+	if !s.decide(w, x, host, port, true) {
+		return
+	}
+	select {
+	case s.tunnelSlots <- struct{}{}:
+		defer func() { <-s.tunnelSlots }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, x, http.StatusServiceUnavailable, fmt.Sprintf("proxy: too many open tunnels (limit %d); retry shortly", cap(s.tunnelSlots)), "tunnel_limit")
+		return
+	}
+
+	upConn, err := s.dialer.DialContext(r.Context(), "tcp", net.JoinHostPort(host, fmt.Sprint(port)))
+	if err != nil {
+		var refused *policy.RefusedError
+		if errors.As(err, &refused) {
+			writeError(w, x, http.StatusForbidden, refused.Error(), refused.Decision.Reason)
+			return
+		}
+		writeError(w, x, http.StatusBadGateway, fmt.Sprintf("proxy: upstream %s failed: %v", net.JoinHostPort(host, fmt.Sprint(port)), err), "upstream_failed")
+		return
+	}
+	s.noteAddr(x, host, upConn)
+
+	clientConn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		upConn.Close()
+		writeError(w, x, http.StatusInternalServerError, "proxy: cannot take over the connection for a tunnel: "+err.Error(), "internal_error")
+		return
+	}
+	x.rec.Status = http.StatusOK
+	if _, err := clientConn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
+		clientConn.Close()
+		upConn.Close()
+		x.rec.Error = "client went away before the tunnel opened"
+		return
+	}
+	x.w.wroteAt = time.Now()
+
+	s.trackTunnel(clientConn, upConn, true)
+	defer s.trackTunnel(clientConn, upConn, false)
+	s.metrics.tunnels.Inc()
+	defer s.metrics.tunnels.Dec()
+
+	idle := s.cfg.Limits.IdleTimeout.D()
+	// Bytes the client sent right behind its CONNECT (a TLS ClientHello, say)
+	// are already in net/http's buffer; they go first.
+	var toUp io.Reader = newIdleConn(clientConn, idle)
+	if n := brw.Reader.Buffered(); n > 0 {
+		early, _ := brw.Reader.Peek(n)
+		toUp = io.MultiReader(bytes.NewReader(early), toUp)
+	}
+	in, out := pipe(newIdleConn(upConn, idle), toUp, newIdleConn(clientConn, idle))
+	x.bytesIn.Store(in)
+	x.w.bytesOut = out
+}
+
+// pipe copies both ways until both directions end, half-closing each side as
+// its peer finishes so protocols that rely on it (TLS close_notify, git)
+// work; it returns the bytes sent upstream and back.
+func pipe(up net.Conn, fromClient io.Reader, client net.Conn) (in, out int64) {
+	var wg sync.WaitGroup
+	var inN, outN atomic.Int64
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		n, _ := copyBuffer(up, fromClient)
+		inN.Store(n)
+		closeWrite(up)
+	}()
+	go func() {
+		defer wg.Done()
+		n, _ := copyBuffer(client, up)
+		outN.Store(n)
+		closeWrite(client)
+	}()
+	wg.Wait()
+	up.Close()
+	client.Close()
+	return inN.Load(), outN.Load()
+}
+
+func copyBuffer(dst io.Writer, src io.Reader) (int64, error) {
+	buf := bufferPool.Get()
+	defer bufferPool.Put(buf)
+	return io.CopyBuffer(dst, src, buf)
+}
+
+type closeWriter interface{ CloseWrite() error }
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(closeWriter); ok {
+		_ = cw.CloseWrite()
+		return
+	}
+	_ = c.Close()
+}
+
+// trackTunnel keeps open tunnels known so Shutdown can cut them after the
+// grace period.
+func (s *Server) trackTunnel(client, up net.Conn, open bool) {
+	s.tunnelMu.Lock()
+	defer s.tunnelMu.Unlock()
+	if open {
+		s.tunnels.Add(1)
+		s.tunnelConns[client] = struct{}{}
+		s.tunnelConns[up] = struct{}{}
+		return
+	}
+	delete(s.tunnelConns, client)
+	delete(s.tunnelConns, up)
+	s.tunnels.Done()
+}

@@ -1,0 +1,116 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/audit"
+)
+
+// Modes of the audit record: which of the ways in a request used.
+const (
+	modeForward   = "forward"
+	modeConnect   = "connect"
+	modeTarget    = "target"
+	modeLocal     = "local"
+	modeMalformed = "malformed"
+)
+
+// Decisions of the audit record.
+const (
+	decisionAllow  = "allow"
+	decisionDeny   = "deny"
+	decisionReport = "report"
+	decisionError  = "error"
+)
+
+// exchange is one request's state as it moves through the pipeline: the audit
+// record being filled in, and the counting response writer.
+type exchange struct {
+	start   time.Time
+	rec     audit.Record
+	w       *responseRecorder
+	bytesIn atomic.Int64
+	// quiet exchanges (health checks, metric scrapes) are not audited: they
+	// never leave the proxy and would drown the log.
+	quiet bool
+}
+
+type exchangeKey struct{}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	x, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return x
+}
+
+// fail notes a refusal or failure. 4xx replies and 503 are refusals (deny);
+// other 5xx are failures after the request was allowed (error).
+func (x *exchange) fail(status int, reason, msg string) {
+	x.rec.Status = status
+	x.rec.Reason = reason
+	x.rec.Error = msg
+	if status >= 500 && status != http.StatusServiceUnavailable {
+		x.rec.Decision = decisionError
+	} else {
+		x.rec.Decision = decisionDeny
+	}
+}
+
+// responseRecorder counts what goes to the client, notes when the first byte
+// went, and keeps a stalled client from pinning a stream forever: every write
+// must complete within the idle timeout. It unwraps for
+// http.ResponseController, so flushing and hijacking reach the real writer.
+type responseRecorder struct {
+	http.ResponseWriter
+	rc       *http.ResponseController
+	x        *exchange
+	idle     time.Duration
+	status   int
+	wroteAt  time.Time
+	bytesOut int64
+}
+
+func newResponseRecorder(w http.ResponseWriter, x *exchange, idle time.Duration) *responseRecorder {
+	return &responseRecorder{ResponseWriter: w, rc: http.NewResponseController(w), x: x, idle: idle}
+}
+
+func (r *responseRecorder) WriteHeader(code int) {
+	if r.status == 0 && code >= 200 {
+		r.status = code
+		r.wroteAt = time.Now()
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *responseRecorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.WriteHeader(http.StatusOK)
+	}
+	if r.idle > 0 {
+		_ = r.rc.SetWriteDeadline(time.Now().Add(r.idle))
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.bytesOut += int64(n)
+	return n, err
+}
+
+func (r *responseRecorder) Flush() {
+	_ = r.rc.Flush()
+}
+
+func (r *responseRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// countingBody counts request body bytes on their way upstream.
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}

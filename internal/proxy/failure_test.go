@@ -1,0 +1,99 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestUpstreamUnreachable(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens here now
+	p := startProxy(t, nil)
+	for _, mode := range []string{"forward", "target"} {
+		resp := sendVia(t, p, mode, "http://"+dead)
+		e := decodeError(t, resp)
+		if resp.StatusCode != 502 || e.Reason != "upstream_failed" || !strings.Contains(e.Error, dead) || !strings.Contains(e.Error, "refused") {
+			t.Fatalf("%s: got %d %+v, want 502 naming %s and the cause", mode, resp.StatusCode, e, dead)
+		}
+	}
+	recs := p.records(t, 2)
+	for _, r := range recs {
+		if r.Decision != "error" || r.Status != 502 || !strings.Contains(r.Error, "refused") {
+			t.Fatalf("record: %+v", r)
+		}
+	}
+}
+
+// TestUpstreamDiesMidStream: the client must see the stream break (not a
+// clean end it could mistake for a whole answer), and the audit record says so.
+func TestUpstreamDiesMidStream(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		fmt.Fprintln(w, `{"token":"a"}`)
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close() // die without ending the chunked body
+		}
+	}))
+	defer up.Close()
+	p := startProxy(t, nil)
+	resp, err := p.client().Get(up.URL + "/api/chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if line != "{\"token\":\"a\"}\n" {
+		t.Fatalf("first line %q (%v)", line, err)
+	}
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Fatal("the client saw a clean end of a stream the upstream broke off")
+	}
+	rec := p.lastRecord(t, 1)
+	if rec.Decision != "error" || rec.Error == "" {
+		t.Fatalf("record: %+v", rec)
+	}
+}
+
+// TestClientGoneCancelsUpstream: when the agent hangs up, the upstream request
+// is cancelled instead of running on for nobody.
+func TestClientGoneCancelsUpstream(t *testing.T) {
+	started := make(chan struct{})
+	cancelled := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	defer up.Close()
+	p := startProxy(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", up.URL+"/slow", nil)
+	go func() {
+		<-started
+		cancel()
+	}()
+	_, _ = p.client().Do(req)
+	select {
+	case <-cancelled:
+	case <-time.After(8 * time.Second):
+		t.Fatal("the upstream request was not cancelled when the client went away")
+	}
+	rec := p.lastRecord(t, 1)
+	if rec.Reason != "client_closed" {
+		t.Fatalf("record: %+v", rec)
+	}
+}

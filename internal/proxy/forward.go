@@ -1,0 +1,213 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/hostport"
+	"github.com/slapenir/slapenir/internal/policy"
+)
+
+// targetHeader routes an origin-form request (the seed's Ollama path).
+const targetHeader = "X-Target-URL"
+
+// upstream is where an allowed request goes.
+type upstream struct {
+	url  *url.URL // scheme, host:port, path and query to send
+	host string   // the Host header to send
+}
+
+type upstreamKey struct{}
+
+// serveForward handles absolute-form requests: GET http://host/path.
+func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, x *exchange) {
+	u := r.URL
+	x.rec.Scheme = u.Scheme
+	x.rec.Path = audit.MaskPath(u.RequestURI())
+	if u.Scheme != "http" && u.Scheme != "https" {
+		writeError(w, x, http.StatusBadRequest, fmt.Sprintf("proxy: request URL %q has unsupported scheme %q (want http or https)", sanitize(u.Redacted(), 200), u.Scheme), "bad_scheme")
+		return
+	}
+	defPort := 80
+	if u.Scheme == "https" {
+		defPort = 443
+	}
+	host, port, err := hostport.Parse(u.Host, defPort)
+	if err != nil {
+		writeError(w, x, http.StatusBadRequest, "proxy: bad request URL host: "+err.Error(), "bad_target")
+		return
+	}
+	out := *u
+	out.Host = net.JoinHostPort(host, strconv.Itoa(port))
+	s.forward(w, r, x, host, port, &upstream{url: &out, host: u.Host})
+}
+
+// serveTarget handles origin-form requests carrying X-Target-URL: the target's
+// base path gets the request's path and query appended.
+func (s *Server) serveTarget(w http.ResponseWriter, r *http.Request, x *exchange) {
+	raw := r.Header.Get(targetHeader)
+	t, err := hostport.ParseTarget(raw)
+	if err != nil {
+		writeError(w, x, http.StatusBadRequest, "proxy: bad "+targetHeader+": "+err.Error(), "bad_target")
+		return
+	}
+	x.rec.Scheme = t.Scheme
+	port, _ := strconv.Atoi(t.Port())
+	host := t.Hostname()
+	p, q := hostport.JoinPath(t, r.URL.Path, r.URL.RawQuery)
+	x.rec.Path = audit.MaskPath(joinQuery(p, q))
+	out := &url.URL{Scheme: t.Scheme, Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: p, RawQuery: q}
+	s.forward(w, r, x, host, port, &upstream{url: out, host: out.Host})
+}
+
+func joinQuery(p, q string) string {
+	if q == "" {
+		return p
+	}
+	return p + "?" + q
+}
+
+// forward decides and, when allowed, proxies the request upstream.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, x *exchange, host string, port int, up *upstream) {
+	x.rec.Host, x.rec.Port = host, port
+	if !s.decide(w, x, host, port, false) {
+		return
+	}
+	ctx := context.WithValue(r.Context(), upstreamKey{}, up)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { s.noteAddr(x, host, info.Conn) },
+	})
+	s.reverse.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// decide applies the name-level policy and answers a refusal. The
+// address-level check happens when the upstream is dialled.
+func (s *Server) decide(w http.ResponseWriter, x *exchange, host string, port int, connect bool) bool {
+	d := s.policy.Decide(host, port, connect)
+	x.rec.Reason = d.Reason
+	if d.Report {
+		x.rec.Decision = decisionReport
+	}
+	if !d.Allow {
+		writeError(w, x, http.StatusForbidden, refusalMessage(host, port, d), d.Reason)
+		return false
+	}
+	return true
+}
+
+func refusalMessage(host string, port int, d policy.Decision) string {
+	msg := fmt.Sprintf("egress to %s denied by policy (%s", net.JoinHostPort(host, strconv.Itoa(port)), d.Reason)
+	if d.Rule != "" {
+		msg += ": " + d.Rule
+	}
+	return msg + ")"
+}
+
+// noteAddr checks the address a request actually used. In enforce mode the
+// dialer has already refused private addresses; in report mode this is where
+// a would-be refusal is noted, also for pooled connections that were not
+// dialled for this request.
+func (s *Server) noteAddr(x *exchange, host string, c net.Conn) {
+	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
+	if err != nil {
+		return
+	}
+	if d := s.policy.CheckAddr(host, ap.Addr().Unmap()); d.Report {
+		x.rec.Decision = decisionReport
+		x.rec.Reason = d.Reason
+	}
+}
+
+func (s *Server) newTransport() *http.Transport {
+	idle := s.cfg.Limits.IdleTimeout.D()
+	return &http.Transport{
+		// Never chain through the proxy's own HTTP_PROXY environment.
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := s.dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return newIdleConn(c, idle), nil
+		},
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 15 * time.Second,
+		// A proxy passes encodings through untouched; it must not ask for
+		// gzip on the client's behalf and then unpack it.
+		DisableCompression:    true,
+		ExpectContinueTimeout: time.Second,
+		// No ResponseHeaderTimeout: Ollama sends no headers until its first
+		// token, which can take a minute.
+	}
+}
+
+var bufferPool = &bytePool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bytePool struct{ p sync.Pool }
+
+func (b *bytePool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
+func (b *bytePool) Put(p []byte) { b.p.Put(&p) }
+
+func (s *Server) newReverseProxy() *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			up := pr.In.Context().Value(upstreamKey{}).(*upstream)
+			pr.Out.URL = up.url
+			pr.Out.Host = up.host
+			pr.Out.Header.Del(targetHeader)
+		},
+		Transport: s.transport,
+		// Flush every chunk at once: NDJSON and SSE tokens must not wait.
+		FlushInterval: -1,
+		BufferPool:    bufferPool,
+		ErrorHandler:  s.upstreamError,
+		ErrorLog:      nil,
+	}
+}
+
+// upstreamError answers a request whose upstream could not be reached or
+// answered badly: 403 for an address the policy refused at dial time, 502
+// naming the target and the cause otherwise.
+func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	x := exchangeFrom(r.Context())
+	var refused *policy.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		x.rec.Reason = refused.Decision.Reason
+		writeError(w, x, http.StatusForbidden, refused.Error(), refused.Decision.Reason)
+	case r.Context().Err() != nil:
+		// The client went away; there is nobody to answer.
+		x.rec.Status = 499
+		x.rec.Decision = decisionError
+		x.rec.Reason = "client_closed"
+		x.rec.Error = "client closed the request before the upstream answered"
+	default:
+		up := r.Context().Value(upstreamKey{}).(*upstream)
+		target := up.url.Scheme + "://" + up.url.Host
+		writeError(w, x, http.StatusBadGateway, fmt.Sprintf("proxy: upstream %s failed: %v", target, unwrapURLError(err)), "upstream_failed")
+	}
+}
+
+// unwrapURLError drops net/http's `Get "url":` prefix, which would repeat the
+// full URL (query and all) in the message.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

@@ -1,0 +1,139 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strconv"
+	"sync"
+)
+
+// net/http answers malformed requests (bad request line, oversized headers,
+// conflicting Content-Length, unknown Transfer-Encoding…) itself, before any
+// handler runs, with a plain-text reply and no hook. Such refusals must still be
+// audited and explained, so every accepted connection is wrapped in a guardConn:
+// it knows whether a handler owns the connection's output, and a reply written
+// while none does is one of net/http's own rejections. The guard rewrites it
+// into the proxy's JSON error shape and reports it.
+type guardConn struct {
+	net.Conn
+	onReject func(g *guardConn, status int, detail string, head []byte)
+
+	mu sync.Mutex
+	// responding is true from the moment a handler starts until net/http reads
+	// the next request: the handler's reply may still be flushed after the
+	// handler returns, and those writes are not rejections.
+	responding bool
+	handlerOut bool
+	// head keeps the first bytes read since the last request began, so a
+	// rejection can say which request line it refused.
+	head []byte
+}
+
+const guardHeadKeep = 512
+
+type guardKey struct{}
+
+func (g *guardConn) Read(p []byte) (int, error) {
+	g.mu.Lock()
+	if g.handlerOut {
+		// The handler has returned and net/http is reading the next request:
+		// its reply is complete.
+		g.responding, g.handlerOut = false, false
+		g.head = g.head[:0]
+	}
+	g.mu.Unlock()
+	n, err := g.Conn.Read(p)
+	if n > 0 {
+		g.mu.Lock()
+		if !g.responding && len(g.head) < guardHeadKeep {
+			g.head = append(g.head, p[:min(n, guardHeadKeep-len(g.head))]...)
+		}
+		g.mu.Unlock()
+	}
+	return n, err
+}
+
+func (g *guardConn) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	responding := g.responding
+	head := append([]byte(nil), g.head...)
+	g.mu.Unlock()
+	if responding {
+		return g.Conn.Write(p)
+	}
+	status, detail, ok := parseServerRejection(p)
+	if !ok {
+		return g.Conn.Write(p)
+	}
+	if g.onReject != nil {
+		g.onReject(g, status, detail, head)
+	}
+	body := errorBody("malformed request: "+detail, "malformed_request", "")
+	reply := make([]byte, 0, 160+len(body))
+	reply = append(reply, "HTTP/1.1 "...)
+	reply = strconv.AppendInt(reply, int64(status), 10)
+	reply = append(reply, ' ')
+	reply = append(reply, statusText(status)...)
+	reply = append(reply, "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: "...)
+	reply = strconv.AppendInt(reply, int64(len(body)), 10)
+	reply = append(reply, "\r\n\r\n"...)
+	reply = append(reply, body...)
+	if _, err := g.Conn.Write(reply); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// enter and leave bracket a handler's ownership of the connection.
+func (g *guardConn) enter() {
+	g.mu.Lock()
+	g.responding, g.handlerOut = true, false
+	g.mu.Unlock()
+}
+
+func (g *guardConn) leave() {
+	g.mu.Lock()
+	g.handlerOut = true
+	g.mu.Unlock()
+}
+
+func guardFrom(ctx context.Context) *guardConn {
+	g, _ := ctx.Value(guardKey{}).(*guardConn)
+	return g
+}
+
+// parseServerRejection recognises the replies net/http writes for requests it
+// could not parse: "HTTP/1.1 4xx Text[: detail]\r\n…Connection: close…\r\n\r\nbody".
+func parseServerRejection(p []byte) (status int, detail string, ok bool) {
+	if !bytes.HasPrefix(p, []byte("HTTP/1.1 ")) || len(p) < 12 {
+		return 0, "", false
+	}
+	code, err := strconv.Atoi(string(p[9:12]))
+	if err != nil || code < 400 || code > 599 {
+		return 0, "", false
+	}
+	i := bytes.Index(p, []byte("\r\n\r\n"))
+	if i < 0 || !bytes.Contains(p[:i], []byte("\r\nConnection: close")) {
+		return 0, "", false
+	}
+	body := string(p[i+4:])
+	detail = body
+	// net/http's bodies read "400 Bad Request: reason" or "431 Request Header…".
+	if j := len(strconv.Itoa(code)) + 1; len(body) > j {
+		detail = body[j:]
+	}
+	if code == 431 {
+		detail = "request headers too large"
+	}
+	return code, detail, true
+}
+
+// CloseWrite half-closes a hijacked tunnel's client side when the underlying
+// connection can.
+func (g *guardConn) CloseWrite() error {
+	if cw, ok := g.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return g.Conn.Close()
+}

@@ -1,0 +1,177 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/audit"
+)
+
+// ServeHTTP is the pipeline's entry: it opens the exchange, admits the
+// request, routes it by the way it came in, and records the outcome.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g := guardFrom(r.Context()); g != nil {
+		g.enter()
+		defer g.leave()
+	}
+	x := &exchange{start: time.Now()}
+	x.rec = audit.Record{
+		Time:      x.start.UTC(),
+		RequestID: audit.NewRequestID(),
+		Client:    r.RemoteAddr,
+		Method:    r.Method,
+		Decision:  decisionAllow,
+	}
+	x.w = newResponseRecorder(w, x, s.cfg.Limits.IdleTimeout.D())
+	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = countingBody{ReadCloser: r.Body, n: &x.bytesIn}
+	}
+	defer func() {
+		// A stream that breaks after its headers went out aborts the handler
+		// with a panic (net/http then cuts the client's connection, so it
+		// cannot mistake a truncated stream for a whole one). The record
+		// must be written all the same.
+		if p := recover(); p != nil {
+			if x.rec.Error == "" {
+				x.rec.Error = "stream aborted: " + fmt.Sprint(p)
+				x.rec.Decision = decisionError
+			}
+			s.finish(x)
+			panic(p)
+		}
+		s.finish(x)
+	}()
+
+	mode := classify(r)
+	x.rec.Mode = mode
+	if mode == modeLocal {
+		s.serveLocal(x.w, r, x)
+		return
+	}
+	if !s.admit(x.w, r, x) {
+		return
+	}
+	switch mode {
+	case modeConnect:
+		s.serveConnect(x.w, r, x)
+	case modeForward:
+		s.serveForward(x.w, r, x)
+	case modeTarget:
+		s.serveTarget(x.w, r, x)
+	}
+}
+
+// classify tells which way a request came in.
+func classify(r *http.Request) string {
+	switch {
+	case r.Method == http.MethodConnect:
+		return modeConnect
+	case r.URL.IsAbs():
+		return modeForward
+	case r.Header.Get(targetHeader) != "":
+		return modeTarget
+	default:
+		return modeLocal
+	}
+}
+
+// admit refuses a request before any work when the audit log is failing
+// (never proxy unaudited) or the client is over its rate.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, x *exchange) bool {
+	if err := s.audit.Healthy(); err != nil {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, x, http.StatusServiceUnavailable, "audit log cannot be written, so nothing is proxied: "+err.Error(), "audit_unavailable")
+		return false
+	}
+	if ok, wait := s.limiter.allow(clientKey(x.rec.Identity, r.RemoteAddr)); !ok {
+		secs := int(wait/time.Second) + 1
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		writeError(w, x, http.StatusTooManyRequests, fmt.Sprintf("rate limit exceeded for this client; retry in %ds", secs), "rate_limited")
+		return false
+	}
+	return true
+}
+
+// clientKey is who a rate limit applies to: the certificate identity when
+// there is one, else the client's address without its port.
+func clientKey(identity, remoteAddr string) string {
+	if identity != "" {
+		return "id:" + identity
+	}
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return "addr:" + remoteAddr
+	}
+	return "addr:" + host
+}
+
+// finish writes the exchange's audit record and metrics.
+func (s *Server) finish(x *exchange) {
+	if x.quiet {
+		return
+	}
+	if x.rec.Status == 0 {
+		x.rec.Status = x.w.status
+	}
+	x.rec.BytesIn = x.bytesIn.Load()
+	x.rec.BytesOut = x.w.bytesOut
+	if !x.w.wroteAt.IsZero() && x.rec.TTFBMs == 0 {
+		x.rec.TTFBMs = ms(x.w.wroteAt.Sub(x.start))
+	}
+	d := time.Since(x.start)
+	x.rec.DurationMs = ms(d)
+	s.record(&x.rec, d)
+}
+
+// record writes one audit record and counts it.
+func (s *Server) record(rec *audit.Record, d time.Duration) {
+	if err := s.audit.Write(rec); err != nil {
+		s.metrics.auditErrors.Inc()
+		s.log.Error("audit write failed; refusing new requests until it works again", "err", err)
+	}
+	s.metrics.observe(rec, d)
+}
+
+// auditRejection records a request net/http refused before any handler saw it.
+func (s *Server) auditRejection(g *guardConn, status int, detail string, head []byte) {
+	rec := audit.Record{
+		Time:      time.Now().UTC(),
+		RequestID: audit.NewRequestID(),
+		Client:    g.RemoteAddr().String(),
+		Mode:      modeMalformed,
+		Decision:  decisionDeny,
+		Reason:    "malformed_request",
+		Status:    status,
+		Error:     "malformed request: " + detail,
+	}
+	// Name the request line that was refused, when there was one.
+	line, _, _ := strings.Cut(string(head), "\n")
+	if f := strings.Fields(line); len(f) == 3 && strings.HasPrefix(f[2], "HTTP/") {
+		rec.Method = sanitize(f[0], 16)
+		rec.Path = audit.MaskPath(sanitize(f[1], 256))
+	}
+	s.record(&rec, 0)
+}
+
+// sanitize keeps attacker-supplied text printable and short before it goes
+// into a record.
+func sanitize(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+	if len(s) > n {
+		s = s[:n]
+	}
+	return s
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,56 @@
+package proxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/version"
+)
+
+// usage is the answer to an origin-form request for anything but the
+// proxy's own endpoints: it explains the three ways in.
+const usage = `this is the SLAPENIR egress proxy; it has no page at this path. Use it in one of three ways: ` +
+	`(1) as an HTTP proxy: HTTP_PROXY=http://<proxy>:3000 or curl -x http://<proxy>:3000 http://example.com/; ` +
+	`(2) with CONNECT for HTTPS: HTTPS_PROXY=http://<proxy>:3000; ` +
+	`(3) with a target header: curl -H "X-Target-URL: http://host:port" http://<proxy>:3000/path. ` +
+	`Its own endpoints are /health and /metrics.`
+
+// serveLocal answers origin-form requests without a target: the proxy's own
+// endpoints, and a 400 that explains the proxy to anything else.
+func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request, x *exchange) {
+	x.rec.Path = audit.MaskPath(r.URL.RequestURI())
+	switch r.URL.Path {
+	case "/health":
+		x.quiet = true
+		s.serveHealth(w)
+	case "/metrics":
+		x.quiet = true
+		promhttp.HandlerFor(s.metrics.gatherer, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	default:
+		writeError(w, x, http.StatusBadRequest, usage, "not_a_proxy_request")
+	}
+}
+
+type health struct {
+	Status        string  `json:"status"`
+	Version       string  `json:"version"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	Audit         string  `json:"audit"`
+}
+
+// serveHealth reports liveness; it answers 503 while the audit log is
+// failing, because the proxy refuses all traffic then.
+func (s *Server) serveHealth(w http.ResponseWriter) {
+	h := health{Status: "ok", Version: version.Short(), UptimeSeconds: time.Since(s.started).Seconds(), Audit: "ok"}
+	code := http.StatusOK
+	if err := s.audit.Healthy(); err != nil {
+		h.Status, h.Audit, code = "degraded", err.Error(), http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(h)
+}

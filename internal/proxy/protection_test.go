@@ -1,0 +1,192 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/slapenir/slapenir/internal/audit"
+)
+
+func TestRateLimit(t *testing.T) {
+	up := echoUpstream(t)
+	cfg := loopbackConfig()
+	cfg.Limits.RatePerSecond = 0.01 // one token per 100 s: the burst is all there is
+	cfg.Limits.RateBurst = 2
+	p := startProxy(t, cfg)
+	c := p.client()
+	codes := []int{}
+	var last *http.Response
+	for i := 0; i < 3; i++ {
+		resp, err := c.Get(up.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes = append(codes, resp.StatusCode)
+		if i < 2 {
+			resp.Body.Close()
+		}
+		last = resp
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != http.StatusTooManyRequests {
+		t.Fatalf("codes %v, want 200 200 429", codes)
+	}
+	if ra := last.Header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("429 without a useful Retry-After: %q", ra)
+	}
+	if e := decodeError(t, last); e.Reason != "rate_limited" {
+		t.Fatalf("reason %q", e.Reason)
+	}
+	if rec := findRecord(t, p.records(t, 3), "rate_limited"); rec.Decision != "deny" || rec.Status != 429 {
+		t.Fatalf("record: %+v", rec)
+	}
+	// The proxy's own endpoints are not rate limited: health checks must
+	// keep working for a client that is over its rate.
+	resp, err := http.Get("http://" + p.addr + "/health")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("health while rate limited: %v %v", err, resp)
+	}
+	resp.Body.Close()
+}
+
+func TestTunnelLimit(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	cfg := loopbackConfig()
+	cfg.Limits.MaxTunnels = 1
+	cfg.Policy.ConnectPorts = []int{portOf(t, "http://"+ln.Addr().String())}
+	p := startProxy(t, cfg)
+	// The first tunnel stays open…
+	c1, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	fmt.Fprintf(c1, "CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", ln.Addr())
+	buf := make([]byte, 64)
+	if n, _ := c1.Read(buf); !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") {
+		t.Fatalf("first tunnel: %q", buf[:n])
+	}
+	// …so the second is refused.
+	resp := rawExchange(t, p.addr, fmt.Sprintf("CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", ln.Addr()))
+	if e := decodeError(t, resp); resp.StatusCode != 503 || e.Reason != "tunnel_limit" {
+		t.Fatalf("second tunnel: %d %+v", resp.StatusCode, e)
+	}
+}
+
+// TestAuditUnwritableRefuses uses /dev/full, where every write fails with
+// ENOSPC even for root: once a record cannot be written, the proxy refuses
+// traffic with 503 instead of proxying unaudited, and /health says so.
+func TestAuditUnwritableRefuses(t *testing.T) {
+	up := echoUpstream(t)
+	al, err := audit.Open(audit.Options{File: "/dev/full"})
+	if err != nil {
+		t.Skipf("cannot open /dev/full here: %v", err)
+	}
+	p := startProxyWithAudit(t, loopbackConfig(), al, "/dev/full")
+	c := p.client()
+	// The first request's record fails to write…
+	resp, err := c.Get(up.URL + "/first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// …and from then on nothing is proxied.
+	for i := 0; i < 3; i++ {
+		resp, err = c.Get(up.URL + "/next")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := decodeError(t, resp); resp.StatusCode != 503 || e.Reason != "audit_unavailable" {
+			t.Fatalf("got %d %+v, want 503 audit_unavailable", resp.StatusCode, e)
+		}
+	}
+	resp, err = http.Get("http://" + p.addr + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h health
+	decodeJSON(t, resp, &h)
+	if resp.StatusCode != 503 || h.Status != "degraded" {
+		t.Fatalf("health while audit fails: %d %+v", resp.StatusCode, h)
+	}
+}
+
+// TestMalformedRequests sends what net/http refuses before any handler runs;
+// each refusal is answered in the JSON shape and audited.
+func TestMalformedRequests(t *testing.T) {
+	p := startProxy(t, nil)
+	big := strings.Repeat("a", 64<<10)
+	cases := []struct {
+		name, raw string
+		status    int
+	}{
+		{"garbage request line", "HELLO\r\n\r\n", 400},
+		{"bad header", "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nBad Header: x\r\n\r\n", 400},
+		{"duplicate differing content-length", "POST http://example.com/ HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde", 400},
+		{"unsupported transfer-encoding", "POST http://example.com/ HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
+		{"oversized headers", "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nX-Big: " + big + "\r\n\r\n", 431},
+		{"missing host", "GET /x HTTP/1.1\r\n\r\n", 400},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := parseResponse(t, rawRequest(t, p.addr, tc.raw))
+			e := decodeError(t, resp)
+			if resp.StatusCode != tc.status || e.Reason != "malformed_request" {
+				t.Fatalf("got %d %+v, want %d malformed_request", resp.StatusCode, e, tc.status)
+			}
+			rec := p.lastRecord(t, i+1)
+			if rec.Mode != "malformed" || rec.Decision != "deny" || rec.Status != tc.status || rec.Error == "" {
+				t.Fatalf("record: %+v", rec)
+			}
+		})
+	}
+}
+
+// TestSmuggling: a request with both Content-Length and chunked
+// Transfer-Encoding is framed by the chunked encoding (RFC 9112 §6.3) and
+// re-framed on the way out, so the bytes hidden behind the chunked body are
+// never forwarded as part of it, and the upstream sees exactly one request.
+func TestSmuggling(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path+" cl="+r.Header.Get("Content-Length")+" te="+strings.Join(r.TransferEncoding, ",")+" body="+string(b))
+		mu.Unlock()
+		fmt.Fprint(w, "ok")
+	}))
+	defer up.Close()
+	p := startProxy(t, nil)
+	smuggled := "GET /admin HTTP/1.1\r\nHost: " + up.Listener.Addr().String() + "\r\n\r\n"
+	body := "0\r\n\r\n" + smuggled
+	raw := fmt.Sprintf("POST %s/upload HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n%s",
+		up.URL, up.Listener.Addr(), len(body), body)
+	out := rawRequest(t, p.addr, raw)
+	if !strings.HasPrefix(out, "HTTP/1.1 200") {
+		t.Fatalf("reply: %q", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || !strings.HasPrefix(seen[0], "POST /upload") || strings.Contains(seen[0], "admin") || !strings.HasSuffix(seen[0], "body=") {
+		t.Fatalf("upstream saw %q, want exactly the POST with an empty chunked body", seen)
+	}
+}

@@ -1,0 +1,149 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/policy"
+)
+
+// Options wires a Server to what it needs. Config and Audit are required.
+type Options struct {
+	Config *config.Config
+	Audit  *audit.Logger
+	// Log receives operational messages (never secrets); nil discards them.
+	Log *slog.Logger
+	// Registry receives the proxy's metrics; nil makes a private one.
+	Registry *prometheus.Registry
+	// Resolver resolves upstream names; nil uses the system resolver.
+	Resolver *net.Resolver
+}
+
+// Server is the proxy. Create it with New, run it with Serve, stop it with
+// Shutdown.
+type Server struct {
+	cfg     *config.Config
+	policy  *policy.Policy
+	dialer  *policy.Dialer
+	audit   *audit.Logger
+	log     *slog.Logger
+	metrics *metrics
+	limiter *rateLimiter
+	started time.Time
+
+	transport *http.Transport
+	reverse   *httputil.ReverseProxy
+	http      *http.Server
+
+	tunnelSlots chan struct{}
+	tunnels     sync.WaitGroup
+	tunnelMu    sync.Mutex
+	tunnelConns map[net.Conn]struct{}
+}
+
+// New builds a proxy from its configuration.
+func New(o Options) (*Server, error) {
+	if o.Config == nil || o.Audit == nil {
+		return nil, errors.New("proxy: Config and Audit are required")
+	}
+	pol, err := policy.New(o.Config.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: policy: %w", err)
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg := o.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	lim := o.Config.Limits
+	s := &Server{
+		cfg:         o.Config,
+		policy:      pol,
+		audit:       o.Audit,
+		log:         log,
+		metrics:     newMetrics(reg),
+		limiter:     newRateLimiter(lim.RatePerSecond, lim.RateBurst),
+		started:     time.Now(),
+		tunnelSlots: make(chan struct{}, max(lim.MaxTunnels, 1)),
+		tunnelConns: map[net.Conn]struct{}{},
+	}
+	s.dialer = &policy.Dialer{Policy: pol, Resolver: o.Resolver}
+	s.transport = s.newTransport()
+	s.reverse = s.newReverseProxy()
+	s.http = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
+		// No ReadTimeout or WriteTimeout: a local LLM may think for a minute
+		// before its first byte and then stream for ten. Stalls are caught by
+		// idle deadlines on both sides instead.
+		IdleTimeout:    lim.IdleTimeout.D(),
+		MaxHeaderBytes: lim.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if g, ok := c.(*guardConn); ok {
+				return context.WithValue(ctx, guardKey{}, g)
+			}
+			return ctx
+		},
+	}
+	return s, nil
+}
+
+// Serve accepts connections on ln until Shutdown. It returns
+// http.ErrServerClosed after a clean shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.http.Serve(guardListener{Listener: ln, onReject: s.auditRejection})
+}
+
+// Shutdown stops accepting, lets in-flight requests and tunnels finish until
+// ctx ends, then cuts what is left. The audit log is the caller's to close,
+// after Shutdown returns, so the last records are not lost.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() { s.tunnels.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.tunnelMu.Lock()
+		for c := range s.tunnelConns {
+			_ = c.Close()
+		}
+		s.tunnelMu.Unlock()
+		<-done
+	}
+	if err != nil {
+		// In-flight HTTP requests outlived the grace period: cut them.
+		_ = s.http.Close()
+	}
+	s.transport.CloseIdleConnections()
+	return err
+}
+
+// guardListener wraps each accepted connection in a guardConn.
+type guardListener struct {
+	net.Listener
+	onReject func(g *guardConn, status int, detail string, head []byte)
+}
+
+func (l guardListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &guardConn{Conn: c, onReject: l.onReject}, nil
+}
