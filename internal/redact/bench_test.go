@@ -68,6 +68,32 @@ func BenchmarkWriter(b *testing.B) {
 	}
 }
 
+// BenchmarkWriterShortSecrets uses 100 secrets of the minimum length, which
+// shortens the matcher's probe step from 13 to 5 bytes.
+func BenchmarkWriterShortSecrets(b *testing.B) {
+	secrets := benchSecrets(100)
+	for i := range secrets {
+		secrets[i] = secrets[i][len(secrets[i])-MinSecretLen:]
+	}
+	text := ordinaryText(4 << 20)
+	r, err := New(secrets, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		w := r.NewWriter(io.Discard)
+		for off := 0; off < len(text); off += 32 << 10 {
+			if _, err := w.Write(text[off:min(off+32<<10, len(text))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkWriterSecretDense plants a secret every 4 KiB, the worst case a
 // leaky upstream produces.
 func BenchmarkWriterSecretDense(b *testing.B) {
