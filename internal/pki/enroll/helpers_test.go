@@ -1,0 +1,55 @@
+package enroll_test
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/pki/token"
+	"github.com/slapenir/slapenir/internal/testutil/stepca"
+)
+
+var sprintf = fmt.Sprintf
+
+func contains(list []string, s string) bool { return slices.Contains(list, s) }
+
+// waitFor polls cond until it holds or 30 s pass.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tokenWithoutSHA mints a valid token that carries no root fingerprint, as an
+// operator's older tooling might.
+func tokenWithoutSHA(t *testing.T, ca *stepca.CA, subject string) string {
+	t.Helper()
+	list, err := token.ProvisionersFromCAJSON(ca.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := token.FindProvisioner(list, ca.Provisioner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := os.ReadFile(ca.PasswordFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := token.DecryptKey(p, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := token.Mint(token.Request{Key: key, Provisioner: ca.Provisioner, CAURL: ca.URL, Subject: subject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
