@@ -292,6 +292,16 @@ func TestNDJSONWireFormat(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
 		t.Errorf("non-streamed Content-Type = %q, want application/json; charset=utf-8", ct)
 	}
+	// What LiteLLM (so Aider) sends: options, format, tools and keep_alive
+	// are accepted, and the answer is the same.
+	resp = post(t, s.URL()+"/api/chat", `{"model":"qwen2.5-coder:7b","stream":false,"options":{"num_ctx":16384,"temperature":0},"format":"","tools":[],"keep_alive":"5m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"x"}]}`, nil)
+	var whole struct {
+		Message struct{ Content string } `json:"message"`
+		Done    bool                      `json:"done"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&whole); err != nil || resp.StatusCode != 200 || whole.Message.Content != "ab" || !whole.Done {
+		t.Errorf("Aider-like request: %d %+v %v, want 200 with the whole answer \"ab\"", resp.StatusCode, whole, err)
+	}
 	resp = post(t, s.URL()+"/api/chat", ``, nil)
 	b, _ = io.ReadAll(resp.Body)
 	if resp.StatusCode != 400 || string(b) != `{"error":"missing request body"}` {
