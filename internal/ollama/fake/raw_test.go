@@ -297,7 +297,7 @@ func TestNDJSONWireFormat(t *testing.T) {
 	resp = post(t, s.URL()+"/api/chat", `{"model":"qwen2.5-coder:7b","stream":false,"options":{"num_ctx":16384,"temperature":0},"format":"","tools":[],"keep_alive":"5m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"x"}]}`, nil)
 	var whole struct {
 		Message struct{ Content string } `json:"message"`
-		Done    bool                      `json:"done"`
+		Done    bool                     `json:"done"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&whole); err != nil || resp.StatusCode != 200 || whole.Message.Content != "ab" || !whole.Done {
 		t.Errorf("Aider-like request: %d %+v %v, want 200 with the whole answer \"ab\"", resp.StatusCode, whole, err)
