@@ -71,7 +71,8 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // syntaxProblem turns a YAML parser error into a Problem with its line.
 // The parser's own line is unreliable (often the line of the enclosing
 // mapping, sometimes none at all), so the line is taken to be the first
-// one at which a prefix of the file fails with the same message.
+// one at which a prefix of the file fails with the same message, found by
+// bisection: a prefix that contains the mistake fails the same way.
 func syntaxProblem(data []byte, err error) Problem {
 	line, msg := 0, strings.TrimPrefix(err.Error(), "yaml: ")
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
@@ -79,27 +80,41 @@ func syntaxProblem(data []byte, err error) Problem {
 		msg = m[2]
 	}
 	lines := bytes.SplitAfter(data, []byte("\n"))
-	for k := 1; k <= len(lines); k++ {
-		prefix := bytes.Join(lines[:k], nil)
-		var n yaml.Node
-		dec := yaml.NewDecoder(bytes.NewReader(prefix))
-		perr := dec.Decode(&n)
-		for perr == nil {
-			perr = dec.Decode(&n)
+	failsSame := func(k int) bool {
+		return prefixError(bytes.Join(lines[:k], nil)) == msg
+	}
+	if n := len(lines); failsSame(n) {
+		lo, hi := 1, n
+		for lo < hi {
+			mid := lo + (hi-lo)/2
+			if failsSame(mid) {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
 		}
-		if errors.Is(perr, io.EOF) {
-			continue
-		}
-		pmsg := strings.TrimPrefix(perr.Error(), "yaml: ")
-		if m := yamlLine.FindStringSubmatch(perr.Error()); m != nil {
-			pmsg = m[2]
-		}
-		if pmsg == msg {
-			line = k
-			break
-		}
+		line = lo
 	}
 	return Problem{line, "YAML syntax error: " + msg}
+}
+
+// prefixError is the parser's message for data without its "yaml: line N:"
+// prefix, or "" when data parses.
+func prefixError(data []byte) string {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			return ""
+		}
+		if err != nil {
+			if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+				return m[2]
+			}
+			return strings.TrimPrefix(err.Error(), "yaml: ")
+		}
+	}
 }
 
 // decoder walks a yaml.Node tree beside a Go value, guided by the yaml
