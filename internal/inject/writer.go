@@ -1,0 +1,168 @@
+package inject
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+)
+
+const chunkSize = 32 << 10
+
+// Writer replaces placeholders in a stream written to it and passes the
+// result to dst. Matching is leftmost-longest and never overlaps; replaced
+// values are not searched again. It holds back only bytes that are a proper
+// prefix of some placeholder at the end of what it has seen (so at most the
+// longest placeholder's length minus one), and passes everything else on at
+// once, on Write as on Flush. It is not safe for concurrent use.
+type Writer struct {
+	in    *Injector
+	allow func(int) bool
+	dst   io.Writer
+
+	buf      []byte
+	out      []byte
+	injected map[int]bool
+	foreign  map[int]bool
+	err      error
+	closed   bool
+}
+
+// NewWriter returns a Writer to dst that replaces placeholder i only when
+// allow(i) is true; a nil allow allows none. Close it at the end of the
+// stream; it does not close dst.
+func (in *Injector) NewWriter(dst io.Writer, allow func(i int) bool) *Writer {
+	if allow == nil {
+		allow = func(int) bool { return false }
+	}
+	return &Writer{
+		in: in, allow: allow, dst: dst,
+		buf:      make([]byte, 0, chunkSize+in.maxLen),
+		injected: map[int]bool{}, foreign: map[int]bool{},
+	}
+}
+
+// Used reports the placeholders seen so far.
+func (w *Writer) Used() Used {
+	return Used{Injected: sortedKeys(w.injected), Foreign: sortedKeys(w.foreign)}
+}
+
+func sortedKeys(m map[int]bool) []int {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+var errClosed = errors.New("inject: write after Close")
+
+// Write accepts all of p unless dst fails.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.closed {
+		return 0, errClosed
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	n := 0
+	for len(p) > 0 {
+		k := min(cap(w.buf)-len(w.buf), len(p))
+		w.buf = append(w.buf, p[:k]...)
+		p, n = p[k:], n+k
+		if err := w.process(false); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Flush flushes dst when it has Flush() error or is an http.Flusher. The
+// Writer itself has nothing more to pass on: Write already sent every byte
+// that cannot begin a placeholder.
+func (w *Writer) Flush() error {
+	if w.closed {
+		return errClosed
+	}
+	if w.err != nil {
+		return w.err
+	}
+	switch f := w.dst.(type) {
+	case interface{ Flush() error }:
+		w.err = f.Flush()
+	case http.Flusher:
+		f.Flush()
+	}
+	return w.err
+}
+
+// Close passes on what is still held back and makes further writes fail. It
+// does not close dst.
+func (w *Writer) Close() error {
+	if w.closed {
+		return w.err
+	}
+	w.closed = true
+	if w.err != nil {
+		return w.err
+	}
+	return w.process(true)
+}
+
+// process replaces and passes on buf up to the first position where a
+// placeholder might begin but has not been seen whole yet.
+func (w *Writer) process(final bool) error {
+	buf := w.buf
+	out := w.out[:0]
+	last, i := 0, 0
+scan:
+	for i < len(buf) {
+		cands := w.in.byFirst[buf[i]]
+		if cands == nil {
+			i++
+			continue
+		}
+		for _, c := range cands {
+			ph := w.in.pairs[c].Placeholder
+			if i+len(ph) > len(buf) {
+				if !final && bytes.HasPrefix(ph, buf[i:]) {
+					break scan // more input decides whether this is c
+				}
+				continue
+			}
+			if !bytes.Equal(buf[i:i+len(ph)], ph) {
+				continue
+			}
+			out = append(out, buf[last:i]...)
+			if w.allow(c) {
+				out = append(out, w.in.pairs[c].Value...)
+				w.injected[c] = true
+			} else {
+				out = append(out, ph...)
+				w.foreign[c] = true
+			}
+			i += len(ph)
+			last = i
+			continue scan
+		}
+		i++
+	}
+	var err error
+	if len(out) == 0 {
+		// Nothing replaced: pass the decided bytes on without copying.
+		if i > 0 {
+			_, err = w.dst.Write(buf[:i])
+		}
+	} else {
+		out = append(out, buf[last:i]...)
+		_, err = w.dst.Write(out)
+	}
+	w.out = out
+	w.buf = buf[:copy(buf, buf[i:])]
+	if err != nil {
+		w.err = err
+	}
+	return err
+}
