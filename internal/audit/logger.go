@@ -155,7 +155,9 @@ func (l *Logger) writeLine(line []byte) (written bool, err error) {
 
 // Healthy reports why the last Write failed, or nil when it succeeded (or none
 // was made yet). The proxy calls it before each request and refuses with 503
-// rather than proxying unaudited.
+// rather than proxying unaudited. It changes only with Write, so the proxy should
+// still Write the record of each such refusal: the first that succeeds makes the
+// logger healthy again.
 func (l *Logger) Healthy() error {
 	if p := l.health.Load(); p != nil {
 		return *p

@@ -19,14 +19,14 @@ func TestConcurrentWritersProduceWholeLinesAndOneChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const writers, each = 8, 200
+	const writers, each = 8, 100
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
 				r := sampleRecord(w*each + i)
 				// Long values make a torn or interleaved line visible.
-				r.Path = "/" + strings.Repeat(string(rune('a'+w)), 3000)
+				r.Path = "/" + strings.Repeat(string(rune('a'+w)), 2000)
 				if err := l.Write(r); err != nil {
 					t.Error(err)
 					return
