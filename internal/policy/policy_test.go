@@ -48,6 +48,7 @@ func TestDecide(t *testing.T) {
 		{"upper case and trailing dot", base, "GIST.GitHub.com.", 443, false, Decision{false, false, ReasonDenylist, "gist.github.com"}},
 		{"IP literal", base, "10.0.0.7", 80, false, Decision{true, false, ReasonAllowlist, "10.0.0.7"}},
 		{"IPv6 spelled differently", base, "0:0::1", 8080, false, Decision{true, false, ReasonAllowlist, "[::1]:8080"}},
+		{"IPv4-mapped literal", base, "::FFFF:10.0.0.7", 80, false, Decision{true, false, ReasonAllowlist, "10.0.0.7"}},
 		{"IPv6 bracketed", base, "[::1]", 8080, false, Decision{true, false, ReasonAllowlist, "[::1]:8080"}},
 		{"telemetry beats allow", base, "sentry.io", 443, false, Decision{false, false, ReasonTelemetry, "sentry.io"}},
 		{"telemetry wildcard", allowAll, "o123.ingest.sentry.io", 443, false, Decision{false, false, ReasonTelemetry, "*.sentry.io"}},
