@@ -25,6 +25,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		RequestID: audit.NewRequestID(),
 		Client:    r.RemoteAddr,
 		Method:    r.Method,
+		Path:      audit.MaskPath(r.URL.RequestURI()),
 		Decision:  decisionAllow,
 	}
 	x.w = newResponseRecorder(w, x, s.cfg.Limits.IdleTimeout.D())
