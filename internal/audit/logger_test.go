@@ -253,3 +253,30 @@ func TestWriteFillsAZeroTimeWithoutChangingTheCallersRecord(t *testing.T) {
 		t.Fatalf("written time %v, want about %v", got.Time, before)
 	}
 }
+
+func TestOpenContinuesAfterALastLineLongerThanOneReadChunk(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(Options{File: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, pathLen := range []int{10, 200_000} {
+		r := sampleRecord(i + 1)
+		r.Path = "/" + strings.Repeat("p", pathLen)
+		if err := l.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	l, err = Open(Options{File: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Write(sampleRecord(3)); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if reps, err := Verify([]string{name}); err != nil || reps[0].LastSeq != 3 {
+		t.Fatalf("%+v, %v; want 3 chained records", reps, err)
+	}
+}

@@ -126,3 +126,60 @@ func TestOpenAfterARotationContinuesFromTheNewestBackup(t *testing.T) {
 		t.Fatalf("after reopening: %+v, %v; want the new file to continue at seq 5", reps, err)
 	}
 }
+
+func TestAFailedRotationIsReportedAndRetried(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(Options{File: name, MaxBytes: 700, MaxBackups: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Write(sampleRecord(1)); err != nil {
+		t.Fatal(err)
+	}
+	// A non-empty directory where the oldest backup goes cannot be removed,
+	// even by root.
+	blocker := filepath.Join(name+".1", "x")
+	if err := os.MkdirAll(blocker, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := l.Write(sampleRecord(2)); err == nil || l.Healthy() == nil {
+			t.Fatalf("Write while rotation is blocked: %v, healthy %v; want an error", err, l.Healthy())
+		}
+	}
+	if err := os.RemoveAll(name + ".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Write(sampleRecord(2)); err != nil || l.Healthy() != nil {
+		t.Fatalf("Write once rotation can proceed: %v, healthy %v", err, l.Healthy())
+	}
+	reps, err := Verify([]string{name, name + ".1"})
+	if err != nil || reps[0].Records != 1 || reps[1].Records != 1 || reps[1].LastSeq != 2 {
+		t.Fatalf("after the retried rotation: %+v, %v; want seq 1 in the backup, seq 2 in the file", reps, err)
+	}
+}
+
+func TestLogFilesListsExistingFilesOldestFirst(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(Options{File: name, MaxBytes: 600, MaxBackups: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if err := l.Write(sampleRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	got := LogFiles(name, 5)
+	want := []string{name + ".2", name + ".1", name}
+	if len(got) != len(want) {
+		t.Fatalf("LogFiles = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("LogFiles = %v, want %v", got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,5 +117,21 @@ func TestVerifyReportsAMissingFile(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nope.jsonl")
 	if _, err := Verify([]string{missing}); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("Verify on a missing file: %v; want an error naming it", err)
+	}
+}
+
+func TestVerifyReadsStandardInput(t *testing.T) {
+	name := writeLog(t, 4)
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	saved := os.Stdin
+	os.Stdin = f
+	defer func() { os.Stdin = saved }()
+	reps, err := Verify([]string{Stdin})
+	if err != nil || reps[0].Name != Stdin || reps[0].Records != 4 {
+		t.Fatalf("Verify(-): %+v, %v; want 4 records", reps, err)
 	}
 }
