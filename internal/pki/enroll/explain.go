@@ -41,6 +41,10 @@ func explainSign(err error, c token.Claims, provisioner string, now time.Time) e
 
 // explainRenew turns a refusal of POST /renew into one actionable sentence.
 func explainRenew(err error, subject string) error {
+	var refused *stepca.HandshakeRefusedError
+	if errors.As(err, &refused) {
+		return fmt.Errorf("step-ca rejected the certificate of %q during the TLS handshake (expired, or not issued by this CA); enroll again with a new token (`slapenir certs bootstrap --force`): %w", subject, err)
+	}
 	var apiErr *stepca.APIError
 	if !errors.As(err, &apiErr) {
 		return err

@@ -6,8 +6,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -121,6 +123,12 @@ func (c *Client) do(ctx context.Context, op, method, path string, in any, cert *
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.httpClient(cert).Do(req)
+	// A TLS alert from the CA (crypto/tls reports it as a net.OpError with Op
+	// "remote error") is a verdict on our certificate, not an outage.
+	var opErr *net.OpError
+	if err != nil && errors.As(err, &opErr) && opErr.Op == "remote error" {
+		return &HandshakeRefusedError{URL: url, Err: err}
+	}
 	if err != nil {
 		return &UnreachableError{URL: url, Err: err}
 	}

@@ -40,6 +40,19 @@ func (e *UnreachableError) Error() string {
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
+// HandshakeRefusedError means the CA rejected our TLS client certificate (for
+// instance "tls: expired certificate" on /renew). Retrying cannot help.
+type HandshakeRefusedError struct {
+	URL string
+	Err error
+}
+
+func (e *HandshakeRefusedError) Error() string {
+	return fmt.Sprintf("step-ca at %s refused the TLS handshake: %v", e.URL, e.Err)
+}
+
+func (e *HandshakeRefusedError) Unwrap() error { return e.Err }
+
 // Retryable reports whether err is worth retrying: the CA could not be reached
 // or answered with a server-side error.
 func Retryable(err error) bool {
