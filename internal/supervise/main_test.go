@@ -86,6 +86,8 @@ func startInit(t *testing.T, config string, env ...string) *initRun {
 	t.Helper()
 	needRoot(t)
 	dir := t.TempDir()
+	// Reachable by the unprivileged users of the ctl test.
+	_ = os.Chmod(filepath.Dir(dir), 0o755)
 	_ = os.Chmod(dir, 0o755)
 	file := filepath.Join(dir, "services.yaml")
 	if err := os.WriteFile(file, []byte(config), 0o644); err != nil {
