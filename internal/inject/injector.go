@@ -3,7 +3,6 @@ package inject
 import (
 	"bytes"
 	"fmt"
-	"slices"
 )
 
 // Pair is one credential as the injector sees it: what the agent sends and
@@ -17,11 +16,40 @@ type Pair struct {
 // concurrent use; each stream gets its own Writer.
 type Injector struct {
 	pairs []Pair
-	// byFirst lists, for each first byte, the indexes of the placeholders
-	// starting with it, longest first, so the leftmost match found is the
-	// longest one (DUMMY_GITHUB_ENTERPRISE before DUMMY_GITHUB).
-	byFirst [256][]int
-	maxLen  int
+	// nodes is a trie of the placeholders; nodes[0] is the root. Walking it
+	// from a position finds the longest placeholder starting there
+	// (DUMMY_GITHUB_ENTERPRISE over DUMMY_GITHUB) in one pass.
+	nodes []trieNode
+	// pairStart has a bit for every two-byte placeholder opening, so most
+	// positions are rejected without touching the trie.
+	pairStart [1 << 16 / 64]uint64
+	maxLen    int
+}
+
+type trieNode struct {
+	next map[byte]int32
+	pair int // index of the placeholder ending here, or -1
+}
+
+func (in *Injector) startsHere(a, b byte) bool {
+	k := uint16(a)<<8 | uint16(b)
+	return in.pairStart[k>>6]&(1<<(k&63)) != 0
+}
+
+func (in *Injector) add(i int, ph []byte) {
+	n := 0
+	for _, c := range ph {
+		next, ok := in.nodes[n].next[c]
+		if !ok {
+			next = int32(len(in.nodes))
+			in.nodes = append(in.nodes, trieNode{next: map[byte]int32{}, pair: -1})
+			in.nodes[n].next[c] = next
+		}
+		n = int(next)
+	}
+	in.nodes[n].pair = i
+	k := uint16(ph[0])<<8 | uint16(ph[1])
+	in.pairStart[k>>6] |= 1 << (k & 63)
 }
 
 // MinPlaceholderLen keeps placeholders distinctive enough that ordinary
@@ -32,7 +60,7 @@ const MinPlaceholderLen = 6
 // MinPlaceholderLen bytes; values must not be empty. Errors name a pair by
 // position and its placeholder (not secret), never its value.
 func New(pairs []Pair) (*Injector, error) {
-	in := &Injector{}
+	in := &Injector{nodes: []trieNode{{next: map[byte]int32{}, pair: -1}}}
 	seen := map[string]int{}
 	for i, p := range pairs {
 		if len(p.Placeholder) < MinPlaceholderLen {
@@ -47,13 +75,7 @@ func New(pairs []Pair) (*Injector, error) {
 		seen[string(p.Placeholder)] = i
 		in.pairs = append(in.pairs, Pair{Placeholder: bytes.Clone(p.Placeholder), Value: bytes.Clone(p.Value)})
 		in.maxLen = max(in.maxLen, len(p.Placeholder))
-		first := p.Placeholder[0]
-		in.byFirst[first] = append(in.byFirst[first], i)
-	}
-	for b := range in.byFirst {
-		slices.SortStableFunc(in.byFirst[b], func(x, y int) int {
-			return len(in.pairs[y].Placeholder) - len(in.pairs[x].Placeholder)
-		})
+		in.add(i, p.Placeholder)
 	}
 	return in, nil
 }

@@ -1,7 +1,6 @@
 package inject
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -111,43 +110,56 @@ func (w *Writer) Close() error {
 	return w.process(true)
 }
 
+// longestAt walks the trie along b and returns the longest placeholder that
+// b starts with (-1 if none), its length, and whether b ended while a longer
+// placeholder was still possible.
+func (w *Writer) longestAt(b []byte) (best, bestLen int, open bool) {
+	best, n := -1, 0
+	for j := 0; ; j++ {
+		node := &w.in.nodes[n]
+		if node.pair >= 0 {
+			best, bestLen = node.pair, j
+		}
+		if j == len(b) {
+			return best, bestLen, len(node.next) > 0
+		}
+		next, ok := node.next[b[j]]
+		if !ok {
+			return best, bestLen, false
+		}
+		n = int(next)
+	}
+}
+
 // process replaces and passes on buf up to the first position where a
 // placeholder might begin but has not been seen whole yet.
 func (w *Writer) process(final bool) error {
 	buf := w.buf
 	out := w.out[:0]
 	last, i := 0, 0
-scan:
 	for i < len(buf) {
-		cands := w.in.byFirst[buf[i]]
-		if cands == nil {
+		if i+1 < len(buf) && !w.in.startsHere(buf[i], buf[i+1]) {
 			i++
 			continue
 		}
-		for _, c := range cands {
-			ph := w.in.pairs[c].Placeholder
-			if i+len(ph) > len(buf) {
-				if !final && bytes.HasPrefix(ph, buf[i:]) {
-					break scan // more input decides whether this is c
-				}
-				continue
-			}
-			if !bytes.Equal(buf[i:i+len(ph)], ph) {
-				continue
-			}
-			out = append(out, buf[last:i]...)
-			if w.allow(c) {
-				out = append(out, w.in.pairs[c].Value...)
-				w.injected[c] = true
-			} else {
-				out = append(out, ph...)
-				w.foreign[c] = true
-			}
-			i += len(ph)
-			last = i
-			continue scan
+		best, bestLen, open := w.longestAt(buf[i:])
+		if open && !final {
+			break // more input decides which placeholder, if any, starts here
 		}
-		i++
+		if best < 0 {
+			i++
+			continue
+		}
+		out = append(out, buf[last:i]...)
+		if w.allow(best) {
+			out = append(out, w.in.pairs[best].Value...)
+			w.injected[best] = true
+		} else {
+			out = append(out, w.in.pairs[best].Placeholder...)
+			w.foreign[best] = true
+		}
+		i += bestLen
+		last = i
 	}
 	var err error
 	if len(out) == 0 {
