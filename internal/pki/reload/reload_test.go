@@ -1,0 +1,305 @@
+package reload_test
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/pki/certfile"
+	"github.com/slapenir/slapenir/internal/pki/devca"
+	"github.com/slapenir/slapenir/internal/pki/reload"
+)
+
+// world is a dev CA, a server certificate directory and a client one.
+type world struct {
+	ca                *devca.CA
+	serverDir, client certfile.Dir
+	caFile            string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ca, err := devca.Ensure(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{ca: ca, serverDir: certfile.Dir(t.TempDir()), client: certfile.Dir(t.TempDir()), caFile: ca.RootFile()}
+	w.issueServer(t)
+	w.issueClient(t, devca.Request{CommonName: "agent-1"})
+	return w
+}
+
+func (w *world) issueServer(t *testing.T) *x509.Certificate {
+	t.Helper()
+	c, err := w.ca.IssueTo(w.serverDir, devca.Request{CommonName: "127.0.0.1", Usage: devca.Server})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (w *world) issueClient(t *testing.T, r devca.Request) *x509.Certificate {
+	t.Helper()
+	c, err := w.ca.IssueTo(w.client, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func keyPair(t *testing.T, dir certfile.Dir) *reload.KeyPair {
+	t.Helper()
+	kp, err := reload.NewKeyPair(dir.Cert(), dir.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp.SetInterval(0, t.Logf) // check on every handshake: no waiting in tests
+	return kp
+}
+
+func caPool(t *testing.T, file string) *reload.CAPool {
+	t.Helper()
+	p, err := reload.NewCAPool(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetInterval(0, t.Logf)
+	return p
+}
+
+// serve runs an mTLS line server on loopback: for each line it answers
+// "ok <identity>" or "refused <reason>" from VerifyClient.
+func serve(t *testing.T, kp *reload.KeyPair, pool *reload.CAPool, allowed []string) string {
+	t.Helper()
+	l, err := tls.Listen("tcp", "127.0.0.1:0", reload.ServerConfig(kp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				tc := c.(*tls.Conn)
+				if tc.Handshake() != nil {
+					return
+				}
+				r := bufio.NewReader(tc)
+				for {
+					if _, err := r.ReadString('\n'); err != nil {
+						return
+					}
+					st := tc.ConnectionState()
+					peer, err := reload.VerifyClient(&st, pool, allowed, time.Now())
+					if err != nil {
+						fmt.Fprintf(tc, "refused %s\n", err.(*reload.Refused).Reason)
+					} else {
+						fmt.Fprintf(tc, "ok %s\n", peer.Identities[0])
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// conn is one client connection to serve.
+type conn struct {
+	*tls.Conn
+	r *bufio.Reader
+}
+
+func dial(t *testing.T, addr string, cfg *tls.Config) *conn {
+	t.Helper()
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &conn{Conn: c, r: bufio.NewReader(c)}
+}
+
+func (c *conn) ask(t *testing.T) string {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintln(c, "who am i"); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	line, err := c.r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+func (c *conn) serverSerial() string {
+	return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+}
+
+func TestRenewedServerCertificateServedOnNextHandshake(t *testing.T) {
+	w := newWorld(t)
+	addr := serve(t, keyPair(t, w.serverDir), caPool(t, w.caFile), nil)
+	clientCfg := reload.ClientConfig(keyPair(t, w.client), caPool(t, w.caFile), "127.0.0.1")
+
+	before := dial(t, addr, clientCfg)
+	if got := before.ask(t); got != "ok agent-1" {
+		t.Fatalf("first connection: %q", got)
+	}
+	renewed := w.issueServer(t)
+
+	after := dial(t, addr, clientCfg)
+	if after.serverSerial() != renewed.SerialNumber.String() {
+		t.Errorf("new handshake got server serial %s, want the renewed %s", after.serverSerial(), renewed.SerialNumber)
+	}
+	// The connection opened before the renewal is untouched.
+	if got := before.ask(t); got != "ok agent-1" {
+		t.Errorf("old connection after renewal: %q", got)
+	}
+	if before.serverSerial() == renewed.SerialNumber.String() {
+		t.Error("old connection claims the renewed certificate")
+	}
+}
+
+func TestRenewedClientCertificatePresentedWithoutRestart(t *testing.T) {
+	w := newWorld(t)
+	addr := serve(t, keyPair(t, w.serverDir), caPool(t, w.caFile), []string{"agent-*"})
+	clientCfg := reload.ClientConfig(keyPair(t, w.client), caPool(t, w.caFile), "127.0.0.1")
+	if got := dial(t, addr, clientCfg).ask(t); got != "ok agent-1" {
+		t.Fatalf("before renewal: %q", got)
+	}
+	w.issueClient(t, devca.Request{CommonName: "agent-1-renewed"})
+	if got := dial(t, addr, clientCfg).ask(t); got != "ok agent-1-renewed" {
+		t.Errorf("after renewal the same client config presented %q, want the renewed certificate", got)
+	}
+}
+
+func TestBrokenFilesKeepLastGoodPair(t *testing.T) {
+	w := newWorld(t)
+	kp := keyPair(t, w.client)
+	var logged []string
+	var mu sync.Mutex
+	kp.SetInterval(0, func(f string, a ...any) { mu.Lock(); logged = append(logged, fmt.Sprintf(f, a...)); mu.Unlock() })
+	good := kp.Current()
+	if err := os.WriteFile(w.client.Cert(), []byte("-----BEGIN CERTIFICATE-----\ntruncated"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if kp.Current() != good {
+			t.Fatal("a broken cert.pem replaced the last good pair")
+		}
+	}
+	mu.Lock()
+	if len(logged) != 1 || !strings.Contains(logged[0], "keeping the previous key pair") {
+		t.Errorf("want exactly one line explaining why the old pair is kept, got %q", logged)
+	}
+	mu.Unlock()
+	fresh := w.issueClient(t, devca.Request{CommonName: "agent-2"})
+	if got := kp.Current().Leaf; got == nil || !got.Equal(fresh) {
+		t.Error("the repaired files were not loaded")
+	}
+}
+
+func TestCAPoolRotationAppliesToNewConnections(t *testing.T) {
+	w := newWorld(t)
+	caFile := filepath.Join(t.TempDir(), "client_ca.pem")
+	other, err := devca.Ensure(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := certfile.WriteAtomic(caFile, certfile.EncodeCerts(w.ca.Root), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, keyPair(t, w.serverDir), caPool(t, caFile), nil)
+	otherClient := certfile.Dir(t.TempDir())
+	if _, err := other.IssueTo(otherClient, devca.Request{CommonName: "agent-other"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := reload.ClientConfig(keyPair(t, otherClient), caPool(t, w.caFile), "127.0.0.1")
+	if got := dial(t, addr, cfg).ask(t); got != "refused "+reload.ReasonUnknownAuthority {
+		t.Fatalf("client of another CA: %q", got)
+	}
+	if err := certfile.WriteAtomic(caFile, certfile.EncodeCerts(w.ca.Root, other.Root), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := dial(t, addr, cfg).ask(t); got != "ok agent-other" {
+		t.Errorf("after adding its CA to the pool: %q", got)
+	}
+}
+
+func TestVerifyClientRefusals(t *testing.T) {
+	w := newWorld(t)
+	addr := serve(t, keyPair(t, w.serverDir), caPool(t, w.caFile), []string{"agent-*", "spiffe://slapenir/*"})
+	roots := caPool(t, w.caFile)
+	other, err := devca.Ensure(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	selfSigned := selfSignedDir(t)
+	cases := []struct {
+		name  string
+		ca    *devca.CA
+		req   devca.Request
+		dir   certfile.Dir // instead of issuing
+		noKey bool         // connect without a client certificate
+		want  string
+	}{
+		{name: "allowed", ca: w.ca, req: devca.Request{CommonName: "agent-7"}, want: "ok agent-7"},
+		{name: "allowed by URI SAN", ca: w.ca, req: devca.Request{CommonName: "svc", SANs: []string{"spiffe://slapenir/relay"}}, want: "ok svc"},
+		{name: "no certificate", noKey: true, want: "refused " + reload.ReasonNoCertificate},
+		{name: "self-signed", dir: selfSigned, want: "refused " + reload.ReasonUnknownAuthority},
+		{name: "another CA", ca: other, req: devca.Request{CommonName: "agent-7"}, want: "refused " + reload.ReasonUnknownAuthority},
+		{name: "expired", ca: w.ca, req: devca.Request{CommonName: "agent-7", NotBefore: time.Now().Add(-48 * time.Hour), Lifetime: time.Hour}, want: "refused " + reload.ReasonExpired},
+		{name: "not yet valid", ca: w.ca, req: devca.Request{CommonName: "agent-7", NotBefore: time.Now().Add(time.Hour)}, want: "refused " + reload.ReasonNotYetValid},
+		{name: "server-only certificate", ca: w.ca, req: devca.Request{CommonName: "agent-7", Usage: devca.Server}, want: "refused " + reload.ReasonInvalid},
+		{name: "identity not allowed", ca: w.ca, req: devca.Request{CommonName: "intruder"}, want: "refused " + reload.ReasonNotAllowed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &tls.Config{RootCAs: roots.Pool(), ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+			if !tc.noKey {
+				dir := tc.dir
+				if dir == "" {
+					dir = certfile.Dir(t.TempDir())
+					if _, err := tc.ca.IssueTo(dir, tc.req); err != nil {
+						t.Fatal(err)
+					}
+				}
+				pair, err := tls.LoadX509KeyPair(dir.Cert(), dir.Key())
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg.Certificates = []tls.Certificate{pair}
+			}
+			if got := dial(t, addr, cfg).ask(t); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTLS11Refused(t *testing.T) {
+	w := newWorld(t)
+	addr := serve(t, keyPair(t, w.serverDir), caPool(t, w.caFile), nil)
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11})
+	if err == nil {
+		c.Close()
+		t.Fatal("a TLS 1.1 handshake succeeded")
+	}
+}
