@@ -129,3 +129,24 @@ func BenchmarkNew(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTokenStream is an LLM stream: one small NDJSON line per token,
+// each followed by Flush, with 1,000 secrets. It measures the cost Flush's
+// "could this suffix still grow into a hit?" check adds per flush.
+func BenchmarkTokenStream(b *testing.B) {
+	r, err := New(benchSecrets(1000), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	line := []byte(`{"model":"qwen2.5-coder:7b","message":{"role":"assistant","content":" token"},"done":false}` + "\n")
+	w := r.NewWriter(io.Discard)
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		if _, err := w.Write(line); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -41,6 +41,26 @@ type matcher struct {
 	// a hit?" for Flush.
 	cores     [][]byte
 	backCores [][]byte
+	// coreStart and backStart have a bit for each two-byte opening of
+	// cores and backCores, so Flush rarely needs the binary search.
+	coreStart, backStart pairSet
+}
+
+type pairSet [1 << 16 / 64]uint64
+
+func (s *pairSet) add(b []byte) {
+	k := uint16(b[0])<<8 | uint16(b[1])
+	s[k>>6] |= 1 << (k & 63)
+}
+
+// mayOpen reports whether t could be the start of a member: always when t
+// is shorter than two bytes.
+func (s *pairSet) mayOpen(t []byte) bool {
+	if len(t) < 2 {
+		return true
+	}
+	k := uint16(t[0])<<8 | uint16(t[1])
+	return s[k>>6]&(1<<(k&63)) != 0
 }
 
 func newMatcher(pats []pattern) *matcher {
@@ -53,8 +73,10 @@ func newMatcher(pats []pattern) *matcher {
 		m.minLen = min(m.minLen, len(pats[i].core))
 		m.maxSpan = max(m.maxSpan, pats[i].span())
 		m.cores = append(m.cores, pats[i].core)
+		m.coreStart.add(pats[i].core)
 		if pats[i].back {
 			m.backCores = append(m.backCores, pats[i].core)
+			m.backStart.add(pats[i].core)
 		}
 	}
 	m.step = m.minLen - qgram + 1
@@ -149,10 +171,11 @@ func (p *pattern) extent(buf []byte, i int, final bool) (start, end int, known b
 // into part of a hit once more bytes arrive: t is a proper prefix of a core,
 // or a base64 character followed by a prefix of a core that extends backwards.
 func (m *matcher) mayGrow(t []byte) bool {
-	if hasPrefixIn(m.cores, t) {
+	if m.coreStart.mayOpen(t) && hasPrefixIn(m.cores, t) {
 		return true
 	}
-	return len(t) > 0 && (stdAlpha[t[0]] || urlAlpha[t[0]]) && hasPrefixIn(m.backCores, t[1:])
+	return len(t) > 0 && (stdAlpha[t[0]] || urlAlpha[t[0]]) &&
+		m.backStart.mayOpen(t[1:]) && hasPrefixIn(m.backCores, t[1:])
 }
 
 // hasPrefixIn reports whether some element of sorted s starts with t and is
