@@ -16,7 +16,7 @@ func init() {
 
 func runCtl(args []string) int {
 	fs := flag.NewFlagSet("ctl", flag.ContinueOnError)
-	socket := fs.String("socket", envOr("SLAPENIR_INIT_SOCKET", supervise.DefaultSocket), "init's control socket (env SLAPENIR_INIT_SOCKET)")
+	socket := fs.String("socket", superviseEnvOr("SLAPENIR_INIT_SOCKET", supervise.DefaultSocket), "init's control socket (env SLAPENIR_INIT_SOCKET)")
 	timeout := fs.Duration("timeout", 15*time.Second, "how long to wait for init's answer")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: slapenir ctl [flags] status | health | start NAME | stop NAME | restart NAME")

@@ -14,7 +14,7 @@ func init() {
 	register("init", "PID 1 supervisor of the agent container (services, restarts, logs, ctl socket)", runInit)
 }
 
-func envOr(key, def string) string {
+func superviseEnvOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {
 		return v
 	}
@@ -26,8 +26,8 @@ func runInit(args []string) int {
 		return supervise.ExecService(args[1:])
 	}
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
-	config := fs.String("config", envOr("SLAPENIR_INIT_CONFIG", "/etc/slapenir/agent-services.yaml"), "service file (env SLAPENIR_INIT_CONFIG)")
-	socket := fs.String("socket", envOr("SLAPENIR_INIT_SOCKET", supervise.DefaultSocket), "control socket for `slapenir ctl` (env SLAPENIR_INIT_SOCKET); empty disables it")
+	config := fs.String("config", superviseEnvOr("SLAPENIR_INIT_CONFIG", "/etc/slapenir/agent-services.yaml"), "service file (env SLAPENIR_INIT_CONFIG)")
+	socket := fs.String("socket", superviseEnvOr("SLAPENIR_INIT_SOCKET", supervise.DefaultSocket), "control socket for `slapenir ctl` (env SLAPENIR_INIT_SOCKET); empty disables it")
 	group := fs.String("socket-group", "agent", "group allowed to use the control socket (name or gid)")
 	check := fs.Bool("check", false, "validate the service file and its users, then exit")
 	shutdown := fs.Duration("shutdown-timeout", 9*time.Second, "bound on a whole shutdown, after which what still runs is killed")
