@@ -63,10 +63,14 @@ func KeyType(c *x509.Certificate) string {
 // Describe renders what `certs inspect` prints for one certificate.
 func Describe(c *x509.Certificate, now time.Time) string {
 	var b strings.Builder
-	sans := Names(c)
-	if len(sans) > 0 && sans[0] == c.Subject.CommonName {
-		sans = sans[1:]
+	sans := append([]string(nil), c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		sans = append(sans, ip.String())
 	}
+	for _, u := range c.URIs {
+		sans = append(sans, u.String())
+	}
+	sans = append(sans, c.EmailAddresses...)
 	fmt.Fprintf(&b, "subject:     %s\n", c.Subject)
 	fmt.Fprintf(&b, "SANs:        %s\n", strings.Join(sans, ", "))
 	fmt.Fprintf(&b, "issuer:      %s\n", c.Issuer)

@@ -26,9 +26,20 @@ const (
 	DefaultDir         = "/home/agent/certs"
 )
 
-// ErrUsage marks a mistake in the caller's input (missing token, bad flag
-// combination): retrying cannot help, the user must change something.
-var ErrUsage = errors.New("usage")
+// ErrUsage marks a mistake in the caller's input (missing, expired or foreign
+// token, conflicting fingerprints): retrying cannot help, the user must change
+// something. Test with errors.Is.
+var ErrUsage = errors.New("enroll: invalid input")
+
+// usageError carries its own sentence and matches ErrUsage.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == ErrUsage }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
 
 // Bootstrap describes one enrollment.
 type Bootstrap struct {
@@ -56,7 +67,7 @@ type Outcome struct {
 func (b Bootstrap) Run(ctx context.Context) (Outcome, error) {
 	b.defaults()
 	if strings.TrimSpace(b.Token) == "" {
-		return Outcome{}, fmt.Errorf("%w: STEP_TOKEN is not set: get a one-time enrollment token from the CA operator (`slapenir certs token <agent-name>` or `step ca token <agent-name>`) and export STEP_TOKEN", ErrUsage)
+		return Outcome{}, usagef("STEP_TOKEN is not set: get a one-time enrollment token from the CA operator (`slapenir certs token <agent-name>` or `step ca token <agent-name>`) and export STEP_TOKEN")
 	}
 	if leaf, ok := b.existing(); ok {
 		b.Logf("certificate %s for %q is valid until %s; keeping it", b.Dir.Cert(), leaf.Subject.CommonName, leaf.NotAfter.UTC().Format(time.RFC3339))
@@ -64,7 +75,7 @@ func (b Bootstrap) Run(ctx context.Context) (Outcome, error) {
 	}
 	claims, err := token.ParseUnverified(b.Token)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("%w: %v", ErrUsage, err)
+		return Outcome{}, usagef("%v", err)
 	}
 	fingerprint, err := b.checkToken(claims)
 	if err != nil {
@@ -149,26 +160,26 @@ func (b Bootstrap) existing() (*x509.Certificate, bool) {
 func (b Bootstrap) checkToken(c token.Claims) (string, error) {
 	now := b.Now()
 	if c.Issuer != b.Provisioner {
-		return "", fmt.Errorf("%w: the token was issued by provisioner %q but STEP_PROVISIONER is %q: ask for a token from %q, or set STEP_PROVISIONER=%s if that provisioner is the right one", ErrUsage, c.Issuer, b.Provisioner, b.Provisioner, c.Issuer)
+		return "", usagef("the token was issued by provisioner %q but STEP_PROVISIONER is %q: ask for a token from %q, or set STEP_PROVISIONER=%s if that provisioner is the right one", c.Issuer, b.Provisioner, b.Provisioner, c.Issuer)
 	}
 	if c.Subject == "" {
-		return "", fmt.Errorf("%w: the token has no subject (sub claim); mint it with the agent's name", ErrUsage)
+		return "", usagef("the token has no subject (sub claim); mint it with the agent's name")
 	}
 	if c.Expiry != nil && now.After(c.Expiry.Time()) {
-		return "", fmt.Errorf("%w: the enrollment token for %q expired at %s (%s ago; tokens live 5 minutes): mint a new one with `slapenir certs token %s`", ErrUsage, c.Subject, c.Expiry.Time().UTC().Format(time.RFC3339), now.Sub(c.Expiry.Time()).Round(time.Second), c.Subject)
+		return "", usagef("the enrollment token for %q expired at %s (%s ago; tokens live 5 minutes): mint a new one with `slapenir certs token %s`", c.Subject, c.Expiry.Time().UTC().Format(time.RFC3339), now.Sub(c.Expiry.Time()).Round(time.Second), c.Subject)
 	}
 	if c.NotBefore != nil && c.NotBefore.Time().After(now.Add(time.Minute)) {
-		return "", fmt.Errorf("%w: the enrollment token for %q is not valid until %s but this machine's clock says %s: the clocks differ by %s; fix the time (NTP) here or where the token was minted", ErrUsage, c.Subject, c.NotBefore.Time().UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), c.NotBefore.Time().Sub(now).Round(time.Second))
+		return "", usagef("the enrollment token for %q is not valid until %s but this machine's clock says %s: the clocks differ by %s; fix the time (NTP) here or where the token was minted", c.Subject, c.NotBefore.Time().UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), c.NotBefore.Time().Sub(now).Round(time.Second))
 	}
 	fp := strings.ToLower(strings.ReplaceAll(b.Fingerprint, ":", ""))
 	switch {
 	case fp != "" && c.SHA != "" && fp != c.SHA:
-		return "", fmt.Errorf("%w: STEP_FINGERPRINT (%s) differs from the root fingerprint in the token (%s): one of them belongs to another CA; fix STEP_FINGERPRINT or get a token from this CA", ErrUsage, fp, c.SHA)
+		return "", usagef("STEP_FINGERPRINT (%s) differs from the root fingerprint in the token (%s): one of them belongs to another CA; fix STEP_FINGERPRINT or get a token from this CA", fp, c.SHA)
 	case fp == "":
 		fp = c.SHA
 	}
 	if fp == "" && !b.Insecure {
-		return "", fmt.Errorf("%w: nothing pins the CA's root: set STEP_FINGERPRINT (the root's SHA-256), use a token with a sha claim, or pass --insecure to trust whatever root %s serves", ErrUsage, b.CAURL)
+		return "", usagef("nothing pins the CA's root: set STEP_FINGERPRINT (the root's SHA-256), use a token with a sha claim, or pass --insecure to trust whatever root %s serves", b.CAURL)
 	}
 	return fp, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"go.step.sm/crypto/jose"
 )
@@ -63,4 +64,31 @@ func DecryptKey(p Provisioner, password []byte) (*jose.JSONWebKey, error) {
 		jwk.KeyID = p.Key.KeyID
 	}
 	return jwk, nil
+}
+
+// RootPathFromCAJSON returns the root certificate path named in a ca.json
+// (read from data); a relative path is taken relative to the ca.json's
+// directory.
+func RootPathFromCAJSON(path string, data []byte) (string, error) {
+	var cfg struct {
+		Root json.RawMessage `json:"root"`
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return "", fmt.Errorf("token: %s is not a valid step-ca ca.json: %w", path, err)
+	}
+	var root string
+	if err := json.Unmarshal(cfg.Root, &root); err != nil {
+		var roots []string // "root" may also be a list
+		if err := json.Unmarshal(cfg.Root, &roots); err != nil || len(roots) == 0 {
+			return "", fmt.Errorf("token: %s names no root certificate; pass --root", path)
+		}
+		root = roots[0]
+	}
+	if root == "" {
+		return "", fmt.Errorf("token: %s names no root certificate; pass --root", path)
+	}
+	if !filepath.IsAbs(root) {
+		root = filepath.Join(filepath.Dir(path), root)
+	}
+	return root, nil
 }

@@ -1,0 +1,338 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/pki/certfile"
+	"github.com/slapenir/slapenir/internal/pki/devca"
+	"github.com/slapenir/slapenir/internal/pki/enroll"
+	"github.com/slapenir/slapenir/internal/pki/stepca"
+	"github.com/slapenir/slapenir/internal/pki/token"
+)
+
+func init() {
+	register("certs", "Step-CA enrollment (bootstrap), renewal daemon, inspect, token minting, dev-issue", runCerts)
+	registerAlias("bootstrap-certs", "certs", "bootstrap")
+}
+
+var certsSubcommands = []struct {
+	name, summary string
+	run           func(args []string) int
+}{
+	{"bootstrap", "enroll with a one-time token: writes cert.pem, key.pem (0600), root_ca.pem", certsBootstrap},
+	{"renew", "renew the certificate (once, or --daemon: when a third of its life remains; SIGHUP forces)", certsRenew},
+	{"inspect", "print subject, SANs, issuer, validity, time left and key type of a PEM file", certsInspect},
+	{"token", "mint a one-time enrollment token from a JWK provisioner (like `step ca token`)", certsToken},
+	{"dev-issue", "issue a client certificate from the proxy's development CA", certsDevIssue},
+}
+
+func runCerts(args []string) int {
+	if len(args) > 0 {
+		for _, sc := range certsSubcommands {
+			if sc.name == args[0] {
+				return sc.run(args[1:])
+			}
+		}
+	}
+	w := os.Stderr
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		w = os.Stdout
+	} else if len(args) > 0 {
+		fmt.Fprintf(w, "certs: unknown subcommand %q\n\n", args[0])
+	}
+	fmt.Fprintln(w, "usage: slapenir certs <subcommand> [flags]")
+	for _, sc := range certsSubcommands {
+		fmt.Fprintf(w, "  %-10s %s\n", sc.name, sc.summary)
+	}
+	if w == os.Stdout {
+		return 0
+	}
+	return 2
+}
+
+// certsEnv returns the environment variable key, or def when it is unset or empty.
+func certsEnv(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// certsLog prints progress lines with a prefix, so they are recognisable in a
+// container's combined log.
+func certsLog(prefix string) func(string, ...any) {
+	return func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "[%s] %s\n", prefix, fmt.Sprintf(format, args...))
+	}
+}
+
+func certsBootstrap(args []string) int {
+	fs := flag.NewFlagSet("certs bootstrap", flag.ContinueOnError)
+	dir := fs.String("dir", enroll.DefaultDir, "directory for cert.pem, key.pem and root_ca.pem")
+	timeout := fs.Duration("timeout", 2*time.Minute, "how long to keep retrying while the CA is unreachable")
+	insecure := fs.Bool("insecure", false, "trust the CA's root without STEP_FINGERPRINT or a token sha claim (trust on first use)")
+	force := fs.Bool("force", false, "enroll even if a valid certificate is already there")
+	notAfter := fs.Duration("not-after", 0, "requested certificate lifetime (default: the provisioner's)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: slapenir certs bootstrap [flags]   (also: bootstrap-certs)\n\nenvironment: STEP_TOKEN (required), STEP_CA_URL (default "+enroll.DefaultCAURL+"),\nSTEP_PROVISIONER (default "+enroll.DefaultProvisioner+"), STEP_FINGERPRINT (root SHA-256, optional)\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	b := enroll.Bootstrap{
+		CAURL:       certsEnv("STEP_CA_URL", enroll.DefaultCAURL),
+		Token:       os.Getenv("STEP_TOKEN"),
+		Provisioner: certsEnv("STEP_PROVISIONER", enroll.DefaultProvisioner),
+		Fingerprint: os.Getenv("STEP_FINGERPRINT"),
+		Insecure:    *insecure,
+		Dir:         certfile.Dir(*dir),
+		Timeout:     *timeout,
+		NotAfter:    *notAfter,
+		Force:       *force,
+		Logf:        certsLog("bootstrap-certs"),
+	}
+	if _, err := b.Run(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "[bootstrap-certs] %v\n", err)
+		if errors.Is(err, enroll.ErrUsage) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func certsRenew(args []string) int {
+	fs := flag.NewFlagSet("certs renew", flag.ContinueOnError)
+	dir := fs.String("dir", enroll.DefaultDir, "directory holding cert.pem, key.pem and root_ca.pem")
+	daemon := fs.Bool("daemon", false, "keep running: renew when a third of the lifetime remains (with jitter); SIGHUP renews now")
+	execCmd := fs.String("exec", "", "shell command to run after each renewal")
+	pid := fs.Int("pid", 0, "process to signal after each renewal")
+	sigName := fs.String("signal", "HUP", "signal sent to --pid")
+	timeout := fs.Duration("timeout", 2*time.Minute, "how long one renewal keeps retrying while the CA is unreachable")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: slapenir certs renew [--daemon] [flags]\n\nenvironment: STEP_CA_URL (default "+enroll.DefaultCAURL+")\nexit status: 0 renewed (or daemon stopped by SIGTERM), 1 renewal failed or the certificate expired\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return 2
+	}
+	sig, err := parseSignal(*sigName)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "certs renew: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	logf := certsLog("certs-renew")
+	r := &enroll.Renewer{
+		CAURL:      certsEnv("STEP_CA_URL", enroll.DefaultCAURL),
+		Dir:        certfile.Dir(*dir),
+		Timeout:    *timeout,
+		AfterRenew: enroll.Hook{Exec: *execCmd, PID: *pid, Signal: sig}.Run,
+		Logf:       logf,
+	}
+	if *daemon {
+		err = r.Run(ctx, enroll.ForceOnSignal(ctx, syscall.SIGHUP))
+	} else {
+		_, err = r.RenewNow(ctx)
+	}
+	if err != nil {
+		logf("%v", err)
+		return 1
+	}
+	return 0
+}
+
+func parseSignal(name string) (syscall.Signal, error) {
+	switch strings.TrimPrefix(strings.ToUpper(name), "SIG") {
+	case "HUP":
+		return syscall.SIGHUP, nil
+	case "USR1":
+		return syscall.SIGUSR1, nil
+	case "USR2":
+		return syscall.SIGUSR2, nil
+	case "TERM":
+		return syscall.SIGTERM, nil
+	case "INT":
+		return syscall.SIGINT, nil
+	}
+	return 0, fmt.Errorf("--signal %q is not supported (use HUP, USR1, USR2, TERM or INT)", name)
+}
+
+func certsInspect(args []string) int {
+	fs := flag.NewFlagSet("certs inspect", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: slapenir certs inspect FILE   (a PEM file with one or more certificates)")
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	certs, err := certfile.ReadCerts(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	now := time.Now()
+	for i, c := range certs {
+		if len(certs) > 1 {
+			fmt.Printf("certificate %d of %d:\n", i+1, len(certs))
+		}
+		fmt.Print(certfile.Describe(c, now))
+		if i < len(certs)-1 {
+			fmt.Println()
+		}
+	}
+	return 0
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func certsToken(args []string) int {
+	fs := flag.NewFlagSet("certs token", flag.ContinueOnError)
+	caURL := fs.String("ca-url", certsEnv("STEP_CA_URL", enroll.DefaultCAURL), "the CA's URL (token audience; also where /provisioners is fetched)")
+	prov := fs.String("provisioner", certsEnv("STEP_PROVISIONER", enroll.DefaultProvisioner), "JWK provisioner name")
+	passFile := fs.String("password-file", "", "file with the provisioner key's password (required)")
+	caConfig := fs.String("ca-config", "", "read the provisioner and root from this step-ca ca.json instead of asking the CA")
+	rootFile := fs.String("root", "", "root certificate file (for the sha claim and to trust the CA); default: ca.json's root, or --fingerprint")
+	fingerprint := fs.String("fingerprint", os.Getenv("STEP_FINGERPRINT"), "root SHA-256, when neither --root nor --ca-config gives the root")
+	var sans multiFlag
+	fs.Var(&sans, "san", "subject alternative name (repeatable; default: the subject)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: slapenir certs token SUBJECT --password-file FILE [flags]\n\nprints a one-time token (valid 5 minutes) to stdout\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 || *passFile == "" {
+		fs.Usage()
+		return 2
+	}
+	tok, err := mintToken(*caURL, *prov, *passFile, *caConfig, *rootFile, *fingerprint, fs.Arg(0), sans)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "certs token: %v\n", err)
+		return 1
+	}
+	fmt.Println(tok)
+	return 0
+}
+
+func mintToken(caURL, provName, passFile, caConfig, rootFile, fingerprint, subject string, sans []string) (string, error) {
+	password, err := os.ReadFile(passFile)
+	if err != nil {
+		return "", fmt.Errorf("cannot read --password-file: %w", err)
+	}
+	password = []byte(strings.TrimRight(string(password), "\r\n"))
+	if rootFile == "" && caConfig != "" {
+		rootFile, err = rootFromCAConfig(caConfig)
+		if err != nil {
+			return "", err
+		}
+	}
+	sha := strings.ToLower(strings.ReplaceAll(fingerprint, ":", ""))
+	if rootFile != "" {
+		roots, err := certfile.ReadCerts(rootFile)
+		if err != nil {
+			return "", err
+		}
+		sha = certfile.Fingerprint(roots[0])
+	}
+	var provisioners []token.Provisioner
+	if caConfig != "" {
+		provisioners, err = token.ProvisionersFromCAJSON(caConfig)
+	} else {
+		if sha == "" {
+			return "", fmt.Errorf("to ask %s for its provisioners the root must be trusted: give --root, --fingerprint (or STEP_FINGERPRINT), or --ca-config", caURL)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		root, ferr := stepca.FetchRoot(ctx, caURL, sha, false)
+		if ferr != nil {
+			return "", ferr
+		}
+		provisioners, err = stepca.New(caURL, root).Provisioners(ctx)
+	}
+	if err != nil {
+		return "", err
+	}
+	p, err := token.FindProvisioner(provisioners, provName)
+	if err != nil {
+		return "", err
+	}
+	key, err := token.DecryptKey(p, password)
+	if err != nil {
+		return "", err
+	}
+	return token.Mint(token.Request{Key: key, Provisioner: provName, CAURL: caURL, Subject: subject, SANs: sans, RootSHA: sha})
+}
+
+// rootFromCAConfig returns the root certificate path a ca.json names.
+func rootFromCAConfig(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("cannot read --ca-config: %w", err)
+	}
+	return token.RootPathFromCAJSON(path, data)
+}
+
+func certsDevIssue(args []string) int {
+	fs := flag.NewFlagSet("certs dev-issue", flag.ContinueOnError)
+	out := fs.String("out", "", "directory to write cert.pem, key.pem (0600) and root_ca.pem to (required)")
+	stateDir := fs.String("state-dir", "", "the proxy's state directory holding dev-ca/ (default $SLAPENIR_STATE_DIR or "+devca.DefaultStateDir+")")
+	lifetime := fs.Duration("lifetime", devca.DefaultClientLifetime, "certificate lifetime")
+	var sans multiFlag
+	fs.Var(&sans, "san", "extra subject alternative name (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: slapenir certs dev-issue NAME --out DIR [flags]\n\nissues a client certificate from the development CA the proxy creates when it has no tls section\n\nflags:")
+		fs.PrintDefaults()
+	}
+	// Accept NAME before or after the flags.
+	var name string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if name == "" && fs.NArg() == 1 {
+		name = fs.Arg(0)
+	} else if fs.NArg() != 0 {
+		fs.Usage()
+		return 2
+	}
+	if name == "" || *out == "" {
+		fs.Usage()
+		return 2
+	}
+	ca, err := devca.Ensure(devca.StateDir(*stateDir))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "certs dev-issue: %v\n", err)
+		return 1
+	}
+	dir := certfile.Dir(*out)
+	leaf, err := ca.IssueTo(dir, devca.Request{CommonName: name, SANs: sans, Usage: devca.Client, Lifetime: *lifetime})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "certs dev-issue: %v\n", err)
+		return 1
+	}
+	fmt.Printf("issued %q (valid until %s): %s, %s, %s\n", name, leaf.NotAfter.UTC().Format(time.RFC3339), dir.Cert(), dir.Key(), dir.Root())
+	return 0
+}
