@@ -175,14 +175,15 @@ func certsInspect(args []string) int {
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: slapenir certs inspect FILE   (a PEM file with one or more certificates)")
 	}
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseWithPositionals(fs, args)
+	if err != nil {
 		return 2
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		fs.Usage()
 		return 2
 	}
-	certs, err := certfile.ReadCerts(fs.Arg(0))
+	certs, err := certfile.ReadCerts(pos[0])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -198,6 +199,24 @@ func certsInspect(args []string) int {
 		}
 	}
 	return 0
+}
+
+// parseWithPositionals parses flags that may come before, between or after
+// positional arguments (`certs token agent-1 --password-file f`), which the
+// flag package alone stops at.
+func parseWithPositionals(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
 }
 
 type multiFlag []string
@@ -219,14 +238,15 @@ func certsToken(args []string) int {
 		fmt.Fprintln(fs.Output(), "usage: slapenir certs token SUBJECT --password-file FILE [flags]\n\nprints a one-time token (valid 5 minutes) to stdout\n\nflags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseWithPositionals(fs, args)
+	if err != nil {
 		return 2
 	}
-	if fs.NArg() != 1 || *passFile == "" {
+	if len(pos) != 1 || *passFile == "" {
 		fs.Usage()
 		return 2
 	}
-	tok, err := mintToken(*caURL, *prov, *passFile, *caConfig, *rootFile, *fingerprint, fs.Arg(0), sans)
+	tok, err := mintToken(*caURL, *prov, *passFile, *caConfig, *rootFile, *fingerprint, pos[0], sans)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "certs token: %v\n", err)
 		return 1
@@ -304,24 +324,15 @@ func certsDevIssue(args []string) int {
 		fmt.Fprintln(fs.Output(), "usage: slapenir certs dev-issue NAME --out DIR [flags]\n\nissues a client certificate from the development CA the proxy creates when it has no tls section\n\nflags:")
 		fs.PrintDefaults()
 	}
-	// Accept NAME before or after the flags.
-	var name string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseWithPositionals(fs, args)
+	if err != nil {
 		return 2
 	}
-	if name == "" && fs.NArg() == 1 {
-		name = fs.Arg(0)
-	} else if fs.NArg() != 0 {
+	if len(pos) != 1 || *out == "" {
 		fs.Usage()
 		return 2
 	}
-	if name == "" || *out == "" {
-		fs.Usage()
-		return 2
-	}
+	name := pos[0]
 	ca, err := devca.Ensure(devca.StateDir(*stateDir))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "certs dev-issue: %v\n", err)

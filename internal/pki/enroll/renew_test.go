@@ -73,7 +73,7 @@ func TestRenewDaemonRenewsWhenDue(t *testing.T) {
 	ca, dir := enrolled(t, "agent-d", 0)
 	before := leafOf(t, dir).Leaf()
 	var offset atomic.Int64 // how far the daemon's clock is ahead of real time
-	offset.Store(int64(enroll.DueAt(before, 0).Sub(time.Now()) + time.Second))
+	offset.Store(int64(time.Until(enroll.DueAt(before, 0)) + time.Second))
 	renewals := make(chan struct{}, 4)
 	logs := &logRecorder{}
 	r := &enroll.Renewer{
