@@ -90,6 +90,18 @@ func encoders() []encoder {
 		{"base64 std raw in run", embed64(base64.RawStdEncoding)},
 		{"base64 url in run", embed64(base64.URLEncoding)},
 		{"base64 url raw in run", embed64(base64.RawURLEncoding)},
+		{"base64 std alone, query-escaped", func(_ *rand.Rand, s []byte) []byte {
+			return []byte(url.QueryEscape(base64.StdEncoding.EncodeToString(s)))
+		}},
+		{"base64 std in run, query-escaped", func(rng *rand.Rand, s []byte) []byte {
+			return []byte(url.QueryEscape(string(embed64(base64.StdEncoding)(rng, s))))
+		}},
+		{"base64 std in run, lower-case query-escaped", func(rng *rand.Rand, s []byte) []byte {
+			return []byte(lowerPct(url.QueryEscape(string(embed64(base64.StdEncoding)(rng, s)))))
+		}},
+		{"base64 std in run, JSON with escaped solidus", func(rng *rand.Rand, s []byte) []byte {
+			return bytes.ReplaceAll(embed64(base64.StdEncoding)(rng, s), []byte("/"), []byte(`\/`))
+		}},
 		{"percent all upper", func(_ *rand.Rand, s []byte) []byte { return pctAll(s, "%%%02X") }},
 		{"percent all lower", func(_ *rand.Rand, s []byte) []byte { return pctAll(s, "%%%02x") }},
 		{"url.QueryEscape", func(_ *rand.Rand, s []byte) []byte { return []byte(url.QueryEscape(string(s))) }},
@@ -199,6 +211,9 @@ var testSecrets = [][]byte{
 	[]byte("sk-proj:a&b<c>\"d\\e f"),
 	[]byte("xoxb-ünïcödé-🔑-token"),
 	[]byte("0123456789abcdef"),
+	// Its base64 forms contain '+' and '/', which queries and some JSON
+	// encoders rewrite.
+	[]byte("pw~?>~?>~?>~??>>z"),
 }
 
 // streamRedact runs in through a Writer, cutting it at cuts and flushing

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -115,16 +116,29 @@ func base64Forms(secret []byte) []pattern {
 			firstBit, endBit := 8*a, 8*(a+len(secret))
 			first := (firstBit + 5) / 6 // first character fully inside the secret
 			end := endBit / 6           // one past the last such character
-			out = append(out, pattern{
-				core:  []byte(enc[first:end]),
-				alpha: alpha.set,
-				back:  firstBit%6 != 0,
-				tail:  endBit%6 != 0,
-			})
+			core := enc[first:end]
+			for _, form := range slices.Compact([]string{
+				core,
+				// Standard base64 is often carried inside another
+				// encoding that rewrites its '+' and '/': a query
+				// string, or JSON from an encoder that escapes '/'.
+				stdInQuery.Replace(core),
+				lowerEscapes(stdInQuery.Replace(core)),
+				strings.ReplaceAll(core, "/", `\/`),
+			}) {
+				out = append(out, pattern{
+					core:  []byte(form),
+					alpha: alpha.set,
+					back:  firstBit%6 != 0,
+					tail:  endBit%6 != 0,
+				})
+			}
 		}
 	}
 	return out
 }
+
+var stdInQuery = strings.NewReplacer("+", "%2B", "/", "%2F")
 
 const upperHex = "0123456789ABCDEF"
 
