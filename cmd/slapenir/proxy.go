@@ -14,6 +14,7 @@ import (
 
 	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/pki/reload"
 	"github.com/slapenir/slapenir/internal/proxy"
 	"github.com/slapenir/slapenir/internal/version"
 )
@@ -26,6 +27,8 @@ func runProxy(args []string) int {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
 	configPath := fs.String("config", "", "proxy configuration file (YAML); empty = embedded defaults")
 	listen := fs.String("listen", "", "address to listen on (overrides the config's listen; default :3000)")
+	insecure := fs.Bool("insecure-plaintext", false, "serve plain HTTP without client certificates (development only; loudly logged)")
+	stateDir := fs.String("state-dir", "", "directory for the development CA and the proxy's own certificate (default $SLAPENIR_STATE_DIR, /var/lib/slapenir as root, else ~/.local/state/slapenir)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -42,6 +45,15 @@ func runProxy(args []string) int {
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
+	if *stateDir != "" {
+		cfg.StateDir = *stateDir
+	}
+	if *insecure && cfg.TLS != nil {
+		fmt.Fprintln(os.Stderr, "proxy: --insecure-plaintext conflicts with the config's tls section; drop one of them")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 
 	opts := audit.Options{File: cfg.Audit.File, MaxBytes: int64(cfg.Audit.MaxSizeMB) << 20, MaxBackups: cfg.Audit.MaxBackups}
 	if cfg.Audit.Stdout {
@@ -54,7 +66,12 @@ func runProxy(args []string) int {
 	}
 	defer auditLog.Close()
 
-	srv, err := proxy.New(proxy.Options{Config: cfg, Audit: auditLog, Log: log})
+	tlsOpts, err := proxyTLS(ctx, cfg, *insecure, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	srv, err := proxy.New(proxy.Options{Config: cfg, Audit: auditLog, Log: log, TLS: tlsOpts})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -72,8 +89,6 @@ func runProxy(args []string) int {
 		"policy_default", cfg.Policy.Default, "policy_mode", cfg.Policy.Mode,
 		"audit_file", auditWhere, "audit_stdout", cfg.Audit.Stdout)
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -98,4 +113,34 @@ func runProxy(args []string) int {
 	}
 	log.Info("stopped; audit log flushed")
 	return 0
+}
+
+// proxyTLS picks the proxy's mTLS: the config's tls section, else the
+// development CA (the embedded default), else — only when asked — none.
+func proxyTLS(ctx context.Context, cfg *config.Config, insecure bool, log *slog.Logger) (*proxy.TLSOptions, error) {
+	switch {
+	case insecure:
+		log.Warn("INSECURE: --insecure-plaintext: serving plain HTTP; any client on the network can use this proxy without a certificate")
+		return nil, nil
+	case cfg.TLS != nil:
+		kp, err := reload.NewKeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: tls.cert/tls.key: %w", err)
+		}
+		pool, err := reload.NewCAPool(cfg.TLS.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: tls.client_ca: %w", err)
+		}
+		log.Info("mTLS on", "cert", cfg.TLS.Cert, "client_ca", cfg.TLS.ClientCA, "allowed_identities", cfg.TLS.Identities())
+		return &proxy.TLSOptions{KeyPair: kp, ClientCA: pool, AllowedIdentities: cfg.TLS.Identities()}, nil
+	default:
+		state := cfg.State()
+		opts, ca, err := proxy.DevTLS(ctx, state, proxy.DevServerNames(), log)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("mTLS on with the development CA (no tls section in the config)", "ca", ca.RootFile(),
+			"client_certificate", "slapenir certs dev-issue NAME --out DIR --state-dir "+state)
+		return opts, nil
+	}
 }

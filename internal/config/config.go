@@ -8,6 +8,13 @@ type Config struct {
 	Policy Policy `yaml:"policy"`
 	Audit  Audit  `yaml:"audit"`
 	Limits Limits `yaml:"limits"`
+	// TLS is the mTLS listener. Absent, the proxy still requires client
+	// certificates: it makes a development CA in StateDir and serves a
+	// certificate from it (plain HTTP only with --insecure-plaintext).
+	TLS *TLS `yaml:"tls"`
+	// StateDir holds what the proxy creates for itself (the development
+	// CA, its server certificate); "" means DefaultStateDir().
+	StateDir string `yaml:"state_dir"`
 
 	// name and lines remember where the values came from, so that Validate
 	// can point at the offending line of the file.
@@ -38,6 +45,25 @@ type Audit struct {
 	Stdout     bool   `yaml:"stdout"`      // default true
 	MaxSizeMB  int    `yaml:"max_size_mb"` // rotate at this size, default 100
 	MaxBackups int    `yaml:"max_backups"` // rotated files kept, default 5
+}
+
+// TLS names the proxy's own certificate and the CA its clients' certificates
+// must come from.
+type TLS struct {
+	Cert     string `yaml:"cert"`      // the proxy's certificate chain (PEM), reloaded when renewed
+	Key      string `yaml:"key"`       // its private key (PEM)
+	ClientCA string `yaml:"client_ca"` // CA certificates (PEM) client certificates must chain to
+	// AllowedIdentities are globs over a client certificate's common name
+	// and SANs; default ["*"] (any certificate from ClientCA).
+	AllowedIdentities []string `yaml:"allowed_identities"`
+}
+
+// Identities is AllowedIdentities with its default.
+func (t *TLS) Identities() []string {
+	if t == nil || t.AllowedIdentities == nil {
+		return []string{"*"}
+	}
+	return t.AllowedIdentities
 }
 
 // Limits protects the proxy from its clients.

@@ -109,7 +109,7 @@ func TestProblems(t *testing.T) {
 		{"unknown nested key", "policy:\n  default: deny\n  alow: [x]\n",
 			[]string{`3: unknown key "policy.alow" (did you mean "allow"?)`}},
 		{"unknown key far from any", "zzzzzz: 1\n",
-			[]string{`1: unknown key "zzzzzz" (known keys at the top level: listen, policy, audit, limits)`}},
+			[]string{`1: unknown key "zzzzzz" (known keys at the top level: listen, policy, audit, limits, tls, state_dir)`}},
 		{"duplicate key", "audit:\n  stdout: true\n  stdout: false\n",
 			[]string{`3: key "stdout" in audit is given twice (first on line 2)`}},
 		{"enums", "policy:\n  default: alow\n  mode: enforcing\n",
@@ -215,5 +215,22 @@ func TestSuggest(t *testing.T) {
 		if got := suggest(word, names); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", word, got, want)
 		}
+	}
+}
+
+func TestTLSSection(t *testing.T) {
+	c, err := Parse("p.yaml", []byte("tls:\n  cert: /c.pem\n  key: /k.pem\n  client_ca: /ca.pem\n  allowed_identities: [\"agent-*\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TLS == nil || c.TLS.Cert != "/c.pem" || c.TLS.Identities()[0] != "agent-*" {
+		t.Fatalf("tls: %+v", c.TLS)
+	}
+	if got := Default().TLS.Identities(); len(got) != 1 || got[0] != "*" {
+		t.Fatalf("default identities %q, want [*]", got)
+	}
+	_, err = Parse("p.yaml", []byte("listen: \":3000\"\ntls:\n  cert: /c.pem\n"))
+	if err == nil || !strings.Contains(err.Error(), "p.yaml:2: tls.key: missing") || !strings.Contains(err.Error(), "tls.client_ca: missing") {
+		t.Fatalf("incomplete tls section: %v", err)
 	}
 }

@@ -20,6 +20,7 @@ func (c *Config) Validate() error {
 	v.policy()
 	v.audit()
 	v.limits()
+	v.tls()
 	return v.probs.orNil()
 }
 
@@ -29,7 +30,21 @@ type validator struct {
 }
 
 func (v *validator) add(path, format string, args ...any) {
-	v.probs.List = append(v.probs.List, Problem{v.c.lines[path], path + ": " + fmt.Sprintf(format, args...)})
+	v.probs.List = append(v.probs.List, Problem{v.line(path), path + ": " + fmt.Sprintf(format, args...)})
+}
+
+// line is where path was set, or for a missing key where its section was.
+func (v *validator) line(path string) int {
+	for {
+		if l, ok := v.c.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexByte(path, '.')
+		if i < 0 {
+			return 0
+		}
+		path = path[:i]
+	}
 }
 
 func (v *validator) listen() {
@@ -170,5 +185,22 @@ func (v *validator) positive(path string, n int) {
 func (v *validator) positiveDuration(path string, d Duration) {
 	if d <= 0 {
 		v.add(path, "%v must be longer than 0s", d)
+	}
+}
+
+func (v *validator) tls() {
+	t := v.c.TLS
+	if t == nil {
+		return
+	}
+	for _, f := range []struct{ key, val string }{{"cert", t.Cert}, {"key", t.Key}, {"client_ca", t.ClientCA}} {
+		if f.val == "" {
+			v.add("tls."+f.key, "missing: a tls section needs cert, key and client_ca (or leave tls out for the development CA)")
+		}
+	}
+	for i, g := range t.AllowedIdentities {
+		if strings.TrimSpace(g) == "" || strings.ContainsAny(g, " \t\n") {
+			v.add(fmt.Sprintf("tls.allowed_identities[%d]", i), "%q is not a name glob (e.g. \"agent-*\" or \"*.agents.internal\")", g)
+		}
 	}
 }

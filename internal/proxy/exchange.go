@@ -17,6 +17,7 @@ const (
 	modeTarget    = "target"
 	modeLocal     = "local"
 	modeMalformed = "malformed"
+	modeTLS       = "tls"
 )
 
 // Decisions of the audit record.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -175,7 +176,8 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 		FlushInterval: -1,
 		BufferPool:    bufferPool,
 		ErrorHandler:  s.upstreamError,
-		ErrorLog:      nil,
+		// Copy errors mid-stream are already in the audit record.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 }
 

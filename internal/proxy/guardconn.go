@@ -17,7 +17,10 @@ import (
 // into the proxy's JSON error shape and reports it.
 type guardConn struct {
 	net.Conn
-	onReject func(g *guardConn, status int, detail string, head []byte)
+	onReject     func(g *guardConn, status int, detail string, head []byte)
+	onTLSFailure func(g *guardConn, reason, detail string)
+	// tls is set on the mTLS port; Conn is then the *tls.Conn.
+	tls *tlsState
 
 	mu sync.Mutex
 	// responding is true from the moment a handler starts until net/http reads
@@ -28,6 +31,9 @@ type guardConn struct {
 	// head keeps the first bytes read since the last request began, so a
 	// rejection can say which request line it refused.
 	head []byte
+	// dead connections failed their TLS handshake: net/http's attempt to
+	// answer them in HTTP over the broken TLS is dropped.
+	dead bool
 }
 
 const guardHeadKeep = 512
@@ -35,6 +41,11 @@ const guardHeadKeep = 512
 type guardKey struct{}
 
 func (g *guardConn) Read(p []byte) (int, error) {
+	if g.tls != nil && !g.tls.done {
+		if err := g.handshake(); err != nil {
+			return 0, err
+		}
+	}
 	g.mu.Lock()
 	if g.handlerOut {
 		// The handler has returned and net/http is reading the next request:
@@ -56,9 +67,12 @@ func (g *guardConn) Read(p []byte) (int, error) {
 
 func (g *guardConn) Write(p []byte) (int, error) {
 	g.mu.Lock()
-	responding := g.responding
+	responding, dead := g.responding, g.dead
 	head := append([]byte(nil), g.head...)
 	g.mu.Unlock()
+	if dead {
+		return len(p), nil
+	}
 	if responding {
 		return g.Conn.Write(p)
 	}
@@ -130,7 +144,7 @@ func parseServerRejection(p []byte) (status int, detail string, ok bool) {
 }
 
 // CloseWrite half-closes a hijacked tunnel's client side when the underlying
-// connection can.
+// connection can (for TLS, it sends close_notify).
 func (g *guardConn) CloseWrite() error {
 	if cw, ok := g.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()

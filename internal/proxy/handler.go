@@ -15,7 +15,8 @@ import (
 // ServeHTTP is the pipeline's entry: it opens the exchange, admits the
 // request, routes it by the way it came in, and records the outcome.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if g := guardFrom(r.Context()); g != nil {
+	g := guardFrom(r.Context())
+	if g != nil {
 		g.enter()
 		defer g.leave()
 	}
@@ -51,6 +52,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	mode := classify(r)
 	x.rec.Mode = mode
+	identity, refused := g.identity(x.start)
+	x.rec.Identity = identity
+	if mode == modeLocal && r.URL.Path == "/health" {
+		s.serveLocal(x.w, r, x)
+		return
+	}
+	if refused != nil {
+		x.rec.Identity = ""
+		writeError(x.w, x, http.StatusForbidden, refused.Error()+"; without a valid client certificate only /health is served", refused.Reason)
+		return
+	}
 	if mode == modeLocal {
 		s.serveLocal(x.w, r, x)
 		return
@@ -156,6 +168,24 @@ func (s *Server) auditRejection(g *guardConn, status int, detail string, head []
 	if f := strings.Fields(line); len(f) == 3 && strings.HasPrefix(f[2], "HTTP/") {
 		rec.Method = sanitize(f[0], 16)
 		rec.Path = audit.MaskPath(sanitize(f[1], 256))
+	}
+	s.record(&rec, 0)
+}
+
+// auditTLSFailure records a connection whose TLS handshake failed, or that
+// spoke plain HTTP to the TLS port.
+func (s *Server) auditTLSFailure(g *guardConn, reason, detail string) {
+	rec := audit.Record{
+		Time:      time.Now().UTC(),
+		RequestID: audit.NewRequestID(),
+		Client:    g.RemoteAddr().String(),
+		Mode:      modeTLS,
+		Decision:  decisionDeny,
+		Reason:    reason,
+		Error:     detail,
+	}
+	if reason == "tls_required" {
+		rec.Status = http.StatusBadRequest
 	}
 	s.record(&rec, 0)
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,8 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Resolver resolves upstream names; nil uses the system resolver.
 	Resolver *net.Resolver
+	// TLS turns on mTLS; nil serves plain HTTP (--insecure-plaintext).
+	TLS *TLSOptions
 }
 
 // Server is the proxy. Create it with New, run it with Serve, stop it with
@@ -41,6 +44,7 @@ type Server struct {
 	metrics *metrics
 	limiter *rateLimiter
 	started time.Time
+	tls     *TLSOptions
 
 	transport *http.Transport
 	reverse   *httputil.ReverseProxy
@@ -78,6 +82,7 @@ func New(o Options) (*Server, error) {
 		metrics:     newMetrics(reg),
 		limiter:     newRateLimiter(lim.RatePerSecond, lim.RateBurst),
 		started:     time.Now(),
+		tls:         o.TLS,
 		tunnelSlots: make(chan struct{}, max(lim.MaxTunnels, 1)),
 		tunnelConns: map[net.Conn]struct{}{},
 	}
@@ -106,7 +111,12 @@ func New(o Options) (*Server, error) {
 // Serve accepts connections on ln until Shutdown. It returns
 // http.ErrServerClosed after a clean shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.http.Serve(guardListener{Listener: ln, onReject: s.auditRejection})
+	gl := guardListener{Listener: ln, onReject: s.auditRejection, onTLSFailure: s.auditTLSFailure}
+	if s.tls != nil {
+		gl.tls = s.tls
+		gl.tlsConfig = s.tls.serverConfig()
+	}
+	return s.http.Serve(gl)
 }
 
 // Shutdown stops accepting, lets in-flight requests and tunnels finish until
@@ -134,10 +144,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// guardListener wraps each accepted connection in a guardConn.
+// guardListener wraps each accepted connection in a guardConn, over TLS on
+// the mTLS port (the handshake happens on the connection's first read, not
+// in Accept, so a slow client cannot stall the accept loop).
 type guardListener struct {
 	net.Listener
-	onReject func(g *guardConn, status int, detail string, head []byte)
+	onReject     func(g *guardConn, status int, detail string, head []byte)
+	onTLSFailure func(g *guardConn, reason, detail string)
+	tls          *TLSOptions
+	tlsConfig    *tls.Config
 }
 
 func (l guardListener) Accept() (net.Conn, error) {
@@ -145,5 +160,11 @@ func (l guardListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &guardConn{Conn: c, onReject: l.onReject}, nil
+	g := &guardConn{Conn: c, onReject: l.onReject, onTLSFailure: l.onTLSFailure}
+	if l.tlsConfig != nil {
+		tc := tls.Server(c, l.tlsConfig)
+		g.Conn = tc
+		g.tls = &tlsState{conn: tc, opts: l.tls}
+	}
+	return g, nil
 }
