@@ -109,7 +109,7 @@ var ErrNotPermitted = errors.New("not permitted to change nftables rules")
 
 func explainNetlink(what string, target Target, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return fmt.Errorf("enforce: %s table inet %s in %s: %w: this process lacks CAP_NET_ADMIN; run the agent container with `privileged: true` or `cap_add: [NET_ADMIN]` (or run as root): %v",
+		return fmt.Errorf("enforce: %s table inet %s in %s: %w: this process lacks CAP_NET_ADMIN; run the agent container with `privileged: true` or `cap_add: [NET_ADMIN]`, or outside a container run it as root: %v",
 			what, TableName, target, ErrNotPermitted, err)
 	}
 	return fmt.Errorf("enforce: %s table inet %s in %s: %w (is nf_tables available in this kernel?)", what, TableName, target, err)

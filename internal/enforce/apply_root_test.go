@@ -1,0 +1,229 @@
+package enforce
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/userdata"
+)
+
+// installed lists, over netlink, what the target namespace holds: every table
+// (of any family) and, for ours, each chain's rule comments.
+func installed(t *testing.T, target Target) (tables []string, chains map[string][]string) {
+	t.Helper()
+	ns, err := os.Open(target.NetNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns.Fd())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := c.ListTables()
+	if err != nil {
+		t.Fatalf("list tables: %v", err)
+	}
+	chains = map[string][]string{}
+	for _, tb := range all {
+		tables = append(tables, tb.Name)
+	}
+	cs, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		t.Fatalf("list chains: %v", err)
+	}
+	for _, ch := range cs {
+		if ch.Table.Name != TableName {
+			continue
+		}
+		if ch.Policy == nil || *ch.Policy != nftables.ChainPolicyDrop {
+			t.Errorf("chain %s: policy %v, want drop", ch.Name, ch.Policy)
+		}
+		rules, err := c.GetRules(ch.Table, ch)
+		if err != nil {
+			t.Fatalf("list rules of %s: %v", ch.Name, err)
+		}
+		comments := []string{}
+		for _, r := range rules {
+			s, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+			comments = append(comments, s)
+		}
+		chains[ch.Name] = comments
+	}
+	return tables, chains
+}
+
+func comments(c Chain) []string {
+	out := []string{}
+	for _, r := range c.Rules {
+		out = append(out, r.Comment)
+	}
+	return out
+}
+
+// TestApplyIsIdempotent applies twice, then a changed policy, and lists the
+// kernel's state over netlink each time: always exactly one table with one
+// output and one input chain holding the last ruleset.
+func TestApplyIsIdempotent(t *testing.T) {
+	tn := newTestNet(t)
+	p := Policy{
+		Proxy: []netip.AddrPort{netip.AddrPortFrom(tn.hostIP, 3000)},
+		CA:    []netip.AddrPort{netip.AddrPortFrom(tn.hostIP, 9000)},
+	}
+	for i, allowSSH := range []bool{false, false, true} {
+		p.AllowSSH = allowSSH
+		rs := Build(p)
+		if err := Apply(rs, tn.target); err != nil {
+			t.Fatalf("Apply #%d: %v", i+1, err)
+		}
+		tables, chains := installed(t, tn.target)
+		if strings.Join(tables, ",") != TableName {
+			t.Errorf("after Apply #%d: tables %v, want only %s", i+1, tables, TableName)
+		}
+		if len(chains) != 2 {
+			t.Errorf("after Apply #%d: chains %v, want output and input", i+1, chains)
+		}
+		for _, c := range rs.Chains {
+			if got, want := strings.Join(chains[c.Name], "|"), strings.Join(comments(c), "|"); got != want {
+				t.Errorf("after Apply #%d: chain %s rules\n got %s\nwant %s", i+1, c.Name, got, want)
+			}
+		}
+	}
+}
+
+// TestCheckAndRemove: Check passes with the rules and fails, naming the
+// canary, without them; Remove takes the table away (twice without error).
+func TestCheckAndRemove(t *testing.T) {
+	tn := newTestNet(t)
+	proxy := serveHello(t, net.JoinHostPort(tn.hostIP.String(), "0"))
+	canary := serveHello(t, net.JoinHostPort(tn.hostIP.String(), "0"))
+	probe := Probe{Proxy: []netip.AddrPort{proxy}, Canary: canary, Timeout: tn.blockWait}
+	ctx := context.Background()
+
+	err := Check(ctx, probe, tn.target)
+	if !errors.Is(err, ErrCheckFailed) || !strings.Contains(err.Error(), "canary half") {
+		t.Fatalf("Check without rules = %v, want the canary half to fail", err)
+	}
+	if err := Apply(Build(Policy{Proxy: []netip.AddrPort{proxy}, CA: []netip.AddrPort{proxy}}), tn.target); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if err := Check(ctx, probe, tn.target); err != nil {
+		t.Fatalf("Check with rules = %v, want nil", err)
+	}
+	// The default canary (the proxy's host, port 9) also proves it.
+	def, _ := DefaultCanary(Policy{Proxy: []netip.AddrPort{proxy}})
+	if err := Check(ctx, Probe{Proxy: probe.Proxy, Canary: def, Timeout: tn.blockWait}, tn.target); err != nil {
+		t.Errorf("Check with the default canary = %v, want nil", err)
+	}
+	down := Probe{Proxy: []netip.AddrPort{netip.AddrPortFrom(tn.hostIP, 1)}, Canary: canary, Timeout: tn.blockWait}
+	if err := Check(ctx, down, tn.target); !errors.Is(err, ErrCheckFailed) || !strings.Contains(err.Error(), "proxy half") {
+		t.Errorf("Check with an unreachable proxy = %v, want the proxy half to fail", err)
+	}
+
+	for i := 0; i < 2; i++ {
+		if err := Remove(tn.target); err != nil {
+			t.Fatalf("Remove #%d: %v", i+1, err)
+		}
+	}
+	if tables, _ := installed(t, tn.target); len(tables) != 0 {
+		t.Errorf("after Remove: tables %v, want none", tables)
+	}
+	if err := tn.in(t, func() error { return dialHello(canary, 5*time.Second) }); err != nil {
+		t.Errorf("after Remove the canary is still blocked: %v", err)
+	}
+}
+
+// TestEnforceAllowsAnIPv6Proxy reaches a proxy over IPv6 with nothing in the
+// neighbour cache, so neighbour discovery must pass the rules too.
+func TestEnforceAllowsAnIPv6Proxy(t *testing.T) {
+	tn := newTestNet(t)
+	proxy := serveHello(t, net.JoinHostPort(tn.hostIP6.String(), "0"))
+	other := serveHello(t, net.JoinHostPort(tn.hostIP6.String(), "0"))
+	if err := Apply(Build(Policy{Proxy: []netip.AddrPort{proxy}, CA: []netip.AddrPort{proxy}}), tn.target); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if err := tn.in(t, func() error { return dialHello(proxy, 5*time.Second) }); err != nil {
+		t.Errorf("IPv6 proxy %s: %v, want reachable", proxy, err)
+	}
+	mustBeDropped(t, "other IPv6 port", tn.in(t, func() error { return dialHello(other, tn.blockWait) }))
+}
+
+// TestRunDryRunChangesNothing prints the ruleset for a namespace and checks
+// that the namespace still has no table.
+func TestRunDryRunChangesNothing(t *testing.T) {
+	tn := newTestNet(t)
+	var out bytes.Buffer
+	err := Run(context.Background(), Options{
+		Mode:   ModeDryRun,
+		Spec:   Spec{Proxy: "10.0.0.3:3000", CA: "10.0.0.2:9000", DNS: "10.0.0.53"},
+		Target: tn.target,
+	}, &out)
+	if err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	for _, want := range []string{"table inet slapenir {", "ip daddr 10.0.0.3 tcp dport 3000 accept", "udp dport 53", "policy drop"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if tables, _ := installed(t, tn.target); len(tables) != 0 {
+		t.Errorf("dry run installed tables %v", tables)
+	}
+}
+
+// The test binary re-executes itself as this helper inside the test's
+// namespace, as root without CAP_NET_ADMIN: a container that is not
+// privileged.
+const helperEnv = "SLAPENIR_ENFORCE_TEST_APPLY_UNPRIVILEGED"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		err := Apply(Build(testPolicy()), Target{})
+		if err != nil {
+			os.Stderr.WriteString(err.Error())
+		}
+		if errors.Is(err, ErrNotPermitted) {
+			os.Exit(3)
+		}
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+// TestApplyWithoutCapNetAdmin runs Apply as root without CAP_NET_ADMIN in the
+// namespace and wants the error that says how to grant it.
+func TestApplyWithoutCapNetAdmin(t *testing.T) {
+	tn := newTestNet(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("skipping: needs setpriv (util-linux) to drop CAP_NET_ADMIN")
+	}
+	cmd := exec.Command("ip", "netns", "exec", tn.name,
+		"setpriv", "--bounding-set=-net_admin", "--inh-caps=-net_admin", "--",
+		os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Fatalf("helper without CAP_NET_ADMIN: %v, stderr %q; want exit 3 (ErrNotPermitted)", err, stderr.String())
+	}
+	t.Logf("error without CAP_NET_ADMIN: %s", stderr.String())
+	for _, want := range []string{"CAP_NET_ADMIN", "privileged: true"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("error %q does not say %q", stderr.String(), want)
+		}
+	}
+	if tables, _ := installed(t, tn.target); len(tables) != 0 {
+		t.Errorf("a refused Apply left tables %v", tables)
+	}
+}
