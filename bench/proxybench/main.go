@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -26,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slapenir/slapenir/internal/pki/devca"
 )
 
 func main() {
@@ -54,9 +57,12 @@ func main() {
 	upTLS.StartTLS()
 	defer upTLS.Close()
 
-	proxyAddr, stop := startProxy(*bin, upTLS.URL)
+	proxyAddr, _, stop := startProxy(*bin, upTLS.URL, false)
 	defer stop()
 	proxyURL := &url.URL{Scheme: "http", Host: proxyAddr}
+	mtlsAddr, mtlsClient, stopMTLS := startProxy(*bin, upTLS.URL, true)
+	defer stopMTLS()
+	mtlsURL := &url.URL{Scheme: "https", Host: mtlsAddr}
 
 	fmt.Printf("# proxybench: %d requests × %d clients, %d-byte responses; %d-chunk stream\n\n", *n, *conc, *size, *chunks)
 	fmt.Println("| scenario | req/s | p50 | p99 | added p50 |")
@@ -69,6 +75,8 @@ func main() {
 		r.Header.Set("X-Target-URL", up.URL)
 		return r
 	}, direct)
+	run("forward over mTLS (keep-alive)", *n, *conc, transport(mtlsURL, mtlsClient), func() *http.Request { return get(up.URL + "/small") }, direct)
+	handshakes("forward over mTLS, new connection each", *n/10, transport(mtlsURL, mtlsClient), up.URL+"/small", direct)
 	directTLS := run("direct TLS", *n, *conc, transport(nil, tlsCfg), func() *http.Request { return get(upTLS.URL + "/small") }, 0)
 	run("connect (TLS tunnel)", *n, *conc, transport(proxyURL, tlsCfg), func() *http.Request { return get(upTLS.URL + "/small") }, directTLS)
 
@@ -80,6 +88,13 @@ func main() {
 	r := get("http://" + proxyAddr + "/stream")
 	r.Header.Set("X-Target-URL", up.URL)
 	stream("through proxy (target)", transport(nil, nil), r)
+}
+
+// handshakes sends sequential requests each on a fresh connection, so every
+// one pays the mTLS handshake.
+func handshakes(name string, n int, tr *http.Transport, u string, baseP50 time.Duration) {
+	tr.DisableKeepAlives = true
+	run(name, n, 1, tr, func() *http.Request { return get(u) }, baseP50)
 }
 
 func get(u string) *http.Request {
@@ -182,8 +197,10 @@ func stream(name string, tr *http.Transport, r *http.Request) {
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
 // startProxy runs the slapenir binary with loopback upstreams allowed, the
-// TLS upstream's port open to CONNECT, and the audit log in a temp dir.
-func startProxy(bin, tlsURL string) (string, func()) {
+// TLS upstream's port open to CONNECT, and the audit log in a temp dir:
+// plain HTTP, or mTLS from a development CA in a temp state dir, in which
+// case it returns a client TLS configuration with a certificate from it.
+func startProxy(bin, tlsURL string, mtls bool) (string, *tls.Config, func()) {
 	dir, err := os.MkdirTemp("", "proxybench")
 	if err != nil {
 		panic(err)
@@ -208,7 +225,24 @@ limits:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		panic(err)
 	}
-	cmd := exec.Command(bin, "proxy", "--config", cfgPath)
+	args := []string{"proxy", "--config", cfgPath, "--insecure-plaintext"}
+	var clientTLS *tls.Config
+	if mtls {
+		state := filepath.Join(dir, "state")
+		args = []string{"proxy", "--config", cfgPath, "--state-dir", state}
+		ca, err := devca.Ensure(state)
+		if err != nil {
+			panic(err)
+		}
+		b, err := ca.Issue(devca.Request{CommonName: "bench-agent", Usage: devca.Client})
+		if err != nil {
+			panic(err)
+		}
+		roots := x509.NewCertPool()
+		roots.AddCert(ca.Root)
+		clientTLS = &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{{Certificate: [][]byte{b.Chain[0].Raw}, PrivateKey: b.Key}}}
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "proxybench: cannot start the proxy:", err)
@@ -216,14 +250,19 @@ limits:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	scheme := "http"
+	if mtls {
+		scheme = "https"
+	}
+	health := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}}
 	for ctx.Err() == nil {
-		if resp, err := http.Get("http://" + addr + "/health"); err == nil {
+		if resp, err := health.Get(scheme + "://" + addr + "/health"); err == nil {
 			resp.Body.Close()
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return addr, func() {
+	return addr, clientTLS, func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
 		os.RemoveAll(dir)
