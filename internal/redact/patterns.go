@@ -198,10 +198,10 @@ func lowerHexDigit(c byte) byte {
 	return c
 }
 
-// jsonForms covers the escapers seen in practice: minimal (RFC 8259),
-// Go's HTML-safe default, an escaped solidus (PHP, some Java), non-ASCII as
-// \uXXXX (Python's ensure_ascii), and every character as \uXXXX in lower
-// and upper case.
+// jsonForms covers the escapers seen in practice: minimal (RFC 8259; JS,
+// Jackson, serde), Go's HTML-safe default, an escaped solidus (some Java),
+// non-ASCII as \uXXXX (Python's ensure_ascii), both of the latter (PHP), and
+// every character as \uXXXX in lower and upper case.
 func jsonForms(secret []byte) []string {
 	minimal := jsonEscape(secret, jsonMinimal)
 	html := jsonEscape(secret, jsonMinimal|jsonHTML)
@@ -211,6 +211,8 @@ func jsonForms(secret []byte) []string {
 		strings.ReplaceAll(minimal, "/", `\/`),
 		strings.ReplaceAll(html, "/", `\/`),
 		jsonEscape(secret, jsonMinimal|jsonNonASCII),
+		// PHP's json_encode default: both of the above.
+		strings.ReplaceAll(jsonEscape(secret, jsonMinimal|jsonNonASCII), "/", `\/`),
 		jsonEscape(secret, jsonEverything),
 		jsonEscape(secret, jsonEverything|jsonUpper),
 	}
