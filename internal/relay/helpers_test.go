@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -56,12 +57,14 @@ type testProxy struct {
 }
 
 // startProxy runs the proxy with loopback upstreams allowed (every upstream
-// in these tests is on 127.0.0.1) and tls nil for plaintext.
-func startProxy(t *testing.T, tlsOpts *proxy.TLSOptions) *testProxy {
+// in these tests is on 127.0.0.1), tls nil for plaintext, and CONNECT
+// allowed to connectPorts besides 443.
+func startProxy(t *testing.T, tlsOpts *proxy.TLSOptions, connectPorts ...int) *testProxy {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Policy.PrivateAllow = append(cfg.Policy.PrivateAllow, "127.0.0.1/32")
 	cfg.Limits.RatePerSecond = 0
+	cfg.Policy.ConnectPorts = append(cfg.Policy.ConnectPorts, connectPorts...)
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config invalid: %v", err)
 	}
@@ -180,10 +183,10 @@ type chain struct {
 	relay *testRelay
 }
 
-func startChain(t *testing.T, opts fake.Options) *chain {
+func startChain(t *testing.T, opts fake.Options, connectPorts ...int) *chain {
 	t.Helper()
 	f := startFake(t, opts)
-	p := startProxy(t, nil)
+	p := startProxy(t, nil, connectPorts...)
 	r := startRelay(t, p.url, "", hostOf(t, f.URL()))
 	return &chain{fake: f, proxy: p, relay: r}
 }
@@ -195,4 +198,18 @@ func statusOf(err error) int {
 		return se.StatusCode
 	}
 	return 0
+}
+
+// portOf is the port of a URL string.
+func portOf(t *testing.T, raw string) int {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatalf("no port in %q", raw)
+	}
+	return port
 }
