@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/userdata"
+
+	"github.com/slapenir/slapenir/internal/enforce/enforcetest"
 )
 
 // installed lists, over netlink, what the target namespace holds: every table
@@ -74,18 +76,18 @@ func comments(c Chain) []string {
 // kernel's state over netlink each time: always exactly one table with one
 // output and one input chain holding the last ruleset.
 func TestApplyIsIdempotent(t *testing.T) {
-	tn := newTestNet(t)
+	tn := enforcetest.New(t)
 	p := Policy{
-		Proxy: []netip.AddrPort{netip.AddrPortFrom(tn.hostIP, 3000)},
-		CA:    []netip.AddrPort{netip.AddrPortFrom(tn.hostIP, 9000)},
+		Proxy: []netip.AddrPort{netip.AddrPortFrom(tn.HostIP, 3000)},
+		CA:    []netip.AddrPort{netip.AddrPortFrom(tn.HostIP, 9000)},
 	}
 	for i, allowSSH := range []bool{false, false, true} {
 		p.AllowSSH = allowSSH
 		rs := Build(p)
-		if err := Apply(rs, tn.target); err != nil {
+		if err := Apply(rs, target(tn)); err != nil {
 			t.Fatalf("Apply #%d: %v", i+1, err)
 		}
-		tables, chains := installed(t, tn.target)
+		tables, chains := installed(t, target(tn))
 		if strings.Join(tables, ",") != TableName {
 			t.Errorf("after Apply #%d: tables %v, want only %s", i+1, tables, TableName)
 		}
@@ -103,41 +105,41 @@ func TestApplyIsIdempotent(t *testing.T) {
 // TestCheckAndRemove: Check passes with the rules and fails, naming the
 // canary, without them; Remove takes the table away (twice without error).
 func TestCheckAndRemove(t *testing.T) {
-	tn := newTestNet(t)
-	proxy := serveHello(t, net.JoinHostPort(tn.hostIP.String(), "0"))
-	canary := serveHello(t, net.JoinHostPort(tn.hostIP.String(), "0"))
-	probe := Probe{Proxy: []netip.AddrPort{proxy}, Canary: canary, Timeout: tn.blockWait}
+	tn := enforcetest.New(t)
+	proxy := enforcetest.ServeHello(t, net.JoinHostPort(tn.HostIP.String(), "0"))
+	canary := enforcetest.ServeHello(t, net.JoinHostPort(tn.HostIP.String(), "0"))
+	probe := Probe{Proxy: []netip.AddrPort{proxy}, Canary: canary, Timeout: blockWait}
 	ctx := context.Background()
 
-	err := Check(ctx, probe, tn.target)
+	err := Check(ctx, probe, target(tn))
 	if !errors.Is(err, ErrCheckFailed) || !strings.Contains(err.Error(), "canary half") {
 		t.Fatalf("Check without rules = %v, want the canary half to fail", err)
 	}
-	if err := Apply(Build(Policy{Proxy: []netip.AddrPort{proxy}, CA: []netip.AddrPort{proxy}}), tn.target); err != nil {
+	if err := Apply(Build(Policy{Proxy: []netip.AddrPort{proxy}, CA: []netip.AddrPort{proxy}}), target(tn)); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if err := Check(ctx, probe, tn.target); err != nil {
+	if err := Check(ctx, probe, target(tn)); err != nil {
 		t.Fatalf("Check with rules = %v, want nil", err)
 	}
 	// The default canary (the proxy's host, port 9) also proves it.
 	def, _ := DefaultCanary(Policy{Proxy: []netip.AddrPort{proxy}})
-	if err := Check(ctx, Probe{Proxy: probe.Proxy, Canary: def, Timeout: tn.blockWait}, tn.target); err != nil {
+	if err := Check(ctx, Probe{Proxy: probe.Proxy, Canary: def, Timeout: blockWait}, target(tn)); err != nil {
 		t.Errorf("Check with the default canary = %v, want nil", err)
 	}
-	down := Probe{Proxy: []netip.AddrPort{netip.AddrPortFrom(tn.hostIP, 1)}, Canary: canary, Timeout: tn.blockWait}
-	if err := Check(ctx, down, tn.target); !errors.Is(err, ErrCheckFailed) || !strings.Contains(err.Error(), "proxy half") {
+	down := Probe{Proxy: []netip.AddrPort{netip.AddrPortFrom(tn.HostIP, 1)}, Canary: canary, Timeout: blockWait}
+	if err := Check(ctx, down, target(tn)); !errors.Is(err, ErrCheckFailed) || !strings.Contains(err.Error(), "proxy half") {
 		t.Errorf("Check with an unreachable proxy = %v, want the proxy half to fail", err)
 	}
 
 	for i := 0; i < 2; i++ {
-		if err := Remove(tn.target); err != nil {
+		if err := Remove(target(tn)); err != nil {
 			t.Fatalf("Remove #%d: %v", i+1, err)
 		}
 	}
-	if tables, _ := installed(t, tn.target); len(tables) != 0 {
+	if tables, _ := installed(t, target(tn)); len(tables) != 0 {
 		t.Errorf("after Remove: tables %v, want none", tables)
 	}
-	if err := tn.in(t, func() error { return dialHello(canary, 5*time.Second) }); err != nil {
+	if err := tn.Do(func() error { return enforcetest.DialHello(canary, 5*time.Second) }); err != nil {
 		t.Errorf("after Remove the canary is still blocked: %v", err)
 	}
 }
@@ -145,27 +147,27 @@ func TestCheckAndRemove(t *testing.T) {
 // TestEnforceAllowsAnIPv6Proxy reaches a proxy over IPv6 with nothing in the
 // neighbour cache, so neighbour discovery must pass the rules too.
 func TestEnforceAllowsAnIPv6Proxy(t *testing.T) {
-	tn := newTestNet(t)
-	proxy := serveHello(t, net.JoinHostPort(tn.hostIP6.String(), "0"))
-	other := serveHello(t, net.JoinHostPort(tn.hostIP6.String(), "0"))
-	if err := Apply(Build(Policy{Proxy: []netip.AddrPort{proxy}, CA: []netip.AddrPort{proxy}}), tn.target); err != nil {
+	tn := enforcetest.New(t)
+	proxy := enforcetest.ServeHello(t, net.JoinHostPort(tn.HostIP6.String(), "0"))
+	other := enforcetest.ServeHello(t, net.JoinHostPort(tn.HostIP6.String(), "0"))
+	if err := Apply(Build(Policy{Proxy: []netip.AddrPort{proxy}, CA: []netip.AddrPort{proxy}}), target(tn)); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if err := tn.in(t, func() error { return dialHello(proxy, 5*time.Second) }); err != nil {
+	if err := tn.Do(func() error { return enforcetest.DialHello(proxy, 5*time.Second) }); err != nil {
 		t.Errorf("IPv6 proxy %s: %v, want reachable", proxy, err)
 	}
-	mustBeDropped(t, "other IPv6 port", tn.in(t, func() error { return dialHello(other, tn.blockWait) }))
+	mustBeDropped(t, "other IPv6 port", tn.Do(func() error { return enforcetest.DialHello(other, blockWait) }))
 }
 
 // TestRunDryRunChangesNothing prints the ruleset for a namespace and checks
 // that the namespace still has no table.
 func TestRunDryRunChangesNothing(t *testing.T) {
-	tn := newTestNet(t)
+	tn := enforcetest.New(t)
 	var out bytes.Buffer
 	err := Run(context.Background(), Options{
 		Mode:   ModeDryRun,
 		Spec:   Spec{Proxy: "10.0.0.3:3000", CA: "10.0.0.2:9000", DNS: "10.0.0.53"},
-		Target: tn.target,
+		Target: target(tn),
 	}, &out)
 	if err != nil {
 		t.Fatalf("dry run: %v", err)
@@ -175,7 +177,7 @@ func TestRunDryRunChangesNothing(t *testing.T) {
 			t.Errorf("dry run output lacks %q:\n%s", want, out.String())
 		}
 	}
-	if tables, _ := installed(t, tn.target); len(tables) != 0 {
+	if tables, _ := installed(t, target(tn)); len(tables) != 0 {
 		t.Errorf("dry run installed tables %v", tables)
 	}
 }
@@ -202,11 +204,11 @@ func TestMain(m *testing.M) {
 // TestApplyWithoutCapNetAdmin runs Apply as root without CAP_NET_ADMIN in the
 // namespace and wants the error that says how to grant it.
 func TestApplyWithoutCapNetAdmin(t *testing.T) {
-	tn := newTestNet(t)
+	tn := enforcetest.New(t)
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Skip("skipping: needs setpriv (util-linux) to drop CAP_NET_ADMIN")
 	}
-	cmd := exec.Command("ip", "netns", "exec", tn.name,
+	cmd := exec.Command("ip", "netns", "exec", tn.Name,
 		"setpriv", "--bounding-set=-net_admin", "--inh-caps=-net_admin", "--",
 		os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
@@ -223,7 +225,7 @@ func TestApplyWithoutCapNetAdmin(t *testing.T) {
 			t.Errorf("error %q does not say %q", stderr.String(), want)
 		}
 	}
-	if tables, _ := installed(t, tn.target); len(tables) != 0 {
+	if tables, _ := installed(t, target(tn)); len(tables) != 0 {
 		t.Errorf("a refused Apply left tables %v", tables)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slapenir/slapenir/internal/enforce/enforcetest"
 )
 
 // closedPort is a loopback address nothing listens on.
@@ -25,8 +27,8 @@ func closedPort(t *testing.T) netip.AddrPort {
 // nothing is enforced (loopback is always allowed), so each half that must
 // fail does, with an error saying which.
 func TestCheckFailsWithoutEnforcement(t *testing.T) {
-	proxy := serveHello(t, "127.0.0.1:0")
-	open := serveHello(t, "127.0.0.1:0")
+	proxy := enforcetest.ServeHello(t, "127.0.0.1:0")
+	open := enforcetest.ServeHello(t, "127.0.0.1:0")
 	for _, tc := range []struct {
 		name    string
 		probe   Probe

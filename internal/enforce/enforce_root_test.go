@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slapenir/slapenir/internal/enforce/enforcetest"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -92,70 +94,70 @@ func icmpChecksum(b []byte) uint16 {
 // own and probes every kind of traffic from inside it, each probe first run
 // without the rules to show that it is the rules that stop it.
 func TestEnforceLocksTheNamespaceDown(t *testing.T) {
-	tn := newTestNet(t)
-	host := tn.hostIP.String()
-	proxy := serveHello(t, net.JoinHostPort(host, "0"))
-	ca := serveHello(t, net.JoinHostPort(host, "0"))
-	canary := serveHello(t, net.JoinHostPort(host, "0"))
-	ssh := serveHello(t, net.JoinHostPort(host, "22"))
-	dnsTCP := serveHello(t, net.JoinHostPort(host, "53"))
-	v6 := serveHello(t, net.JoinHostPort(tn.hostIP6.String(), "0"))
+	tn := enforcetest.New(t)
+	host := tn.HostIP.String()
+	proxy := enforcetest.ServeHello(t, net.JoinHostPort(host, "0"))
+	ca := enforcetest.ServeHello(t, net.JoinHostPort(host, "0"))
+	canary := enforcetest.ServeHello(t, net.JoinHostPort(host, "0"))
+	ssh := enforcetest.ServeHello(t, net.JoinHostPort(host, "22"))
+	dnsTCP := enforcetest.ServeHello(t, net.JoinHostPort(host, "53"))
+	v6 := enforcetest.ServeHello(t, net.JoinHostPort(tn.HostIP6.String(), "0"))
 	dnsUDP, dnsGot := udpSink(t, net.JoinHostPort(host, "53"))
 	otherUDP, _ := udpSink(t, net.JoinHostPort(host, "0"))
-	otherDNS, _ := udpSink(t, net.JoinHostPort(tn.hostIP2.String(), "53"))
+	otherDNS, _ := udpSink(t, net.JoinHostPort(tn.HostIP2.String(), "53"))
 
 	var loop4, loop6, inbound netip.AddrPort
-	if err := tn.in(t, func() error {
-		loop4 = serveHello(t, "127.0.0.1:0")
-		loop6 = serveHello(t, "[::1]:0")
-		inbound = serveHello(t, net.JoinHostPort(tn.agentIP.String(), "0"))
+	if err := tn.Do(func() error {
+		loop4 = enforcetest.ServeHello(t, "127.0.0.1:0")
+		loop6 = enforcetest.ServeHello(t, "[::1]:0")
+		inbound = enforcetest.ServeHello(t, net.JoinHostPort(tn.AgentIP.String(), "0"))
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 
 	// Without the rules everything gets through.
-	if err := tn.in(t, func() error {
+	if err := tn.Do(func() error {
 		for _, ap := range []netip.AddrPort{canary, ssh, v6} {
-			if err := dialHello(ap, 5*time.Second); err != nil {
+			if err := enforcetest.DialHello(ap, 5*time.Second); err != nil {
 				return fmt.Errorf("control dial %s: %w", ap, err)
 			}
 		}
 		if err := sendUDP(otherUDP, "x"); err != nil {
 			return fmt.Errorf("control udp: %w", err)
 		}
-		return ping(tn.hostIP, true)
+		return ping(tn.HostIP, true)
 	}); err != nil {
 		t.Fatalf("without rules: %v", err)
 	}
-	if err := dialHello(inbound, 5*time.Second); err != nil {
+	if err := enforcetest.DialHello(inbound, 5*time.Second); err != nil {
 		t.Fatalf("without rules, inbound connection: %v", err)
 	}
 
 	policy := Policy{
 		Proxy: []netip.AddrPort{proxy},
 		CA:    []netip.AddrPort{ca},
-		DNS:   tn.hostIP,
+		DNS:   tn.HostIP,
 	}
-	if err := Apply(Build(policy), tn.target); err != nil {
+	if err := Apply(Build(policy), target(tn)); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
 
-	err := tn.in(t, func() error {
+	err := tn.Do(func() error {
 		for name, ap := range map[string]netip.AddrPort{"proxy": proxy, "CA": ca, "DNS over TCP": dnsTCP, "loopback v4": loop4, "loopback v6": loop6} {
-			if err := dialHello(ap, 5*time.Second); err != nil {
+			if err := enforcetest.DialHello(ap, 5*time.Second); err != nil {
 				t.Errorf("%s %s: %v, want reachable with its reply", name, ap, err)
 			}
 		}
 		for name, ap := range map[string]netip.AddrPort{"canary": canary, "SSH without --allow-ssh": ssh, "IPv6": v6} {
-			mustBeDropped(t, fmt.Sprintf("%s %s", name, ap), dialHello(ap, tn.blockWait))
+			mustBeDropped(t, fmt.Sprintf("%s %s", name, ap), enforcetest.DialHello(ap, blockWait))
 		}
 		if err := sendUDP(dnsUDP, "query"); err != nil {
 			t.Errorf("DNS over UDP to the resolver: %v", err)
 		}
 		mustBeDropped(t, "UDP to another port", sendUDP(otherUDP, "leak"))
 		mustBeDropped(t, "UDP to port 53 of another address", sendUDP(otherDNS, "leak"))
-		mustBeDropped(t, "ICMP echo", ping(tn.hostIP, false))
+		mustBeDropped(t, "ICMP echo", ping(tn.HostIP, false))
 		return nil
 	})
 	if err != nil {
@@ -169,16 +171,16 @@ func TestEnforceLocksTheNamespaceDown(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("resolver never got the DNS datagram the rules allow")
 	}
-	mustBeDropped(t, "inbound connection to the agent", dialHello(inbound, tn.blockWait))
+	mustBeDropped(t, "inbound connection to the agent", enforcetest.DialHello(inbound, blockWait))
 
 	policy.AllowSSH = true
-	if err := Apply(Build(policy), tn.target); err != nil {
+	if err := Apply(Build(policy), target(tn)); err != nil {
 		t.Fatalf("Apply with AllowSSH: %v", err)
 	}
-	if err := tn.in(t, func() error { return dialHello(ssh, 5*time.Second) }); err != nil {
+	if err := tn.Do(func() error { return enforcetest.DialHello(ssh, 5*time.Second) }); err != nil {
 		t.Errorf("SSH with --allow-ssh: %v, want reachable", err)
 	}
-	if err := tn.in(t, func() error { return dialHello(canary, tn.blockWait) }); !isDropped(err) {
+	if err := tn.Do(func() error { return enforcetest.DialHello(canary, blockWait) }); !isDropped(err) {
 		t.Errorf("canary with --allow-ssh: %v, want dropped", err)
 	}
 }
