@@ -42,7 +42,14 @@ func keyFile(dir string) string { return filepath.Join(dir, "root_ca_key.pem") }
 // Creation holds a file lock, so a proxy and a `certs dev-issue` started
 // together agree on one root.
 func Ensure(stateDir string) (*CA, error) {
-	dir := Dir(stateDir)
+	host, _ := os.Hostname()
+	return EnsureAt(Dir(stateDir), "SLAPENIR development CA ("+host+")")
+}
+
+// EnsureAt is Ensure for a CA of another purpose: it loads or creates (once,
+// under the same lock discipline) a root named commonName in dir. The proxy's
+// TLS-interception CA is one.
+func EnsureAt(dir, commonName string) (*CA, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("devca: cannot create %s: %w (is --state-dir writable?)", dir, err)
 	}
@@ -55,7 +62,6 @@ func Ensure(stateDir string) (*CA, error) {
 		return nil, fmt.Errorf("devca: cannot lock %s: %w", lock.Name(), err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-
 	ca, err := load(dir)
 	if err == nil {
 		return ca, nil
@@ -63,7 +69,27 @@ func Ensure(stateDir string) (*CA, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	return create(dir)
+	return create(dir, commonName)
+}
+
+// Open loads a CA from a certificate and key file made elsewhere, such as
+// an intermediate issued by Step-CA for TLS interception.
+func Open(certFile, keyFile string) (*CA, error) {
+	certs, err := certfile.ReadCerts(certFile)
+	if err != nil {
+		return nil, err
+	}
+	key, err := certfile.ReadKey(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	if !certfile.KeyMatches(certs[0], key) {
+		return nil, fmt.Errorf("devca: key %s does not belong to certificate %s", keyFile, certFile)
+	}
+	if !certs[0].IsCA {
+		return nil, fmt.Errorf("devca: %s is not a CA certificate (it cannot sign others)", certFile)
+	}
+	return &CA{Root: certs[0], key: key, dir: filepath.Dir(certFile)}, nil
 }
 
 func load(dir string) (*CA, error) {
@@ -81,15 +107,14 @@ func load(dir string) (*CA, error) {
 	return &CA{Root: roots[0], key: key, dir: dir}, nil
 }
 
-func create(dir string) (*CA, error) {
+func create(dir, commonName string) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("devca: cannot generate the root key: %w", err)
 	}
-	host, _ := os.Hostname()
 	tmpl := &x509.Certificate{
 		SerialNumber:          randomSerial(),
-		Subject:               pkix.Name{CommonName: "SLAPENIR development CA (" + host + ")", Organization: []string{"SLAPENIR"}},
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"SLAPENIR"}},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(rootLifetime),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
