@@ -2,7 +2,6 @@ package enroll_test
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -31,23 +30,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // operator's older tooling might.
 func tokenWithoutSHA(t *testing.T, ca *stepca.CA, subject string) string {
 	t.Helper()
-	list, err := token.ProvisionersFromCAJSON(ca.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := token.FindProvisioner(list, ca.Provisioner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw, err := os.ReadFile(ca.PasswordFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := token.DecryptKey(p, pw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := token.Mint(token.Request{Key: key, Provisioner: ca.Provisioner, CAURL: ca.URL, Subject: subject})
+	tok, err := token.Mint(token.Request{Key: ca.SigningKey(ca.Provisioner), Provisioner: ca.Provisioner, CAURL: ca.URL, Subject: subject})
 	if err != nil {
 		t.Fatal(err)
 	}

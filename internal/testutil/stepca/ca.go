@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"go.step.sm/crypto/jose"
+
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/pki/token"
 )
@@ -37,6 +39,7 @@ type CA struct {
 	Dir             string
 
 	t       testing.TB
+	keys    map[string]*jose.JSONWebKey // decrypted provisioner keys, by name
 	bin     string
 	logPath string
 	cmd     *exec.Cmd
@@ -82,6 +85,7 @@ func Start(t testing.TB, opts Options) *CA {
 		PasswordFile:    passFile,
 		Dir:             dir,
 		t:               t,
+		keys:            map[string]*jose.JSONWebKey{},
 		bin:             bin,
 		logPath:         filepath.Join(dir, "step-ca.log"),
 	}
@@ -149,6 +153,20 @@ func (ca *CA) Token(subject, provisioner string, now time.Time, sans ...string) 
 	if provisioner == "" {
 		provisioner = ca.Provisioner
 	}
+	tok, err := token.Mint(token.Request{Key: ca.SigningKey(provisioner), Provisioner: provisioner, CAURL: ca.URL, Subject: subject, SANs: sans, RootSHA: ca.RootFingerprint, Now: now})
+	if err != nil {
+		ca.t.Fatal(err)
+	}
+	return tok
+}
+
+// SigningKey returns the decrypted private key of a provisioner, decrypting
+// it once (that takes a while: the key is protected by PBKDF2).
+func (ca *CA) SigningKey(provisioner string) *jose.JSONWebKey {
+	ca.t.Helper()
+	if k, ok := ca.keys[provisioner]; ok {
+		return k
+	}
 	list, err := token.ProvisionersFromCAJSON(ca.ConfigPath)
 	if err != nil {
 		ca.t.Fatal(err)
@@ -165,11 +183,8 @@ func (ca *CA) Token(subject, provisioner string, now time.Time, sans ...string) 
 	if err != nil {
 		ca.t.Fatal(err)
 	}
-	tok, err := token.Mint(token.Request{Key: key, Provisioner: provisioner, CAURL: ca.URL, Subject: subject, SANs: sans, RootSHA: ca.RootFingerprint, Now: now})
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	return tok
+	ca.keys[provisioner] = key
+	return key
 }
 
 func (ca *CA) waitHealthy(limit time.Duration) error {

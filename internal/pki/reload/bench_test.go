@@ -1,0 +1,70 @@
+package reload_test
+
+import (
+	"crypto/tls"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/pki/certfile"
+	"github.com/slapenir/slapenir/internal/pki/devca"
+	"github.com/slapenir/slapenir/internal/pki/reload"
+)
+
+// BenchmarkMTLSHandshake is one full TLS 1.3 handshake with a client
+// certificate on loopback, certificates served by reloaders (checked at the
+// default interval), plus VerifyClient on the server side.
+func BenchmarkMTLSHandshake(b *testing.B) {
+	ca, err := devca.Ensure(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	serverDir, clientDir := certfile.Dir(b.TempDir()), certfile.Dir(b.TempDir())
+	if _, err := ca.IssueTo(serverDir, devca.Request{CommonName: "127.0.0.1", Usage: devca.Server}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := ca.IssueTo(clientDir, devca.Request{CommonName: "agent-1"}); err != nil {
+		b.Fatal(err)
+	}
+	skp, _ := reload.NewKeyPair(serverDir.Cert(), serverDir.Key())
+	ckp, _ := reload.NewKeyPair(clientDir.Cert(), clientDir.Key())
+	pool, _ := reload.NewCAPool(ca.RootFile())
+	l, err := tls.Listen("tcp", "127.0.0.1:0", reload.ServerConfig(skp))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				tc := c.(*tls.Conn)
+				if tc.Handshake() != nil {
+					return
+				}
+				st := tc.ConnectionState()
+				if _, err := reload.VerifyClient(&st, pool, []string{"agent-*"}, time.Now()); err != nil {
+					return
+				}
+				tc.Write([]byte{1})
+			}()
+		}
+	}()
+	cfg := reload.ClientConfig(ckp, pool, "127.0.0.1")
+	buf := make([]byte, 1)
+	b.ResetTimer()
+	for range b.N {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", l.Addr().String(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Read(buf); err != nil {
+			b.Fatalf("server refused the client: %v", err)
+		}
+		c.Close()
+	}
+}
