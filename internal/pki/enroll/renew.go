@@ -104,6 +104,7 @@ func (r *Renewer) RenewNow(ctx context.Context) (*x509.Certificate, error) {
 // renewal (returns an error wrapping ErrExpired).
 func (r *Renewer) Run(ctx context.Context, force <-chan struct{}) error {
 	r.defaults()
+	failures := 0
 	for {
 		st, err := Load(r.Dir)
 		if err != nil {
@@ -130,11 +131,17 @@ func (r *Renewer) Run(ctx context.Context, force <-chan struct{}) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			r.Logf("renewal failed: %v; trying again", err)
-			if err := sleep(ctx, firstBackoff*4); err != nil {
+			// The certificate is still valid: keep trying until it expires,
+			// backing off so a refusing CA is not hammered once a second.
+			failures++
+			wait := min(time.Second<<min(failures, 6), time.Minute)
+			r.Logf("renewal failed: %v; trying again in %s", err, wait)
+			if err := sleep(ctx, wait); err != nil {
 				return nil
 			}
+			continue
 		}
+		failures = 0
 	}
 }
 
