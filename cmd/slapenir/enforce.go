@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,7 +18,12 @@ func init() {
 }
 
 func runEnforce(args []string) int {
+	return enforceMain(args, os.Stdout, os.Stderr)
+}
+
+func enforceMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("enforce", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	proxy := fs.String("proxy", enforce.DefaultProxyAddr(os.Getenv), "proxy host:port to allow (default $SLAPENIR_PROXY_ADDR, else "+enforce.DefaultProxy+")")
 	ca := fs.String("ca", "", "CA host:port to allow (default derived from $STEP_CA_URL, else "+enforce.DefaultCAURL+")")
 	dns := fs.String("dns", "", "IP address of the only DNS resolver to allow (udp+tcp 53); empty allows none")
@@ -32,7 +38,7 @@ func runEnforce(args []string) int {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "slapenir enforce: unexpected argument %q (all inputs are flags; see -h)\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "slapenir enforce: unexpected argument %q (all inputs are flags; see -h)\n", fs.Arg(0))
 		return 2
 	}
 	mode := enforce.ModeApply
@@ -47,13 +53,13 @@ func runEnforce(args []string) int {
 		}
 	}
 	if modes > 1 {
-		fmt.Fprintln(os.Stderr, "slapenir enforce: --dry-run, --check and --remove exclude each other; give at most one")
+		fmt.Fprintln(stderr, "slapenir enforce: --dry-run, --check and --remove exclude each other; give at most one")
 		return 2
 	}
 	if *ca == "" {
 		addr, err := enforce.DefaultCAAddr(os.Getenv)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "slapenir "+err.Error())
+			fmt.Fprintln(stderr, "slapenir "+err.Error())
 			return 2
 		}
 		*ca = addr
@@ -66,9 +72,9 @@ func runEnforce(args []string) int {
 		Target:  enforce.Target{NetNS: *netns},
 		Canary:  *canary,
 		Timeout: *timeout,
-	}, os.Stdout)
+	}, stdout)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "slapenir "+err.Error())
+		fmt.Fprintln(stderr, "slapenir "+err.Error())
 	}
 	return enforce.ExitCode(mode, err)
 }
