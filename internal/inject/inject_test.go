@@ -287,3 +287,28 @@ func TestBasicLeavesOtherValuesAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentStreams: one Injector serves many requests at once; run
+// under -race.
+func TestConcurrentStreams(t *testing.T) {
+	inj := mustNew(t)
+	in := bytes.Repeat([]byte(`{"a":"DUMMY_GITHUB","b":"DUMMY_GITHUB_ENTERPRISE"}`+"\n"), 200)
+	want, _ := reference(in, allowAll)
+	errs := make(chan bool, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			var out bytes.Buffer
+			w := inj.NewWriter(&out, allowAll)
+			for off := 0; off < len(in); off += 29 {
+				w.Write(in[off:min(off+29, len(in))])
+			}
+			w.Close()
+			errs <- bytes.Equal(out.Bytes(), want)
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if !<-errs {
+			t.Fatal("a concurrent stream's output differs from the one-shot result")
+		}
+	}
+}

@@ -187,3 +187,33 @@ func TestFlushFlushesDestination(t *testing.T) {
 		t.Fatalf("flushed %v, body %q", rec.Flushed, rec.Body.String())
 	}
 }
+
+// TestConcurrentStreams: one Redactor serves many streams at once (the proxy
+// shares it across connections); run under -race.
+func TestConcurrentStreams(t *testing.T) {
+	r := mustNew(t, "ghp_SECRETTOKEN42")
+	in := []byte(strings.Repeat("data: ghp_SECRETTOKEN42 Z2hwX1NFQ1JFVFRPS0VONDI=\n", 200))
+	want, wantN := r.Redact(in)
+	errs := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			var out bytes.Buffer
+			w := r.NewWriter(&out)
+			for off := 0; off < len(in); off += 37 {
+				w.Write(in[off:min(off+37, len(in))])
+				w.Flush()
+			}
+			w.Close()
+			if !bytes.Equal(out.Bytes(), want) || w.Count() != wantN {
+				errs <- "a concurrent stream's output differs from the one-shot result"
+				return
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if e := <-errs; e != "" {
+			t.Fatal(e)
+		}
+	}
+}
