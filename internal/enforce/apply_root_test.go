@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -227,5 +228,33 @@ func TestApplyWithoutCapNetAdmin(t *testing.T) {
 	}
 	if tables, _ := installed(t, target(tn)); len(tables) != 0 {
 		t.Errorf("a refused Apply left tables %v", tables)
+	}
+}
+
+// TestDryRunMatchesTheKernel installs a ruleset and has nft (when installed;
+// enforce itself never needs it) decode what the kernel holds: it must read
+// exactly like the dry run, so --dry-run shows the truth.
+func TestDryRunMatchesTheKernel(t *testing.T) {
+	tn := enforcetest.New(t)
+	nft, err := exec.LookPath("nft")
+	if err != nil {
+		t.Skip("skipping: needs the nft binary (Debian package nftables) to decode the installed rules")
+	}
+	rs := Build(Policy{
+		Proxy:    []netip.AddrPort{netip.MustParseAddrPort("10.0.0.3:3000"), netip.MustParseAddrPort("[fd00::3]:3000")},
+		CA:       []netip.AddrPort{netip.MustParseAddrPort("10.0.0.2:9000")},
+		DNS:      netip.MustParseAddr("fd00::53"),
+		AllowSSH: true,
+	})
+	if err := Apply(rs, target(tn)); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	out, err := exec.Command("ip", "netns", "exec", tn.Name, nft, "list", "table", "inet", TableName).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list: %v\n%s", err, out)
+	}
+	got := regexp.MustCompile(`counter packets \d+ bytes \d+ `).ReplaceAllString(string(out), "counter ")
+	if got != rs.String() {
+		t.Errorf("the kernel holds\n%s\nthe dry run says\n%s", got, rs.String())
 	}
 }
