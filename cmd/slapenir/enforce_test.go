@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -60,7 +61,8 @@ func TestEnforceUsageErrors(t *testing.T) {
 // agent's init does: install, check, run twice, remove, check again.
 func TestEnforceBinaryInNamespace(t *testing.T) {
 	tn := enforcetest.New(t)
-	bin := filepath.Join(t.TempDir(), "slapenir")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "slapenir")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -68,8 +70,15 @@ func TestEnforceBinaryInNamespace(t *testing.T) {
 	proxy := enforcetest.ServeHello(t, net.JoinHostPort(host, "0"))
 	ca := enforcetest.ServeHello(t, net.JoinHostPort(host, "0"))
 	canary := enforcetest.ServeHello(t, net.JoinHostPort(host, "0"))
-	inNS := func(args ...string) (int, string) {
-		cmd := exec.Command("ip", append([]string{"netns", "exec", tn.Name, bin, "enforce"}, args...)...)
+	// The agent runs --check as an ordinary user: let nobody reach the binary.
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inNSAs := func(prefix []string, args ...string) (int, string) {
+		argv := append(append([]string{"netns", "exec", tn.Name}, prefix...), append([]string{bin, "enforce"}, args...)...)
+		cmd := exec.Command("ip", argv...)
 		out, err := cmd.CombinedOutput()
 		var exit *exec.ExitError
 		if err != nil && !errors.As(err, &exit) {
@@ -77,6 +86,8 @@ func TestEnforceBinaryInNamespace(t *testing.T) {
 		}
 		return cmd.ProcessState.ExitCode(), string(out)
 	}
+	inNS := func(args ...string) (int, string) { return inNSAs(nil, args...) }
+	nobody := []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"}
 	check := []string{"--check", "--proxy", proxy.String(), "--canary", canary.String(), "--timeout", "400ms"}
 
 	if code, out := inNS(check...); code != 1 || !strings.Contains(out, "canary half") {
@@ -91,6 +102,17 @@ func TestEnforceBinaryInNamespace(t *testing.T) {
 	}
 	if code, out := inNS(check...); code != 0 || !strings.Contains(out, "check passed") {
 		t.Errorf("check after enforce: exit %d, %q; want 0", code, out)
+	}
+	if _, err := exec.LookPath("setpriv"); err == nil {
+		if code, out := inNSAs(nobody, check...); code != 0 {
+			t.Errorf("check as an unprivileged user: exit %d, %q; want 0", code, out)
+		}
+		if code, out := inNSAs(nobody, "--dry-run"); code != 0 || !strings.Contains(out, "table inet slapenir") {
+			t.Errorf("dry run as an unprivileged user: exit %d, %q", code, out)
+		}
+		if code, out := inNSAs(nobody, "--remove"); code != 1 || !strings.Contains(out, "CAP_NET_ADMIN") {
+			t.Errorf("remove as an unprivileged user: exit %d, %q; want 1 saying CAP_NET_ADMIN is needed", code, out)
+		}
 	}
 	if code, out := inNS("--check", "--timeout", "400ms"); code != 0 {
 		t.Errorf("check with the default canary and $SLAPENIR_PROXY_ADDR: exit %d, %q; want 0", code, out)
