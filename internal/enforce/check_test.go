@@ -1,10 +1,12 @@
 package enforce
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +81,33 @@ func TestDefaultCanary(t *testing.T) {
 	}
 	if _, err := DefaultCanary(Policy{}); err == nil {
 		t.Error("DefaultCanary without a proxy succeeded")
+	}
+}
+
+func TestRunCheckResolvesNamesOnce(t *testing.T) {
+	proxy := enforcetest.ServeHello(t, "127.0.0.1:0")
+	for _, tc := range []struct {
+		proxy, canary, want string
+	}{
+		{"proxy.invalid:3000", "", `proxy name "proxy.invalid" does not resolve`},
+		{proxy.String(), "canary.invalid:443", `canary name "canary.invalid" does not resolve`},
+		// localhost resolves from /etc/hosts: the check runs, and fails, because
+		// nothing is enforced in this namespace.
+		{"localhost:" + strconv.Itoa(int(proxy.Port())), proxy.Addr().String() + ":1", "canary half"},
+	} {
+		var out bytes.Buffer
+		err := Run(context.Background(), Options{
+			Mode:     ModeCheck,
+			Spec:     Spec{Proxy: tc.proxy},
+			Canary:   tc.canary,
+			Timeout:  5 * time.Second,
+			Resolver: unanswered(t),
+		}, &out)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("check --proxy %s --canary %q = %v, want an error saying %q", tc.proxy, tc.canary, err, tc.want)
+		}
+		if code := ExitCode(ModeCheck, err); code != ExitFailed {
+			t.Errorf("exit code %d, want %d", code, ExitFailed)
+		}
 	}
 }

@@ -31,12 +31,13 @@ type Options struct {
 	Resolver Resolver      // nil uses net.DefaultResolver
 }
 
-// Exit codes of the subcommand. A failed install is fatal (100+, the seed's
-// contract: the container stops) because the agent must never run unconfined.
+// Exit codes of the subcommand: a failed check (or dry run, or removal) is
+// ExitFailed; a failed install is ExitFatal (100+, the seed's contract: the
+// container stops) because the agent must never run unconfined.
 const (
-	ExitOK          = 0
-	ExitCheckFailed = 1
-	ExitFatal       = 100
+	ExitOK     = 0
+	ExitFailed = 1
+	ExitFatal  = 100
 )
 
 // ExitCode maps Run's error to the process exit code.
@@ -47,7 +48,7 @@ func ExitCode(mode Mode, err error) int {
 	case mode == ModeApply:
 		return ExitFatal
 	default:
-		return ExitCheckFailed
+		return ExitFailed
 	}
 }
 
