@@ -109,6 +109,10 @@ var ErrNotPermitted = errors.New("not permitted to change nftables rules")
 
 func explainNetlink(what string, target Target, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		if target.NetNS != "" {
+			return fmt.Errorf("enforce: %s table inet %s in %s: %w: joining another namespace needs CAP_SYS_ADMIN and changing its rules CAP_NET_ADMIN; run it as root: %v",
+				what, TableName, target, ErrNotPermitted, err)
+		}
 		return fmt.Errorf("enforce: %s table inet %s in %s: %w: this process lacks CAP_NET_ADMIN; run the agent container with `privileged: true` or `cap_add: [NET_ADMIN]`, or outside a container run it as root: %v",
 			what, TableName, target, ErrNotPermitted, err)
 	}

@@ -258,3 +258,40 @@ func TestDryRunMatchesTheKernel(t *testing.T) {
 		t.Errorf("the kernel holds\n%s\nthe dry run says\n%s", got, rs.String())
 	}
 }
+
+// TestApplyLeavesOtherTablesAlone: Docker's and the host's rules live in other
+// tables of the same namespace; Apply and Remove must not touch them.
+func TestApplyLeavesOtherTablesAlone(t *testing.T) {
+	tn := enforcetest.New(t)
+	ns, err := os.Open(tn.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns.Fd())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := c.AddTable(&nftables.Table{Name: "docker-like", Family: nftables.TableFamilyIPv4})
+	c.AddChain(&nftables.Chain{Name: "nat-output", Table: other, Type: nftables.ChainTypeNAT,
+		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest})
+	if err := c.Flush(); err != nil {
+		t.Fatalf("add the other table: %v", err)
+	}
+	for _, step := range []func() error{
+		func() error { return Apply(Build(testPolicy()), target(tn)) },
+		func() error { return Apply(Build(testPolicy()), target(tn)) },
+		func() error { return Remove(target(tn)) },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+		tables, _ := installed(t, target(tn))
+		if !strings.Contains(strings.Join(tables, ","), "docker-like") {
+			t.Fatalf("tables %v: the other table is gone", tables)
+		}
+	}
+	if chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4); err != nil || len(chains) != 1 || chains[0].Name != "nat-output" {
+		t.Errorf("the other table's chains after Apply and Remove: %v, %v; want nat-output", chains, err)
+	}
+}
