@@ -39,7 +39,6 @@ type CA struct {
 	Dir             string
 
 	t       testing.TB
-	keys    map[string]*jose.JSONWebKey // decrypted provisioner keys, by name
 	bin     string
 	logPath string
 	cmd     *exec.Cmd
@@ -85,7 +84,6 @@ func Start(t testing.TB, opts Options) *CA {
 		PasswordFile:    passFile,
 		Dir:             dir,
 		t:               t,
-		keys:            map[string]*jose.JSONWebKey{},
 		bin:             bin,
 		logPath:         filepath.Join(dir, "step-ca.log"),
 	}
@@ -160,31 +158,17 @@ func (ca *CA) Token(subject, provisioner string, now time.Time, sans ...string) 
 	return tok
 }
 
-// SigningKey returns the decrypted private key of a provisioner, decrypting
-// it once (that takes a while: the key is protected by PBKDF2).
+// SigningKey returns the private key of a provisioner (the one its
+// encryptedKey in ca.json decrypts to), for minting tokens in tests.
 func (ca *CA) SigningKey(provisioner string) *jose.JSONWebKey {
 	ca.t.Helper()
-	if k, ok := ca.keys[provisioner]; ok {
-		return k
+	provKeysMu.Lock()
+	k, ok := provKeys[provisioner]
+	provKeysMu.Unlock()
+	if !ok {
+		ca.t.Fatalf("step-ca: no provisioner %q in this CA (have %q and %q)", provisioner, AgentProvisioner, OtherProvisioner)
 	}
-	list, err := token.ProvisionersFromCAJSON(ca.ConfigPath)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	p, err := token.FindProvisioner(list, provisioner)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	pw, err := os.ReadFile(ca.PasswordFile)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	key, err := token.DecryptKey(p, pw)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	ca.keys[provisioner] = key
-	return key
+	return k.private
 }
 
 func (ca *CA) waitHealthy(limit time.Duration) error {

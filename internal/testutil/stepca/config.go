@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"go.step.sm/crypto/jose"
@@ -58,16 +59,12 @@ func writeConfig(dir, addr string, opts Options, password []byte) (rootPath, con
 	}
 	var provisioners []any
 	for _, name := range []string{AgentProvisioner, OtherProvisioner} {
-		pub, enc, err := jose.GenerateDefaultKeyPair(password)
-		if err != nil {
-			return "", "", fmt.Errorf("cannot generate the key of provisioner %s: %w", name, err)
-		}
-		encKey, err := enc.CompactSerialize()
+		k, err := provisionerKey(name, password)
 		if err != nil {
 			return "", "", err
 		}
 		provisioners = append(provisioners, map[string]any{
-			"type": "JWK", "name": name, "key": pub, "encryptedKey": encKey, "claims": claims,
+			"type": "JWK", "name": name, "key": k.public, "encryptedKey": k.encrypted, "claims": claims,
 		})
 	}
 	cfg := map[string]any{
@@ -97,6 +94,49 @@ func writeConfig(dir, addr string, opts Options, password []byte) (rootPath, con
 		return "", "", err
 	}
 	return rootPath, configPath, nil
+}
+
+// provKey is a provisioner's key in the three forms a test needs.
+type provKey struct {
+	private   *jose.JSONWebKey
+	public    *jose.JSONWebKey
+	encrypted string // the JWE step-ca publishes as encryptedKey
+}
+
+var (
+	provKeysMu sync.Mutex
+	provKeys   = map[string]provKey{}
+)
+
+// provisionerKey generates a provisioner key once per test binary and
+// reuses it for every CA: encrypting it (PBKDF2 with step's iteration count)
+// takes seconds under -race, and distinct CAs never share a database, so
+// sharing the key costs no isolation.
+func provisionerKey(name string, password []byte) (provKey, error) {
+	provKeysMu.Lock()
+	defer provKeysMu.Unlock()
+	if k, ok := provKeys[name]; ok {
+		return k, nil
+	}
+	jwk, err := jose.GenerateJWK("EC", "P-256", "ES256", "sig", "", 0)
+	if err != nil {
+		return provKey{}, fmt.Errorf("cannot generate the key of provisioner %s: %w", name, err)
+	}
+	if jwk.KeyID, err = jose.Thumbprint(jwk); err != nil {
+		return provKey{}, err
+	}
+	jwe, err := jose.EncryptJWK(jwk, password)
+	if err != nil {
+		return provKey{}, err
+	}
+	enc, err := jwe.CompactSerialize()
+	if err != nil {
+		return provKey{}, err
+	}
+	pub := jwk.Public()
+	k := provKey{private: jwk, public: &pub, encrypted: enc}
+	provKeys[name] = k
+	return k, nil
 }
 
 // newCA makes a CA certificate: self-signed when parent is nil.
