@@ -93,6 +93,9 @@ func rawConnect(t *testing.T, relayAddr, target string) (*http.Response, string)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, "" // a tunnel: nothing more to read
+	}
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
 }

@@ -54,6 +54,8 @@ type testProxy struct {
 	ln   *countingListener
 	url  string
 	stop func()
+	// auditFile is the proxy's audit log, one JSON record per line.
+	auditFile string
 }
 
 // startProxy runs the proxy with loopback upstreams allowed (every upstream
@@ -68,7 +70,8 @@ func startProxy(t *testing.T, tlsOpts *proxy.TLSOptions, connectPorts ...int) *t
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config invalid: %v", err)
 	}
-	al, err := audit.Open(audit.Options{File: filepath.Join(t.TempDir(), "audit.jsonl")})
+	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
+	al, err := audit.Open(audit.Options{File: auditFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +88,7 @@ func startProxy(t *testing.T, tlsOpts *proxy.TLSOptions, connectPorts ...int) *t
 	if tlsOpts != nil {
 		scheme = "https"
 	}
-	p := &testProxy{srv: srv, ln: cl, url: scheme + "://" + ln.Addr().String()}
+	p := &testProxy{srv: srv, ln: cl, url: scheme + "://" + ln.Addr().String(), auditFile: auditFile}
 	done := make(chan struct{})
 	go func() { _ = srv.Serve(cl); close(done) }()
 	var stopped atomic.Bool
