@@ -150,3 +150,33 @@ func BenchmarkTokenStream(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWriterAdversarial is the worst case for the q-gram table: 100
+// secrets sharing the "ghp_" prefix and input made of nothing but "ghp_",
+// so every probe has 100 candidates to verify.
+func BenchmarkWriterAdversarial(b *testing.B) {
+	secrets := benchSecrets(500)
+	var gh [][]byte
+	for _, s := range secrets {
+		if strings.HasPrefix(string(s), "ghp_") {
+			gh = append(gh, s)
+		}
+	}
+	r, err := New(gh, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	text := []byte(strings.Repeat("ghp_", 1<<20))
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		w := r.NewWriter(io.Discard)
+		for off := 0; off < len(text); off += 32 << 10 {
+			if _, err := w.Write(text[off:min(off+32<<10, len(text))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -35,7 +35,12 @@ type matcher struct {
 	maxSpan int
 	shift   uint // 32 - log2(bitmap bits)
 	bitmap  []uint64
-	table   map[uint32][]candidate
+	// long holds candidates whose core has 8 bytes from the probe on,
+	// keyed by those 8 bytes, so secrets sharing a prefix (every GitHub
+	// token starts ghp_) do not all need checking on each probe; short holds
+	// the rest, keyed by the probed 4 bytes.
+	long  map[uint64][]candidate
+	short map[uint32][]candidate
 
 	// cores and backCores (sorted) answer "can these bytes still grow into
 	// a hit?" for Flush.
@@ -64,7 +69,7 @@ func (s *pairSet) mayOpen(t []byte) bool {
 }
 
 func newMatcher(pats []pattern) *matcher {
-	m := &matcher{pats: pats, table: map[uint32][]candidate{}}
+	m := &matcher{pats: pats, long: map[uint64][]candidate{}, short: map[uint32][]candidate{}}
 	if len(pats) == 0 {
 		return m
 	}
@@ -91,7 +96,13 @@ func newMatcher(pats []pattern) *matcher {
 			x := binary.LittleEndian.Uint32(core[off:])
 			h := m.hash(x)
 			m.bitmap[h>>6] |= 1 << (h & 63)
-			m.table[x] = append(m.table[x], candidate{pat: int32(pi), off: int32(off)})
+			c := candidate{pat: int32(pi), off: int32(off)}
+			if off+8 <= len(core) {
+				y := binary.LittleEndian.Uint64(core[off:])
+				m.long[y] = append(m.long[y], c)
+			} else {
+				m.short[x] = append(m.short[x], c)
+			}
 		}
 	}
 	m.cores = sortBytes(m.cores)
@@ -121,19 +132,31 @@ func (m *matcher) find(buf []byte, from int, final bool, hit func(start, end int
 		if m.bitmap[h>>6]&(1<<(h&63)) == 0 {
 			continue
 		}
-		for _, c := range m.table[x] {
-			i := p - int(c.off)
-			pat := &m.pats[c.pat]
-			if i < from || i+len(pat.core) > len(buf) || !bytes.Equal(buf[i:i+len(pat.core)], pat.core) {
-				continue
-			}
-			start, end, known := pat.extent(buf, i, final)
-			if !known {
-				pending = min(pending, start)
-				continue
-			}
-			hit(start, end)
+		if p+8 <= len(buf) {
+			pending = m.verify(buf, p, from, final, m.long[binary.LittleEndian.Uint64(buf[p:])], pending, hit)
 		}
+		if len(m.short) > 0 {
+			pending = m.verify(buf, p, from, final, m.short[x], pending, hit)
+		}
+	}
+	return pending
+}
+
+// verify checks the candidates of the probe at p and reports their hits.
+// A long candidate needs 8 bytes after p, which any complete hit provides.
+func (m *matcher) verify(buf []byte, p, from int, final bool, cands []candidate, pending int, hit func(start, end int)) int {
+	for _, c := range cands {
+		i := p - int(c.off)
+		pat := &m.pats[c.pat]
+		if i < from || i+len(pat.core) > len(buf) || !bytes.Equal(buf[i:i+len(pat.core)], pat.core) {
+			continue
+		}
+		start, end, known := pat.extent(buf, i, final)
+		if !known {
+			pending = min(pending, start)
+			continue
+		}
+		hit(start, end)
 	}
 	return pending
 }
