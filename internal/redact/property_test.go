@@ -99,3 +99,31 @@ func TestPropertyUntouchedWithoutSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestLongSecret: a PEM-sized secret makes the window tens of KiB, larger
+// than some writes and comparable to the 32 KiB scan piece.
+func TestLongSecret(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	secret := randBytes(rng, 3000, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/\n-")
+	secrets := [][]byte{secret}
+	r, err := New(secrets, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for iter := 0; iter < 10; iter++ {
+		in := plant(rng, secrets, 40000, 3)
+		want, wantN := referenceRedact(r, in)
+		assertClean(t, want, secrets)
+		cuts := make([]int, 1+rng.IntN(40))
+		flush := make([]bool, len(cuts))
+		for i := range cuts {
+			cuts[i] = rng.IntN(len(in) + 1)
+			flush[i] = rng.IntN(2) == 0
+		}
+		slices.Sort(cuts)
+		got, n := streamRedact(t, r, in, cuts, flush, want)
+		if !bytes.Equal(got, want) || n != wantN {
+			t.Fatalf("iteration %d: streamed output differs from the one-shot result (%d vs %d replacements)", iter, n, wantN)
+		}
+	}
+}
