@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/slapenir/slapenir/internal/initconf"
@@ -47,16 +48,20 @@ type ServiceStatus struct {
 
 // listenControl opens the control socket, usable by root and by members of
 // group only (mode 0660).
-func listenControl(path, group string) (net.Listener, error) {
+func listenControl(path, group string) (ln net.Listener, warn string, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("cannot create the control socket's directory: %w", err)
+		return nil, "", fmt.Errorf("cannot create the control socket's directory: %w", err)
 	}
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
 		os.Remove(path) // left over from an earlier init in this container
 	}
-	ln, err := net.Listen("unix", path)
+	// Created 0660 from the start: no moment where anyone may connect.
+	// (Before any service starts, so the process-wide umask harms nothing.)
+	old := syscall.Umask(0o117)
+	ln, err = net.Listen("unix", path)
+	syscall.Umask(old)
 	if err != nil {
-		return nil, fmt.Errorf("cannot listen on control socket %s: %w (is another init running?)", path, err)
+		return nil, "", fmt.Errorf("cannot listen on control socket %s: %w (is another init running?)", path, err)
 	}
 	gid := -1
 	if group != "" {
@@ -64,19 +69,21 @@ func listenControl(path, group string) (net.Listener, error) {
 			gid = n
 		} else if g, err := user.LookupGroup(group); err == nil {
 			gid, _ = strconv.Atoi(g.Gid)
+		} else {
+			warn = fmt.Sprintf("control socket group %q does not exist on this system: only root can use ctl (create the group, or pass --socket-group)", group)
 		}
 	}
 	if gid >= 0 && os.Geteuid() == 0 {
 		if err := os.Chown(path, 0, gid); err != nil {
 			ln.Close()
-			return nil, fmt.Errorf("cannot give control socket %s to group %s: %w", path, group, err)
+			return nil, "", fmt.Errorf("cannot give control socket %s to group %s: %w", path, group, err)
 		}
 	}
 	if err := os.Chmod(path, 0o660); err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("cannot restrict control socket %s to mode 0660: %w", path, err)
+		return nil, "", fmt.Errorf("cannot restrict control socket %s to mode 0660: %w", path, err)
 	}
-	return ln, nil
+	return ln, warn, nil
 }
 
 func (sv *supervisor) serveControl(ln net.Listener) {

@@ -133,10 +133,13 @@ func Run(f *initconf.File, opt Options) int {
 	defer signal.Stop(sigs)
 
 	if opt.Socket != "" {
-		ln, err := listenControl(opt.Socket, opt.SocketGroup)
+		ln, warn, err := listenControl(opt.Socket, opt.SocketGroup)
 		if err != nil {
 			sv.log.initf("%v", err)
 			return 2
+		}
+		if warn != "" {
+			sv.log.initf("%s", warn)
 		}
 		defer ln.Close()
 		go sv.serveControl(ln)
