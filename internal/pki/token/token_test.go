@@ -40,12 +40,25 @@ func provisioner(t *testing.T, name string, password []byte) token.Provisioner {
 	return p
 }
 
+// decrypted caches decrypted keys, for the same reason as keyPairs.
+var decrypted sync.Map
+
+func signingKey(t *testing.T, p token.Provisioner, password []byte) *jose.JSONWebKey {
+	t.Helper()
+	if k, ok := decrypted.Load(p.EncryptedKey); ok {
+		return k.(*jose.JSONWebKey)
+	}
+	k, err := token.DecryptKey(p, password)
+	if err != nil {
+		t.Fatalf("DecryptKey with the right password: %v", err)
+	}
+	decrypted.Store(p.EncryptedKey, k)
+	return k
+}
+
 func TestMintMatchesStepCAToken(t *testing.T) {
 	p := provisioner(t, "agent-provisioner", []byte("pw"))
-	key, err := token.DecryptKey(p, []byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := signingKey(t, p, []byte("pw"))
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	req := token.Request{Key: key, Provisioner: p.Name, CAURL: "https://ca:9000/", Subject: "agent-1", SANs: []string{"agent-1", "10.0.0.7"}, RootSHA: "ABCDEF", Now: now}
 	tok, err := token.Mint(req)
@@ -87,7 +100,7 @@ func TestMintMatchesStepCAToken(t *testing.T) {
 
 func TestMintDefaultsSANsToSubject(t *testing.T) {
 	p := provisioner(t, "p", []byte("pw"))
-	key, _ := token.DecryptKey(p, []byte("pw"))
+	key := signingKey(t, p, []byte("pw"))
 	tok, err := token.Mint(token.Request{Key: key, Provisioner: "p", CAURL: "https://ca:9000", Subject: "agent-2"})
 	if err != nil {
 		t.Fatal(err)
