@@ -37,35 +37,54 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 		return
 	}
 
-	upConn, err := s.dialer.DialContext(r.Context(), "tcp", net.JoinHostPort(host, fmt.Sprint(port)))
-	if err != nil {
-		var refused *policy.RefusedError
-		if errors.As(err, &refused) {
-			writeError(w, x, http.StatusForbidden, refused.Error(), refused.Decision.Reason)
+	intercept := s.intercepts(host, port)
+	var upConn net.Conn
+	if !intercept {
+		var err error
+		upConn, err = s.dialer.DialContext(r.Context(), "tcp", hostport.Join(host, port))
+		if err != nil {
+			var refused *policy.RefusedError
+			if errors.As(err, &refused) {
+				writeError(w, x, http.StatusForbidden, refused.Error(), refused.Decision.Reason)
+				return
+			}
+			writeError(w, x, http.StatusBadGateway, fmt.Sprintf("proxy: upstream %s failed: %v", hostport.Join(host, port), err), "upstream_failed")
 			return
 		}
-		writeError(w, x, http.StatusBadGateway, fmt.Sprintf("proxy: upstream %s failed: %v", net.JoinHostPort(host, fmt.Sprint(port)), err), "upstream_failed")
-		return
+		s.noteAddr(x, host, upConn)
 	}
-	s.noteAddr(x, host, upConn)
 
 	clientConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		upConn.Close()
+		if upConn != nil {
+			upConn.Close()
+		}
 		writeError(w, x, http.StatusInternalServerError, "proxy: cannot take over the connection for a tunnel: "+err.Error(), "internal_error")
 		return
 	}
+	// Known to Shutdown before the client learns the tunnel is open.
+	tracked := upConn
+	if tracked == nil {
+		tracked = clientConn
+	}
+	s.trackTunnel(clientConn, tracked, true)
+	defer s.trackTunnel(clientConn, tracked, false)
 	x.rec.Status = http.StatusOK
 	if _, err := clientConn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
 		clientConn.Close()
-		upConn.Close()
+		if upConn != nil {
+			upConn.Close()
+		}
 		x.rec.Error = "client went away before the tunnel opened"
 		return
 	}
 	x.w.wroteAt = time.Now()
+	if intercept {
+		s.serveIntercepted(clientConn, brw.Reader, x, host, port)
+		clientConn.Close()
+		return
+	}
 
-	s.trackTunnel(clientConn, upConn, true)
-	defer s.trackTunnel(clientConn, upConn, false)
 	s.metrics.tunnels.Inc()
 	defer s.metrics.tunnels.Dec()
 
@@ -129,12 +148,16 @@ func (s *Server) trackTunnel(client, up net.Conn, open bool) {
 	s.tunnelMu.Lock()
 	defer s.tunnelMu.Unlock()
 	if open {
-		s.tunnels.Add(1)
 		s.tunnelConns[client] = struct{}{}
 		s.tunnelConns[up] = struct{}{}
 		return
 	}
 	delete(s.tunnelConns, client)
 	delete(s.tunnelConns, up)
-	s.tunnels.Done()
+}
+
+func (s *Server) openTunnels() int {
+	s.tunnelMu.Lock()
+	defer s.tunnelMu.Unlock()
+	return len(s.tunnelConns)
 }

@@ -18,6 +18,7 @@ const (
 	modeLocal     = "local"
 	modeMalformed = "malformed"
 	modeTLS       = "tls"
+	modeIntercept = "intercept"
 )
 
 // Decisions of the audit record.

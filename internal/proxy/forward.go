@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -132,7 +133,12 @@ func (s *Server) noteAddr(x *exchange, host string, c net.Conn) {
 
 func (s *Server) newTransport() *http.Transport {
 	idle := s.cfg.Limits.IdleTimeout.D()
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.intercept != nil {
+		tlsConfig.RootCAs = s.intercept.UpstreamRoots
+	}
 	return &http.Transport{
+		TLSClientConfig: tlsConfig,
 		// Never chain through the proxy's own HTTP_PROXY environment.
 		Proxy: nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -20,41 +20,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.enter()
 		defer g.leave()
 	}
-	x := &exchange{start: time.Now()}
-	x.rec = audit.Record{
-		Time:      x.start.UTC(),
-		RequestID: audit.NewRequestID(),
-		Client:    r.RemoteAddr,
-		Method:    r.Method,
-		Path:      audit.MaskPath(r.URL.RequestURI()),
-		Decision:  decisionAllow,
-	}
-	x.w = newResponseRecorder(w, x, s.cfg.Limits.IdleTimeout.D())
-	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = countingBody{ReadCloser: r.Body, n: &x.bytesIn}
-	}
-	defer func() {
-		// A stream that breaks after its headers went out aborts the handler
-		// with a panic (net/http then cuts the client's connection, so it
-		// cannot mistake a truncated stream for a whole one). The record
-		// must be written all the same.
-		if p := recover(); p != nil {
-			if x.rec.Error == "" {
-				x.rec.Error = "stream aborted: " + fmt.Sprint(p)
-				x.rec.Decision = decisionError
-			}
-			s.finish(x)
-			panic(p)
-		}
-		s.finish(x)
-	}()
+	x, r := s.open(w, r)
+	defer s.close(x)
 
 	mode := classify(r)
 	x.rec.Mode = mode
 	identity, refused := g.identity(x.start)
 	x.rec.Identity = identity
-	if mode == modeLocal && r.URL.Path == "/health" {
+	if mode == modeLocal && (r.URL.Path == "/health" || r.URL.Path == "/ca.pem") {
 		s.serveLocal(x.w, r, x)
 		return
 	}
@@ -78,6 +51,42 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case modeTarget:
 		s.serveTarget(x.w, r, x)
 	}
+}
+
+// open starts an exchange: its record, its counting writer, and the request
+// carrying it in its context.
+func (s *Server) open(w http.ResponseWriter, r *http.Request) (*exchange, *http.Request) {
+	x := &exchange{start: time.Now()}
+	x.rec = audit.Record{
+		Time:      x.start.UTC(),
+		RequestID: audit.NewRequestID(),
+		Client:    r.RemoteAddr,
+		Method:    r.Method,
+		Path:      audit.MaskPath(r.URL.RequestURI()),
+		Decision:  decisionAllow,
+	}
+	x.w = newResponseRecorder(w, x, s.cfg.Limits.IdleTimeout.D())
+	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = countingBody{ReadCloser: r.Body, n: &x.bytesIn}
+	}
+	return x, r
+}
+
+// close ends an exchange; deferred by every handler. A stream that breaks
+// after its headers went out aborts the handler with a panic (net/http then
+// cuts the client's connection, so it cannot mistake a truncated stream for
+// a whole one); the record must be written all the same.
+func (s *Server) close(x *exchange) {
+	if p := recover(); p != nil {
+		if x.rec.Error == "" {
+			x.rec.Error = "stream aborted: " + fmt.Sprint(p)
+			x.rec.Decision = decisionError
+		}
+		s.finish(x)
+		panic(p)
+	}
+	s.finish(x)
 }
 
 // classify tells which way a request came in.

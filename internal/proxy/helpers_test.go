@@ -56,9 +56,27 @@ func startProxy(t *testing.T, cfg *config.Config) *testProxy {
 	return startProxyWithAudit(t, cfg, al, af)
 }
 
+// startProxyOpts starts a proxy with extra options (interception, TLS…).
+func startProxyOpts(t *testing.T, cfg *config.Config, o Options) *testProxy {
+	t.Helper()
+	af := filepath.Join(t.TempDir(), "audit.jsonl")
+	al, err := audit.Open(audit.Options{File: af})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Config, o.Audit = cfg, al
+	return serveProxy(t, o, af)
+}
+
 func startProxyWithAudit(t *testing.T, cfg *config.Config, al *audit.Logger, af string) *testProxy {
 	t.Helper()
-	srv, err := New(Options{Config: cfg, Audit: al})
+	return serveProxy(t, Options{Config: cfg, Audit: al}, af)
+}
+
+func serveProxy(t *testing.T, o Options, af string) *testProxy {
+	t.Helper()
+	al := o.Audit
+	srv, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

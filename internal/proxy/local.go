@@ -17,7 +17,7 @@ const usage = `this is the SLAPENIR egress proxy; it has no page at this path. U
 	`(1) as an HTTP proxy: HTTP_PROXY=http://<proxy>:3000 or curl -x http://<proxy>:3000 http://example.com/; ` +
 	`(2) with CONNECT for HTTPS: HTTPS_PROXY=http://<proxy>:3000; ` +
 	`(3) with a target header: curl -H "X-Target-URL: http://host:port" http://<proxy>:3000/path. ` +
-	`Its own endpoints are /health and /metrics.`
+	`Its own endpoints are /health, /metrics and /ca.pem.`
 
 // serveLocal answers origin-form requests without a target: the proxy's own
 // endpoints, and a 400 that explains the proxy to anything else.
@@ -27,6 +27,14 @@ func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request, x *exchange)
 	case "/health":
 		x.quiet = true
 		s.serveHealth(w)
+	case "/ca.pem":
+		x.quiet = true
+		if s.intercept == nil {
+			writeError(w, x, http.StatusNotFound, "this proxy does not intercept TLS, so it has no interception CA to trust", "no_interception")
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		_, _ = w.Write(s.intercept.Authority.CertPEM())
 	case "/metrics":
 		x.quiet = true
 		promhttp.HandlerFor(s.metrics.gatherer, promhttp.HandlerOpts{}).ServeHTTP(w, r)

@@ -31,6 +31,8 @@ type Options struct {
 	Resolver *net.Resolver
 	// TLS turns on mTLS; nil serves plain HTTP (--insecure-plaintext).
 	TLS *TLSOptions
+	// Intercept turns on TLS interception; nil keeps every tunnel blind.
+	Intercept *InterceptOptions
 }
 
 // Server is the proxy. Create it with New, run it with Serve, stop it with
@@ -44,14 +46,14 @@ type Server struct {
 	metrics *metrics
 	limiter *rateLimiter
 	started time.Time
-	tls     *TLSOptions
+	tls       *TLSOptions
+	intercept *InterceptOptions
 
 	transport *http.Transport
 	reverse   *httputil.ReverseProxy
 	http      *http.Server
 
 	tunnelSlots chan struct{}
-	tunnels     sync.WaitGroup
 	tunnelMu    sync.Mutex
 	tunnelConns map[net.Conn]struct{}
 }
@@ -83,6 +85,7 @@ func New(o Options) (*Server, error) {
 		limiter:     newRateLimiter(lim.RatePerSecond, lim.RateBurst),
 		started:     time.Now(),
 		tls:         o.TLS,
+		intercept:   o.Intercept,
 		tunnelSlots: make(chan struct{}, max(lim.MaxTunnels, 1)),
 		tunnelConns: map[net.Conn]struct{}{},
 	}
@@ -124,17 +127,22 @@ func (s *Server) Serve(ln net.Listener) error {
 // after Shutdown returns, so the last records are not lost.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
-	done := make(chan struct{})
-	go func() { s.tunnels.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	// Tunnels are hijacked connections, which http.Server.Shutdown does not
+	// wait for: poll until they are gone, as it does for its own.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for s.openTunnels() > 0 {
+		select {
+		case <-tick.C:
+			continue
+		case <-ctx.Done():
+		}
 		s.tunnelMu.Lock()
 		for c := range s.tunnelConns {
 			_ = c.Close()
 		}
 		s.tunnelMu.Unlock()
-		<-done
+		break
 	}
 	if err != nil {
 		// In-flight HTTP requests outlived the grace period: cut them.

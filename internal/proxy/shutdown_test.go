@@ -2,9 +2,12 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -64,5 +67,41 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if rec := p.lastRecord(t, 1); rec.Status != 200 || rec.Path != "/slow" {
 		t.Fatalf("record: %+v", rec)
+	}
+}
+
+// TestShutdownCutsTunnelsAfterGrace: an open tunnel may outlive the grace
+// period only until it ends; then it is cut and recorded.
+func TestShutdownCutsTunnelsAfterGrace(t *testing.T) {
+	ln := listenLoopback(t)
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			_, _ = io.Copy(c, c)
+		}
+	}()
+	cfg := loopbackConfig()
+	cfg.Policy.ConnectPorts = []int{portOf(t, "http://"+ln.Addr().String())}
+	p := startProxy(t, cfg)
+	c, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", ln.Addr())
+	buf := make([]byte, 64)
+	if n, _ := c.Read(buf); !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") {
+		t.Fatalf("tunnel: %q", buf[:n])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_ = p.srv.Shutdown(ctx)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(buf); err == nil {
+		t.Fatal("the tunnel survived the end of the grace period")
+	}
+	if rec := p.lastRecord(t, 1); rec.Mode != "connect" {
+		t.Fatalf("tunnel record: %+v", rec)
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/pki/devca"
 	"github.com/slapenir/slapenir/internal/pki/reload"
@@ -56,27 +55,11 @@ func startMTLSProxy(t *testing.T, allowed []string, connectPorts ...int) *mtlsFi
 	}
 	cfg := loopbackConfig()
 	cfg.Policy.ConnectPorts = append(cfg.Policy.ConnectPorts, connectPorts...)
-	af := filepath.Join(t.TempDir(), "audit.jsonl")
-	al, err := audit.Open(audit.Options{File: af})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(Options{Config: cfg, Audit: al, TLS: &TLSOptions{KeyPair: kp, ClientCA: pool, AllowedIdentities: allowed}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := listenLoopback(t)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		_ = al.Close()
-	})
+	p := startProxyOpts(t, cfg, Options{TLS: &TLSOptions{KeyPair: kp, ClientCA: pool, AllowedIdentities: allowed}})
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Root)
 	return &mtlsFixture{
-		testProxy: &testProxy{srv: srv, addr: ln.Addr().String(), auditFile: af, audit: al},
+		testProxy: p,
 		ca:        ca, serverDir: dir, roots: roots,
 	}
 }

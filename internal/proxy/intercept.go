@@ -1,0 +1,158 @@
+package proxy
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/hostport"
+	"github.com/slapenir/slapenir/internal/pki/mitm"
+)
+
+// InterceptOptions turn on TLS interception: CONNECT tunnels to the hosts
+// that need it are terminated with a leaf from Authority, so requests inside
+// can be inspected, have credentials injected and secrets redacted. Other
+// tunnels stay blind.
+type InterceptOptions struct {
+	Authority *mitm.Authority
+	// Hosts are inspected although no credential needs them ("inspect: true").
+	Hosts []hostport.Glob
+	// UpstreamRoots verify upstream TLS; nil means the system roots.
+	UpstreamRoots *x509.CertPool
+}
+
+// intercepts says whether a CONNECT to host:port is terminated here.
+func (s *Server) intercepts(host string, port int) bool {
+	if s.intercept == nil {
+		return false
+	}
+	for _, g := range s.intercept.Hosts {
+		if g.Match(host, port) {
+			return true
+		}
+	}
+	return false
+}
+
+// serveIntercepted terminates the agent's TLS inside an allowed CONNECT
+// tunnel and serves the requests in it (HTTP/1.1 or HTTP/2, by ALPN) through
+// the same pipeline as everything else, each with its own audit record. The
+// SNI, when the client sends one, must name the CONNECT host: the tunnel's
+// destination is the authority, never what the inner request claims.
+func (s *Server) serveIntercepted(client net.Conn, buffered *bufio.Reader, x *exchange, host string, port int) {
+	x.rec.Reason = "intercepted"
+	var c net.Conn = client
+	if n := buffered.Buffered(); n > 0 {
+		early, _ := buffered.Peek(n)
+		c = &prefixConn{Conn: client, r: io.MultiReader(strings.NewReader(string(early)), client)}
+	}
+	tc := tls.Server(c, &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"h2", "http/1.1"},
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if hello.ServerName != "" && !strings.EqualFold(strings.TrimSuffix(hello.ServerName, "."), host) {
+				return nil, fmt.Errorf("SNI %q does not match the CONNECT host %q", hello.ServerName, host)
+			}
+			return s.intercept.Authority.Leaf(host)
+		},
+	})
+	_ = tc.SetDeadline(time.Now().Add(s.cfg.Limits.ReadHeaderTimeout.D()))
+	if err := tc.Handshake(); err != nil {
+		tc.Close()
+		x.rec.Decision = decisionDeny
+		x.rec.Reason = "intercept_handshake_failed"
+		x.rec.Error = "TLS handshake with the agent failed: " + err.Error()
+		return
+	}
+	_ = tc.SetDeadline(time.Time{})
+
+	identity := x.rec.Identity
+	inner := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.serveInner(w, r, identity, host, port)
+		}),
+		ReadHeaderTimeout: s.cfg.Limits.ReadHeaderTimeout.D(),
+		IdleTimeout:       s.cfg.Limits.IdleTimeout.D(),
+		MaxHeaderBytes:    s.cfg.Limits.MaxHeaderBytes,
+		ErrorLog:          s.http.ErrorLog,
+	}
+	ln := newOneConnListener(tc)
+	inner.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed || st == http.StateHijacked {
+			ln.Close()
+		}
+	}
+	_ = inner.Serve(ln)
+	ln.wait()
+}
+
+// serveInner handles one request from inside an intercepted tunnel.
+func (s *Server) serveInner(w http.ResponseWriter, r *http.Request, identity, host string, port int) {
+	x, r := s.open(w, r)
+	defer s.close(x)
+	x.rec.Mode = modeIntercept
+	x.rec.Identity = identity
+	x.rec.Scheme = "https"
+	x.rec.Host, x.rec.Port = host, port
+	if h, p, err := hostport.Parse(r.Host, port); err != nil || h != host || p != port {
+		writeError(x.w, x, http.StatusMisdirectedRequest, fmt.Sprintf("proxy: the request's Host %q is not the tunnel's destination %s; one tunnel reaches one host", sanitize(r.Host, 200), hostport.Join(host, port)), "host_mismatch")
+		return
+	}
+	if !s.admit(x.w, r, x) {
+		return
+	}
+	u := &url.URL{Scheme: "https", Host: hostport.Join(host, port), Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	s.forward(x.w, r, x, host, port, &upstream{url: u, host: r.Host})
+}
+
+// prefixConn replays bytes read ahead of a hijack before the connection's own.
+type prefixConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// oneConnListener hands one connection to an http.Server and then blocks
+// until that connection is done, so Serve returns when the tunnel closes.
+type oneConnListener struct {
+	conn   net.Conn
+	once   sync.Once
+	closed chan struct{}
+	taken  bool
+	mu     sync.Mutex
+}
+
+func newOneConnListener(c net.Conn) *oneConnListener {
+	return &oneConnListener{conn: c, closed: make(chan struct{})}
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	if !l.taken {
+		l.taken = true
+		l.mu.Unlock()
+		return l.conn, nil
+	}
+	l.mu.Unlock()
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+// wait returns once the served connection has closed.
+func (l *oneConnListener) wait() { <-l.closed }
+
+func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
