@@ -38,14 +38,14 @@ type Options struct {
 // Server is the proxy. Create it with New, run it with Serve, stop it with
 // Shutdown.
 type Server struct {
-	cfg     *config.Config
-	policy  *policy.Policy
-	dialer  *policy.Dialer
-	audit   *audit.Logger
-	log     *slog.Logger
-	metrics *metrics
-	limiter *rateLimiter
-	started time.Time
+	cfg       *config.Config
+	policy    *policy.Policy
+	dialer    *policy.Dialer
+	audit     *audit.Logger
+	log       *slog.Logger
+	metrics   *metrics
+	limiter   *rateLimiter
+	started   time.Time
 	tls       *TLSOptions
 	intercept *InterceptOptions
 
