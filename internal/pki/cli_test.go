@@ -75,6 +75,17 @@ func TestCertsCommandsEndToEnd(t *testing.T) {
 		t.Fatalf("reusing the token elsewhere: exit %d, %q; want a refusal naming reuse", code, stderr)
 	}
 
+	// The operator's other source of the provisioner key: the CA's ca.json
+	// (no network; the root, hence the sha claim, comes from it too).
+	tok2, stderr, code := run(t, bin, []string{"STEP_FINGERPRINT="}, "certs", "token", "--ca-config", ca.ConfigPath, "--password-file", ca.PasswordFile, "--ca-url", ca.URL, "agent-cfg")
+	if code != 0 {
+		t.Fatalf("certs token --ca-config exited %d: %s", code, stderr)
+	}
+	noFP := []string{"STEP_CA_URL=" + ca.URL, "STEP_FINGERPRINT=", "STEP_TOKEN=" + strings.TrimSpace(tok2)}
+	if _, stderr, code = run(t, bin, noFP, "certs", "bootstrap", "--dir", t.TempDir()); code != 0 {
+		t.Fatalf("bootstrap pinned only by the token's sha claim: exit %d: %s", code, stderr)
+	}
+
 	out, stderr, code := run(t, bin, nil, "certs", "inspect", filepath.Join(dir, "cert.pem"))
 	if code != 0 {
 		t.Fatalf("certs inspect: exit %d: %s", code, stderr)
