@@ -13,9 +13,10 @@ import (
 const chunkSize = 32 << 10
 
 // Writer redacts a stream written to it and passes the result to dst. A
-// Write passes on at once every byte that no hit can still cover, keeping
-// back at most Window()-1 bytes; Flush passes on more (see Flush); Close
-// passes on the rest. It is not safe for concurrent use.
+// Write passes on every byte followed by at least Window()-1 more, by which
+// point every hit that could cover it has been seen whole, so it keeps back
+// at most Window()-1 bytes; Flush passes on more (see Flush); Close passes
+// on the rest. It is not safe for concurrent use.
 type Writer struct {
 	m    *matcher
 	repl []byte
