@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -178,5 +179,44 @@ func BenchmarkWriterAdversarial(b *testing.B) {
 		if err := w.Close(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkStream4GiB pushes 4 GiB with secrets sprinkled in through one
+// Writer and reports the largest heap seen while doing so, to show memory
+// stays flat over a long stream (issue 4). Run it alone:
+// go test -run '^$' -bench Stream4GiB -benchtime 1x ./internal/redact/
+func BenchmarkStream4GiB(b *testing.B) {
+	secrets := benchSecrets(100)
+	r, err := New(secrets, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	chunk := ordinaryText(1 << 20)
+	for off := 0; off+64 < len(chunk); off += 64 << 10 {
+		copy(chunk[off:], secrets[off%len(secrets)])
+	}
+	const total = 4 << 30
+	b.SetBytes(total)
+	for b.Loop() {
+		var peak uint64
+		var ms runtime.MemStats
+		w := r.NewWriter(io.Discard)
+		for sent := 0; sent < total; sent += len(chunk) {
+			for off := 0; off < len(chunk); off += 32 << 10 {
+				if _, err := w.Write(chunk[off : off+32<<10]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if sent%(256<<20) == 0 {
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapInuse)
+			}
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+		b.ReportMetric(float64(w.Count()), "redactions")
 	}
 }
