@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"syscall"
 )
 
@@ -37,27 +36,4 @@ func (h Hook) Run(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// ForceOnSignal returns a channel that receives each time the process gets
-// one of sigs (SIGHUP for `certs renew --daemon`), until ctx ends.
-func ForceOnSignal(ctx context.Context, sigs ...os.Signal) <-chan struct{} {
-	in := make(chan os.Signal, 1)
-	signal.Notify(in, sigs...)
-	out := make(chan struct{}, 1)
-	go func() {
-		defer signal.Stop(in)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-in:
-				select {
-				case out <- struct{}{}:
-				default: // a renewal is already pending
-				}
-			}
-		}
-	}()
-	return out
 }

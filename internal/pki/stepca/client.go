@@ -44,8 +44,10 @@ func (c *Client) httpClient(cert *tls.Certificate) *http.Client {
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
 	return &http.Client{
-		Timeout:   requestTimeout,
-		Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true, Proxy: nil},
+		Timeout: requestTimeout,
+		// Proxy stays nil on purpose: inside the agent container HTTP_PROXY
+		// points at the relay, and the CA must be reached directly.
+		Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true},
 	}
 }
 

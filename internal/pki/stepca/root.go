@@ -28,7 +28,7 @@ func FetchRoot(ctx context.Context, caURL, fingerprint string, insecure bool) (*
 	fingerprint = normalizeFingerprint(fingerprint)
 	client := &http.Client{
 		Timeout:   requestTimeout,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true, Proxy: nil}, //nolint:gosec // trust is established below by fingerprint.
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}, //nolint:gosec // trust is established below by fingerprint.
 	}
 	var url string
 	if fingerprint != "" {

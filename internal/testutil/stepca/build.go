@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -71,7 +70,7 @@ func build() (string, error) {
 	fmt.Fprintf(os.Stderr, "step-ca: building %s from the Go module proxy into %s (takes a few minutes, once)\n", Version, dir)
 	cmd := exec.Command("go", "install", "github.com/smallstep/certificates/cmd/step-ca@"+Version)
 	cmd.Dir = tmpBin
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOBIN="+tmpBin, "GOFLAGS=-buildvcs=false", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOBIN="+tmpBin, "GOFLAGS=-buildvcs=false")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("go install step-ca@%s failed: %w (needs the Go module proxy; or set SLAPENIR_STEPCA_BIN)", Version, err)
