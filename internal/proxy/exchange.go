@@ -36,6 +36,10 @@ type exchange struct {
 	rec     audit.Record
 	w       *responseRecorder
 	bytesIn atomic.Int64
+	// usage and the redaction counts are filled by the credential stage.
+	usage        usage
+	redactions   atomic.Int64
+	bodyRedactor interface{ Count() int }
 	// quiet exchanges (health checks, metric scrapes) are not audited: they
 	// never leave the proxy and would drown the log.
 	quiet bool

@@ -28,6 +28,10 @@ const targetHeader = "X-Target-URL"
 type upstream struct {
 	url  *url.URL // scheme, host:port, path and query to send
 	host string   // the Host header to send
+	// destHost and destPort are the destination credentials are bound to:
+	// the target URL's or the CONNECT authority's, never a Host header.
+	destHost string
+	destPort int
 }
 
 type upstreamKey struct{}
@@ -83,6 +87,7 @@ func joinQuery(p, q string) string {
 // forward decides and, when allowed, proxies the request upstream.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, x *exchange, host string, port int, up *upstream) {
 	x.rec.Host, x.rec.Port = host, port
+	up.destHost, up.destPort = host, port
 	if !s.decide(w, x, host, port, false) {
 		return
 	}
@@ -176,6 +181,17 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			pr.Out.URL = up.url
 			pr.Out.Host = up.host
 			pr.Out.Header.Del(targetHeader)
+			if s.creds.active() {
+				// Ask for what the redactor can read without unpacking.
+				pr.Out.Header.Set("Accept-Encoding", "identity")
+				s.creds.injectRequest(pr.Out, up.destHost, up.destPort, &exchangeFrom(pr.In.Context()).usage)
+			}
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			if !s.creds.active() {
+				return nil
+			}
+			return s.creds.redactResponse(resp, exchangeFrom(resp.Request.Context()))
 		},
 		Transport: s.transport,
 		// Flush every chunk at once: NDJSON and SSE tokens must not wait.
@@ -197,6 +213,8 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 	case errors.As(err, &refused):
 		x.rec.Reason = refused.Decision.Reason
 		writeError(w, x, http.StatusForbidden, refused.Error(), refused.Decision.Reason)
+	case errors.As(err, new(errUnknownEncoding)):
+		writeError(w, x, http.StatusBadGateway, "proxy: "+err.Error(), "unknown_encoding")
 	case r.Context().Err() != nil:
 		// The client went away; there is nobody to answer.
 		x.rec.Status = 499

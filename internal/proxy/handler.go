@@ -141,6 +141,7 @@ func (s *Server) finish(x *exchange) {
 	if x.rec.Status == 0 {
 		x.rec.Status = x.w.status
 	}
+	s.noteCredentials(x)
 	x.rec.BytesIn = x.bytesIn.Load()
 	x.rec.BytesOut = x.w.bytesOut
 	if !x.w.wroteAt.IsZero() && x.rec.TTFBMs == 0 {
@@ -149,6 +150,28 @@ func (s *Server) finish(x *exchange) {
 	d := time.Since(x.start)
 	x.rec.DurationMs = ms(d)
 	s.record(&x.rec, d)
+}
+
+// noteCredentials names in the record the credentials a request had
+// injected, the ones whose placeholders went to a foreign host, and how
+// many secrets were redacted from its response.
+func (s *Server) noteCredentials(x *exchange) {
+	if !s.creds.active() {
+		return
+	}
+	x.usage.mu.Lock()
+	injected, foreign := keys(x.usage.injected), keys(x.usage.foreign)
+	x.usage.mu.Unlock()
+	x.rec.Credentials = s.creds.vault.Names(injected)
+	if len(foreign) > 0 {
+		x.rec.Reason = "placeholder_foreign_host"
+		x.rec.Error = fmt.Sprintf("placeholders of %q were sent to %s, which is not among their hosts; forwarded unchanged", s.creds.vault.Names(foreign), x.rec.Host)
+	}
+	n := x.redactions.Load()
+	if x.bodyRedactor != nil {
+		n += int64(x.bodyRedactor.Count())
+	}
+	x.rec.Redactions = int(n)
 }
 
 // record writes one audit record and counts it.

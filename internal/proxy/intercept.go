@@ -39,7 +39,7 @@ func (s *Server) intercepts(host string, port int) bool {
 			return true
 		}
 	}
-	return false
+	return s.creds.needsInterception(host, port)
 }
 
 // serveIntercepted terminates the agent's TLS inside an allowed CONNECT

@@ -8,16 +8,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/secrets"
 	"github.com/slapenir/slapenir/internal/version"
 )
 
-// usage is the answer to an origin-form request for anything but the
+// usageText is the answer to an origin-form request for anything but the
 // proxy's own endpoints: it explains the three ways in.
-const usage = `this is the SLAPENIR egress proxy; it has no page at this path. Use it in one of three ways: ` +
+const usageText = `this is the SLAPENIR egress proxy; it has no page at this path. Use it in one of three ways: ` +
 	`(1) as an HTTP proxy: HTTP_PROXY=http://<proxy>:3000 or curl -x http://<proxy>:3000 http://example.com/; ` +
 	`(2) with CONNECT for HTTPS: HTTPS_PROXY=http://<proxy>:3000; ` +
 	`(3) with a target header: curl -H "X-Target-URL: http://host:port" http://<proxy>:3000/path. ` +
-	`Its own endpoints are /health, /metrics and /ca.pem.`
+	`Its own endpoints are /health, /metrics, /ca.pem and /placeholders.`
 
 // serveLocal answers origin-form requests without a target: the proxy's own
 // endpoints, and a 400 that explains the proxy to anything else.
@@ -35,11 +36,19 @@ func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request, x *exchange)
 		}
 		w.Header().Set("Content-Type", "application/x-pem-file")
 		_, _ = w.Write(s.intercept.Authority.CertPEM())
+	case "/placeholders":
+		x.quiet = true
+		list := []secrets.Placeholder{}
+		if s.creds != nil {
+			list = s.creds.vault.Placeholders()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(list)
 	case "/metrics":
 		x.quiet = true
 		promhttp.HandlerFor(s.metrics.gatherer, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 	default:
-		writeError(w, x, http.StatusBadRequest, usage, "not_a_proxy_request")
+		writeError(w, x, http.StatusBadRequest, usageText, "not_a_proxy_request")
 	}
 }
 

@@ -33,6 +33,8 @@ type Options struct {
 	TLS *TLSOptions
 	// Intercept turns on TLS interception; nil keeps every tunnel blind.
 	Intercept *InterceptOptions
+	// Credentials turns on placeholder injection and secret redaction.
+	Credentials *Credentials
 }
 
 // Server is the proxy. Create it with New, run it with Serve, stop it with
@@ -48,6 +50,7 @@ type Server struct {
 	started   time.Time
 	tls       *TLSOptions
 	intercept *InterceptOptions
+	creds     *Credentials
 
 	transport *http.Transport
 	reverse   *httputil.ReverseProxy
@@ -86,6 +89,7 @@ func New(o Options) (*Server, error) {
 		started:     time.Now(),
 		tls:         o.TLS,
 		intercept:   o.Intercept,
+		creds:       o.Credentials,
 		tunnelSlots: make(chan struct{}, max(lim.MaxTunnels, 1)),
 		tunnelConns: map[net.Conn]struct{}{},
 	}

@@ -1,0 +1,308 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/hostport"
+	"github.com/slapenir/slapenir/internal/pki/devca"
+	"github.com/slapenir/slapenir/internal/pki/mitm"
+	"github.com/slapenir/slapenir/internal/secrets"
+)
+
+const realToken = "ghp_R3alSecretValue0123456789abcdefXYZ"
+
+// credProxy starts a proxy holding one credential, "github", whose real
+// value is realToken and which belongs to hosts.
+func credProxy(t *testing.T, hosts []string, extra func(*config.Config, *Options)) *testProxy {
+	t.Helper()
+	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GITHUB_TOKEN", Hosts: hosts}}},
+		secrets.Options{LookupEnv: func(k string) (string, bool) { return realToken, k == "GITHUB_TOKEN" }, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	creds, err := NewCredentials(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := loopbackConfig()
+	o := Options{Credentials: creds}
+	if extra != nil {
+		extra(cfg, &o)
+	}
+	p := startProxyOpts(t, cfg, o)
+	t.Cleanup(func() { assertNoSecretIn(t, p.auditFile) })
+	return p
+}
+
+// assertNoSecretIn fails when the real value, in any usual encoding, is in file.
+func assertNoSecretIn(t *testing.T, file string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return
+	}
+	for _, form := range encodings(realToken) {
+		if bytes.Contains(b, []byte(form)) {
+			t.Errorf("the real secret (as %q) is in %s", form, file)
+		}
+	}
+}
+
+func encodings(s string) []string {
+	return []string{s, base64.StdEncoding.EncodeToString([]byte(s)), base64.RawURLEncoding.EncodeToString([]byte(s)), hex.EncodeToString([]byte(s)), url.QueryEscape(s)}
+}
+
+func assertNoSecret(t *testing.T, where string, b []byte) {
+	t.Helper()
+	for _, form := range encodings(realToken) {
+		if bytes.Contains(b, []byte(form)) {
+			t.Fatalf("the real secret (as %q) reached the agent in %s: %q", form, where, b)
+		}
+	}
+}
+
+// recordingEcho records what it received and echoes it all back, so one
+// request proves both injection (upstream side) and redaction (agent side).
+type recordingEcho struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (e *recordingEcho) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "uri=%s\n", r.RequestURI)
+	for _, h := range []string{"Authorization", "X-Api-Key"} {
+		fmt.Fprintf(&buf, "%s=%s\n", h, r.Header.Get(h))
+	}
+	fmt.Fprintf(&buf, "body=%s\n", body)
+	e.mu.Lock()
+	e.seen = append(e.seen, buf.String())
+	e.mu.Unlock()
+	w.Header().Set("X-Echo-Auth", r.Header.Get("Authorization"))
+	w.Header().Set("Location", "https://example.com/cb?token="+realToken)
+	w.Write(buf.Bytes())
+}
+
+func (e *recordingEcho) last() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.seen[len(e.seen)-1]
+}
+
+func placeholderRequest(t *testing.T, method, u string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, u+"/repos/DUMMY_GITHUB/x?access_token=DUMMY_GITHUB&q=1", strings.NewReader(`{"token":"DUMMY_GITHUB"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer DUMMY_GITHUB")
+	req.Header.Set("X-Api-Key", "DUMMY_GITHUB")
+	return req
+}
+
+func TestInjectionForItsHostAndRedactionBack(t *testing.T) {
+	echo := &recordingEcho{}
+	up := httptest.NewServer(echo)
+	defer up.Close()
+	p := credProxy(t, []string{"127.0.0.1"}, nil)
+	for _, mode := range []string{"forward", "target"} {
+		var resp *http.Response
+		var err error
+		if mode == "forward" {
+			resp, err = p.client().Do(placeholderRequest(t, "POST", up.URL))
+		} else {
+			req := placeholderRequest(t, "POST", "http://"+p.addr)
+			req.Header.Set("X-Target-URL", up.URL)
+			resp, err = http.DefaultClient.Do(req)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		seen := echo.last()
+		for _, want := range []string{"uri=/repos/" + realToken + "/x?access_token=" + realToken + "&q=1", "Authorization=Bearer " + realToken, "X-Api-Key=" + realToken, `body={"token":"` + realToken + `"}`} {
+			if !strings.Contains(seen, want) {
+				t.Fatalf("%s: upstream did not get the real value: want %q in\n%s", mode, want, seen)
+			}
+		}
+		assertNoSecret(t, mode+" body", body)
+		var hdr bytes.Buffer
+		resp.Header.Write(&hdr)
+		assertNoSecret(t, mode+" headers", hdr.Bytes())
+		if !strings.Contains(string(body), "[REDACTED]") || !strings.Contains(resp.Header.Get("Location"), "[REDACTED]") {
+			t.Fatalf("%s: echo not redacted: %q / %q", mode, body, resp.Header.Get("Location"))
+		}
+	}
+	for _, r := range p.records(t, 2) {
+		if len(r.Credentials) != 1 || r.Credentials[0] != "github" || r.Redactions < 3 {
+			t.Fatalf("record does not name the injected credential or count redactions: %+v", r)
+		}
+	}
+}
+
+func TestPlaceholderToForeignHostIsNotInjected(t *testing.T) {
+	echo := &recordingEcho{}
+	up := httptest.NewServer(echo)
+	defer up.Close()
+	p := credProxy(t, []string{"api.github.com"}, nil)
+	resp, err := p.client().Do(placeholderRequest(t, "POST", up.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if seen := echo.last(); strings.Contains(seen, realToken) || !strings.Contains(seen, "Bearer DUMMY_GITHUB") {
+		t.Fatalf("a foreign host got the real value, or lost the placeholder:\n%s", seen)
+	}
+	rec := p.lastRecord(t, 1)
+	if rec.Reason != "placeholder_foreign_host" || len(rec.Credentials) != 0 || !strings.Contains(rec.Error, "github") {
+		t.Fatalf("record: %+v", rec)
+	}
+}
+
+func TestBasicAuthInjection(t *testing.T) {
+	echo := &recordingEcho{}
+	up := httptest.NewServer(echo)
+	defer up.Close()
+	p := credProxy(t, []string{"127.0.0.1"}, nil)
+	req, _ := http.NewRequest("GET", up.URL+"/info/refs", nil)
+	req.SetBasicAuth("x-access-token", "DUMMY_GITHUB")
+	resp, err := p.client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:"+realToken))
+	if seen := echo.last(); !strings.Contains(seen, "Authorization="+want) {
+		t.Fatalf("Basic credential not injected:\n%s", seen)
+	}
+}
+
+// TestLeaksInStreamsAndEncodings: a secret split across flushes inside an
+// NDJSON stream, in base64, and in a gzip-compressed body never reaches the
+// agent, and the stream still streams.
+func TestLeaksInStreamsAndEncodings(t *testing.T) {
+	b64 := base64.StdEncoding.EncodeToString([]byte("prefix:" + realToken))
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ndjson":
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			half := len(realToken) / 2
+			for _, part := range []string{`{"token":"` + realToken[:half], realToken[half:] + `"}` + "\n", `{"b64":"` + b64 + `","done":true}` + "\n"} {
+				io.WriteString(w, part)
+				w.(http.Flusher).Flush()
+			}
+		case "/gzip":
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			fmt.Fprintf(zw, "leaked %s and %s", realToken, b64)
+			zw.Close()
+		case "/weird":
+			w.Header().Set("Content-Encoding", "x-custom")
+			io.WriteString(w, realToken)
+		}
+	}))
+	defer up.Close()
+	p := credProxy(t, []string{"api.github.com"}, nil)
+	c := p.client()
+
+	resp, err := c.Get(up.URL + "/ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	resp.Body.Close()
+	all := strings.Join(lines, "\n")
+	assertNoSecret(t, "ndjson", []byte(all))
+	if strings.Contains(all, b64) || len(lines) != 2 || !json.Valid([]byte(lines[0])) {
+		t.Fatalf("ndjson: %q", lines)
+	}
+
+	resp, err = c.Get(up.URL + "/gzip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assertNoSecret(t, "gzip", body)
+	if !strings.HasPrefix(string(body), "leaked [REDACTED] and ") || strings.Contains(string(body), b64) || resp.Header.Get("Content-Encoding") != "" {
+		t.Fatalf("gzip: %q %v", body, resp.Header)
+	}
+
+	resp, err = c.Get(up.URL + "/weird")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := decodeError(t, resp)
+	if resp.StatusCode != 502 || e.Reason != "unknown_encoding" {
+		t.Fatalf("unknown encoding: %d %+v", resp.StatusCode, e)
+	}
+}
+
+// TestInjectionThroughInterceptedTLS: a CONNECT to a credential's host is
+// intercepted; the placeholder becomes the value inside, and the answer is
+// redacted.
+func TestInjectionThroughInterceptedTLS(t *testing.T) {
+	echo := &recordingEcho{}
+	up := httptest.NewTLSServer(echo)
+	defer up.Close()
+	ca, err := devca.EnsureAt(t.TempDir(), "test interception CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := credProxy(t, []string{"127.0.0.1"}, func(cfg *config.Config, o *Options) {
+		cfg.Policy.ConnectPorts = []int{portOf(t, up.URL)}
+		o.Intercept = &InterceptOptions{Authority: mitm.New(ca), Hosts: []hostport.Glob{}, UpstreamRoots: poolOf(up.Certificate())}
+	})
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(p.url()), TLSClientConfig: &tls.Config{RootCAs: interceptCA(t, p)}}}
+	resp, err := c.Do(placeholderRequest(t, "POST", up.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if seen := echo.last(); !strings.Contains(seen, "Authorization=Bearer "+realToken) {
+		t.Fatalf("not injected inside the intercepted tunnel:\n%s", seen)
+	}
+	assertNoSecret(t, "intercepted body", body)
+	var hdr bytes.Buffer
+	resp.Header.Write(&hdr)
+	assertNoSecret(t, "intercepted headers", hdr.Bytes())
+}
+
+func TestPlaceholdersEndpoint(t *testing.T) {
+	p := credProxy(t, []string{"api.github.com"}, nil)
+	resp, err := http.Get("http://" + p.addr + "/placeholders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assertNoSecret(t, "/placeholders", b)
+	var list []secrets.Placeholder
+	if err := json.Unmarshal(b, &list); err != nil || len(list) != 1 || list[0].Name != "github" || list[0].Env != "GITHUB_TOKEN" || list[0].Placeholder != "DUMMY_GITHUB" {
+		t.Fatalf("/placeholders: %s (%v)", b, err)
+	}
+}
