@@ -8,5 +8,5 @@ n=${1:-20}
 echo "# $(date -u +%FT%TZ)  nproc=$(nproc)  cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "# go test -run '^\$' -bench . -benchtime ${n}x ./internal/pki/enroll/"
 go test -run '^$' -bench . -benchtime "${n}x" ./internal/pki/enroll/ 2>/dev/null | grep -E '^(Benchmark|cpu|ok)'
-echo "# go test -run '^\$' -bench . -benchtime $((n * 10))x ./internal/pki/reload/"
-go test -run '^$' -bench . -benchtime "$((n * 10))x" ./internal/pki/reload/ | grep -E '^(Benchmark|ok)'
+echo "# go test -run '^\$' -bench . -benchmem ./internal/pki/reload/"
+go test -run '^$' -bench . -benchmem ./internal/pki/reload/ | grep -E '^(Benchmark|ok)'

@@ -49,7 +49,14 @@ type Peer struct {
 // VerifyClient checks the client certificate of a TLS connection against the
 // current pool, at now, for client authentication, and its identities against
 // allowed (see Allowed). It returns a *Refused error saying why not.
+//
+// Calling it on every request costs a chain verification each time; Verifier
+// caches successes.
 func VerifyClient(state *tls.ConnectionState, pool *CAPool, allowed []string, now time.Time) (Peer, error) {
+	return verifyAgainst(state, pool.Pool(), allowed, now)
+}
+
+func verifyAgainst(state *tls.ConnectionState, roots *x509.CertPool, allowed []string, now time.Time) (Peer, error) {
 	if state == nil || len(state.PeerCertificates) == 0 {
 		return Peer{}, &Refused{Reason: ReasonNoCertificate}
 	}
@@ -60,7 +67,7 @@ func VerifyClient(state *tls.ConnectionState, pool *CAPool, allowed []string, no
 		inter.AddCert(c)
 	}
 	_, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         pool.Pool(),
+		Roots:         roots,
 		Intermediates: inter,
 		CurrentTime:   now,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
