@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/pki/reload"
 	"github.com/slapenir/slapenir/internal/proxy"
+	"github.com/slapenir/slapenir/internal/secrets"
 	"github.com/slapenir/slapenir/internal/version"
 )
 
@@ -71,7 +73,18 @@ func runProxy(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	srv, err := proxy.New(proxy.Options{Config: cfg, Audit: auditLog, Log: log, TLS: tlsOpts})
+	creds, closeVault, err := proxyCredentials(cfg, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer closeVault()
+	intercept, err := proxy.InterceptFromConfig(cfg.Intercept, cfg.State())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	srv, err := proxy.New(proxy.Options{Config: cfg, Audit: auditLog, Log: log, TLS: tlsOpts, Credentials: creds, Intercept: intercept})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -143,4 +156,29 @@ func proxyTLS(ctx context.Context, cfg *config.Config, insecure bool, log *slog.
 			"client_certificate", "slapenir certs dev-issue NAME --out DIR --state-dir "+state)
 		return opts, nil
 	}
+}
+
+// proxyCredentials opens the vault of real credentials; the returned func
+// wipes it on shutdown.
+func proxyCredentials(cfg *config.Config, log *slog.Logger) (*proxy.Credentials, func(), error) {
+	key, err := secrets.LoadOrCreateKey(filepath.Join(cfg.State(), "placeholder.key"))
+	if err != nil {
+		return nil, nil, err
+	}
+	vault, err := secrets.Open(cfg.Secrets, secrets.Options{
+		PlaceholderKey: key,
+		Logf:           func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) },
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	creds, err := proxy.NewCredentials(vault)
+	if err != nil {
+		vault.Close()
+		return nil, nil, err
+	}
+	for _, c := range vault.Credentials() {
+		log.Info("credential loaded", "name", c.Name, "source", c.Source, "placeholder", c.Placeholder, "agent_env", c.AgentEnv)
+	}
+	return creds, func() { vault.Close() }, nil
 }

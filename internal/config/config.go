@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/slapenir/slapenir/internal/secrets"
+)
 
 // Config is the whole proxy configuration file.
 type Config struct {
@@ -12,6 +16,10 @@ type Config struct {
 	// certificates: it makes a development CA in StateDir and serves a
 	// certificate from it (plain HTTP only with --insecure-plaintext).
 	TLS *TLS `yaml:"tls"`
+	// Secrets are the real credentials the proxy injects for placeholders.
+	Secrets secrets.Config `yaml:"secrets"`
+	// Intercept is TLS interception of CONNECT tunnels.
+	Intercept Intercept `yaml:"intercept"`
 	// StateDir holds what the proxy creates for itself (the development
 	// CA, its server certificate); "" means DefaultStateDir().
 	StateDir string `yaml:"state_dir"`
@@ -56,6 +64,20 @@ type TLS struct {
 	// AllowedIdentities are globs over a client certificate's common name
 	// and SANs; default ["*"] (any certificate from ClientCA).
 	AllowedIdentities []string `yaml:"allowed_identities"`
+}
+
+// Intercept says which tunnels the proxy terminates (besides those to a
+// credential's hosts, which always are) and with which CA.
+type Intercept struct {
+	// Hosts are host globs inspected although no credential needs them.
+	Hosts []string `yaml:"hosts"`
+	// CACert and CAKey are the interception CA (e.g. an intermediate from
+	// Step-CA); empty means one created in the state directory.
+	CACert string `yaml:"ca_cert"`
+	CAKey  string `yaml:"ca_key"`
+	// UpstreamCA are extra CA files trusted for upstream TLS, besides the
+	// system's roots.
+	UpstreamCA []string `yaml:"upstream_ca"`
 }
 
 // Identities is AllowedIdentities with its default.

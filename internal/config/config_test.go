@@ -109,7 +109,7 @@ func TestProblems(t *testing.T) {
 		{"unknown nested key", "policy:\n  default: deny\n  alow: [x]\n",
 			[]string{`3: unknown key "policy.alow" (did you mean "allow"?)`}},
 		{"unknown key far from any", "zzzzzz: 1\n",
-			[]string{`1: unknown key "zzzzzz" (known keys at the top level: listen, policy, audit, limits, tls, state_dir)`}},
+			[]string{`1: unknown key "zzzzzz" (known keys at the top level: listen, policy, audit, limits, tls, secrets, intercept, state_dir)`}},
 		{"duplicate key", "audit:\n  stdout: true\n  stdout: false\n",
 			[]string{`3: key "stdout" in audit is given twice (first on line 2)`}},
 		{"enums", "policy:\n  default: alow\n  mode: enforcing\n",
@@ -232,5 +232,26 @@ func TestTLSSection(t *testing.T) {
 	_, err = Parse("p.yaml", []byte("listen: \":3000\"\ntls:\n  cert: /c.pem\n"))
 	if err == nil || !strings.Contains(err.Error(), "p.yaml:2: tls.key: missing") || !strings.Contains(err.Error(), "tls.client_ca: missing") {
 		t.Fatalf("incomplete tls section: %v", err)
+	}
+}
+
+func TestSecretsAndInterceptSections(t *testing.T) {
+	c, err := Parse("p.yaml", []byte(`secrets:
+  credentials:
+    - name: github
+      env: GITHUB_TOKEN
+      hosts: [api.github.com, "*.githubusercontent.com"]
+intercept:
+  hosts: ["api.example.com"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Secrets.Credentials) != 1 || c.Secrets.Credentials[0].Hosts[1] != "*.githubusercontent.com" || c.Intercept.Hosts[0] != "api.example.com" {
+		t.Fatalf("parsed: %+v %+v", c.Secrets, c.Intercept)
+	}
+	_, err = Parse("p.yaml", []byte("listen: \":3000\"\nsecrets:\n  credentials:\n    - name: github\n      hosts: [api.github.com]\nintercept:\n  ca_cert: /x.pem\n"))
+	if err == nil || !strings.Contains(err.Error(), "p.yaml:4: secrets.credentials[0]: has neither env nor file") || !strings.Contains(err.Error(), "p.yaml:6: intercept: ca_cert and ca_key go together") {
+		t.Fatalf("problems: %v", err)
 	}
 }

@@ -21,6 +21,10 @@ func (c *Config) Validate() error {
 	v.audit()
 	v.limits()
 	v.tls()
+	v.intercept()
+	for _, p := range v.c.Secrets.Validate() {
+		v.add(p.Path, "%s", p.Msg)
+	}
 	return v.probs.orNil()
 }
 
@@ -202,5 +206,13 @@ func (v *validator) tls() {
 		if strings.TrimSpace(g) == "" || strings.ContainsAny(g, " \t\n") {
 			v.add(fmt.Sprintf("tls.allowed_identities[%d]", i), "%q is not a name glob (e.g. \"agent-*\" or \"*.agents.internal\")", g)
 		}
+	}
+}
+
+func (v *validator) intercept() {
+	in := v.c.Intercept
+	v.globs("intercept.hosts", in.Hosts)
+	if (in.CACert == "") != (in.CAKey == "") {
+		v.add("intercept", "ca_cert and ca_key go together: give both, or neither for a CA created in the state directory")
 	}
 }

@@ -9,11 +9,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/hostport"
+	"github.com/slapenir/slapenir/internal/pki/certfile"
+	"github.com/slapenir/slapenir/internal/pki/devca"
 	"github.com/slapenir/slapenir/internal/pki/mitm"
 )
 
@@ -156,3 +160,44 @@ func (l *oneConnListener) Close() error {
 func (l *oneConnListener) wait() { <-l.closed }
 
 func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
+
+// InterceptFromConfig builds the interception options: the CA from
+// ca_cert/ca_key, or one created in stateDir; the inspected host globs; and
+// the upstream roots (the system's plus upstream_ca).
+func InterceptFromConfig(c config.Intercept, stateDir string) (*InterceptOptions, error) {
+	var ca *devca.CA
+	var err error
+	if c.CACert != "" {
+		ca, err = devca.Open(c.CACert, c.CAKey)
+	} else {
+		ca, err = devca.EnsureAt(filepath.Join(stateDir, "intercept-ca"), "SLAPENIR interception CA")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("proxy: interception CA: %w", err)
+	}
+	o := &InterceptOptions{Authority: mitm.New(ca)}
+	for _, h := range c.Hosts {
+		g, err := hostport.ParseGlob(h)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: intercept.hosts: %w", err)
+		}
+		o.Hosts = append(o.Hosts, g)
+	}
+	if len(c.UpstreamCA) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		for _, f := range c.UpstreamCA {
+			certs, err := certfile.ReadCerts(f)
+			if err != nil {
+				return nil, fmt.Errorf("proxy: intercept.upstream_ca: %w", err)
+			}
+			for _, crt := range certs {
+				pool.AddCert(crt)
+			}
+		}
+		o.UpstreamRoots = pool
+	}
+	return o, nil
+}
