@@ -159,3 +159,26 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// `certs renew` on an expired certificate exits non-zero and says to enroll
+// again; step-ca would refuse it anyway.
+func TestCertsRenewExpiredExitsNonZero(t *testing.T) {
+	ca := stepca.Start(t, stepca.Options{})
+	bin := buildSlapenir(t)
+	dir := t.TempDir()
+	env := []string{"STEP_CA_URL=" + ca.URL, "STEP_FINGERPRINT=", "STEP_TOKEN=" + ca.Token("agent-short", "", time.Time{})}
+	if _, stderr, code := run(t, bin, env, "certs", "bootstrap", "--dir", dir, "--not-after", "2s"); code != 0 {
+		t.Fatalf("bootstrap: exit %d: %s", code, stderr)
+	}
+	certs, err := certfile.ReadCerts(filepath.Join(dir, "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return time.Now().After(certs[0].NotAfter.Add(100 * time.Millisecond)) })
+	for _, args := range [][]string{{"certs", "renew", "--dir", dir}, {"certs", "renew", "--daemon", "--dir", dir}} {
+		_, stderr, code := run(t, bin, env, args...)
+		if code == 0 || !strings.Contains(stderr, "expired") || !strings.Contains(stderr, "bootstrap --force") {
+			t.Errorf("%v: exit %d, %q; want non-zero and advice to enroll again", args, code, stderr)
+		}
+	}
+}
