@@ -2,10 +2,12 @@ package pki_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -14,15 +16,39 @@ import (
 	"github.com/slapenir/slapenir/internal/testutil/stepca"
 )
 
+var (
+	buildOnce sync.Once
+	binDir    string
+	binPath   string
+	buildErr  error
+)
+
+// TestMain removes the binary built for the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // buildSlapenir compiles the real binary once per test run.
 func buildSlapenir(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "slapenir")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/slapenir/slapenir/cmd/slapenir")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/slapenir: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "slapenir-pki-test-"); buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "slapenir")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/slapenir/slapenir/cmd/slapenir").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/slapenir: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return binPath
 }
 
 func run(t *testing.T, bin string, env []string, args ...string) (string, string, int) {
