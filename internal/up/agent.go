@@ -1,0 +1,137 @@
+package up
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// agentEnv is the running `slapenir init` of the agent environment.
+type agentEnv struct {
+	cmd     *exec.Cmd
+	initPID int // init itself: cmd's child when wrapped in ip netns exec/unshare
+	done    chan struct{}
+	err     error
+}
+
+// startAgent runs argv in its own process group, so that the terminal's
+// Ctrl-C reaches up alone and up decides the order things stop in.
+func startAgent(argv, env []string, out io.Writer, wrapped bool) (*agentEnv, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("up: cannot start %s: %w", strings.Join(argv, " "), err)
+	}
+	a := &agentEnv{cmd: cmd, initPID: cmd.Process.Pid, done: make(chan struct{})}
+	go func() {
+		a.err = cmd.Wait()
+		close(a.done)
+	}()
+	if wrapped {
+		pid, err := firstChild(cmd.Process.Pid, a.done)
+		if err != nil {
+			_ = a.stop(time.Second)
+			return nil, err
+		}
+		a.initPID = pid
+	}
+	return a, nil
+}
+
+// firstChild waits for pid's first child (unshare --fork's init) to appear.
+func firstChild(pid int, exited <-chan struct{}) (int, error) {
+	path := fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		// The wrapper is ip, then exec'd unshare: its child is init.
+		if b, err := os.ReadFile(path); err == nil {
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				return strconv.Atoi(f[0])
+			}
+		}
+		select {
+		case <-exited:
+			return 0, errors.New("up: the agent's namespace wrapper (ip netns exec … unshare) exited before starting init; is util-linux's unshare installed?")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return 0, fmt.Errorf("up: init did not start under pid %d within 10s", pid)
+}
+
+// stop sends SIGTERM to init, which stops its services in order, and kills
+// the whole process group if it has not exited within grace.
+func (a *agentEnv) stop(grace time.Duration) error {
+	select {
+	case <-a.done:
+		return nil
+	default:
+	}
+	_ = syscall.Kill(a.initPID, syscall.SIGTERM)
+	select {
+	case <-a.done:
+		return nil
+	case <-time.After(grace):
+	}
+	_ = syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
+	<-a.done
+	return fmt.Errorf("up: init did not stop within %s of SIGTERM; killed it", grace)
+}
+
+// agentDirs makes the agent's home, certificate directory and workspace. As
+// root they belong to the agent user, and the state directory is made
+// traversable so that user can reach them.
+func agentDirs(state, home, certs, workspace string, root bool) error {
+	for _, d := range []struct {
+		path string
+		mode os.FileMode
+	}{{home, 0o755}, {certs, 0o700}, {workspace, 0o755}} {
+		if err := os.MkdirAll(d.path, d.mode); err != nil {
+			return fmt.Errorf("up: cannot create %s: %w", d.path, err)
+		}
+	}
+	if !root {
+		return nil
+	}
+	if err := os.Chmod(state, 0o711); err != nil {
+		return err
+	}
+	return chownTree(home)
+}
+
+// chownTree gives dir and everything below it to the agent user.
+func chownTree(dir string) error {
+	return filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := os.Lchown(path, 1000, 1000); err != nil {
+			return fmt.Errorf("up: cannot give %s to the agent user (uid 1000): %w", path, err)
+		}
+		return nil
+	})
+}
+
+// linkBinary puts a "slapenir" symlink to exe into dir, which goes first on
+// the services' PATH: the service file calls "slapenir …" like the
+// container's does.
+func linkBinary(dir, exe string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("up: cannot create %s: %w", dir, err)
+	}
+	link := filepath.Join(dir, "slapenir")
+	_ = os.Remove(link)
+	if err := os.Symlink(exe, link); err != nil {
+		return fmt.Errorf("up: cannot link %s to %s: %w", link, exe, err)
+	}
+	return nil
+}

@@ -1,0 +1,291 @@
+package up
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/pki/certfile"
+	"github.com/slapenir/slapenir/internal/proxy"
+)
+
+// proxyPort is the seed's proxy port, used when it is free.
+const proxyPort = "3000"
+
+// Run starts everything, prints what runs where, and keeps it running until
+// ctx ends (Ctrl-C) or the agent environment's init exits; then it stops
+// everything in reverse order and removes what it created. A non-nil error
+// says what failed to start or what could not be cleaned up.
+func Run(ctx context.Context, o Options) (err error) {
+	o.defaults()
+	if err := o.CA.validate(); err != nil {
+		return err
+	}
+	exe := o.Exe
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return fmt.Errorf("up: cannot find this program's path to run the agent's services: %w", err)
+		}
+	}
+	out := &sink{w: o.Out}
+	say := func(format string, args ...any) { out.printf("[up] "+format+"\n", args...) }
+	log := slog.New(slog.NewTextHandler(out.writer("[proxy] "), nil))
+	root := os.Geteuid() == 0
+
+	state, removeState, err := o.stateDir()
+	if err != nil {
+		return err
+	}
+	// cleanups run in reverse order on the way out, whatever happened.
+	var cleanups []func() error
+	defer func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			err = errors.Join(err, cleanups[i]())
+		}
+		if removeState {
+			err = errors.Join(err, os.RemoveAll(state))
+		}
+		if err == nil {
+			say("stopped; no process, namespace, veth or rule of this run is left")
+		}
+	}()
+	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
+	cleanups = append(cleanups, func() error { cancelBG(); return nil })
+
+	var ns *netns
+	if root && !o.Unconfined {
+		ns = newNetns(os.Getpid())
+		if err := ns.create(); err != nil {
+			return err
+		}
+		cleanups = append(cleanups, ns.remove)
+	}
+
+	ol, err := startOllama(ctx, o.OllamaHost, o.Model)
+	if err != nil {
+		return fmt.Errorf("up: cannot start the fake Ollama: %w", err)
+	}
+	cleanups = append(cleanups, func() error { stopCtx(ol.stop); return nil })
+
+	listenHost := "127.0.0.1"
+	names := []string{"proxy", "localhost", "127.0.0.1", "::1"}
+	if ns != nil {
+		listenHost = ns.HostIP.String()
+		names = append(names, listenHost)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(listenHost, proxyPort))
+	if err != nil {
+		if ln, err = net.Listen("tcp", net.JoinHostPort(listenHost, "0")); err != nil {
+			return fmt.Errorf("up: the proxy cannot listen on %s: %w", listenHost, err)
+		}
+	}
+	proxyAddr := ln.Addr().String()
+	_, port, _ := net.SplitHostPort(proxyAddr)
+	proxyURL := "https://" + proxyAddr
+	if ns != nil {
+		proxyURL = "https://proxy:" + port
+	}
+
+	home := filepath.Join(state, "agent")
+	certs := certfile.Dir(filepath.Join(home, "certs"))
+	workspace := filepath.Join(home, "workspace")
+	if err := agentDirs(state, home, string(certs), workspace, root); err != nil {
+		ln.Close()
+		return err
+	}
+
+	env := append([]string{}, o.Env...)
+	var tlsOpts *proxy.TLSOptions
+	caAddr := listenHost + ":9000"
+	caWhat := ""
+	if o.CA.enabled() {
+		sc, err := trustStepCA(ctx, o.CA, state)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		if tlsOpts, err = sc.proxyTLS(bg, state, names, log); err != nil {
+			ln.Close()
+			return err
+		}
+		agentCAURL := o.CA.URL
+		if ns != nil {
+			_, caPort, err := net.SplitHostPort(hostPortOf(o.CA.URL))
+			if err != nil {
+				ln.Close()
+				return fmt.Errorf("up: STEP_CA_URL %q has no port: %w", o.CA.URL, err)
+			}
+			caAddr = net.JoinHostPort(ns.HostIP.String(), caPort)
+			fw, err := forwardTCP(caAddr, hostPortOf(o.CA.URL))
+			if err != nil {
+				ln.Close()
+				return fmt.Errorf("up: cannot make the CA reachable from the agent's namespace at %s: %w", caAddr, err)
+			}
+			cleanups = append(cleanups, func() error { fw.close(); return nil })
+			agentCAURL = "https://ca:" + caPort
+		}
+		tok := envValue(o.Env, "STEP_TOKEN")
+		if tok == "" {
+			if tok, err = sc.mint(ctx, agentCAURL, o.AgentName, nil); err != nil {
+				ln.Close()
+				return fmt.Errorf("up: minting the agent's one-time token: %w", err)
+			}
+		}
+		env = append(env, "STEP_CA_URL="+agentCAURL, "STEP_TOKEN="+tok, "STEP_PROVISIONER="+o.CA.Provisioner, "STEP_FINGERPRINT="+sc.sha)
+		caWhat = fmt.Sprintf("step-ca at %s (agent enrolls at %s with a one-time token), root %s", o.CA.URL, agentCAURL, sc.rootFile)
+	} else {
+		var rootFile string
+		if tlsOpts, rootFile, err = devCATLS(bg, state, names, o.AgentName, certs, log); err != nil {
+			ln.Close()
+			return err
+		}
+		if root {
+			if err := chownTree(string(certs)); err != nil {
+				ln.Close()
+				return err
+			}
+		}
+		caWhat = "development CA, root " + rootFile + " (agent certificate issued by up: no step-ca, so no enrollment)"
+	}
+
+	cfg, err := proxyConfig(o.ProxyConfig, proxyAddr, state, ol)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	px, err := startProxy(cfg, ln, tlsOpts, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	cleanups = append(cleanups, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownGrace.D())
+		defer cancel()
+		return px.stop(ctx)
+	})
+
+	relayAddr, helperAddr := "127.0.0.1:3128", "127.0.0.1:8765"
+	if ns == nil {
+		if relayAddr, err = freeLoopback(); err == nil {
+			helperAddr, err = freeLoopback()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	servicesPath := filepath.Join(state, "agent-services.yaml")
+	p := plan{
+		Certs: string(certs), Workspace: workspace, AsUser: root, Enroll: o.CA.enabled(), Enforce: ns != nil,
+		ProxyAddr: proxyAddr, CAAddr: caAddr, ProxyURL: proxyURL, RelayAddr: relayAddr, HelperAddr: helperAddr,
+		Model: o.Model, Heartbeat: o.Heartbeat.String(),
+	}
+	if err := os.WriteFile(servicesPath, []byte(servicesFile(p)), 0o644); err != nil {
+		return fmt.Errorf("up: cannot write the service file: %w", err)
+	}
+	bin := filepath.Join(state, "bin")
+	if err := linkBinary(bin, exe); err != nil {
+		return err
+	}
+	env = append(env, "PATH="+bin+string(os.PathListSeparator)+envValue(o.Env, "PATH"), "HOME="+home,
+		"SLAPENIR_PROXY_URL="+proxyURL, "OLLAMA_HOST="+ol.Host, "OLLAMA_MODEL="+o.Model)
+
+	socket := filepath.Join(state, "init.sock")
+	socketGroup := strconv.Itoa(os.Getgid())
+	if root {
+		socketGroup = "1000"
+	}
+	argv := []string{exe, "init", "--config", servicesPath, "--socket", socket, "--socket-group", socketGroup}
+	if ns != nil {
+		argv = ns.exec(argv...)
+	}
+	ag, err := startAgent(argv, env, out.writer(""), ns != nil)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() error { return ag.stop(12 * time.Second) })
+
+	say("SLAPENIR is up; state directory %s", state)
+	say("  CA:      %s", caWhat)
+	say("  proxy:   %s (mTLS) on %s, audit log %s", proxyURL, proxyAddr, px.AuditFile)
+	kind := "real"
+	if ol.Fake {
+		kind = "fake (no Ollama answered at $OLLAMA_HOST)"
+	}
+	say("  Ollama:  http://%s (%s), model %s", ol.Host, kind, o.Model)
+	exec := ""
+	if ns != nil {
+		say("  agent:   slapenir init pid %d, PID 1 of its own PID namespace in network namespace %s (veth %s %s <-> %s %s); egress locked down by slapenir enforce",
+			ag.initPID, ns.Name, ns.HostIf, ns.HostIP, ns.AgentIf, ns.AgentIP)
+		exec = "ip netns exec " + ns.Name + " "
+	} else {
+		why := "not root"
+		if root {
+			why = "--unconfined"
+		}
+		say("  agent:   slapenir init pid %d, UNCONFINED (%s): the agent's processes share this machine's network; nothing stops them from bypassing the proxy", ag.initPID, why)
+	}
+	say("  relay:   HTTP_PROXY=http://%s, Ollama helper http://%s", relayAddr, helperAddr)
+	say("  files:   services %s, certificates %s, control socket %s", servicesPath, certs, socket)
+	say("Testing connectivity (the seed's three tests, adapted):")
+	say("  curl http://%s/api/tags", ol.Host)
+	say("  %scurl --cert %s --key %s --cacert %s -H \"X-Target-URL: http://%s\" %s/api/tags",
+		exec, certs.Cert(), certs.Key(), certs.Root(), ol.Host, proxyURL)
+	say("  %scurl http://%s/api/tags", exec, helperAddr)
+	say("  %scurl -x http://%s http://example.com/    # any site, through the relay and the proxy", exec, relayAddr)
+	say("  slapenir audit %s                            # what the proxy decided", px.AuditFile)
+	say("  slapenir ctl --socket %s status", socket)
+	say("Ctrl-C stops everything.")
+
+	select {
+	case <-ctx.Done():
+		say("stopping: the agent environment first, then the proxy")
+		return nil
+	case <-ag.done:
+		return fmt.Errorf("up: the agent environment's init exited (%v); see its log above", ag.err)
+	}
+}
+
+// stopCtx calls stop with a short deadline.
+func stopCtx(stop func(context.Context)) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stop(ctx)
+}
+
+func envValue(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '=' {
+			v = kv[len(key)+1:]
+		}
+	}
+	return v
+}
+
+// hostPortOf is the host:port of a CA URL, with 443 when it has no port.
+func hostPortOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Port() != "" {
+		if err != nil {
+			return raw
+		}
+		return u.Host
+	}
+	return net.JoinHostPort(u.Hostname(), "443")
+}
+
+func freeLoopback() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("up: no free loopback port for the relay: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
