@@ -73,6 +73,17 @@ func memlockHelper() int {
 		fmt.Println("the helper still has CAP_IPC_LOCK or cannot tell:", err)
 		return 2
 	}
+	// No credentials: nothing to lock, so neither a warning nor a refusal.
+	empty, err := Open(Config{RequireLockedMemory: true}, Options{})
+	if err != nil {
+		fmt.Println("open without credentials:", err)
+		return 3
+	}
+	if _, err := empty.NewInjector(); err != nil {
+		fmt.Println("injector without credentials:", err)
+		return 4
+	}
+	empty.Close()
 	v, err := Open(helperConfig(os.Getenv("REQUIRE") == "1"), Options{})
 	if err != nil {
 		fmt.Println("open error:", err)

@@ -146,6 +146,12 @@ func (v *Vault) seal(cfg Config, values [][]byte, logf func(string, ...any)) err
 	}
 	enclaveMu.Lock()
 	defer enclaveMu.Unlock()
+	if len(values) == 0 {
+		// Nothing to protect: no warning, no refusal, no locked memory.
+		v.store = sealEnclaves(nil)
+		v.locked = true
+		return nil
+	}
 	ok, why := canLock(lockedPagesNeeded(lengths))
 	switch {
 	case ok:
