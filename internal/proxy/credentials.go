@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -126,9 +128,26 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, u 
 			break
 		}
 	}
+	if anyAllowed && out.ContentLength >= 0 && out.ContentLength <= smallBody {
+		// A value need not be as long as its placeholder. A small body of
+		// known length is replaced whole so it keeps an exact
+		// Content-Length: some servers (git http-backend behind CGI) refuse
+		// chunked requests.
+		b, err := io.ReadAll(io.LimitReader(out.Body, smallBody+1))
+		out.Body.Close()
+		if err == nil {
+			b, used := c.inj.Replace(b, allow)
+			u.add(used)
+			out.Body = io.NopCloser(bytes.NewReader(b))
+			out.ContentLength = int64(len(b))
+			out.Header.Set("Content-Length", strconv.Itoa(len(b)))
+			return
+		}
+		out.Body = io.NopCloser(errReader{err})
+		return
+	}
 	if anyAllowed {
-		// A value need not be as long as its placeholder: the length is
-		// unknown until the body has streamed, so it goes chunked.
+		// A larger body streams, and its length is unknown until the end.
 		out.ContentLength = -1
 		out.Header.Del("Content-Length")
 	}
@@ -146,6 +165,13 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, u 
 	}()
 	out.Body = pr
 }
+
+// smallBody is the largest request body replaced whole rather than streamed.
+const smallBody = 64 << 10
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // injectQuery replaces placeholders in query values, which may arrive
 // percent-encoded.

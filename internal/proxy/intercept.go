@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -88,6 +89,8 @@ func (s *Server) serveIntercepted(client net.Conn, buffered *bufio.Reader, x *ex
 		MaxHeaderBytes:    s.cfg.Limits.MaxHeaderBytes,
 		ErrorLog:          s.http.ErrorLog,
 	}
+	s.trackInner(inner, true)
+	defer s.trackInner(inner, false)
 	ln := newOneConnListener(tc)
 	inner.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateClosed || st == http.StateHijacked {
@@ -96,6 +99,34 @@ func (s *Server) serveIntercepted(client net.Conn, buffered *bufio.Reader, x *ex
 	}
 	_ = inner.Serve(ln)
 	ln.wait()
+}
+
+// trackInner keeps the servers inside intercepted tunnels known, so Shutdown
+// can close their idle keep-alive connections as http.Server does its own.
+func (s *Server) trackInner(srv *http.Server, open bool) {
+	s.tunnelMu.Lock()
+	defer s.tunnelMu.Unlock()
+	if open {
+		s.innerServers[srv] = struct{}{}
+	} else {
+		delete(s.innerServers, srv)
+	}
+}
+
+// shutdownInner gracefully shuts the servers inside intercepted tunnels.
+func (s *Server) shutdownInner(ctx context.Context) {
+	s.tunnelMu.Lock()
+	servers := make([]*http.Server, 0, len(s.innerServers))
+	for srv := range s.innerServers {
+		servers = append(servers, srv)
+	}
+	s.tunnelMu.Unlock()
+	var wg sync.WaitGroup
+	for _, srv := range servers {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = srv.Shutdown(ctx) }()
+	}
+	wg.Wait()
 }
 
 // serveInner handles one request from inside an intercepted tunnel.

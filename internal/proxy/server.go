@@ -59,6 +59,8 @@ type Server struct {
 	tunnelSlots chan struct{}
 	tunnelMu    sync.Mutex
 	tunnelConns map[net.Conn]struct{}
+	// innerServers serve the requests inside intercepted tunnels.
+	innerServers map[*http.Server]struct{}
 }
 
 // New builds a proxy from its configuration.
@@ -80,18 +82,19 @@ func New(o Options) (*Server, error) {
 	}
 	lim := o.Config.Limits
 	s := &Server{
-		cfg:         o.Config,
-		policy:      pol,
-		audit:       o.Audit,
-		log:         log,
-		metrics:     newMetrics(reg),
-		limiter:     newRateLimiter(lim.RatePerSecond, lim.RateBurst),
-		started:     time.Now(),
-		tls:         o.TLS,
-		intercept:   o.Intercept,
-		creds:       o.Credentials,
-		tunnelSlots: make(chan struct{}, max(lim.MaxTunnels, 1)),
-		tunnelConns: map[net.Conn]struct{}{},
+		cfg:          o.Config,
+		policy:       pol,
+		audit:        o.Audit,
+		log:          log,
+		metrics:      newMetrics(reg),
+		limiter:      newRateLimiter(lim.RatePerSecond, lim.RateBurst),
+		started:      time.Now(),
+		tls:          o.TLS,
+		intercept:    o.Intercept,
+		creds:        o.Credentials,
+		tunnelSlots:  make(chan struct{}, max(lim.MaxTunnels, 1)),
+		tunnelConns:  map[net.Conn]struct{}{},
+		innerServers: map[*http.Server]struct{}{},
 	}
 	s.dialer = &policy.Dialer{Policy: pol, Resolver: o.Resolver}
 	s.transport = s.newTransport()
@@ -131,6 +134,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // after Shutdown returns, so the last records are not lost.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
+	s.shutdownInner(ctx)
 	// Tunnels are hijacked connections, which http.Server.Shutdown does not
 	// wait for: poll until they are gone, as it does for its own.
 	tick := time.NewTicker(20 * time.Millisecond)
