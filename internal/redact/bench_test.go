@@ -220,3 +220,29 @@ func BenchmarkStream4GiB(b *testing.B) {
 		b.ReportMetric(float64(w.Count()), "redactions")
 	}
 }
+
+// BenchmarkWriterEscapedJSON is LLM output as JSON: content full of \n, \"
+// and \u escapes, which the mixed-escape JSON view has to look at.
+func BenchmarkWriterEscapedJSON(b *testing.B) {
+	var sb strings.Builder
+	for sb.Len() < 4<<20 {
+		sb.WriteString(`{"message":{"content":"func main() {\n\tfmt.Println(\"hello \u00e9\")\n}\n// see C:\\go\\bin"},"done":false}` + "\n")
+	}
+	text := []byte(sb.String())
+	r, err := New(benchSecrets(100), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		w := r.NewWriter(io.Discard)
+		for off := 0; off < len(text); off += 32 << 10 {
+			if _, err := w.Write(text[off:min(off+32<<10, len(text))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

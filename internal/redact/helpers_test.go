@@ -31,6 +31,9 @@ func referenceRedact(r *Redactor, in []byte) ([]byte, int) {
 			from += i + 1
 		}
 	}
+	if r.json != nil {
+		r.json.find(in, 0, true, func(s, e int) { hits = append(hits, span{int64(s), int64(e)}) })
+	}
 	slices.SortFunc(hits, func(a, b span) int { return int(a.start - b.start) })
 	var out []byte
 	var covered int64
@@ -114,6 +117,7 @@ func encoders() []encoder {
 		{"json escaped solidus", func(rng *rand.Rand, s []byte) []byte {
 			return bytes.ReplaceAll(jsonEnc(false)(rng, s), []byte("/"), []byte(`\/`))
 		}},
+		{"json, each character escaped or not at random", jsonMixed},
 		{"json PHP default", func(rng *rand.Rand, s []byte) []byte {
 			var b strings.Builder
 			for _, r := range string(jsonEnc(false)(rng, s)) {
@@ -134,6 +138,37 @@ func encoders() []encoder {
 		{`json all \u`, func(_ *rand.Rand, s []byte) []byte { return jsonAllU(s, "\\u%04x") }},
 		{`json all \U`, func(_ *rand.Rand, s []byte) []byte { return jsonAllU(s, "\\u%04X") }},
 	}
+}
+
+// jsonMixed escapes each character of s its own way, picked at random: as
+// itself where JSON allows, as a short escape where one exists, or as
+// \uXXXX with each hex digit in random case.
+func jsonMixed(rng *rand.Rand, s []byte) []byte {
+	short := map[rune]string{'"': `\"`, '\\': `\\`, '/': `\/`, '\n': `\n`, '\t': `\t`, '\r': `\r`, '\b': `\b`, '\f': `\f`}
+	var b strings.Builder
+	u := func(v rune) {
+		h := []byte(fmt.Sprintf("%04x", v))
+		for i := range h {
+			if rng.IntN(2) == 0 {
+				h[i] = bytes.ToUpper(h[i : i+1])[0]
+			}
+		}
+		b.WriteString(`\u` + string(h))
+	}
+	for _, r := range string(s) {
+		switch choice := rng.IntN(3); {
+		case choice == 0 && r >= 0x20 && r != '"' && r != '\\':
+			b.WriteRune(r)
+		case choice == 1 && short[r] != "":
+			b.WriteString(short[r])
+		case r > 0xFFFF:
+			u(0xD800 + (r-0x10000)>>10)
+			u(0xDC00 + (r-0x10000)&0x3FF)
+		default:
+			u(r)
+		}
+	}
+	return []byte(b.String())
 }
 
 func pctAll(s []byte, format string) []byte {

@@ -10,6 +10,7 @@ import (
 // Reader.
 type Redactor struct {
 	m           *matcher
+	json        *jsonView // nil unless JSON is among the encodings
 	replacement []byte
 }
 
@@ -40,7 +41,11 @@ func New(secrets [][]byte, opts Options) (*Redactor, error) {
 			}
 		}
 	}
-	return &Redactor{m: newMatcher(pats), replacement: repl}, nil
+	r := &Redactor{m: newMatcher(pats), replacement: repl}
+	if enc&JSON != 0 && len(secrets) > 0 {
+		r.json = newJSONView(secrets)
+	}
+	return r, nil
 }
 
 // Window is the longest stretch of input a single hit can cover. A Writer

@@ -19,6 +19,7 @@ const chunkSize = 32 << 10
 // on the rest. It is not safe for concurrent use.
 type Writer struct {
 	m    *matcher
+	json *jsonView
 	repl []byte
 	dst  io.Writer
 
@@ -43,6 +44,7 @@ type span struct{ start, end int64 }
 func (r *Redactor) NewWriter(dst io.Writer) *Writer {
 	return &Writer{
 		m:    r.m,
+		json: r.json,
 		repl: r.replacement,
 		dst:  dst,
 		buf:  make([]byte, 0, chunkSize+r.m.maxSpan),
@@ -93,7 +95,11 @@ func (w *Writer) Flush() error {
 	}
 	end := w.base + int64(len(w.buf))
 	hold := w.pending
-	for i := max(w.base, end-int64(w.m.maxSpan)+1); i < hold; i++ {
+	lo := max(w.base, end-int64(w.m.maxSpan)+1)
+	if w.json != nil {
+		hold = min(hold, w.base+int64(w.json.growingFrom(w.buf, int(lo-w.base))))
+	}
+	for i := lo; i < hold; i++ {
 		if w.m.mayGrow(w.buf[i-w.base:]) {
 			hold = i
 			break
@@ -129,9 +135,13 @@ func (w *Writer) Close() error {
 func (w *Writer) process(final bool) error {
 	end := w.base + int64(len(w.buf))
 	from := max(w.base, w.scanned-int64(w.m.maxSpan))
-	p := w.m.find(w.buf, int(from-w.base), final, func(s, e int) {
+	hit := func(s, e int) {
 		w.regions = append(w.regions, span{w.base + int64(s), w.base + int64(e)})
-	})
+	}
+	p := w.m.find(w.buf, int(from-w.base), final, hit)
+	if w.json != nil {
+		w.json.find(w.buf, int(from-w.base), final, hit)
+	}
 	w.pending = w.base + int64(p)
 	w.scanned = end
 	safe := end
