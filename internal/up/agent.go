@@ -6,41 +6,28 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
 // agentEnv is the running `slapenir init` of the agent environment.
 type agentEnv struct {
-	cmd     *exec.Cmd
-	initPID int // init itself: cmd's child when wrapped in ip netns exec/unshare
-	done    chan struct{}
-	err     error
+	*child
+	initPID int // init itself: the child's child when wrapped in ip netns exec/unshare
 }
 
-// startAgent runs argv in its own process group, so that the terminal's
-// Ctrl-C reaches up alone and up decides the order things stop in.
 func startAgent(argv, env []string, out io.Writer, wrapped bool) (*agentEnv, error) {
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("up: cannot start %s: %w", strings.Join(argv, " "), err)
+	c, err := startChild(argv, env, out)
+	if err != nil {
+		return nil, err
 	}
-	a := &agentEnv{cmd: cmd, initPID: cmd.Process.Pid, done: make(chan struct{})}
-	go func() {
-		a.err = cmd.Wait()
-		close(a.done)
-	}()
+	a := &agentEnv{child: c, initPID: c.cmd.Process.Pid}
 	if wrapped {
-		pid, err := firstChild(cmd.Process.Pid, a.done)
+		pid, err := firstChild(a.initPID, c.done)
 		if err != nil {
-			_ = a.stop(time.Second)
+			_ = c.stop(a.initPID, time.Second)
 			return nil, err
 		}
 		a.initPID = pid
@@ -68,24 +55,8 @@ func firstChild(pid int, exited <-chan struct{}) (int, error) {
 	return 0, fmt.Errorf("up: init did not start under pid %d within 10s", pid)
 }
 
-// stop sends SIGTERM to init, which stops its services in order, and kills
-// the whole process group if it has not exited within grace.
-func (a *agentEnv) stop(grace time.Duration) error {
-	select {
-	case <-a.done:
-		return nil
-	default:
-	}
-	_ = syscall.Kill(a.initPID, syscall.SIGTERM)
-	select {
-	case <-a.done:
-		return nil
-	case <-time.After(grace):
-	}
-	_ = syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
-	<-a.done
-	return fmt.Errorf("up: init did not stop within %s of SIGTERM; killed it", grace)
-}
+// stop sends SIGTERM to init, which stops its services in order.
+func (a *agentEnv) stop(grace time.Duration) error { return a.child.stop(a.initPID, grace) }
 
 // agentDirs makes the agent's home, certificate directory and workspace. As
 // root they belong to the agent user, and the state directory is made

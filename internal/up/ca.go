@@ -4,33 +4,31 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/pki/devca"
 	"github.com/slapenir/slapenir/internal/pki/enroll"
-	"github.com/slapenir/slapenir/internal/pki/reload"
 	"github.com/slapenir/slapenir/internal/pki/stepca"
 	"github.com/slapenir/slapenir/internal/pki/token"
-	"github.com/slapenir/slapenir/internal/proxy"
 )
 
-// devCATLS is the proxy's mTLS from the development CA, and the agent's
-// certificate issued from it directly: there is no step-ca to enroll with,
-// so there is no one-time token either.
-func devCATLS(ctx context.Context, stateDir string, names []string, agentName string, agentCerts certfile.Dir, log *slog.Logger) (*proxy.TLSOptions, string, error) {
-	opts, ca, err := proxy.DevTLS(ctx, stateDir, names, log)
+// devCAAgentCert issues the agent's certificate from the development CA the
+// proxy serves with: there is no step-ca to enroll with, so there is no
+// one-time token either. It returns the CA's root file.
+func devCAAgentCert(stateDir, agentName string, agentCerts certfile.Dir) (string, error) {
+	ca, err := devca.Ensure(stateDir)
 	if err != nil {
-		return nil, "", err
+		return "", err
 	}
 	if _, err := ca.IssueTo(agentCerts, devca.Request{CommonName: agentName, Usage: devca.Client}); err != nil {
-		return nil, "", fmt.Errorf("up: cannot issue the agent's certificate from the development CA: %w", err)
+		return "", fmt.Errorf("up: cannot issue the agent's certificate from the development CA: %w", err)
 	}
-	return opts, ca.RootFile(), nil
+	return ca.RootFile(), nil
 }
 
 // stepCA is the step-ca up enrolls the proxy with and mints the agent's
@@ -88,32 +86,24 @@ func (s *stepCA) mint(ctx context.Context, audienceURL, subject string, sans []s
 }
 
 // proxyTLS enrolls the proxy's server certificate for names with the CA and
-// keeps it renewed until ctx ends; clients must chain to the CA's root.
-func (s *stepCA) proxyTLS(ctx context.Context, stateDir string, names []string, log *slog.Logger) (*proxy.TLSOptions, error) {
+// keeps it renewed until ctx ends (the proxy re-reads it on the next
+// handshake); clients must chain to the CA's root.
+func (s *stepCA) proxyTLS(ctx context.Context, stateDir string, names []string, log func(string, ...any)) (*config.TLS, error) {
 	tok, err := s.mint(ctx, s.URL, names[0], names)
 	if err != nil {
 		return nil, fmt.Errorf("up: minting the proxy's token: %w", err)
 	}
 	dir := certfile.Dir(filepath.Join(stateDir, "proxy-tls"))
-	logf := func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
 	b := enroll.Bootstrap{CAURL: s.URL, Token: tok, Provisioner: s.Provisioner, Fingerprint: s.sha,
-		Dir: dir, Timeout: 30 * time.Second, Force: true, Logf: logf}
+		Dir: dir, Timeout: 30 * time.Second, Force: true, Logf: log}
 	if _, err := b.Run(ctx); err != nil {
 		return nil, fmt.Errorf("up: enrolling the proxy's certificate: %w", err)
 	}
-	kp, err := reload.NewKeyPair(dir.Cert(), dir.Key())
-	if err != nil {
-		return nil, err
-	}
-	pool, err := reload.NewCAPool(s.rootFile)
-	if err != nil {
-		return nil, err
-	}
-	r := &enroll.Renewer{CAURL: s.URL, Dir: dir, Logf: logf}
+	r := &enroll.Renewer{CAURL: s.URL, Dir: dir, Logf: log}
 	go func() {
 		if err := r.Run(ctx, nil); err != nil && ctx.Err() == nil {
-			log.Error("renewing the proxy's certificate stopped", "err", err)
+			log("renewing the proxy's certificate stopped: %v", err)
 		}
 	}()
-	return &proxy.TLSOptions{KeyPair: kp, ClientCA: pool, AllowedIdentities: []string{"*"}}, nil
+	return &config.TLS{Cert: dir.Cert(), Key: dir.Key(), ClientCA: s.rootFile}, nil
 }

@@ -47,3 +47,9 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 		}
 	}
 }
+
+// printf writes one formatted line through the prefix, for progress
+// callbacks (Logf fields) of the packages up drives.
+func (l *lineWriter) printf(format string, args ...any) {
+	_, _ = l.Write([]byte(fmt.Sprintf(format, args...) + "\n"))
+}

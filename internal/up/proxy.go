@@ -1,31 +1,22 @@
 package up
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"log/slog"
+	"io"
 	"net"
-	"net/http"
+	"os"
 	"path/filepath"
+	"time"
 
-	"github.com/slapenir/slapenir/internal/audit"
+	"go.yaml.in/yaml/v3"
+
 	"github.com/slapenir/slapenir/internal/config"
-	"github.com/slapenir/slapenir/internal/proxy"
 )
 
-// runningProxy is the proxy served in this process.
-type runningProxy struct {
-	Addr      string // host:port it listens on
-	AuditFile string
-	srv       *proxy.Server
-	audit     *audit.Logger
-	done      chan error
-}
-
 // proxyConfig is the user's configuration (or the embedded default) with
-// up's listen address, audit file and state dir, and Ollama allowed.
-func proxyConfig(file, listen, stateDir string, ol *ollama) (*config.Config, error) {
+// up's listen address, audit file, state dir and tls section, and Ollama
+// allowed.
+func proxyConfig(file, listen, stateDir string, tls *config.TLS, ol *ollama) (*config.Config, error) {
 	cfg := config.Default()
 	if file != "" {
 		var err error
@@ -35,7 +26,7 @@ func proxyConfig(file, listen, stateDir string, ol *ollama) (*config.Config, err
 	}
 	cfg.Listen = listen
 	cfg.StateDir = stateDir
-	cfg.TLS = nil
+	cfg.TLS = tls
 	cfg.Audit.File = filepath.Join(stateDir, "audit.jsonl")
 	cfg.Audit.Stdout = false
 	host, _, err := net.SplitHostPort(ol.Host)
@@ -43,35 +34,47 @@ func proxyConfig(file, listen, stateDir string, ol *ollama) (*config.Config, err
 		return nil, fmt.Errorf("up: Ollama address %q is not host:port: %w", ol.Host, err)
 	}
 	// Ollama usually listens on this machine's loopback, which the proxy
-	// refuses by default (SSRF protection): allow exactly that address.
+	// refuses by default (SSRF protection): allow that address.
 	cfg.Policy.Allow = append(cfg.Policy.Allow, ol.Host)
 	cfg.Policy.PrivateAllow = append(cfg.Policy.PrivateAllow, host)
 	return cfg, nil
 }
 
-// startProxy serves cfg on ln with tlsOpts, logging through log.
-func startProxy(cfg *config.Config, ln net.Listener, tlsOpts *proxy.TLSOptions, log *slog.Logger) (*runningProxy, error) {
-	auditLog, err := audit.Open(audit.Options{File: cfg.Audit.File, MaxBytes: int64(cfg.Audit.MaxSizeMB) << 20, MaxBackups: cfg.Audit.MaxBackups})
+// writeProxyConfig dumps cfg where `slapenir proxy --config` reads it, and
+// reads it back so that a configuration the proxy would refuse fails here,
+// with the proxy's own message.
+func writeProxyConfig(cfg *config.Config, path string) error {
+	data, err := yaml.Marshal(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("up: cannot open the audit log: %w", err)
+		return fmt.Errorf("up: cannot write the proxy configuration: %w", err)
 	}
-	srv, err := proxy.New(proxy.Options{Config: cfg, Audit: auditLog, Log: log, TLS: tlsOpts})
-	if err != nil {
-		auditLog.Close()
-		return nil, err
+	// 0600: the secrets section names where real credentials come from.
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("up: cannot write the proxy configuration: %w", err)
 	}
-	p := &runningProxy{Addr: ln.Addr().String(), AuditFile: cfg.Audit.File, srv: srv, audit: auditLog, done: make(chan error, 1)}
-	go func() { p.done <- srv.Serve(ln) }()
-	log.Info("slapenir proxy listening", "addr", p.Addr, "audit_file", p.AuditFile,
-		"policy_default", cfg.Policy.Default, "policy_mode", cfg.Policy.Mode)
-	return p, nil
+	if _, err := config.Load(path); err != nil {
+		return fmt.Errorf("up: the proxy configuration up generated does not load (a bug in up; please report it): %w", err)
+	}
+	return nil
 }
 
-// stop drains the proxy and flushes the audit log.
-func (p *runningProxy) stop(ctx context.Context) error {
-	err := p.srv.Shutdown(ctx)
-	if serr := <-p.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
+// startProxy runs `slapenir proxy` and waits until it accepts connections.
+func startProxy(exe, cfgPath, stateDir, addr string, env []string, out io.Writer) (*child, error) {
+	c, err := startChild([]string{exe, "proxy", "--config", cfgPath, "--state-dir", stateDir}, env, out)
+	if err != nil {
+		return nil, err
 	}
-	return errors.Join(err, p.audit.Close())
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			conn.Close()
+			return c, nil
+		}
+		select {
+		case <-c.done:
+			return nil, fmt.Errorf("up: the proxy exited before listening on %s (%v); see its log above", addr, c.err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	_ = c.stop(c.cmd.Process.Pid, time.Second)
+	return nil, fmt.Errorf("up: the proxy did not listen on %s within 30s", addr)
 }

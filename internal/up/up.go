@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -12,8 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/pki/certfile"
-	"github.com/slapenir/slapenir/internal/proxy"
 )
 
 // proxyPort is the seed's proxy port, used when it is free.
@@ -36,7 +35,6 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	out := &sink{w: o.Out}
 	say := func(format string, args ...any) { out.printf("[up] "+format+"\n", args...) }
-	log := slog.New(slog.NewTextHandler(out.writer("[proxy] "), nil))
 	root := os.Geteuid() == 0
 
 	state, removeState, err := o.stateDir()
@@ -74,102 +72,77 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	cleanups = append(cleanups, func() error { stopCtx(ol.stop); return nil })
 
-	listenHost := "127.0.0.1"
-	names := []string{"proxy", "localhost", "127.0.0.1", "::1"}
-	if ns != nil {
-		listenHost = ns.HostIP.String()
-		names = append(names, listenHost)
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(listenHost, proxyPort))
+	proxyAddr, proxyURL, err := proxyAddress(ns)
 	if err != nil {
-		if ln, err = net.Listen("tcp", net.JoinHostPort(listenHost, "0")); err != nil {
-			return fmt.Errorf("up: the proxy cannot listen on %s: %w", listenHost, err)
-		}
+		return err
 	}
-	proxyAddr := ln.Addr().String()
-	_, port, _ := net.SplitHostPort(proxyAddr)
-	proxyURL := "https://" + proxyAddr
-	if ns != nil {
-		proxyURL = "https://proxy:" + port
-	}
-
 	home := filepath.Join(state, "agent")
 	certs := certfile.Dir(filepath.Join(home, "certs"))
 	workspace := filepath.Join(home, "workspace")
 	if err := agentDirs(state, home, string(certs), workspace, root); err != nil {
-		ln.Close()
 		return err
 	}
 
 	env := append([]string{}, o.Env...)
-	var tlsOpts *proxy.TLSOptions
-	caAddr := listenHost + ":9000"
+	var proxyTLS *config.TLS
+	caAddr := net.JoinHostPort(hostOnly(proxyAddr), "9000")
 	caWhat := ""
 	if o.CA.enabled() {
 		sc, err := trustStepCA(ctx, o.CA, state)
 		if err != nil {
-			ln.Close()
 			return err
 		}
-		if tlsOpts, err = sc.proxyTLS(bg, state, names, log); err != nil {
-			ln.Close()
+		names := []string{"proxy", "localhost", "127.0.0.1", "::1", hostOnly(proxyAddr)}
+		if proxyTLS, err = sc.proxyTLS(bg, state, names, out.writer("[proxy-cert] ").printf); err != nil {
 			return err
 		}
 		agentCAURL := o.CA.URL
 		if ns != nil {
-			_, caPort, err := net.SplitHostPort(hostPortOf(o.CA.URL))
-			if err != nil {
-				ln.Close()
-				return fmt.Errorf("up: STEP_CA_URL %q has no port: %w", o.CA.URL, err)
-			}
+			_, caPort, _ := net.SplitHostPort(hostPortOf(o.CA.URL))
 			caAddr = net.JoinHostPort(ns.HostIP.String(), caPort)
 			fw, err := forwardTCP(caAddr, hostPortOf(o.CA.URL))
 			if err != nil {
-				ln.Close()
 				return fmt.Errorf("up: cannot make the CA reachable from the agent's namespace at %s: %w", caAddr, err)
 			}
 			cleanups = append(cleanups, func() error { fw.close(); return nil })
+			// The hosts file names the veth address "ca"; the CA's
+			// certificate must carry that name (as in the compose setup).
 			agentCAURL = "https://ca:" + caPort
 		}
 		tok := envValue(o.Env, "STEP_TOKEN")
 		if tok == "" {
 			if tok, err = sc.mint(ctx, agentCAURL, o.AgentName, nil); err != nil {
-				ln.Close()
 				return fmt.Errorf("up: minting the agent's one-time token: %w", err)
 			}
 		}
 		env = append(env, "STEP_CA_URL="+agentCAURL, "STEP_TOKEN="+tok, "STEP_PROVISIONER="+o.CA.Provisioner, "STEP_FINGERPRINT="+sc.sha)
-		caWhat = fmt.Sprintf("step-ca at %s (agent enrolls at %s with a one-time token), root %s", o.CA.URL, agentCAURL, sc.rootFile)
+		caWhat = fmt.Sprintf("step-ca at %s (the agent enrolls at %s with a one-time token), root %s", o.CA.URL, agentCAURL, sc.rootFile)
 	} else {
-		var rootFile string
-		if tlsOpts, rootFile, err = devCATLS(bg, state, names, o.AgentName, certs, log); err != nil {
-			ln.Close()
+		rootFile, err := devCAAgentCert(state, o.AgentName, certs)
+		if err != nil {
 			return err
 		}
 		if root {
 			if err := chownTree(string(certs)); err != nil {
-				ln.Close()
 				return err
 			}
 		}
 		caWhat = "development CA, root " + rootFile + " (agent certificate issued by up: no step-ca, so no enrollment)"
 	}
 
-	cfg, err := proxyConfig(o.ProxyConfig, proxyAddr, state, ol)
+	cfg, err := proxyConfig(o.ProxyConfig, proxyAddr, state, proxyTLS, ol)
 	if err != nil {
-		ln.Close()
 		return err
 	}
-	px, err := startProxy(cfg, ln, tlsOpts, log)
-	if err != nil {
-		ln.Close()
+	proxyConfigPath := filepath.Join(state, "proxy.yaml")
+	if err := writeProxyConfig(cfg, proxyConfigPath); err != nil {
 		return err
 	}
-	cleanups = append(cleanups, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownGrace.D())
-		defer cancel()
-		return px.stop(ctx)
-	})
+	px, err := startProxy(exe, proxyConfigPath, state, proxyAddr, o.Env, out.writer("[proxy] "))
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() error { return px.stop(px.cmd.Process.Pid, cfg.Limits.ShutdownGrace.D()+2*time.Second) })
 
 	relayAddr, helperAddr := "127.0.0.1:3128", "127.0.0.1:8765"
 	if ns == nil {
@@ -213,7 +186,7 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	say("SLAPENIR is up; state directory %s", state)
 	say("  CA:      %s", caWhat)
-	say("  proxy:   %s (mTLS) on %s, audit log %s", proxyURL, proxyAddr, px.AuditFile)
+	say("  proxy:   %s (mTLS) on %s, pid %d, audit log %s", proxyURL, proxyAddr, px.cmd.Process.Pid, cfg.Audit.File)
 	kind := "real"
 	if ol.Fake {
 		kind = "fake (no Ollama answered at $OLLAMA_HOST)"
@@ -239,7 +212,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		exec, certs.Cert(), certs.Key(), certs.Root(), ol.Host, proxyURL)
 	say("  %scurl http://%s/api/tags", exec, helperAddr)
 	say("  %scurl -x http://%s http://example.com/    # any site, through the relay and the proxy", exec, relayAddr)
-	say("  slapenir audit %s                            # what the proxy decided", px.AuditFile)
+	say("  slapenir audit %s                            # what the proxy decided", cfg.Audit.File)
 	say("  slapenir ctl --socket %s status", socket)
 	say("Ctrl-C stops everything.")
 
@@ -248,8 +221,34 @@ func Run(ctx context.Context, o Options) (err error) {
 		say("stopping: the agent environment first, then the proxy")
 		return nil
 	case <-ag.done:
-		return fmt.Errorf("up: the agent environment's init exited (%v); see its log above", ag.err)
+		if ag.err != nil {
+			return fmt.Errorf("up: the agent environment's init exited (%v); see its log above", ag.err)
+		}
+		say("the agent environment's init stopped (exit 0); stopping the rest")
+		return nil
 	}
+}
+
+// proxyAddress picks where the proxy listens: the seed's port 3000 on the
+// host end of the veth pair, or on loopback when the agent is unconfined
+// (another free port if 3000 is taken). It returns the address and the URL
+// the agent uses.
+func proxyAddress(ns *netns) (addr, agentURL string, err error) {
+	if ns != nil {
+		return net.JoinHostPort(ns.HostIP.String(), proxyPort), "https://proxy:" + proxyPort, nil
+	}
+	addr = net.JoinHostPort("127.0.0.1", proxyPort)
+	if ln, err := net.Listen("tcp", addr); err == nil {
+		ln.Close()
+	} else if addr, err = freeLoopback(); err != nil {
+		return "", "", err
+	}
+	return addr, "https://" + addr, nil
+}
+
+func hostOnly(hostport string) string {
+	h, _, _ := net.SplitHostPort(hostport)
+	return h
 }
 
 // stopCtx calls stop with a short deadline.
