@@ -43,6 +43,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Scheme != "http" && r.URL.Scheme != "https":
 		writeFailure(w, http.StatusBadRequest, fmt.Sprintf("relay: request URL %q has unsupported scheme %q (want http or https)", sanitize(r.URL.Redacted()), r.URL.Scheme), reasonBadRequest)
 	default:
+		fullDuplex(w)
 		f.reverse.ServeHTTP(w, r)
 	}
 }

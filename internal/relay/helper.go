@@ -48,6 +48,7 @@ func (h *helper) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Method, sanitize(r.RequestURI), r.Host), reasonNotProxyRequest)
 		return
 	}
+	fullDuplex(w)
 	h.reverse.ServeHTTP(w, r)
 }
 

@@ -334,3 +334,24 @@ func TestHelperRefusesProxyRequests(t *testing.T) {
 		t.Errorf("absolute-form request to the helper: %d %s, want 400 explaining the port", resp.StatusCode, b)
 	}
 }
+
+// TestHelperLongStreamsWhenUpstreamAnswersAtOnce points the helper straight
+// at the fake (which ignores X-Target-URL), so only the relay's hop is under
+// test: Ollama answers the moment it has the request body's last byte, and
+// net/http must not close that body under the transport still reading its
+// EOF, or the upstream connection is dropped mid-stream.
+func TestHelperLongStreamsWhenUpstreamAnswersAtOnce(t *testing.T) {
+	ctx := testContext(t)
+	f := startFake(t, fake.Options{TokenCount: 2000})
+	r := startRelay(t, f.URL(), "", hostOf(t, f.URL()))
+	client := r.ollamaClient()
+	for i := 0; i < 30; i++ {
+		var n int
+		var done bool
+		err := client.Chat(ctx, &api.ChatRequest{Model: fake.DefaultModel, Messages: []api.Message{{Role: "user", Content: "hi"}}},
+			func(resp api.ChatResponse) error { n++; done = resp.Done; return nil })
+		if err != nil || n != 2001 || !done {
+			t.Fatalf("stream %d: %v after %d responses (done %v), want 2000 tokens and done", i, err, n, done)
+		}
+	}
+}

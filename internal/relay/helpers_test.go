@@ -61,7 +61,7 @@ type testProxy struct {
 // startProxy runs the proxy with loopback upstreams allowed (every upstream
 // in these tests is on 127.0.0.1), tls nil for plaintext, and CONNECT
 // allowed to connectPorts besides 443.
-func startProxy(t *testing.T, tlsOpts *proxy.TLSOptions, connectPorts ...int) *testProxy {
+func startProxy(t testing.TB, tlsOpts *proxy.TLSOptions, connectPorts ...int) *testProxy {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Policy.PrivateAllow = append(cfg.Policy.PrivateAllow, "127.0.0.1/32")
@@ -107,7 +107,7 @@ func startProxy(t *testing.T, tlsOpts *proxy.TLSOptions, connectPorts ...int) *t
 }
 
 // startFake runs a fake Ollama on loopback, where its Host rule applies.
-func startFake(t *testing.T, opts fake.Options) *fake.Server {
+func startFake(t testing.TB, opts fake.Options) *fake.Server {
 	t.Helper()
 	f, err := fake.Listen("127.0.0.1:0", opts)
 	if err != nil {
@@ -124,7 +124,7 @@ type testRelay struct {
 	helperURL  *url.URL
 }
 
-func startRelay(t *testing.T, proxyURL string, certs certfile.Dir, ollamaHost string) *testRelay {
+func startRelay(t testing.TB, proxyURL string, certs certfile.Dir, ollamaHost string) *testRelay {
 	t.Helper()
 	up, err := relay.NewUpstream(proxyURL, certs)
 	if err != nil {
@@ -160,7 +160,7 @@ func startRelay(t *testing.T, proxyURL string, certs certfile.Dir, ollamaHost st
 }
 
 // hostOf is the host:port of a URL string.
-func hostOf(t *testing.T, raw string) string {
+func hostOf(t testing.TB, raw string) string {
 	t.Helper()
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -204,7 +204,7 @@ func statusOf(err error) int {
 }
 
 // portOf is the port of a URL string.
-func portOf(t *testing.T, raw string) int {
+func portOf(t testing.TB, raw string) int {
 	t.Helper()
 	u, err := url.Parse(raw)
 	if err != nil {

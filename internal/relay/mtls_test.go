@@ -27,7 +27,7 @@ type mtls struct {
 	certs certfile.Dir
 }
 
-func startMTLSProxy(t *testing.T, connectPorts ...int) *mtls {
+func startMTLSProxy(t testing.TB, connectPorts ...int) *mtls {
 	t.Helper()
 	state := t.TempDir()
 	ca, err := devca.Ensure(state)

@@ -1,0 +1,90 @@
+package relay_test
+
+import (
+	"bufio"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/ollama/fake"
+)
+
+// BenchmarkStream measures, for a streamed /api/chat, the time to the first
+// token and the time per token after it, directly to the fake Ollama and
+// through helper → proxy (plaintext and mTLS), in one run so the figures
+// compare. The difference is what the relay path adds.
+//
+//	go test -run '^$' -bench BenchmarkStream -benchtime 200x ./internal/relay/
+func BenchmarkStream(b *testing.B) {
+	for _, size := range []struct {
+		name   string
+		tokens int
+	}{{"short", 10}, {"long", 2000}} {
+		f := startFake(b, fake.Options{TokenCount: size.tokens})
+		paths := map[string]string{
+			"direct":          f.URL(),
+			"relay-plaintext": benchRelay(b, false, f.URL()),
+			"relay-mtls":      benchRelay(b, true, f.URL()),
+		}
+		for _, name := range []string{"direct", "relay-plaintext", "relay-mtls"} {
+			b.Run(size.name+"/"+name, func(b *testing.B) {
+				streamOnce(b, paths[name], size.tokens) // warm the connection
+				var ttft, rest time.Duration
+				var whole, cut int
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					first, total, ok := streamOnce(b, paths[name], size.tokens)
+					if !ok {
+						cut++
+						continue
+					}
+					whole++
+					ttft += first
+					rest += total - first
+				}
+				if whole == 0 {
+					b.Fatalf("every stream through %s was cut", name)
+				}
+				b.ReportMetric(float64(ttft.Nanoseconds())/float64(whole), "ns-first-token")
+				b.ReportMetric(float64(rest.Nanoseconds())/float64(whole*size.tokens), "ns/token")
+				b.ReportMetric(float64(cut), "cut-streams")
+			})
+		}
+	}
+}
+
+// benchRelay starts a proxy (mTLS or plaintext) and a relay in front of it,
+// and returns the helper's URL.
+func benchRelay(b *testing.B, withTLS bool, fakeURL string) string {
+	target := strings.TrimPrefix(fakeURL, "http://")
+	if withTLS {
+		m := startMTLSProxy(b)
+		return startRelay(b, m.proxy.url, m.certs, target).helperURL.String()
+	}
+	p := startProxy(b, nil)
+	return startRelay(b, p.url, "", target).helperURL.String()
+}
+
+// streamOnce sends one streamed chat and returns when the first token line
+// arrived and when the last line did. ok is false for a stream cut short:
+// those are counted, not timed (see docs/bench-relay.md about the proxy).
+func streamOnce(b *testing.B, base string, tokens int) (first, total time.Duration, ok bool) {
+	body := `{"model":"qwen2.5-coder:7b","messages":[{"role":"user","content":"hi"}]}`
+	start := time.Now()
+	resp, err := http.Post(base+"/api/chat", "application/json", strings.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	lines := 0
+	for sc.Scan() {
+		if lines == 0 {
+			first = time.Since(start)
+		}
+		lines++
+	}
+	total = time.Since(start)
+	return first, total, lines == tokens+1
+}
