@@ -89,7 +89,7 @@ func canLock(pages int) (bool, string) {
 	// may still forbid mlock).
 	probe, err := newSlab(pageSize, true)
 	if err != nil {
-		return false, "memory cannot be locked: mlock of one page failed: " + err.Error()
+		return false, "memory cannot be locked: " + err.Error()
 	}
 	probe.free()
 	return true, ""

@@ -24,7 +24,7 @@ func pagesFor(n int) int { return max(1, (n+pageSize-1)/pageSize) }
 func newSlab(n int, lock bool) (*slab, error) {
 	mem, err := unix.Mmap(-1, 0, pagesFor(n)*pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
-		return nil, fmt.Errorf("secrets: mapping %d bytes for credential values: %w", n, err)
+		return nil, fmt.Errorf("mapping %d bytes: %w", n, err)
 	}
 	// Best effort: a kernel without MADV_DONTDUMP still works, only with
 	// the values in a core dump (which memguard disables anyway).
@@ -33,7 +33,7 @@ func newSlab(n int, lock bool) (*slab, error) {
 	if lock {
 		if err := unix.Mlock(mem); err != nil {
 			s.free()
-			return nil, fmt.Errorf("secrets: locking %d bytes for credential values: %w (raise RLIMIT_MEMLOCK or set secrets.require_locked_memory: false)", len(mem), err)
+			return nil, fmt.Errorf("mlock of %d bytes: %w", len(mem), err)
 		}
 		s.locked = true
 	}
@@ -48,7 +48,7 @@ func (s *slab) protect(readable bool) error {
 		prot = unix.PROT_READ
 	}
 	if err := unix.Mprotect(s.mem, prot); err != nil {
-		return fmt.Errorf("secrets: changing protection of the credential memory: %w", err)
+		return fmt.Errorf("secrets: mprotect of the credential memory: %w", err)
 	}
 	return nil
 }

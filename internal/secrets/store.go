@@ -62,7 +62,7 @@ func (s *enclaveStore) withValues(fn func(values [][]byte) error) error {
 	// the slab, however many credentials there are.
 	sl, err := newSlab(total, true)
 	if err != nil {
-		return err
+		return fmt.Errorf("secrets: locking memory to open the credentials: %w", err)
 	}
 	defer sl.free()
 	views := make([][]byte, len(s.enclaves))
@@ -109,7 +109,7 @@ func newPlainStore(values [][]byte) (*plainStore, error) {
 	}
 	sl, err := newSlab(total, false)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("secrets: memory for the credentials: %w", err)
 	}
 	s := &plainStore{sl: sl}
 	off := 0

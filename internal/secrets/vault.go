@@ -9,6 +9,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/slapenir/slapenir/internal/hostport"
@@ -177,7 +178,12 @@ func (v *Vault) Locked() bool { return v.locked }
 // Credentials returns the credentials in configuration order; index i is
 // pair i of NewInjector. The slice is a copy.
 func (v *Vault) Credentials() []Credential {
-	return append([]Credential(nil), v.creds...)
+	out := make([]Credential, len(v.creds))
+	for i, c := range v.creds {
+		c.Hosts = slices.Clone(c.Hosts)
+		out[i] = c
+	}
+	return out
 }
 
 // Placeholders is the body of GET /placeholders.
