@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/pki/devca"
 	"github.com/slapenir/slapenir/internal/pki/enroll"
@@ -316,7 +317,7 @@ func rootFromCAConfig(path string) (string, error) {
 func certsDevIssue(args []string) int {
 	fs := flag.NewFlagSet("certs dev-issue", flag.ContinueOnError)
 	out := fs.String("out", "", "directory to write cert.pem, key.pem (0600) and root_ca.pem to (required)")
-	stateDir := fs.String("state-dir", "", "the proxy's state directory holding dev-ca/ (default $SLAPENIR_STATE_DIR or "+devca.DefaultStateDir+")")
+	stateDir := fs.String("state-dir", "", "the proxy's state directory holding dev-ca/ (default $SLAPENIR_STATE_DIR, /var/lib/slapenir as root, else ~/.local/state/slapenir)")
 	lifetime := fs.Duration("lifetime", devca.DefaultClientLifetime, "certificate lifetime")
 	var sans multiFlag
 	fs.Var(&sans, "san", "extra subject alternative name (repeatable)")
@@ -333,7 +334,11 @@ func certsDevIssue(args []string) int {
 		return 2
 	}
 	name := pos[0]
-	ca, err := devca.Ensure(devca.StateDir(*stateDir))
+	state := *stateDir
+	if state == "" {
+		state = config.DefaultStateDir()
+	}
+	ca, err := devca.Ensure(state)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "certs dev-issue: %v\n", err)
 		return 1

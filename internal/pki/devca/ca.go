@@ -150,19 +150,3 @@ func randomSerial() *big.Int {
 	}
 	return n
 }
-
-// DefaultStateDir is where the proxy keeps its state, including the dev CA,
-// unless SLAPENIR_STATE_DIR or --state-dir says otherwise. The proxy and
-// `certs dev-issue` must agree on it, so both read StateDir.
-const DefaultStateDir = "/var/lib/slapenir"
-
-// StateDir returns flagValue, else $SLAPENIR_STATE_DIR, else DefaultStateDir.
-func StateDir(flagValue string) string {
-	if flagValue != "" {
-		return flagValue
-	}
-	if env := os.Getenv("SLAPENIR_STATE_DIR"); env != "" {
-		return env
-	}
-	return DefaultStateDir
-}
