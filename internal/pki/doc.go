@@ -8,7 +8,6 @@
 //   - devca: the embedded development CA the proxy uses when no CA is configured;
 //   - reload: TLS configs whose certificates and CA pools follow files on disk,
 //     client verification with refusal reasons, identities and their globs;
-//   - tlslisten: a listener that answers plaintext clients on a TLS port.
 //
 // None of these packages serves traffic or knows about the proxy's policy.
 package pki

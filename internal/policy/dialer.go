@@ -36,20 +36,6 @@ func (e *RefusedError) Error() string {
 		e.Host, e.Addr, e.Decision.Reason, e.Decision.Rule)
 }
 
-type reportHookKey struct{}
-
-// WithReportHook returns a context that makes a Dialer in report mode call
-// hook with the decision that enforce mode would have refused, once per
-// dial, before connecting. The proxy uses it to audit the would-be refusal.
-func WithReportHook(ctx context.Context, hook func(Decision)) context.Context {
-	return context.WithValue(ctx, reportHookKey{}, hook)
-}
-
-type candidate struct {
-	ip       netip.Addr
-	decision Decision
-}
-
 // DialContext resolves addr ("host:port"), checks every address, and dials
 // the ones that passed in the resolver's order until one answers. network
 // is "tcp", "tcp4" or "tcp6".
@@ -74,7 +60,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		return nil, err
 	}
 
-	var passed []candidate
+	var passed []netip.Addr
 	var refused *RefusedError
 	for _, ip := range ips {
 		dec := d.Policy.CheckAddr(host, ip)
@@ -84,25 +70,20 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 			}
 			continue
 		}
-		passed = append(passed, candidate{ip, dec})
+		passed = append(passed, ip)
 	}
 	if len(passed) == 0 {
 		return nil, refused
 	}
 
-	hook, _ := ctx.Value(reportHookKey{}).(func(Decision))
 	timeout := d.Timeout
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
 	nd := net.Dialer{Timeout: timeout}
 	var last error
-	for _, c := range passed {
-		if c.decision.Report && hook != nil {
-			hook(c.decision)
-			hook = nil
-		}
-		conn, err := nd.DialContext(ctx, network, netip.AddrPortFrom(c.ip, uint16(port)).String())
+	for _, ip := range passed {
+		conn, err := nd.DialContext(ctx, network, netip.AddrPortFrom(ip, uint16(port)).String())
 		if err == nil {
 			return conn, nil
 		}

@@ -215,18 +215,14 @@ func TestDialerReportMode(t *testing.T) {
 	cfg := config.Default().Policy
 	cfg.Mode = "report"
 	d := &Dialer{Policy: mustNew(t, cfg)}
-	var reported []Decision
-	ctx := WithReportHook(context.Background(), func(dec Decision) { reported = append(reported, dec) })
-	conn, err := d.DialContext(ctx, "tcp4", "localhost:"+strconv.Itoa(port))
+	// In report mode the dial goes through; the proxy notes the would-be
+	// refusal from the connection's address (CheckAddr).
+	conn, err := d.DialContext(context.Background(), "tcp4", "localhost:"+strconv.Itoa(port))
 	if err != nil {
 		t.Fatal(err)
 	}
 	conn.Close()
 	<-arrived
-	want := Decision{Allow: true, Report: true, Reason: ReasonPrivateAddress, Rule: "127.0.0.0/8"}
-	if len(reported) != 1 || reported[0] != want {
-		t.Errorf("report hook got %+v, want once %+v", reported, want)
-	}
 }
 
 func TestDialerErrors(t *testing.T) {
