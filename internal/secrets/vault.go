@@ -222,7 +222,8 @@ func (v *Vault) Names(idx []int) []string {
 // NewInjector compiles every credential into an inject.Injector; pair i is
 // Credentials()[i], so Allow and Names apply to its indexes. The injector
 // keeps its own heap copy of the values for as long as it lives (see the
-// package documentation).
+// package documentation). Build it once, at start or on reload, not per
+// request: opening the values locks memory and serialises with every vault.
 func (v *Vault) NewInjector() (*inject.Injector, error) {
 	var inj *inject.Injector
 	err := v.withValues(func(values [][]byte) error {

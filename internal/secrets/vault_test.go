@@ -116,6 +116,7 @@ func TestOpenErrorsNameTheProblemNotTheValue(t *testing.T) {
 	const marker = "M4rk3rS3cr3tValue"
 	brokenEnv := writeFile(t, dir, "broken.env", "A=1\nTOKEN=\""+marker+"\n")
 	badEscape := writeFile(t, dir, "escape.env", "TOKEN=\""+marker+"\\q\"\n")
+	goodEnv := writeFile(t, dir, "good.env", "TOKEN="+marker+"\n")
 	short := writeFile(t, dir, "short", "abc"+"\n")
 	empty := writeFile(t, dir, "empty", "\n\n")
 	big := writeFile(t, dir, "big", strings.Repeat(marker, maxValueBytes/len(marker)+1))
@@ -127,7 +128,9 @@ func TestOpenErrorsNameTheProblemNotTheValue(t *testing.T) {
 	}{
 		{"env missing", Config{Credentials: []CredentialConfig{{Name: "gh", Env: "NOPE", Hosts: []string{"a.com"}}}}, nil,
 			`secrets: credential "gh": NOPE is not set in the proxy's environment`},
-		{"env missing from dotenv too", Config{Dotenv: badEscape, Credentials: []CredentialConfig{{Name: "gh", Env: "NOPE", Hosts: []string{"a.com"}}}}, nil,
+		{"env missing from dotenv too", Config{Dotenv: goodEnv, Credentials: []CredentialConfig{{Name: "gh", Env: "NOPE", Hosts: []string{"a.com"}}}}, nil,
+			`secrets: credential "gh": NOPE is set neither in the proxy's environment nor in .env file "` + goodEnv + `"`},
+		{"dotenv bad escape", Config{Dotenv: badEscape, Credentials: []CredentialConfig{{Name: "gh", Env: "NOPE", Hosts: []string{"a.com"}}}}, nil,
 			`line 1 (TOKEN): unknown escape sequence`},
 		{"dotenv unclosed quote", Config{Dotenv: brokenEnv, Credentials: []CredentialConfig{{Name: "gh", Env: "TOKEN", Hosts: []string{"a.com"}}}}, nil,
 			`secrets: .env file "` + brokenEnv + `" line 2 (TOKEN): the double-quoted value starting here is never closed`},
