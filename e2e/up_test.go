@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/pki/certfile"
+	"github.com/slapenir/slapenir/internal/pki/reload"
+)
+
+// TestUpUnconfined runs `slapenir up --unconfined` (what a non-root user
+// gets): the printed endpoints work, every request is audited with the
+// agent's identity, and Ctrl-C leaves no process behind.
+func TestUpUnconfined(t *testing.T) {
+	state := filepath.Join(agentTempDir(t), "state")
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello from the local site")
+	}))
+	defer site.Close()
+
+	u := startUp(t, state, envWithout("OLLAMA_HOST", "STEP_CA_URL", "STEP_TOKEN", "SLAPENIR_STATE_DIR", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"),
+		"--unconfined", "--heartbeat", "1s")
+	e := u.endpoints(false)
+	u.waitFor(`UNCONFINED`, time.Second)
+	u.waitFor(`^\[agent\] .*Heartbeat #1 - Agent is running`, time.Minute)
+	u.waitFor(`^\[ollama-verify\] \[ollama-verify\] Ollama is reachable through proxy!$`, time.Second)
+
+	// The proxy's /health with the agent's certificate, as the relay sees it.
+	client := agentClient(t, certfile.Dir(e.Certs), "127.0.0.1")
+	body := get(t, client, e.ProxyURL+"/health", http.StatusOK)
+	if !strings.Contains(body, `"status":"ok"`) {
+		t.Errorf("proxy /health = %s, want status ok", body)
+	}
+	// The seed's test 3: Ollama through the helper.
+	plain := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 10 * time.Second}
+	if body := get(t, plain, "http://"+e.Helper+"/api/tags", http.StatusOK); !strings.Contains(body, "qwen2.5-coder:7b") {
+		t.Errorf("helper /api/tags = %s, want the model", body)
+	}
+	// HTTP_PROXY: a local site through the relay and the proxy.
+	viaRelay := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(mustURL(t, "http://"+e.Relay))}}
+	if body := get(t, viaRelay, site.URL+"/x", http.StatusOK); body != "hello from the local site" {
+		t.Errorf("site through the relay = %q", body)
+	}
+	status, err := exec.Command(slapenir, "ctl", "--socket", e.Socket, "status").CombinedOutput()
+	if err != nil || !strings.Contains(string(status), "relay") || !strings.Contains(string(status), "agent") {
+		t.Errorf("slapenir ctl status: %v\n%s", err, status)
+	}
+
+	procs := processesOf(state, e.InitPID, e.ProxyPID)
+	if len(procs) < 4 {
+		t.Fatalf("want up, the proxy, init, the relay and the agent running, found %v", procs)
+	}
+	if code := u.interrupt(30 * time.Second); code != 0 {
+		t.Errorf("slapenir up exited %d after SIGINT, want 0", code)
+	}
+	if left := waitGone(procs, 5*time.Second); len(left) > 0 {
+		t.Errorf("processes left after Ctrl-C: %v", left)
+	}
+	u.waitFor(`^\[up\] stopped; no process, namespace, veth or rule of this run is left$`, time.Second)
+
+	recs := readAudit(t, e.AuditFile)
+	for _, want := range []struct{ path, host string }{{"/api/tags", hostOnly(e.Ollama)}, {"/x", "127.0.0.1"}} {
+		found := false
+		for _, r := range recs {
+			if r.Path == want.path && r.Host == want.host && r.Decision == "allow" && r.Status == 200 {
+				found = true
+				if r.Identity != "agent" {
+					t.Errorf("audit record for %s has identity %q, want agent", want.path, r.Identity)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no allowed audit record for %s on %s in %s", want.path, want.host, e.AuditFile)
+		}
+	}
+}
+
+// agentClient is an mTLS client with the agent's certificate, verifying the
+// proxy as serverName.
+func agentClient(t *testing.T, dir certfile.Dir, serverName string) *http.Client {
+	t.Helper()
+	kp, err := reload.NewKeyPair(dir.Cert(), dir.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := reload.NewCAPool(dir.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		Proxy: nil, TLSClientConfig: reload.ClientConfig(kp, roots, serverName)}}
+}
+
+func get(t *testing.T, c *http.Client, url string, want int) string {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("GET %s = %d %s, want %d", url, resp.StatusCode, b, want)
+	}
+	return string(b)
+}
+
+func readAudit(t *testing.T, path string) []audit.Record {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var recs []audit.Record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var r audit.Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
