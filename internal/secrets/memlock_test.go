@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 // fails while it holds its key (Coffer.View), its Panic deadlocks on that
 // same key instead of panicking, so an undercounted budget shows up as a
 // hang.
-const helperTimeout = 2 * time.Minute
+const helperTimeout = time.Minute
 
 // helperValues are the credentials the helper loads, from its environment.
 var helperValues = map[string]string{
