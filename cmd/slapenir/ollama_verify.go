@@ -25,7 +25,7 @@ func runOllamaVerify(args []string) int {
 	if defModel == "" {
 		defModel = aider.DefaultModel
 	}
-	model := fs.String("model", defModel, "the model that must be available (default $OLLAMA_MODEL)")
+	model := fs.String("model", defModel, "the model that must be available, from $OLLAMA_MODEL when set")
 	attempts := fs.Int("attempts", verify.DefaultAttempts, "how many times to try Ollama's /api/tags")
 	wait := fs.Duration("wait", verify.DefaultWait, "pause between two attempts")
 	strict := fs.Bool("strict", false, "exit 1 when Ollama is unreachable or the model is missing (default: report and exit 0)")

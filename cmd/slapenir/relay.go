@@ -33,9 +33,9 @@ func (u *upstreamFlags) register(fs *flag.FlagSet) {
 	if def == "" {
 		def = relay.DefaultProxyURL
 	}
-	fs.StringVar(&u.proxy, "proxy", def, "the SLAPENIR proxy: https://… for mTLS with the agent's certificate, http://… for a proxy in --insecure-plaintext mode (default $SLAPENIR_PROXY_URL)")
+	fs.StringVar(&u.proxy, "proxy", def, "the SLAPENIR proxy, from $SLAPENIR_PROXY_URL when set: https://… for mTLS with the agent's certificate, http://… for a proxy in --insecure-plaintext mode")
 	fs.StringVar(&u.certs, "certs", enroll.DefaultDir, "directory with the agent's cert.pem, key.pem and root_ca.pem (re-read when renewed)")
-	fs.StringVar(&u.ollamaHost, "ollama-host", os.Getenv("OLLAMA_HOST"), "Ollama as the proxy reaches it, host:port (default $OLLAMA_HOST, else "+relay.DefaultOllamaHost+")")
+	fs.StringVar(&u.ollamaHost, "ollama-host", os.Getenv("OLLAMA_HOST"), "Ollama as the proxy reaches it, host:port, from $OLLAMA_HOST when set (else "+relay.DefaultOllamaHost+")")
 }
 
 // upstream opens the proxy connection material and Ollama's target URL.
@@ -64,7 +64,7 @@ func runRelay(args []string) int {
 		return 2
 	}
 	forward := fs.String("listen", "127.0.0.1:3128", "address of the forward proxy (HTTP_PROXY/HTTPS_PROXY); empty turns it off")
-	helper := fs.String("ollama-listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "address of the Ollama helper (default port $OLLAMA_PROXY_PORT, else 8765); empty turns it off")
+	helper := fs.String("ollama-listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "address of the Ollama helper, on port $OLLAMA_PROXY_PORT when set (else 8765); empty turns it off")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -119,6 +119,18 @@ func serveRelay(uf upstreamFlags, l relay.Listeners) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	r := relay.New(relay.Options{Upstream: up, OllamaTarget: target, Logf: logger.Printf})
+	// SIGHUP (certs renew, or the init forwarding it) means the certificate
+	// changed: the files are re-read anyway, and dropping idle connections
+	// makes the next request present the new one.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			logger.Print("relay: SIGHUP: new connections to the proxy will present the renewed certificate")
+			r.CloseIdleConnections()
+		}
+	}()
 	logger.Printf("relay: to the proxy %s; Ollama helper requests go to %s", up.URL(), target)
 	if err := relay.Run(ctx, r, l, logger.Printf); err != nil {
 		logger.Print(err)

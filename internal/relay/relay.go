@@ -50,12 +50,19 @@ func (r *Relay) Forwarder() http.Handler { return r.forwarder }
 // OllamaHelper is the Ollama helper (OLLAMA_API_BASE).
 func (r *Relay) OllamaHelper() http.Handler { return r.helper }
 
+// CloseIdleConnections drops the idle connections to the proxy, so the next
+// requests open new ones with a fresh handshake (the renewed certificate is
+// then presented at once rather than when the old connections expire).
+func (r *Relay) CloseIdleConnections() {
+	r.proxied.CloseIdleConnections()
+	r.direct.CloseIdleConnections()
+}
+
 // Close cuts open tunnels and drops idle connections to the proxy. Shut the
 // servers down first, so no new request arrives.
 func (r *Relay) Close() {
 	r.tunnels.close()
-	r.proxied.CloseIdleConnections()
-	r.direct.CloseIdleConnections()
+	r.CloseIdleConnections()
 }
 
 // NewServer is an http.Server for one of the relay's handlers: a bound on

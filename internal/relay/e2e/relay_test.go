@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/slapenir/slapenir/internal/ollama/fake"
@@ -34,6 +35,13 @@ func TestRelayCommand(t *testing.T) {
 		"-d", `{"model":"qwen2.5-coder:7b","messages":[{"role":"user","content":"hi"}]}`)
 	if code != 0 || strings.Count(out, "\n") != 10 || !strings.Contains(out, `"done":true`) {
 		t.Errorf("curl /api/chat through the helper: exit %d, want 9 token lines and a done line:\n%s", code, out)
+	}
+	// SIGHUP (forwarded by the init after a renewal) must not stop it.
+	_ = d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitLine(t, regexp.MustCompile(`SIGHUP: new connections`))
+	out, code = run(t, ctx, env(), "curl", "-sS", "--fail", helper+"/api/tags")
+	if code != 0 || !strings.Contains(out, fake.DefaultModel) {
+		t.Errorf("curl through the helper after SIGHUP: exit %d: %s", code, out)
 	}
 	if code := d.stop(t); code != 0 {
 		t.Errorf("relay exited %d on SIGTERM, want 0 (a clean stop)", code)
