@@ -93,8 +93,10 @@ type Used struct {
 // Replace returns b with every allowed placeholder replaced. It is for
 // complete values such as a URL or a header field.
 func (in *Injector) Replace(b []byte, allow func(i int) bool) ([]byte, Used) {
-	var out bytes.Buffer
-	w := in.NewWriter(&out, allow)
+	out := bytes.NewBuffer(make([]byte, 0, len(b)))
+	// Sized to the input: one-shot calls (every header of every request)
+	// must not pay for a streaming-sized buffer.
+	w := in.newWriter(out, allow, len(b)+in.maxLen)
 	// Writes into a bytes.Buffer cannot fail.
 	_, _ = w.Write(b)
 	_ = w.Close()

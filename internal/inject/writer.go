@@ -32,12 +32,16 @@ type Writer struct {
 // allow(i) is true; a nil allow allows none. Close it at the end of the
 // stream; it does not close dst.
 func (in *Injector) NewWriter(dst io.Writer, allow func(i int) bool) *Writer {
+	return in.newWriter(dst, allow, chunkSize+in.maxLen)
+}
+
+func (in *Injector) newWriter(dst io.Writer, allow func(i int) bool, bufCap int) *Writer {
 	if allow == nil {
 		allow = func(int) bool { return false }
 	}
 	return &Writer{
 		in: in, allow: allow, dst: dst,
-		buf:      make([]byte, 0, chunkSize+in.maxLen),
+		buf:      make([]byte, 0, min(bufCap, chunkSize+in.maxLen)),
 		injected: map[int]bool{}, foreign: map[int]bool{},
 	}
 }

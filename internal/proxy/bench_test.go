@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/secrets"
 )
 
 // benchProxy starts an in-process proxy (audit to a real file) and a 1 KB
@@ -69,5 +70,86 @@ func BenchmarkTarget(b *testing.B) {
 		r, _ := http.NewRequest("GET", "http://"+p.addr+"/", nil)
 		r.Header.Set("X-Target-URL", up.URL)
 		return r
+	})
+}
+
+// benchCredProxy is benchProxy with one credential configured for the
+// upstream's host, so every request is injected into and every response
+// scanned.
+func benchCredProxy(b *testing.B, handler http.Handler) (*testProxy, *httptest.Server) {
+	b.Helper()
+	up := httptest.NewServer(handler)
+	b.Cleanup(up.Close)
+	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}}}},
+		secrets.Options{LookupEnv: func(string) (string, bool) { return realToken, true }, Logf: b.Logf})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { v.Close() })
+	creds, err := NewCredentials(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	af := filepath.Join(b.TempDir(), "audit.jsonl")
+	al, err := audit.Open(audit.Options{File: af})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := New(Options{Config: loopbackConfig(), Audit: al, Credentials: creds})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln := listenLoopback(b)
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(func() { _ = srv.http.Close(); _ = al.Close() })
+	return &testProxy{srv: srv, addr: ln.Addr().String(), auditFile: af, audit: al}, up
+}
+
+// BenchmarkForwardCredentials is BenchmarkForward with injection (a
+// placeholder in the Authorization header) and redaction of the response on.
+func BenchmarkForwardCredentials(b *testing.B) {
+	payload := strings.Repeat("x", 1024)
+	p, up := benchCredProxy(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, payload) }))
+	c := p.client()
+	c.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	benchRequests(b, c, func() *http.Request {
+		r, _ := http.NewRequest("GET", up.URL+"/", nil)
+		r.Header.Set("Authorization", "Bearer DUMMY_GITHUB")
+		return r
+	})
+}
+
+// BenchmarkStream64MiB measures throughput of one large response through the
+// proxy, with the credential stage off and on (every byte scanned).
+func BenchmarkStream64MiB(b *testing.B) {
+	const size = 64 << 20
+	big := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := []byte(strings.Repeat("lorem ipsum dolor sit amet, consectetur adipiscing elit\n", 1024))
+		for sent := 0; sent < size; sent += len(chunk) {
+			w.Write(chunk)
+		}
+	})
+	run := func(b *testing.B, p *testProxy, url string) {
+		c := p.client()
+		b.SetBytes(size)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			resp, err := c.Get(url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	b.Run("plain", func(b *testing.B) {
+		p, _ := benchProxy(b)
+		up := httptest.NewServer(big)
+		defer up.Close()
+		run(b, p, up.URL)
+	})
+	b.Run("credentials", func(b *testing.B) {
+		p, up := benchCredProxy(b, big)
+		run(b, p, up.URL)
 	})
 }
