@@ -31,8 +31,8 @@ func referenceRedact(r *Redactor, in []byte) ([]byte, int) {
 			from += i + 1
 		}
 	}
-	if r.json != nil {
-		r.json.find(in, 0, true, func(s, e int) { hits = append(hits, span{int64(s), int64(e)}) })
+	for _, v := range r.views {
+		v.find(in, 0, true, func(s, e int) { hits = append(hits, span{int64(s), int64(e)}) })
 	}
 	slices.SortFunc(hits, func(a, b span) int { return int(a.start - b.start) })
 	var out []byte
@@ -105,6 +105,7 @@ func encoders() []encoder {
 		{"base64 std in run, JSON with escaped solidus", func(rng *rand.Rand, s []byte) []byte {
 			return bytes.ReplaceAll(embed64(base64.StdEncoding)(rng, s), []byte("/"), []byte(`\/`))
 		}},
+		{"percent, each byte escaped or not at random", pctMixed},
 		{"percent all upper", func(_ *rand.Rand, s []byte) []byte { return pctAll(s, "%%%02X") }},
 		{"percent all lower", func(_ *rand.Rand, s []byte) []byte { return pctAll(s, "%%%02x") }},
 		{"url.QueryEscape", func(_ *rand.Rand, s []byte) []byte { return []byte(url.QueryEscape(string(s))) }},
@@ -169,6 +170,26 @@ func jsonMixed(rng *rand.Rand, s []byte) []byte {
 		}
 	}
 	return []byte(b.String())
+}
+
+// pctMixed escapes a random subset of s's bytes as %XX, each hex digit in
+// random case; '%' itself is always escaped, as it must be.
+func pctMixed(rng *rand.Rand, s []byte) []byte {
+	var b []byte
+	for _, c := range s {
+		if c != '%' && rng.IntN(2) == 0 {
+			b = append(b, c)
+			continue
+		}
+		h := []byte(fmt.Sprintf("%02x", c))
+		for i := range h {
+			if rng.IntN(2) == 0 {
+				h[i] = bytes.ToUpper(h[i : i+1])[0]
+			}
+		}
+		b = append(append(b, '%'), h...)
+	}
+	return b
 }
 
 func pctAll(s []byte, format string) []byte {

@@ -9,8 +9,9 @@ import (
 // immutable and safe for concurrent use; each stream gets its own Writer or
 // Reader.
 type Redactor struct {
-	m           *matcher
-	json        *jsonView // nil unless JSON is among the encodings
+	m *matcher
+	// views find the escaped forms that mix escapes and literals freely.
+	views       []*decodeView
 	replacement []byte
 }
 
@@ -42,8 +43,11 @@ func New(secrets [][]byte, opts Options) (*Redactor, error) {
 		}
 	}
 	r := &Redactor{m: newMatcher(pats), replacement: repl}
-	if enc&JSON != 0 && len(secrets) > 0 {
-		r.json = newJSONView(secrets)
+	if len(secrets) > 0 && enc&JSON != 0 {
+		r.views = append(r.views, newJSONView(secrets))
+	}
+	if len(secrets) > 0 && enc&Percent != 0 {
+		r.views = append(r.views, newPercentView(secrets))
 	}
 	return r, nil
 }
@@ -57,8 +61,10 @@ func (r *Redactor) Window() int { return r.m.maxSpan }
 // It is for small, complete values such as header fields; use a Writer or
 // Reader for bodies.
 func (r *Redactor) Redact(b []byte) ([]byte, int) {
-	var out bytes.Buffer
-	w := r.NewWriter(&out)
+	out := bytes.NewBuffer(make([]byte, 0, len(b)))
+	// Size the buffer to the input: one-shot calls (every header of every
+	// response) must not pay for a streaming-sized buffer.
+	w := r.newWriter(out, len(b)+r.m.maxSpan)
 	// Writes to a bytes.Buffer cannot fail.
 	_, _ = w.Write(b)
 	_ = w.Close()

@@ -18,10 +18,10 @@ const chunkSize = 32 << 10
 // at most Window()-1 bytes; Flush passes on more (see Flush); Close passes
 // on the rest. It is not safe for concurrent use.
 type Writer struct {
-	m    *matcher
-	json *jsonView
-	repl []byte
-	dst  io.Writer
+	m     *matcher
+	views []*decodeView
+	repl  []byte
+	dst   io.Writer
 
 	// All positions are offsets in the input stream.
 	buf     []byte // input not yet passed on; buf[0] is at base
@@ -42,12 +42,17 @@ type span struct{ start, end int64 }
 // NewWriter returns a Writer that writes the redacted stream to dst. Close
 // it at the end of the stream; it does not close dst.
 func (r *Redactor) NewWriter(dst io.Writer) *Writer {
+	return r.newWriter(dst, chunkSize+r.m.maxSpan)
+}
+
+// newWriter is NewWriter with a smaller buffer for one-shot inputs.
+func (r *Redactor) newWriter(dst io.Writer, bufCap int) *Writer {
 	return &Writer{
-		m:    r.m,
-		json: r.json,
-		repl: r.replacement,
-		dst:  dst,
-		buf:  make([]byte, 0, chunkSize+r.m.maxSpan),
+		m:     r.m,
+		views: r.views,
+		repl:  r.replacement,
+		dst:   dst,
+		buf:   make([]byte, 0, min(bufCap, chunkSize+r.m.maxSpan)),
 	}
 }
 
@@ -97,8 +102,8 @@ func (w *Writer) Flush() error {
 	end := w.base + int64(len(w.buf))
 	hold := w.pending
 	lo := max(w.base, end-int64(w.m.maxSpan)+1)
-	if w.json != nil {
-		hold = min(hold, w.base+int64(w.json.growingFrom(w.buf, int(lo-w.base))))
+	for _, v := range w.views {
+		hold = min(hold, w.base+int64(v.growingFrom(w.buf, int(lo-w.base))))
 	}
 	for i := lo; i < hold; i++ {
 		if w.m.mayGrow(w.buf[i-w.base:]) {
@@ -140,8 +145,8 @@ func (w *Writer) process(final bool) error {
 		w.regions = append(w.regions, span{w.base + int64(s), w.base + int64(e)})
 	}
 	p := w.m.find(w.buf, int(from-w.base), final, hit)
-	if w.json != nil {
-		w.json.find(w.buf, int(from-w.base), final, hit)
+	for _, v := range w.views {
+		v.find(w.buf, int(from-w.base), final, hit)
 	}
 	w.pending = w.base + int64(p)
 	w.scanned = end
