@@ -97,9 +97,10 @@ func (t *tunnels) connect(ctx context.Context, target string) (net.Conn, *bufio.
 	return pc, br, resp, nil
 }
 
-// pipe relays bytes until both directions end. A direction that ends
-// cleanly half-closes the other side, so request-then-response protocols
-// finish; an error on either side cuts both.
+// pipe relays bytes until the proxy's side ends. The client ending first
+// half-closes the proxy's side, so request-then-response protocols finish;
+// the proxy's side ending (the tunnel is over upstream) or an error ends
+// both, so a client that never closes cannot hold the tunnel open.
 func pipe(client net.Conn, fromClient io.Reader, proxy net.Conn, fromProxy io.Reader) {
 	var once sync.Once
 	cut := func() { once.Do(func() { _ = client.Close(); _ = proxy.Close() }) }
@@ -112,13 +113,9 @@ func pipe(client net.Conn, fromClient io.Reader, proxy net.Conn, fromProxy io.Re
 		}
 		closeWrite(proxy)
 	}()
-	if _, err := io.Copy(client, fromProxy); err != nil {
-		cut()
-	} else {
-		closeWrite(client)
-	}
-	<-done
+	_, _ = io.Copy(client, fromProxy)
 	cut()
+	<-done
 }
 
 func closeWrite(c net.Conn) {
