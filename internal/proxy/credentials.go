@@ -24,6 +24,9 @@ type Credentials struct {
 	vault *secrets.Vault
 	inj   *inject.Injector
 	red   *redact.Redactor
+	// creds is the vault's list, read once: it never changes while the
+	// proxy runs, and the vault hands out copies.
+	creds []secrets.Credential
 }
 
 // NewCredentials compiles the vault's values into the injector and the
@@ -37,11 +40,11 @@ func NewCredentials(v *secrets.Vault) (*Credentials, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: credentials: %w", err)
 	}
-	return &Credentials{vault: v, inj: inj, red: red}, nil
+	return &Credentials{vault: v, inj: inj, red: red, creds: v.Credentials()}, nil
 }
 
 // active reports whether there is anything to inject or redact.
-func (c *Credentials) active() bool { return c != nil && len(c.vault.Credentials()) > 0 }
+func (c *Credentials) active() bool { return c != nil && len(c.creds) > 0 }
 
 // needsInterception says whether a CONNECT to host:port must be terminated
 // so a credential can be injected.
@@ -49,7 +52,7 @@ func (c *Credentials) needsInterception(host string, port int) bool {
 	if !c.active() {
 		return false
 	}
-	for _, cr := range c.vault.Credentials() {
+	for _, cr := range c.creds {
 		if cr.Matches(host, port) {
 			return true
 		}
@@ -122,7 +125,7 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, u 
 		return
 	}
 	anyAllowed := false
-	for i := range c.vault.Credentials() {
+	for i := range c.creds {
 		if allow(i) {
 			anyAllowed = true
 			break
