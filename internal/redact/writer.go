@@ -88,10 +88,11 @@ func (w *Writer) Write(p []byte) (int, error) {
 // keeps back is exactly the shortest buffered suffix that could still grow
 // into a hit: a prefix of a secret's encoded form (for base64 forms with an
 // alignment offset, preceded by the base64 character that would carry the
-// secret's first bits), bytes that JSON- or percent-decode to the beginning of a
-// secret (an escape cut short at the end counts as possibly so), or a complete hit
-// whose base64 padding is not yet known. Typically that is nothing, or the last few characters of a word.
-// Flush never emits a byte that more input could turn into a secret.
+// secret's first bits), bytes that JSON- or percent-decode to the beginning
+// of a secret (an escape cut short at the end counts as possibly so), or a
+// complete hit whose base64 padding is not yet known. Typically that is
+// nothing, or the last few characters of a word. Flush never emits a byte
+// that more input could turn into a secret.
 func (w *Writer) Flush() error {
 	if w.closed {
 		return errClosed
