@@ -161,6 +161,9 @@ func proxyTLS(ctx context.Context, cfg *config.Config, insecure bool, log *slog.
 // proxyCredentials opens the vault of real credentials; the returned func
 // wipes it on shutdown.
 func proxyCredentials(cfg *config.Config, log *slog.Logger) (*proxy.Credentials, func(), error) {
+	if err := os.MkdirAll(cfg.State(), 0o700); err != nil {
+		return nil, nil, fmt.Errorf("proxy: cannot create the state directory (set --state-dir or SLAPENIR_STATE_DIR to a writable one): %w", err)
+	}
 	key, err := secrets.LoadOrCreateKey(filepath.Join(cfg.State(), "placeholder.key"))
 	if err != nil {
 		return nil, nil, err

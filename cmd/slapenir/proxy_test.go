@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestProxyCommandFirstRun runs the README's first command as a newcomer
+// would: `slapenir proxy` on a state directory that does not exist yet, a
+// client certificate from `certs dev-issue`, one request through it, then
+// SIGTERM: a clean exit with the audit log flushed and its chain intact.
+func TestProxyCommandFirstRun(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "slapenir")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello from upstream") }))
+	defer up.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	state := filepath.Join(dir, "fresh", "state")
+	auditFile := filepath.Join(dir, "audit", "audit.jsonl")
+	cfg := filepath.Join(dir, "proxy.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %q\npolicy:\n  private_allow: [\"127.0.0.1/32\"]\naudit:\n  file: %q\n  stdout: false\n", addr, auditFile)), 0o600)
+
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "proxy", "--config", cfg, "--state-dir", state)
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	}()
+
+	certs := filepath.Join(dir, "agent-certs")
+	root := filepath.Join(state, "dev-ca", "root_ca.pem")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(root); err == nil {
+			if c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}); err == nil {
+				c.Close()
+				break
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("proxy exited at start: %v\n%s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy did not come up:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out, err := exec.Command(bin, "certs", "dev-issue", "agent-1", "--out", certs, "--state-dir", state).CombinedOutput(); err != nil {
+		t.Fatalf("dev-issue: %v\n%s", err, out)
+	}
+	pair, err := tls.LoadX509KeyPair(filepath.Join(certs, "cert.pem"), filepath.Join(certs, "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, _ := os.ReadFile(filepath.Join(certs, "root_ca.pem"))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Transport: &http.Transport{
+		Proxy:           http.ProxyURL(&url.URL{Scheme: "https", Host: addr}),
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}},
+	}}
+	resp, err := client.Get(up.URL + "/")
+	if err != nil {
+		t.Fatalf("request through the proxy: %v\n%s", err, stderr.String())
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "hello from upstream" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	client.CloseIdleConnections()
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("proxy did not exit cleanly on SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("proxy did not stop on SIGTERM")
+	}
+	if !strings.Contains(stderr.String(), "audit log flushed") {
+		t.Errorf("no shutdown message:\n%s", stderr.String())
+	}
+	out, err := exec.Command(bin, "audit", "verify", auditFile).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "1 records, chain ok") {
+		t.Fatalf("audit verify: %v\n%s", err, out)
+	}
+}
