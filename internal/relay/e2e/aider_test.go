@@ -129,3 +129,25 @@ func killHelper(t *testing.T, port string) {
 		}
 	}
 }
+
+// TestAiderOllamaReportsAHelperThatCannotStart: without the agent's
+// certificate the helper exits at once; aider-ollama says so instead of
+// waiting, and does not run Aider against a helper that is not there.
+func TestAiderOllamaReportsAHelperThatCannotStart(t *testing.T) {
+	ctx := testContext(t)
+	tools := t.TempDir()
+	if err := os.WriteFile(filepath.Join(tools, "aider"), []byte("#!/bin/sh\nexit 7\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(freePort(t))
+	environ := env("HOME="+t.TempDir(), "OLLAMA_PROXY_PORT="+port, "SLAPENIR_PROXY_URL=https://127.0.0.1:1", "TMPDIR="+t.TempDir())
+	for i, kv := range environ {
+		if strings.HasPrefix(kv, "PATH=") {
+			environ[i] = kv + ":" + tools
+		}
+	}
+	out, code := run(t, ctx, environ, "aider-ollama")
+	if code != 1 || !strings.Contains(out, "the helper stopped (exit status 1)") || !strings.Contains(out, "ollama-proxy-helper.log") {
+		t.Errorf("aider-ollama with a helper that cannot start: exit %d: %s; want 1, the helper's exit and its log", code, out)
+	}
+}
