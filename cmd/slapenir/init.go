@@ -22,9 +22,6 @@ func superviseEnvOr(key, def string) string {
 }
 
 func runInit(args []string) int {
-	if len(args) > 0 && args[0] == supervise.ExecServiceFlag {
-		return supervise.ExecService(args[1:])
-	}
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	config := fs.String("config", superviseEnvOr("SLAPENIR_INIT_CONFIG", "/etc/slapenir/agent-services.yaml"), "service file (env SLAPENIR_INIT_CONFIG)")
 	socket := fs.String("socket", superviseEnvOr("SLAPENIR_INIT_SOCKET", supervise.DefaultSocket), "control socket for `slapenir ctl` (env SLAPENIR_INIT_SOCKET); empty disables it")

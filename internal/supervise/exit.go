@@ -55,7 +55,7 @@ func (sv *supervisor) oneshotEnded(s *service, ws unix.WaitStatus, how string) {
 		code, how = 124, how+" after its timeout of "+c.Timeout.String()
 	}
 	switch {
-	case ws.Exited() && ws.ExitStatus() >= 100:
+	case ws.Exited() && ws.ExitStatus() >= 100 && !s.startFailed:
 		sv.fatal(s, how, code)
 	case c.Required:
 		sv.log.initf("%s %s: required oneshot failed, stopping all services", c.Name, how)
@@ -69,7 +69,11 @@ func (sv *supervisor) oneshotEnded(s *service, ws unix.WaitStatus, how string) {
 
 func (sv *supervisor) longrunEnded(s *service, ws unix.WaitStatus, how string) {
 	c := s.conf
-	switch decide(c.Restart.Mode, ws) {
+	act := decide(c.Restart.Mode, ws)
+	if s.startFailed && act == actFatal {
+		act = actRestart
+	}
+	switch act {
 	case actFatal:
 		sv.fatal(s, how, exitCode(ws))
 	case actStayDown:

@@ -1,11 +1,11 @@
 package supervise
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -23,25 +23,18 @@ type process struct {
 	files  []*os.File // 0, 1, 2, then fds from 3; nil entries are closed
 }
 
-// spawn starts p through the exec wrapper, in its own process group so that
-// stop signals reach everything the service started.
+// errNotFound marks a command that is not in the service's PATH (exit 127,
+// as a shell would say).
+type errNotFound struct{ error }
+
+// spawn starts p as its user, in its own process group so that stop signals
+// reach everything the service started, from the spawner thread whose
+// no_new_privs and bounding set the child inherits.
 func (sv *supervisor) spawn(p process) (int, <-chan unix.WaitStatus, error) {
-	argv := []string{sv.opt.Self, "init", ExecServiceFlag}
-	if p.id != nil {
-		groups := make([]string, len(p.id.groups))
-		for i, g := range p.id.groups {
-			groups[i] = strconv.FormatUint(uint64(g), 10)
-		}
-		argv = append(argv, "--uid", strconv.FormatUint(uint64(p.id.uid), 10),
-			"--gid", strconv.FormatUint(uint64(p.id.gid), 10), "--groups", strings.Join(groups, ","))
+	path, err := lookPath(p.argv[0], p.env)
+	if err != nil {
+		return 0, nil, errNotFound{err}
 	}
-	if p.netAdm {
-		argv = append(argv, "--net-admin")
-	}
-	if p.dir != "" {
-		argv = append(argv, "--dir", p.dir)
-	}
-	argv = append(append(argv, "--"), p.argv...)
 	fds := make([]uintptr, len(p.files))
 	for i, f := range p.files {
 		fds[i] = ^uintptr(0)
@@ -49,11 +42,31 @@ func (sv *supervisor) spawn(p process) (int, <-chan unix.WaitStatus, error) {
 			fds[i] = f.Fd()
 		}
 	}
-	return sv.reap.start(sv.opt.Self, argv, &syscall.ProcAttr{
-		Env:   p.env,
-		Files: fds,
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
-	})
+	sys := &syscall.SysProcAttr{Setpgid: true}
+	if p.id != nil {
+		sys.Credential = &syscall.Credential{Uid: p.id.uid, Gid: p.id.gid, Groups: p.id.groups}
+		if p.netAdm && p.id.uid != 0 {
+			// Ambient, so that a non-root user keeps it across execve.
+			sys.AmbientCaps = []uintptr{unix.CAP_NET_ADMIN}
+		}
+	}
+	sp := sv.plain
+	if p.netAdm {
+		sp = sv.netAdmin
+	}
+	pid, ch, err := sp.start(path, p.argv, &syscall.ProcAttr{Dir: p.dir, Env: p.env, Files: fds, Sys: sys})
+	if err != nil {
+		who := "init's user"
+		if p.id != nil {
+			who = fmt.Sprintf("uid %d gid %d", p.id.uid, p.id.gid)
+		}
+		dir := p.dir
+		if dir == "" {
+			dir = "/"
+		}
+		return 0, nil, fmt.Errorf("cannot execute %s as %s in workdir %s: %w", path, who, dir, err)
+	}
+	return pid, ch, nil
 }
 
 // serviceEnv is the container's environment, then what earlier oneshots
@@ -70,7 +83,7 @@ func (sv *supervisor) serviceEnv(s *service) []string {
 // command exiting 126, so the restart policy applies to it as to any exit.
 func (sv *supervisor) start(s *service) {
 	s.gen++
-	s.timedOut = false
+	s.timedOut, s.startFailed = false, false
 	c := s.conf
 	env := sv.serviceEnv(s)
 	devnull, err := os.Open(os.DevNull)
@@ -180,11 +193,20 @@ func (sv *supervisor) start(s *service) {
 	s.whenStarted = nil
 }
 
+// cannotStart reports a command that could not even be started as exit 126
+// (127 when not found). That is a crash, never a fatal 100+ exit: a longrun is
+// retried with backoff, a required oneshot stops the container with that code.
 func (sv *supervisor) cannotStart(s *service, err error) {
 	sv.log.initf("%s cannot start: %v", s.conf.Name, err)
+	code := 126
+	if errors.As(err, new(errNotFound)) {
+		code = 127
+	}
 	gen := s.gen
 	s.started = time.Now()
-	sv.post(func() { sv.onExit(s, gen, unix.WaitStatus(126<<8)) })
+	s.startFailed = true
+	s.state = stateStarting // not pending, or startEligible would retry at once
+	sv.post(func() { sv.onExit(s, gen, unix.WaitStatus(code<<8)) })
 }
 
 // prepareExport creates the file a oneshot may write KEY=VALUE lines to,

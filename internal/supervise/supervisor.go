@@ -22,8 +22,6 @@ type Options struct {
 	Socket string
 	// SocketGroup owns the socket (mode 0660), so its members may use ctl.
 	SocketGroup string
-	// Self is the slapenir binary, re-executed as each service's exec wrapper.
-	Self string
 	// Env is the container environment every service starts from.
 	Env []string
 	// ShutdownTimeout bounds a whole shutdown; what still runs then is
@@ -58,6 +56,7 @@ type service struct {
 	lastExit     string
 	exportPath   string
 	timedOut     bool
+	startFailed  bool // the last run never started: see cannotStart
 
 	held             bool // stopped through ctl: no automatic (re)start
 	restartAfterStop bool
@@ -72,6 +71,8 @@ type supervisor struct {
 	opt      Options
 	log      *logStream
 	reap     *reaper
+	plain    *spawner // children get no capabilities
+	netAdmin *spawner // children may keep CAP_NET_ADMIN
 	services []*service
 	byName   map[string]*service
 	exports  []string // KEY=VALUE exported by finished oneshots
@@ -94,14 +95,6 @@ func Run(f *initconf.File, opt Options) int {
 	}
 	if opt.ShutdownTimeout == 0 {
 		opt.ShutdownTimeout = 9 * time.Second
-	}
-	if opt.Self == "" {
-		self, err := os.Executable()
-		if err != nil {
-			fmt.Fprintf(opt.Stdout, "[init] cannot find my own binary to start services: %v\n", err)
-			return 2
-		}
-		opt.Self = self
 	}
 	sv := &supervisor{
 		opt:    opt,
@@ -127,6 +120,14 @@ func Run(f *initconf.File, opt Options) int {
 		sv.log.initf("reaped orphan pid=%d (%s)", pid, describeExit(ws))
 	})
 	defer sv.reap.stop()
+	var err error
+	if sv.plain, err = newSpawner(sv.reap, false); err == nil {
+		sv.netAdmin, err = newSpawner(sv.reap, true)
+	}
+	if err != nil {
+		sv.log.initf("cannot prepare the thread that starts services: %v", err)
+		return 2
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
