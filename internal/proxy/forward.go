@@ -91,6 +91,12 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, x *exchange, ho
 	if !s.decide(w, x, host, port, false) {
 		return
 	}
+	// An upstream that answers as soon as it has the body's last byte
+	// (Ollama does) would otherwise race net/http, which closes the request
+	// body when the response head is written while the transport may still
+	// be reading its EOF: the stream would be cut. Not every writer supports
+	// it (HTTP/2 is full duplex already).
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	ctx := context.WithValue(r.Context(), upstreamKey{}, up)
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) { s.noteAddr(x, host, info.Conn) },

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -95,5 +97,39 @@ func TestStreamingEachChunkFlushed(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStreamsAfterImmediateAnswer: an upstream that starts its answer the
+// moment it has read the request body (as Ollama does) must not have its
+// stream cut by net/http closing the request body under the transport.
+func TestStreamsAfterImmediateAnswer(t *testing.T) {
+	const lines, streams = 500, 100
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		for i := 0; i < lines; i++ {
+			fmt.Fprintf(w, "{\"i\":%d}\n", i)
+			w.(http.Flusher).Flush()
+		}
+	}))
+	defer up.Close()
+	p := startProxy(t, nil)
+	for s := 0; s < streams; s++ {
+		req, _ := http.NewRequest("POST", "http://"+p.addr+"/api/chat", strings.NewReader(`{"model":"m","messages":[]}`))
+		req.Header.Set("X-Target-URL", up.URL)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			n++
+		}
+		resp.Body.Close()
+		if n != lines || sc.Err() != nil {
+			t.Fatalf("stream %d cut after %d of %d lines: %v", s, n, lines, sc.Err())
+		}
 	}
 }
