@@ -88,8 +88,8 @@ func runeOf(r rune) decoded {
 	return d
 }
 
-// anchors calls f for every backslash at or after from that can begin the
-// escaped part of a hit, with the first byte a hit through it may start at.
+// anchors calls f for every escape at or after from that can be the first
+// escape of a hit, with the first byte a hit through it may start at.
 func (v *decodeView) anchors(buf []byte, from int, final bool, f func(p, runStart int) bool) {
 	for p := from; p < len(buf); p++ {
 		k := bytes.IndexByte(buf[p:], v.escape)
@@ -120,7 +120,7 @@ func (v *decodeView) possible(dec []byte) bool {
 	return true
 }
 
-// find reports every hit whose first backslash is at or after from.
+// find reports every hit whose first escape is at or after from.
 func (v *decodeView) find(buf []byte, from int, final bool, hit func(start, end int)) {
 	v.anchors(buf, from, final, func(p, runStart int) bool {
 		for s := runStart; s <= p; s++ {
@@ -146,10 +146,11 @@ func (v *decodeView) growingFrom(buf []byte, from int) int {
 	return hold
 }
 
-// walk decodes buf from s (literal up to the backslash at p, JSON-decoded
-// from p on) along the sorted secrets, reporting the end of each span that
-// decodes to a whole secret and includes the escape at p. open reports that
-// the input ran out while a secret could still be completed.
+// walk decodes buf from s (literal up to the escape at p, which anchors has
+// checked is one, decoded from p on) along the sorted secrets, reporting the
+// end of each span that decodes to a whole secret and includes the escape at
+// p. open reports that the input ran out while a secret could still be
+// completed.
 func (v *decodeView) walk(buf []byte, s, p int, final bool, hit func(end int)) (open bool) {
 	lo, hi, depth := 0, len(v.secrets), 0
 	feed := func(c byte) bool {
@@ -184,9 +185,6 @@ func (v *decodeView) walk(buf []byte, s, p int, final bool, hit func(end int)) (
 		dec, size, kind := v.decode(buf[pos:], final)
 		if kind == incomplete {
 			return true
-		}
-		if kind == literal && pos == p {
-			return false // no escape at p: not this view's hit
 		}
 		for _, c := range dec.bytes() {
 			if !feed(c) {
