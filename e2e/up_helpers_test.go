@@ -92,8 +92,8 @@ func (u *upProcess) output() string {
 
 // waitFor returns the submatches of the first line matching re, waiting up
 // to limit for it; it fails the test if up exits or time runs out first.
-func (u *upProcess) waitFor(re string, limit time.Duration) []string {
-	u.t.Helper()
+func (u *upProcess) waitFor(t *testing.T, re string, limit time.Duration) []string {
+	t.Helper()
 	rx := regexp.MustCompile(re)
 	deadline := time.After(limit)
 	for {
@@ -118,9 +118,9 @@ func (u *upProcess) waitFor(re string, limit time.Duration) []string {
 				}
 			}
 			u.mu.Unlock()
-			u.t.Fatalf("slapenir up exited (%v) before printing a line matching %q", u.err, re)
+			t.Fatalf("slapenir up exited (%v) before printing a line matching %q", u.err, re)
 		case <-deadline:
-			u.t.Fatalf("no line matching %q within %s", re, limit)
+			t.Fatalf("no line matching %q within %s", re, limit)
 		}
 	}
 }
@@ -173,17 +173,17 @@ type upEndpoints struct {
 func (u *upProcess) endpoints(confined bool) upEndpoints {
 	u.t.Helper()
 	var e upEndpoints
-	m := u.waitFor(`^\[up\]   proxy:   (\S+) \(mTLS\) on (\S+), pid (\d+), audit log (\S+)$`, time.Minute)
+	m := u.waitFor(u.t, `^\[up\]   proxy:   (\S+) \(mTLS\) on (\S+), pid (\d+), audit log (\S+)$`, time.Minute)
 	e.ProxyURL, e.ProxyAddr, e.AuditFile = m[1], m[2], m[4]
 	e.ProxyPID, _ = strconv.Atoi(m[3])
-	e.Ollama = u.waitFor(`^\[up\]   Ollama:  http://(\S+) `, time.Second)[1]
-	e.InitPID, _ = strconv.Atoi(u.waitFor(`^\[up\]   agent:   slapenir init pid (\d+)`, time.Second)[1])
-	m = u.waitFor(`^\[up\]   relay:   HTTP_PROXY=http://(\S+), Ollama helper http://(\S+)$`, time.Second)
+	e.Ollama = u.waitFor(u.t, `^\[up\]   Ollama:  http://(\S+) `, time.Second)[1]
+	e.InitPID, _ = strconv.Atoi(u.waitFor(u.t, `^\[up\]   agent:   slapenir init pid (\d+)`, time.Second)[1])
+	m = u.waitFor(u.t, `^\[up\]   relay:   HTTP_PROXY=http://(\S+), Ollama helper http://(\S+)$`, time.Second)
 	e.Relay, e.Helper = m[1], m[2]
-	m = u.waitFor(`^\[up\]   files:   services \S+, certificates (\S+), control socket (\S+)$`, time.Second)
+	m = u.waitFor(u.t, `^\[up\]   files:   services \S+, certificates (\S+), control socket (\S+)$`, time.Second)
 	e.Certs, e.Socket = m[1], m[2]
 	if confined {
-		m = u.waitFor(`network namespace (\S+) \(veth (\S+) (\S+) <-> `, time.Second)
+		m = u.waitFor(u.t, `network namespace (\S+) \(veth (\S+) (\S+) <-> `, time.Second)
 		e.Netns, e.HostIf, e.HostIP = m[1], m[2], m[3]
 	}
 	return e

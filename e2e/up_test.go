@@ -31,9 +31,9 @@ func TestUpUnconfined(t *testing.T) {
 	u := startUp(t, state, envWithout("OLLAMA_HOST", "STEP_CA_URL", "STEP_TOKEN", "SLAPENIR_STATE_DIR", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"),
 		"--unconfined", "--heartbeat", "1s")
 	e := u.endpoints(false)
-	u.waitFor(`UNCONFINED`, time.Second)
-	u.waitFor(`^\[agent\] .*Heartbeat #1 - Agent is running`, time.Minute)
-	u.waitFor(`^\[ollama-verify\] \[ollama-verify\] Ollama is reachable through proxy!$`, time.Second)
+	u.waitFor(t, `UNCONFINED`, time.Second)
+	u.waitFor(t, `^\[agent\] .*Heartbeat #1 - Agent is running`, time.Minute)
+	u.waitFor(t, `^\[ollama-verify\] \[ollama-verify\] Ollama is reachable through proxy!$`, time.Second)
 
 	// The proxy's /health with the agent's certificate, as the relay sees it.
 	client := agentClient(t, certfile.Dir(e.Certs), "127.0.0.1")
@@ -66,7 +66,7 @@ func TestUpUnconfined(t *testing.T) {
 	if left := waitGone(procs, 5*time.Second); len(left) > 0 {
 		t.Errorf("processes left after Ctrl-C: %v", left)
 	}
-	u.waitFor(`^\[up\] stopped; no process, namespace, veth or rule of this run is left$`, time.Second)
+	u.waitFor(t, `^\[up\] stopped; no process, namespace, veth or rule of this run is left$`, time.Second)
 
 	recs := readAudit(t, e.AuditFile)
 	for _, want := range []struct{ path, host string }{{"/api/tags", hostOnly(e.Ollama)}, {"/x", "127.0.0.1"}} {

@@ -1,9 +1,12 @@
 package up
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/pki/certfile"
 )
 
 // proxyConfig is the user's configuration (or the embedded default) with
@@ -58,15 +62,29 @@ func writeProxyConfig(cfg *config.Config, path string) error {
 	return nil
 }
 
-// startProxy runs `slapenir proxy` and waits until it accepts connections.
-func startProxy(exe, cfgPath, stateDir, addr string, env []string, out io.Writer) (*child, error) {
+// startProxy runs `slapenir proxy` and waits until it answers /health over
+// TLS, verified against root as "proxy". (A bare TCP probe would leave a
+// failed handshake in the audit log.)
+func startProxy(exe, cfgPath, stateDir, addr, root string, env []string, out io.Writer) (*child, error) {
+	roots, err := certfile.ReadCerts(root)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	for _, r := range roots {
+		pool.AddCert(r)
+	}
+	probe := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		Proxy: nil, DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{ServerName: "proxy", RootCAs: pool, MinVersion: tls.VersionTLS12},
+	}}
 	c, err := startChild([]string{exe, "proxy", "--config", cfgPath, "--state-dir", stateDir}, env, out)
 	if err != nil {
 		return nil, err
 	}
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			conn.Close()
+		if resp, err := probe.Get("https://" + addr + "/health"); err == nil {
+			resp.Body.Close()
 			return c, nil
 		}
 		select {
@@ -76,5 +94,5 @@ func startProxy(exe, cfgPath, stateDir, addr string, env []string, out io.Writer
 		}
 	}
 	_ = c.stop(c.cmd.Process.Pid, time.Second)
-	return nil, fmt.Errorf("up: the proxy did not listen on %s within 30s", addr)
+	return nil, fmt.Errorf("up: the proxy did not answer https://%s/health within 30s", addr)
 }

@@ -86,7 +86,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	env := append([]string{}, o.Env...)
 	var proxyTLS *config.TLS
 	caAddr := net.JoinHostPort(hostOnly(proxyAddr), "9000")
-	caWhat := ""
+	caWhat, caRoot := "", ""
 	if o.CA.enabled() {
 		sc, err := trustStepCA(ctx, o.CA, state)
 		if err != nil {
@@ -116,12 +116,14 @@ func Run(ctx context.Context, o Options) (err error) {
 			}
 		}
 		env = append(env, "STEP_CA_URL="+agentCAURL, "STEP_TOKEN="+tok, "STEP_PROVISIONER="+o.CA.Provisioner, "STEP_FINGERPRINT="+sc.sha)
+		caRoot = sc.rootFile
 		caWhat = fmt.Sprintf("step-ca at %s (the agent enrolls at %s with a one-time token), root %s", o.CA.URL, agentCAURL, sc.rootFile)
 	} else {
 		rootFile, err := devCAAgentCert(state, o.AgentName, certs)
 		if err != nil {
 			return err
 		}
+		caRoot = rootFile
 		if root {
 			if err := chownTree(string(certs)); err != nil {
 				return err
@@ -138,7 +140,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := writeProxyConfig(cfg, proxyConfigPath); err != nil {
 		return err
 	}
-	px, err := startProxy(exe, proxyConfigPath, state, proxyAddr, o.Env, out.writer("[proxy] "))
+	px, err := startProxy(exe, proxyConfigPath, state, proxyAddr, caRoot, o.Env, out.writer("[proxy] "))
 	if err != nil {
 		return err
 	}
