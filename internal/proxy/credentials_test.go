@@ -14,6 +14,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -304,5 +306,44 @@ func TestPlaceholdersEndpoint(t *testing.T) {
 	var list []secrets.Placeholder
 	if err := json.Unmarshal(b, &list); err != nil || len(list) != 1 || list[0].Name != "github" || list[0].Env != "GITHUB_TOKEN" || list[0].Placeholder != "DUMMY_GITHUB" {
 		t.Fatalf("/placeholders: %s (%v)", b, err)
+	}
+}
+
+// TestCurlTrustingCAPem: the real curl, trusting only the CA the proxy serves
+// at /ca.pem, sends a placeholder through an intercepted tunnel (HTTP/2 when
+// curl offers it); the upstream gets the value and curl gets it redacted.
+func TestCurlTrustingCAPem(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl is not installed (apt-get install curl)")
+	}
+	echo := &recordingEcho{}
+	up := httptest.NewUnstartedServer(echo)
+	up.EnableHTTP2 = true
+	up.StartTLS()
+	defer up.Close()
+	ca, err := devca.EnsureAt(t.TempDir(), "test interception CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := credProxy(t, []string{"127.0.0.1"}, func(cfg *config.Config, o *Options) {
+		cfg.Policy.ConnectPorts = []int{portOf(t, up.URL)}
+		o.Intercept = &InterceptOptions{Authority: mitm.New(ca), UpstreamRoots: poolOf(up.Certificate())}
+	})
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if out, err := exec.Command(curl, "-sS", "--fail", "-o", caFile, "http://"+p.addr+"/ca.pem").CombinedOutput(); err != nil {
+		t.Fatalf("fetching /ca.pem: %v %s", err, out)
+	}
+	out, err := exec.Command(curl, "-sS", "--fail", "--proxy", "http://"+p.addr, "--cacert", caFile,
+		"-H", "Authorization: Bearer DUMMY_GITHUB", "-D", "-", up.URL+"/from-curl").CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl: %v\n%s", err, out)
+	}
+	if seen := echo.last(); !strings.Contains(seen, "Authorization=Bearer "+realToken) {
+		t.Fatalf("curl's placeholder was not injected:\n%s", seen)
+	}
+	assertNoSecret(t, "curl output", out)
+	if !strings.Contains(string(out), "[REDACTED]") {
+		t.Fatalf("curl output not redacted:\n%s", out)
 	}
 }
