@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,25 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
-
-// syncBuffer lets the test read what Run writes from another goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestMask(t *testing.T) {
 	for in, want := range map[string]string{
@@ -70,7 +53,7 @@ func TestAgentReportsChecksHealthBeatsAndStops(t *testing.T) {
 		"SSL_KEY_FILE":       filepath.Join(certs, "missing-key.pem"),
 		"SLAPENIR_PROXY_URL": proxy.URL,
 	}
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	stop := make(chan os.Signal, 1)
 	done := make(chan int, 1)
 	go func() {
@@ -127,7 +110,7 @@ func TestAgentGoesOnWhenProxyIsDown(t *testing.T) {
 	down := httptest.NewServer(http.NotFoundHandler())
 	url := down.URL
 	down.Close()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	stop := make(chan os.Signal, 1)
 	stop <- syscall.SIGINT
 	code := Run(Config{Out: out, Getenv: func(string) string { return "" }, Stop: stop, HealthURL: url + "/health"})

@@ -10,11 +10,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
 
 func TestConcurrentWritersProduceWholeLinesAndOneChain(t *testing.T) {
 	name := filepath.Join(t.TempDir(), "audit.jsonl")
-	var stdout lockedBuffer
+	var stdout syncbuf.Buffer
 	l, err := Open(Options{File: name, Stdout: &stdout})
 	if err != nil {
 		t.Fatal(err)
@@ -66,23 +68,6 @@ func TestConcurrentWritersProduceWholeLinesAndOneChain(t *testing.T) {
 	if _, err := Verify([]string{name}); err != nil {
 		t.Fatalf("verify: %v", err)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func TestOpenCreatesPrivateDirectoryAndFile(t *testing.T) {
@@ -230,7 +215,7 @@ func TestWriteAfterCloseFails(t *testing.T) {
 }
 
 func TestWriteFillsAZeroTimeWithoutChangingTheCallersRecord(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	l, err := Open(Options{Stdout: &out})
 	if err != nil {
 		t.Fatal(err)

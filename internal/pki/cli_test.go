@@ -14,6 +14,7 @@ import (
 
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/testutil/stepca"
+	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
 
 var (
@@ -129,7 +130,7 @@ func TestCertsCommandsEndToEnd(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "exec-ran")
 	daemon := exec.Command(bin, "certs", "renew", "--daemon", "--dir", dir, "--exec", "echo ok >> "+marker)
 	daemon.Env = append(os.Environ(), env...)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	daemon.Stderr = &logs
 	if err := daemon.Start(); err != nil {
 		t.Fatal(err)
