@@ -135,7 +135,6 @@ func (p *parser) service(k, v *yaml.Node) *Service {
 		Line:      k.Line,
 		Kind:      Longrun,
 		Required:  true,
-		User:      DefaultUser,
 		StopGrace: DefaultStopGrace,
 		Restart: Restart{
 			Mode:         RestartSeed,

@@ -38,7 +38,7 @@ func TestShippedServiceFileParses(t *testing.T) {
 	if v := f.Service("ollama-verify"); v.Required || v.Kind != Oneshot {
 		t.Errorf("ollama-verify must be an optional oneshot, got kind=%s required=%v", v.Kind, v.Required)
 	}
-	if a := f.Service("agent"); a.User != "agent" || a.StopGrace != 3*time.Second || a.StopSignal != syscall.SIGTERM {
+	if a := f.Service("agent"); a.User != "" || a.StopGrace != 3*time.Second || a.StopSignal != syscall.SIGTERM {
 		t.Errorf("agent defaults: user=%q grace=%s signal=%v", a.User, a.StopGrace, a.StopSignal)
 	}
 }

@@ -30,7 +30,10 @@ const (
 
 // Defaults applied to every service that does not set the field.
 const (
+	// DefaultUser runs a service that names no user; where the image has no
+	// such user, init falls back to DefaultUID:DefaultUID.
 	DefaultUser          = "agent"
+	DefaultUID           = 1000
 	DefaultStopGrace     = 3 * time.Second
 	DefaultReadyTimeout  = 30 * time.Second
 	DefaultReadyInterval = 50 * time.Millisecond
@@ -58,7 +61,8 @@ type Service struct {
 	Required  bool
 	DependsOn []string
 
-	// User is a user name or a numeric "uid[:gid]"; Group and Groups are names
+	// User is a user name or a numeric "uid[:gid]"; empty means DefaultUser.
+	// Group and Groups are names
 	// or numeric gids. Resolved against the system by package supervise.
 	User       string
 	Group      string

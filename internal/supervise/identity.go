@@ -16,6 +16,7 @@ type identity struct {
 	groups   []uint32 // supplementary, primary included
 	home     string
 	name     string // user name when known, for HOME/USER/LOGNAME
+	note     string // a fallback init took, to log once
 }
 
 var numericUser = regexp.MustCompile(`^([0-9]+)(?::([0-9]+))?$`)
@@ -26,7 +27,17 @@ var numericUser = regexp.MustCompile(`^([0-9]+)(?::([0-9]+))?$`)
 func resolveIdentity(s *initconf.Service) (identity, error) {
 	var id identity
 	var u *user.User
-	if m := numericUser.FindStringSubmatch(s.User); m != nil {
+	name := s.User
+	if name == "" {
+		// The image normally has user agent; without it (a workstation, a
+		// test), the default still means uid 1000 rather than an error.
+		name = initconf.DefaultUser
+		if _, err := user.Lookup(name); err != nil {
+			name = strconv.Itoa(initconf.DefaultUID)
+			id.note = fmt.Sprintf("service %q: default user %q does not exist on this system, running it as uid %d", s.Name, initconf.DefaultUser, initconf.DefaultUID)
+		}
+	}
+	if m := numericUser.FindStringSubmatch(name); m != nil {
 		uid, err := strconv.ParseUint(m[1], 10, 32)
 		if err != nil {
 			return id, fmt.Errorf("service %q: uid %q is out of range", s.Name, m[1])
@@ -45,10 +56,10 @@ func resolveIdentity(s *initconf.Service) (identity, error) {
 			id.gid = parseID(u.Gid)
 		}
 	} else {
-		found, err := user.Lookup(s.User)
+		found, err := user.Lookup(name)
 		if err != nil {
 			return id, fmt.Errorf("service %q: user %q does not exist on this system "+
-				"(create it, e.g. `useradd -u 1000 %s`, or set user: to a numeric uid[:gid])", s.Name, s.User, s.User)
+				"(create it, e.g. `useradd -u 1000 %s`, or set user: to a numeric uid[:gid])", s.Name, name, name)
 		}
 		u = found
 		id.uid, id.gid = parseID(u.Uid), parseID(u.Gid)

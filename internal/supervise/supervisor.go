@@ -161,6 +161,9 @@ func (sv *supervisor) prepare(f *initconf.File) error {
 			if err != nil {
 				errs = append(errs, err)
 			}
+			if id.note != "" {
+				sv.log.initf("%s", id.note)
+			}
 			s.id = &id
 		}
 		sv.services = append(sv.services, s)
