@@ -40,19 +40,32 @@ func sampleRecord(i int) *Record {
 func writeLog(t *testing.T, n int) string {
 	t.Helper()
 	name := filepath.Join(t.TempDir(), "audit.jsonl")
-	l, err := Open(Options{File: name})
+	logSamples(t, Options{File: name}, n)
+	return name
+}
+
+// logSamples opens a logger with opts, writes sample records 1 to n and
+// closes it.
+func logSamples(t *testing.T, opts Options, n int) {
+	t.Helper()
+	l, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 1; i <= n; i++ {
+	writeSamples(t, l, 1, n)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeSamples writes sample records first to last to l.
+func writeSamples(t *testing.T, l *Logger, first, last int) {
+	t.Helper()
+	for i := first; i <= last; i++ {
 		if err := l.Write(sampleRecord(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return name
 }
 
 // readLines returns the lines of a file without their newlines.

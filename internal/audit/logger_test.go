@@ -125,11 +125,7 @@ func TestOpenContinuesTheChainOfAnExistingFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 4; i <= 5; i++ {
-		if err := l.Write(sampleRecord(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeSamples(t, l, 4, 5)
 	l.Close()
 	reps, err := Verify([]string{name})
 	if err != nil {

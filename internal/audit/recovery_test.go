@@ -34,11 +34,7 @@ func TestRecoveryAfterTheDiskFillsAndIsFreed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	for i := 1; i <= 3; i++ {
-		if err := l.Write(sampleRecord(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeSamples(t, l, 1, 3)
 
 	filler := filepath.Join(dir, "filler")
 	fillDisk(t, filler)

@@ -11,19 +11,8 @@ import (
 func TestRotationKeepsSizesBackupsAndTheChain(t *testing.T) {
 	name := filepath.Join(t.TempDir(), "audit.jsonl")
 	const maxBytes = 4000
-	l, err := Open(Options{File: name, MaxBytes: maxBytes, MaxBackups: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 60
-	for i := 1; i <= n; i++ {
-		if err := l.Write(sampleRecord(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	logSamples(t, Options{File: name, MaxBytes: maxBytes, MaxBackups: 2}, n)
 
 	for _, f := range []string{name, name + ".1", name + ".2"} {
 		st, err := os.Stat(f)
@@ -68,16 +57,7 @@ func TestRotationKeepsSizesBackupsAndTheChain(t *testing.T) {
 func TestRotationWithoutBackupsKeepsOnlyTheCurrentFile(t *testing.T) {
 	dir := t.TempDir()
 	name := filepath.Join(dir, "audit.jsonl")
-	l, err := Open(Options{File: name, MaxBytes: 1500})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 20; i++ {
-		if err := l.Write(sampleRecord(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l.Close()
+	logSamples(t, Options{File: name, MaxBytes: 1500}, 20)
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Fatalf("dir holds %d files, want only %s", len(entries), name)
@@ -90,16 +70,7 @@ func TestRotationWithoutBackupsKeepsOnlyTheCurrentFile(t *testing.T) {
 
 func TestARecordLargerThanMaxBytesGetsAFileOfItsOwn(t *testing.T) {
 	name := filepath.Join(t.TempDir(), "audit.jsonl")
-	l, err := Open(Options{File: name, MaxBytes: 100, MaxBackups: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 3; i++ {
-		if err := l.Write(sampleRecord(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l.Close()
+	logSamples(t, Options{File: name, MaxBytes: 100, MaxBackups: 5}, 3)
 	for _, f := range []string{name, name + ".1", name + ".2"} {
 		if lines := readLines(t, f); len(lines) != 1 {
 			t.Errorf("%s has %d lines, want 1", f, len(lines))
@@ -162,16 +133,7 @@ func TestAFailedRotationIsReportedAndRetried(t *testing.T) {
 
 func TestLogFilesListsExistingFilesOldestFirst(t *testing.T) {
 	name := filepath.Join(t.TempDir(), "audit.jsonl")
-	l, err := Open(Options{File: name, MaxBytes: 600, MaxBackups: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 3; i++ {
-		if err := l.Write(sampleRecord(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l.Close()
+	logSamples(t, Options{File: name, MaxBytes: 600, MaxBackups: 5}, 3)
 	got := LogFiles(name, 5)
 	want := []string{name + ".2", name + ".1", name}
 	if len(got) != len(want) {
