@@ -125,19 +125,6 @@ func (u *upProcess) waitFor(t *testing.T, re string, limit time.Duration) []stri
 	}
 }
 
-// count is how many lines match re so far.
-func (u *upProcess) count(re string) int {
-	rx := regexp.MustCompile(re)
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	n := 0
-	for _, l := range u.lines {
-		if rx.MatchString(l) {
-			n++
-		}
-	}
-	return n
-}
 
 // interrupt is Ctrl-C: SIGINT, then up's exit code (it must exit within
 // limit).

@@ -75,6 +75,14 @@ func (n *netns) create() (err error) {
 	if err := os.WriteFile(n.hostsFile, []byte(hosts), 0o644); err != nil {
 		return fmt.Errorf("up: cannot write %s: %w", n.hostsFile, err)
 	}
+	// No resolver: the agent has no DNS (enforce allows none), and a copy
+	// of the host's resolv.conf would make every lookup the hosts file
+	// cannot answer wait for timeouts. Without a nameserver line the C
+	// library asks 127.0.0.1, which refuses at once.
+	resolv := filepath.Join(filepath.Dir(n.hostsFile), "resolv.conf")
+	if err := os.WriteFile(resolv, []byte("# slapenir up: the agent has no DNS; the names it needs are in /etc/hosts\n"), 0o644); err != nil {
+		return fmt.Errorf("up: cannot write %s: %w", resolv, err)
+	}
 	return nil
 }
 

@@ -1,0 +1,62 @@
+package up
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/slapenir/slapenir/internal/config"
+)
+
+// The proxy child reads exactly what up decided: the user's policy and
+// credentials kept, up's listen address, audit file, state and tls set, and
+// Ollama allowed.
+func TestProxyConfigKeepsTheUsersAndAddsUps(t *testing.T) {
+	dir := t.TempDir()
+	user := filepath.Join(dir, "user.yaml")
+	if err := os.WriteFile(user, []byte(`policy:
+  default: deny
+  allow: ["api.example.com:443"]
+limits:
+  shutdown_grace: 3s
+secrets:
+  credentials:
+    - name: demo
+      env: DEMO_TOKEN
+      hosts: ["api.example.com"]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tls := &config.TLS{Cert: "/s/cert.pem", Key: "/s/key.pem", ClientCA: "/s/root.pem"}
+	cfg, err := proxyConfig(user, "10.213.1.1:3000", dir, tls, &ollama{Host: "127.0.0.1:11434"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "proxy.yaml")
+	if err := writeProxyConfig(cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Listen != "10.213.1.1:3000" || got.StateDir != dir || got.Audit.File != filepath.Join(dir, "audit.jsonl") || got.Audit.Stdout {
+		t.Errorf("listen %q, state %q, audit %q stdout %v: not up's", got.Listen, got.StateDir, got.Audit.File, got.Audit.Stdout)
+	}
+	if got.TLS == nil || got.TLS.Cert != tls.Cert || got.TLS.Key != tls.Key || got.TLS.ClientCA != tls.ClientCA {
+		t.Errorf("tls %+v, want %+v", got.TLS, tls)
+	}
+	if got.Policy.Default != "deny" || got.Limits.ShutdownGrace.String() != "3s" {
+		t.Errorf("the user's policy default %q / shutdown grace %s were not kept", got.Policy.Default, got.Limits.ShutdownGrace)
+	}
+	if !slices.Equal(got.Policy.Allow, []string{"api.example.com:443", "127.0.0.1:11434"}) || !slices.Contains(got.Policy.PrivateAllow, "127.0.0.1") {
+		t.Errorf("allow %v, private_allow %v: want the user's entries and Ollama's", got.Policy.Allow, got.Policy.PrivateAllow)
+	}
+	if len(got.Secrets.Credentials) != 1 || got.Secrets.Credentials[0].Env != "DEMO_TOKEN" {
+		t.Errorf("credentials %+v, want the user's demo credential", got.Secrets.Credentials)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("proxy.yaml mode %v, want 0600", fi.Mode().Perm())
+	}
+}
