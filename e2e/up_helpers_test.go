@@ -125,7 +125,6 @@ func (u *upProcess) waitFor(t *testing.T, re string, limit time.Duration) []stri
 	}
 }
 
-
 // interrupt is Ctrl-C: SIGINT, then up's exit code (it must exit within
 // limit).
 func (u *upProcess) interrupt(limit time.Duration) int {
