@@ -24,6 +24,18 @@ func plant(rng *rand.Rand, secrets [][]byte, maxGap, count int) []byte {
 	return append(in, randBytes(rng, rng.IntN(maxGap+1), alphabet)...)
 }
 
+// randomCuts returns n sorted cut points in an input of size bytes, each with
+// a coin toss for whether a Flush follows it.
+func randomCuts(rng *rand.Rand, n, size int) (cuts []int, flush []bool) {
+	cuts, flush = make([]int, n), make([]bool, n)
+	for i := range cuts {
+		cuts[i] = rng.IntN(size + 1)
+		flush[i] = rng.IntN(2) == 0
+	}
+	slices.Sort(cuts)
+	return cuts, flush
+}
+
 // TestPropertyEverySplit checks, for random inputs with planted secrets, that
 // the streamed output equals the one-shot definition for every single cut
 // point (with and without a Flush at the cut), and that no planted form
@@ -64,13 +76,7 @@ func TestPropertyRandomMultiSplit(t *testing.T) {
 		in := plant(rng, testSecrets, 200, rng.IntN(8))
 		want, wantN := referenceRedact(r, in)
 		assertClean(t, want, testSecrets)
-		cuts := make([]int, rng.IntN(len(in)+1))
-		flush := make([]bool, len(cuts))
-		for i := range cuts {
-			cuts[i] = rng.IntN(len(in) + 1)
-			flush[i] = rng.IntN(2) == 0
-		}
-		slices.Sort(cuts)
+		cuts, flush := randomCuts(rng, rng.IntN(len(in)+1), len(in))
 		got, n := streamRedact(t, r, in, cuts, flush, want)
 		if !bytes.Equal(got, want) || n != wantN {
 			t.Fatalf("cuts %v of %q:\n got %q (%d)\nwant %q (%d)", cuts, in, got, n, want, wantN)
@@ -114,13 +120,7 @@ func TestLongSecret(t *testing.T) {
 		in := plant(rng, secrets, 40000, 3)
 		want, wantN := referenceRedact(r, in)
 		assertClean(t, want, secrets)
-		cuts := make([]int, 1+rng.IntN(40))
-		flush := make([]bool, len(cuts))
-		for i := range cuts {
-			cuts[i] = rng.IntN(len(in) + 1)
-			flush[i] = rng.IntN(2) == 0
-		}
-		slices.Sort(cuts)
+		cuts, flush := randomCuts(rng, 1+rng.IntN(40), len(in))
 		got, n := streamRedact(t, r, in, cuts, flush, want)
 		if !bytes.Equal(got, want) || n != wantN {
 			t.Fatalf("iteration %d: streamed output differs from the one-shot result (%d vs %d replacements)", iter, n, wantN)
