@@ -68,6 +68,7 @@ type initRun struct {
 	cmd    *exec.Cmd
 	out    *syncBuffer
 	socket string
+	pid1   bool
 	done   chan struct{}
 	code   int
 }
@@ -84,6 +85,13 @@ func needRoot(t *testing.T) {
 // startInit writes config to a service file and starts init on it as PID 1.
 func startInit(t *testing.T, config string, env ...string) *initRun {
 	t.Helper()
+	return startInitAs(t, true, config, env...)
+}
+
+// startInitAs starts init as PID 1 of a new PID namespace (pid1) or as an
+// ordinary process, as on a workstation.
+func startInitAs(t *testing.T, pid1 bool, config string, env ...string) *initRun {
+	t.Helper()
 	needRoot(t)
 	dir := t.TempDir()
 	// Reachable by the unprivileged users of the ctl test.
@@ -94,9 +102,13 @@ func startInit(t *testing.T, config string, env ...string) *initRun {
 		t.Fatal(err)
 	}
 	r := &initRun{t: t, out: &syncBuffer{}, socket: filepath.Join(dir, "init.sock"), done: make(chan struct{})}
-	// --kill-child: if the test kills unshare, init (and so its namespace) dies too.
-	r.cmd = exec.Command("unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
-		slapenir, "init", "--config", file, "--socket", r.socket, "--socket-group", "65534", "--shutdown-timeout", "8s")
+	args := []string{slapenir, "init", "--config", file, "--socket", r.socket, "--socket-group", "65534", "--shutdown-timeout", "8s"}
+	if pid1 {
+		// --kill-child: if the test kills unshare, init (and so its namespace) dies too.
+		args = append([]string{"unshare", "--pid", "--fork", "--mount-proc", "--kill-child"}, args...)
+	}
+	r.pid1 = pid1
+	r.cmd = exec.Command(args[0], args[1:]...)
 	r.cmd.Env = append(os.Environ(), env...)
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	r.cmd.WaitDelay = 5 * time.Second
@@ -159,6 +171,9 @@ func (r *initRun) wait() int {
 // initPID is init's pid as seen from the test (outside its namespace).
 func (r *initRun) initPID() int {
 	r.t.Helper()
+	if !r.pid1 {
+		return r.cmd.Process.Pid
+	}
 	children := childrenOf(r.cmd.Process.Pid)
 	if len(children) != 1 {
 		r.t.Fatalf("unshare has children %v, want exactly init", children)

@@ -25,6 +25,21 @@ services:
 	}
 }
 
+func TestSubreaperOutsideAPIDNamespace(t *testing.T) {
+	r := startInitAs(t, false, `
+services:
+  parent:
+    user: "65534"
+    command: [sh, -c, 'sh -c "sleep 0.2 & echo grandchild=\$!"; exec sleep 1000']
+`)
+	out := r.waitFor("grandchild=")
+	r.waitFor("[init] reaped orphan pid=" + field(t, out, "grandchild=") + " (exited code=0)")
+	r.signal(syscall.SIGTERM)
+	if code := r.wait(); code != 0 {
+		t.Errorf("init exited %d after SIGTERM, want 0", code)
+	}
+}
+
 func TestKillNineRestarts(t *testing.T) {
 	r := startInit(t, `
 services:
