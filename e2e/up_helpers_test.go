@@ -33,10 +33,15 @@ type upProcess struct {
 // startUp runs slapenir up with args and env; it is killed if the test ends
 // first, and its output is logged when the test fails.
 func startUp(t *testing.T, state string, env []string, args ...string) *upProcess {
+	return startUpAs(t, nil, state, env, args...)
+}
+
+// startUpAs is startUp as another user (nil: the test's own).
+func startUpAs(t *testing.T, cred *syscall.Credential, state string, env []string, args ...string) *upProcess {
 	t.Helper()
 	cmd := exec.Command(slapenir, append([]string{"up", "--state-dir", state}, args...)...)
 	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,16 +23,42 @@ import (
 // gets): the printed endpoints work, every request is audited with the
 // agent's identity, and Ctrl-C leaves no process behind.
 func TestUpUnconfined(t *testing.T) {
+	testUp(t, nil, "--unconfined")
+}
+
+// TestUpAsUnprivilegedUser is the README's first command as most people run
+// it: not root, so no namespace, and up says so.
+func TestUpAsUnprivilegedUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("TestUpUnconfined already runs up as this (unprivileged) user; as root, this test switches to uid 1000")
+	}
+	testUp(t, &syscall.Credential{Uid: 1000, Gid: 1000})
+}
+
+func testUp(t *testing.T, cred *syscall.Credential, args ...string) {
 	state := filepath.Join(agentTempDir(t), "state")
+	if cred != nil {
+		if err := os.Mkdir(state, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(state, int(cred.Uid), int(cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello from the local site")
 	}))
 	defer site.Close()
 
-	u := startUp(t, state, envWithout("OLLAMA_HOST", "STEP_CA_URL", "STEP_TOKEN", "SLAPENIR_STATE_DIR", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"),
-		"--unconfined", "--heartbeat", "1s")
+	env := envWithout("OLLAMA_HOST", "STEP_CA_URL", "STEP_TOKEN", "SLAPENIR_STATE_DIR", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "HOME")
+	env = append(env, "HOME="+state)
+	u := startUpAs(t, cred, state, env, append(args, "--heartbeat", "1s")...)
 	e := u.endpoints(false)
-	u.waitFor(t, `UNCONFINED`, time.Second)
+	if cred != nil {
+		u.waitFor(t, `UNCONFINED \(not root\)`, time.Second)
+	} else {
+		u.waitFor(t, `UNCONFINED`, time.Second)
+	}
 	u.waitFor(t, `^\[agent\] .*Heartbeat #1 - Agent is running`, time.Minute)
 	u.waitFor(t, `^\[ollama-verify\] \[ollama-verify\] Ollama is reachable through proxy!$`, time.Second)
 
