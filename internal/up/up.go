@@ -194,6 +194,9 @@ func Run(ctx context.Context, o Options) (err error) {
 		kind = "fake (no Ollama answered at $OLLAMA_HOST)"
 	}
 	say("  Ollama:  http://%s (%s), model %s", ol.Host, kind, o.Model)
+	if cfg.Policy.Default == "allow" {
+		say("  note:    to reach Ollama the proxy may now reach private address %s for the agent, and with policy default \"allow\" that is every port there; give --config with \"default: deny\" to allow Ollama's port alone", hostOnly(ol.Host))
+	}
 	exec := ""
 	if ns != nil {
 		say("  agent:   slapenir init pid %d, PID 1 of its own PID namespace in network namespace %s (veth %s %s <-> %s %s); egress locked down by slapenir enforce",
