@@ -37,10 +37,8 @@ while [ "$(grep -c '^\[crasher\] up' "$work/out")" -le "$n" ]; do sleep 0.1; don
 initpid=$pid
 [ -n "$runner" ] && initpid=$(ps -o pid= --ppid "$pid")
 kill -TERM $initpid; wait "$pid" || true
-grep -E '^\[crasher\] (up|down) ' "$work/out" | awk -v n="$n" '
-	$2 == "down" { down = $3 }
-	$2 == "up" && down != "" { print ($3 - down) / 1e6; down = "" }
-' | head -n "$n" | sort -n | awk '
+summarize() {
+	sort -n | awk '
 	{ v[NR] = $1 }
 	END {
 		if (NR == 0) { print "no restarts measured"; exit 1 }
@@ -50,3 +48,18 @@ grep -E '^\[crasher\] (up|down) ' "$work/out" | awk -v n="$n" '
 		printf "p99:    %.2f ms\n", v[int(NR * 0.99)]
 		printf "worst:  %.2f ms\n", v[NR]
 	}'
+}
+echo "== slapenir init"
+grep -E '^\[crasher\] (up|down) ' "$work/out" | awk -v n="$n" '
+	$2 == "down" { down = $3 }
+	$2 == "up" && down != "" { print ($3 - down) / 1e6; down = "" }
+' | head -n "$n" | summarize
+# Baseline on the same machine and load: the same service restarted by a bare
+# shell loop (no supervisor, no privilege drop). The difference is init's cost.
+echo "== baseline: shell loop"
+i=0
+while [ $i -le "$n" ]; do
+	sh -c 'echo "up $(date +%s%N)"; echo "down $(date +%s%N)"'
+	i=$((i + 1))
+done | awk '$1 == "down" { d = $2 } $1 == "up" && d != "" { print ($2 - d) / 1e6; d = "" }' | summarize
+uptime
