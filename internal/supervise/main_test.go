@@ -1,17 +1,17 @@
 package supervise_test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
 
 // slapenir is the real binary under test, built once for the package.
@@ -44,29 +44,11 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// syncBuffer collects init's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // initRun is one `slapenir init` running as PID 1 of a new PID namespace.
 type initRun struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *syncbuf.Buffer
 	socket string
 	pid1   bool
 	done   chan struct{}
@@ -101,7 +83,7 @@ func startInitAs(t *testing.T, pid1 bool, config string, env ...string) *initRun
 	if err := os.WriteFile(file, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := &initRun{t: t, out: &syncBuffer{}, socket: filepath.Join(dir, "init.sock"), done: make(chan struct{})}
+	r := &initRun{t: t, out: &syncbuf.Buffer{}, socket: filepath.Join(dir, "init.sock"), done: make(chan struct{})}
 	args := []string{slapenir, "init", "--config", file, "--socket", r.socket, "--socket-group", "65534", "--shutdown-timeout", "8s"}
 	if pid1 {
 		// --kill-child: if the test kills unshare, init (and so its namespace) dies too.
