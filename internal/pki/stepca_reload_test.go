@@ -1,13 +1,8 @@
 package pki_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
-	"fmt"
-	"net"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +10,7 @@ import (
 	"github.com/slapenir/slapenir/internal/pki/enroll"
 	"github.com/slapenir/slapenir/internal/pki/reload"
 	"github.com/slapenir/slapenir/internal/testutil/stepca"
+	"github.com/slapenir/slapenir/internal/testutil/tlsline"
 )
 
 // The renewal scenario with step-ca's own 5-minute certificates: a
@@ -58,9 +54,9 @@ func TestStepCARenewalsPickedUpWithoutRestart(t *testing.T) {
 	addr := serveSerials(t, serverKP, clientCAs)
 	clientCfg := reload.ClientConfig(clientKP, roots, "127.0.0.1")
 
-	old := dialLine(t, addr, clientCfg)
-	oldClientSerial := old.ask(t)
-	oldServerSerial := old.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	old := tlsline.Dial(t, addr, clientCfg)
+	oldClientSerial := old.Ask(t)
+	oldServerSerial := old.ServerSerial()
 
 	for _, dir := range []certfile.Dir{serverDir, clientDir} {
 		if _, err := (&enroll.Renewer{CAURL: ca.URL, Dir: dir}).RenewNow(ctx); err != nil {
@@ -72,14 +68,14 @@ func TestStepCARenewalsPickedUpWithoutRestart(t *testing.T) {
 	st, _ = enroll.Load(serverDir)
 	newServerSerial := st.Leaf().SerialNumber.String()
 
-	fresh := dialLine(t, addr, clientCfg)
-	if got := fresh.ConnectionState().PeerCertificates[0].SerialNumber.String(); got != newServerSerial || got == oldServerSerial {
+	fresh := tlsline.Dial(t, addr, clientCfg)
+	if got := fresh.ServerSerial(); got != newServerSerial || got == oldServerSerial {
 		t.Errorf("new handshake: server presented serial %s, want the renewed %s", got, newServerSerial)
 	}
-	if got := fresh.ask(t); got != "ok "+newClientSerial || got == oldClientSerial {
+	if got := fresh.Ask(t); got != "ok "+newClientSerial || got == oldClientSerial {
 		t.Errorf("new handshake: server saw client %q, want the renewed serial %s", got, newClientSerial)
 	}
-	if got := old.ask(t); got != oldClientSerial {
+	if got := old.Ask(t); got != oldClientSerial {
 		t.Errorf("connection opened before the renewals answered %q, want %q", got, oldClientSerial)
 	}
 }
@@ -87,67 +83,11 @@ func TestStepCARenewalsPickedUpWithoutRestart(t *testing.T) {
 // serveSerials answers each line with "ok <client serial>" or "refused <reason>".
 func serveSerials(t *testing.T, kp *reload.KeyPair, pool *reload.CAPool) string {
 	t.Helper()
-	l, err := tls.Listen("tcp", "127.0.0.1:0", reload.ServerConfig(kp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					if _, err := r.ReadString('\n'); err != nil {
-						return
-					}
-					st := c.(*tls.Conn).ConnectionState()
-					peer, err := reload.VerifyClient(&st, pool, []string{"agent-*"}, time.Now())
-					if err != nil {
-						fmt.Fprintf(c, "refused %s\n", err.(*reload.Refused).Reason)
-						continue
-					}
-					fmt.Fprintf(c, "ok %s\n", peer.Leaf.SerialNumber)
-				}
-			}()
+	return tlsline.Serve(t, reload.ServerConfig(kp), func(st *tls.ConnectionState) string {
+		peer, err := reload.VerifyClient(st, pool, []string{"agent-*"}, time.Now())
+		if err != nil {
+			return "refused " + err.(*reload.Refused).Reason
 		}
-	}()
-	return l.Addr().String()
-}
-
-type lineConn struct {
-	*tls.Conn
-	r *bufio.Reader
-}
-
-func dialLine(t *testing.T, addr string, cfg *tls.Config) *lineConn {
-	t.Helper()
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &lineConn{Conn: c, r: bufio.NewReader(c)}
-}
-
-func (c *lineConn) ask(t *testing.T) string {
-	t.Helper()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := fmt.Fprintln(c, "?"); err != nil {
-		t.Fatal(err)
-	}
-	line, err := c.r.ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(line)
+		return "ok " + peer.Leaf.SerialNumber.String()
+	})
 }

@@ -1,11 +1,9 @@
 package reload_test
 
 import (
-	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/pki/devca"
 	"github.com/slapenir/slapenir/internal/pki/reload"
+	"github.com/slapenir/slapenir/internal/testutil/tlsline"
 )
 
 // world is a dev CA, a server certificate directory and a client one.
@@ -79,78 +78,13 @@ func caPool(t *testing.T, file string) *reload.CAPool {
 // "ok <identity>" or "refused <reason>" from VerifyClient.
 func serve(t *testing.T, kp *reload.KeyPair, pool *reload.CAPool, allowed []string) string {
 	t.Helper()
-	l, err := tls.Listen("tcp", "127.0.0.1:0", reload.ServerConfig(kp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				tc := c.(*tls.Conn)
-				if tc.Handshake() != nil {
-					return
-				}
-				r := bufio.NewReader(tc)
-				for {
-					if _, err := r.ReadString('\n'); err != nil {
-						return
-					}
-					st := tc.ConnectionState()
-					peer, err := reload.VerifyClient(&st, pool, allowed, time.Now())
-					if err != nil {
-						fmt.Fprintf(tc, "refused %s\n", err.(*reload.Refused).Reason)
-					} else {
-						fmt.Fprintf(tc, "ok %s\n", peer.Identities[0])
-					}
-				}
-			}()
+	return tlsline.Serve(t, reload.ServerConfig(kp), func(st *tls.ConnectionState) string {
+		peer, err := reload.VerifyClient(st, pool, allowed, time.Now())
+		if err != nil {
+			return "refused " + err.(*reload.Refused).Reason
 		}
-	}()
-	return l.Addr().String()
-}
-
-// conn is one client connection to serve.
-type conn struct {
-	*tls.Conn
-	r *bufio.Reader
-}
-
-func dial(t *testing.T, addr string, cfg *tls.Config) *conn {
-	t.Helper()
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &conn{Conn: c, r: bufio.NewReader(c)}
-}
-
-func (c *conn) ask(t *testing.T) string {
-	t.Helper()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := fmt.Fprintln(c, "who am i"); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	line, err := c.r.ReadString('\n')
-	if err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	return strings.TrimSpace(line)
-}
-
-func (c *conn) serverSerial() string {
-	return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+		return "ok " + peer.Identities[0]
+	})
 }
 
 func TestRenewedServerCertificateServedOnNextHandshake(t *testing.T) {
@@ -158,21 +92,21 @@ func TestRenewedServerCertificateServedOnNextHandshake(t *testing.T) {
 	addr := serve(t, keyPair(t, w.serverDir), caPool(t, w.caFile), nil)
 	clientCfg := reload.ClientConfig(keyPair(t, w.client), caPool(t, w.caFile), "127.0.0.1")
 
-	before := dial(t, addr, clientCfg)
-	if got := before.ask(t); got != "ok agent-1" {
+	before := tlsline.Dial(t, addr, clientCfg)
+	if got := before.Ask(t); got != "ok agent-1" {
 		t.Fatalf("first connection: %q", got)
 	}
 	renewed := w.issueServer(t)
 
-	after := dial(t, addr, clientCfg)
-	if after.serverSerial() != renewed.SerialNumber.String() {
-		t.Errorf("new handshake got server serial %s, want the renewed %s", after.serverSerial(), renewed.SerialNumber)
+	after := tlsline.Dial(t, addr, clientCfg)
+	if after.ServerSerial() != renewed.SerialNumber.String() {
+		t.Errorf("new handshake got server serial %s, want the renewed %s", after.ServerSerial(), renewed.SerialNumber)
 	}
 	// The connection opened before the renewal is untouched.
-	if got := before.ask(t); got != "ok agent-1" {
+	if got := before.Ask(t); got != "ok agent-1" {
 		t.Errorf("old connection after renewal: %q", got)
 	}
-	if before.serverSerial() == renewed.SerialNumber.String() {
+	if before.ServerSerial() == renewed.SerialNumber.String() {
 		t.Error("old connection claims the renewed certificate")
 	}
 }
@@ -181,11 +115,11 @@ func TestRenewedClientCertificatePresentedWithoutRestart(t *testing.T) {
 	w := newWorld(t)
 	addr := serve(t, keyPair(t, w.serverDir), caPool(t, w.caFile), []string{"agent-*"})
 	clientCfg := reload.ClientConfig(keyPair(t, w.client), caPool(t, w.caFile), "127.0.0.1")
-	if got := dial(t, addr, clientCfg).ask(t); got != "ok agent-1" {
+	if got := tlsline.Dial(t, addr, clientCfg).Ask(t); got != "ok agent-1" {
 		t.Fatalf("before renewal: %q", got)
 	}
 	w.issueClient(t, devca.Request{CommonName: "agent-1-renewed"})
-	if got := dial(t, addr, clientCfg).ask(t); got != "ok agent-1-renewed" {
+	if got := tlsline.Dial(t, addr, clientCfg).Ask(t); got != "ok agent-1-renewed" {
 		t.Errorf("after renewal the same client config presented %q, want the renewed certificate", got)
 	}
 }
@@ -232,13 +166,13 @@ func TestCAPoolRotationAppliesToNewConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := reload.ClientConfig(keyPair(t, otherClient), caPool(t, w.caFile), "127.0.0.1")
-	if got := dial(t, addr, cfg).ask(t); got != "refused "+reload.ReasonUnknownAuthority {
+	if got := tlsline.Dial(t, addr, cfg).Ask(t); got != "refused "+reload.ReasonUnknownAuthority {
 		t.Fatalf("client of another CA: %q", got)
 	}
 	if err := certfile.WriteAtomic(caFile, certfile.EncodeCerts(w.ca.Root, other.Root), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := dial(t, addr, cfg).ask(t); got != "ok agent-other" {
+	if got := tlsline.Dial(t, addr, cfg).Ask(t); got != "ok agent-other" {
 		t.Errorf("after adding its CA to the pool: %q", got)
 	}
 }
@@ -287,7 +221,7 @@ func TestVerifyClientRefusals(t *testing.T) {
 				}
 				cfg.Certificates = []tls.Certificate{pair}
 			}
-			if got := dial(t, addr, cfg).ask(t); got != tc.want {
+			if got := tlsline.Dial(t, addr, cfg).Ask(t); got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
