@@ -12,9 +12,8 @@ import (
 // conflicting Content-Length, unknown Transfer-Encoding…) itself, before any
 // handler runs, with a plain-text reply and no hook. Such refusals must still be
 // audited and explained, so every accepted connection is wrapped in a guardConn:
-// it knows whether a handler owns the connection's output, and a reply written
-// while none does is one of net/http's own rejections. The guard rewrites it
-// into the proxy's JSON error shape and reports it.
+// outside a handler, a write in the exact form of net/http's rejections is
+// one; the guard rewrites it into the proxy's JSON error shape and reports it.
 type guardConn struct {
 	net.Conn
 	onReject     func(g *guardConn, status int, detail string, head []byte)
@@ -22,13 +21,9 @@ type guardConn struct {
 	// tls is set on the mTLS port; Conn is then the *tls.Conn.
 	tls *tlsState
 
-	mu sync.Mutex
-	// responding is true from the moment a handler starts until net/http reads
-	// the next request: the handler's reply may still be flushed after the
-	// handler returns, and those writes are not rejections.
-	responding bool
-	handlerOut bool
-	// head keeps the first bytes read since the last request began, so a
+	mu        sync.Mutex
+	inHandler bool
+	// head keeps the first bytes read since the last handler ended, so a
 	// rejection can say which request line it refused.
 	head []byte
 	// dead connections failed their TLS handshake: net/http's attempt to
@@ -46,18 +41,10 @@ func (g *guardConn) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	g.mu.Lock()
-	if g.handlerOut {
-		// The handler has returned and net/http is reading the next request:
-		// its reply is complete.
-		g.responding, g.handlerOut = false, false
-		g.head = g.head[:0]
-	}
-	g.mu.Unlock()
 	n, err := g.Conn.Read(p)
 	if n > 0 {
 		g.mu.Lock()
-		if !g.responding && len(g.head) < guardHeadKeep {
+		if !g.inHandler && len(g.head) < guardHeadKeep {
 			g.head = append(g.head, p[:min(n, guardHeadKeep-len(g.head))]...)
 		}
 		g.mu.Unlock()
@@ -67,13 +54,13 @@ func (g *guardConn) Read(p []byte) (int, error) {
 
 func (g *guardConn) Write(p []byte) (int, error) {
 	g.mu.Lock()
-	responding, dead := g.responding, g.dead
+	inHandler, dead := g.inHandler, g.dead
 	head := append([]byte(nil), g.head...)
 	g.mu.Unlock()
 	if dead {
 		return len(p), nil
 	}
-	if responding {
+	if inHandler {
 		return g.Conn.Write(p)
 	}
 	status, detail, ok := parseServerRejection(p)
@@ -102,13 +89,14 @@ func (g *guardConn) Write(p []byte) (int, error) {
 // enter and leave bracket a handler's ownership of the connection.
 func (g *guardConn) enter() {
 	g.mu.Lock()
-	g.responding, g.handlerOut = true, false
+	g.inHandler = true
 	g.mu.Unlock()
 }
 
 func (g *guardConn) leave() {
 	g.mu.Lock()
-	g.handlerOut = true
+	g.inHandler = false
+	g.head = g.head[:0]
 	g.mu.Unlock()
 }
 
@@ -117,8 +105,14 @@ func guardFrom(ctx context.Context) *guardConn {
 	return g
 }
 
+// serverErrorHeaders is what net/http writes, byte for byte, after the status
+// line of its own rejections. A handler's reply can never look like this:
+// net/http writes a handler's header fields sorted, so Connection would come
+// before Content-Type.
+const serverErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+
 // parseServerRejection recognises the replies net/http writes for requests it
-// could not parse: "HTTP/1.1 4xx Text[: detail]\r\n…Connection: close…\r\n\r\nbody".
+// could not parse: "HTTP/1.1 4xx Text[: detail]" + serverErrorHeaders + body.
 func parseServerRejection(p []byte) (status int, detail string, ok bool) {
 	if !bytes.HasPrefix(p, []byte("HTTP/1.1 ")) || len(p) < 12 {
 		return 0, "", false
@@ -127,11 +121,11 @@ func parseServerRejection(p []byte) (status int, detail string, ok bool) {
 	if err != nil || code < 400 || code > 599 {
 		return 0, "", false
 	}
-	i := bytes.Index(p, []byte("\r\n\r\n"))
-	if i < 0 || !bytes.Contains(p[:i], []byte("\r\nConnection: close")) {
+	eol := bytes.Index(p, []byte("\r\n"))
+	if eol < 0 || !bytes.HasPrefix(p[eol:], []byte(serverErrorHeaders)) {
 		return 0, "", false
 	}
-	body := string(p[i+4:])
+	body := string(p[eol+len(serverErrorHeaders):])
 	detail = body
 	// net/http's bodies read "400 Bad Request: reason" or "431 Request Header…".
 	if j := len(strconv.Itoa(code)) + 1; len(body) > j {
