@@ -79,70 +79,73 @@ func (sv *supervisor) serviceEnv(s *service) []string {
 	return mergeEnv(sv.opt.Env, sv.exports, who, s.conf.Env, []string{"SLAPENIR_SERVICE=" + s.conf.Name})
 }
 
-// start launches one run of s. A failure to even fork is handled like the
-// command exiting 126, so the restart policy applies to it as to any exit.
+// start launches one run of s. What cannot even be started goes through
+// cannotStart, so the restart policy applies to it as to any exit.
 func (sv *supervisor) start(s *service) {
 	s.gen++
 	s.timedOut, s.startFailed = false, false
 	c := s.conf
 	env := sv.serviceEnv(s)
+	// ours are init's ends of the pipes, theirs the child's (closed here once
+	// it has them); on any failure both go.
+	var ours, theirs []*os.File
+	fail := func(err error) {
+		for _, f := range append(ours, theirs...) {
+			if f != nil {
+				f.Close()
+			}
+		}
+		sv.cannotStart(s, err)
+	}
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
-		sv.cannotStart(s, fmt.Errorf("open %s: %w", os.DevNull, err))
+		fail(err)
 		return
 	}
-	defer devnull.Close()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		sv.cannotStart(s, err)
-		return
+	theirs = append(theirs, devnull)
+	for range 2 { // stdout, stderr
+		r, w, err := os.Pipe()
+		if err != nil {
+			fail(err)
+			return
+		}
+		ours, theirs = append(ours, r), append(theirs, w)
 	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		sv.cannotStart(s, err)
-		return
-	}
-	files := []*os.File{devnull, outW, errW}
 	var notifyR *os.File
 	if c.Ready != nil && c.Ready.NotifyFD > 0 {
 		r, w, err := os.Pipe()
 		if err != nil {
-			sv.cannotStart(s, err)
+			fail(err)
 			return
 		}
 		notifyR = r
-		for len(files) < c.Ready.NotifyFD {
-			files = append(files, nil)
+		ours = append(ours, r)
+		for len(theirs) < c.Ready.NotifyFD {
+			theirs = append(theirs, nil)
 		}
-		files = append(files, w)
+		theirs = append(theirs, w)
 		env = append(env, "SLAPENIR_NOTIFY_FD="+strconv.Itoa(c.Ready.NotifyFD))
 	}
 	if c.Kind == initconf.Oneshot {
 		if err := sv.prepareExport(s); err != nil {
-			sv.cannotStart(s, err)
+			fail(err)
 			return
 		}
 		env = append(env, "SLAPENIR_EXPORT="+s.exportPath)
 	}
 	pid, waitCh, err := sv.spawn(process{
-		argv: c.Command, env: env, dir: c.Dir, id: s.id, netAdm: c.Privileged, files: files,
+		argv: c.Command, env: env, dir: c.Dir, id: s.id, netAdm: c.Privileged, files: theirs,
 	})
-	for _, f := range files[1:] {
+	if err != nil {
+		fail(err)
+		return
+	}
+	for _, f := range theirs {
 		if f != nil {
 			f.Close()
 		}
 	}
-	if err != nil {
-		outR.Close()
-		errR.Close()
-		if notifyR != nil {
-			notifyR.Close()
-		}
-		sv.cannotStart(s, err)
-		return
-	}
+	outR, errR := ours[0], ours[1]
 	s.pid, s.started = pid, time.Now()
 	sv.log.initf("%s started pid=%d", c.Name, pid)
 	pumped := make(chan struct{}, 2)
