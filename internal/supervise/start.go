@@ -73,8 +73,12 @@ func (sv *supervisor) spawn(p process) (int, <-chan unix.WaitStatus, error) {
 // exported, then the user's identity, then the service's own additions.
 func (sv *supervisor) serviceEnv(s *service) []string {
 	var who []string
-	if s.id != nil && s.id.name != "" {
-		who = []string{"HOME=" + s.id.home, "USER=" + s.id.name, "LOGNAME=" + s.id.name}
+	if s.id != nil {
+		// Never root's HOME for another user, even one without a passwd entry.
+		who = []string{"HOME=" + s.id.home}
+		if s.id.name != "" {
+			who = append(who, "USER="+s.id.name, "LOGNAME="+s.id.name)
+		}
 	}
 	return mergeEnv(sv.opt.Env, sv.exports, who, s.conf.Env, []string{"SLAPENIR_SERVICE=" + s.conf.Name})
 }
