@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slapenir/slapenir/internal/pki/certfile"
+	"github.com/slapenir/slapenir/internal/testutil/poll"
 	"github.com/slapenir/slapenir/internal/testutil/stepca"
 	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
@@ -136,11 +137,11 @@ func TestCertsCommandsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { daemon.Process.Kill(); daemon.Wait() })
-	waitFor(t, func() bool { return strings.Contains(logs.String(), "next renewal in") })
+	poll.Until(t, func() bool { return strings.Contains(logs.String(), "next renewal in") })
 	if err := daemon.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { _, err := os.Stat(marker); return err == nil })
+	poll.Until(t, func() bool { _, err := os.Stat(marker); return err == nil })
 	after, err := certfile.ReadCerts(filepath.Join(dir, "cert.pem"))
 	if err != nil {
 		t.Fatal(err)
@@ -176,17 +177,6 @@ func TestDevIssueWritesBootstrapLayout(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 30s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // `certs renew` on an expired certificate exits non-zero and says to enroll
 // again; step-ca would refuse it anyway.
 func TestCertsRenewExpiredExitsNonZero(t *testing.T) {
@@ -201,7 +191,7 @@ func TestCertsRenewExpiredExitsNonZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return time.Now().After(certs[0].NotAfter.Add(100 * time.Millisecond)) })
+	poll.Until(t, func() bool { return time.Now().After(certs[0].NotAfter.Add(100 * time.Millisecond)) })
 	for _, args := range [][]string{{"certs", "renew", "--dir", dir}, {"certs", "renew", "--daemon", "--dir", dir}} {
 		_, stderr, code := run(t, bin, env, args...)
 		if code == 0 || !strings.Contains(stderr, "expired") || !strings.Contains(stderr, "bootstrap --force") {

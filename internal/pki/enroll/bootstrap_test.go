@@ -12,6 +12,7 @@ import (
 
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/pki/enroll"
+	"github.com/slapenir/slapenir/internal/testutil/poll"
 	"github.com/slapenir/slapenir/internal/testutil/stepca"
 )
 
@@ -170,7 +171,7 @@ func TestBootstrapWaitsForCA(t *testing.T) {
 		_, err := b.Run(context.Background())
 		result <- err
 	}()
-	waitFor(t, func() bool { return logs.count("retrying in") >= 2 })
+	poll.Until(t, func() bool { return logs.count("retrying in") >= 2 })
 	ca.Restart()
 	if err := <-result; err != nil {
 		t.Fatalf("bootstrap after the CA came up: %v\n%s", err, ca.Log())

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/slapenir/slapenir/internal/pki/token"
 	"github.com/slapenir/slapenir/internal/testutil/stepca"
@@ -13,18 +12,6 @@ import (
 var sprintf = fmt.Sprintf
 
 func contains(list []string, s string) bool { return slices.Contains(list, s) }
-
-// waitFor polls cond until it holds or 30 s pass.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 30s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // tokenWithoutSHA mints a valid token that carries no root fingerprint, as an
 // operator's older tooling might.

@@ -16,6 +16,7 @@ import (
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/pki/enroll"
 	"github.com/slapenir/slapenir/internal/pki/stepca"
+	"github.com/slapenir/slapenir/internal/testutil/poll"
 	tstepca "github.com/slapenir/slapenir/internal/testutil/stepca"
 )
 
@@ -98,7 +99,7 @@ func TestRenewDaemonRenewsWhenDue(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no renewal within 30s; log: %q", logs.lines)
 	}
-	waitFor(t, func() bool { return logs.count("next renewal in") >= 2 })
+	poll.Until(t, func() bool { return logs.count("next renewal in") >= 2 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("daemon returned %v after cancel, want nil", err)
@@ -131,12 +132,12 @@ func TestRenewDaemonSIGHUPForcesRenewalAndSignalsPID(t *testing.T) {
 	force := enroll.ForceOnSignal(ctx, syscall.SIGHUP)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, force) }()
-	waitFor(t, func() bool { return logs.count("next renewal in") >= 1 })
+	poll.Until(t, func() bool { return logs.count("next renewal in") >= 1 })
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return logs.count("renewed") >= 1 })
-	waitFor(t, func() bool { _, err := os.Stat(got); return err == nil })
+	poll.Until(t, func() bool { return logs.count("renewed") >= 1 })
+	poll.Until(t, func() bool { _, err := os.Stat(got); return err == nil })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("daemon: %v", err)
@@ -154,7 +155,7 @@ func TestRenewDaemonSIGHUPForcesRenewalAndSignalsPID(t *testing.T) {
 func TestRenewExpiredCertificateFails(t *testing.T) {
 	ca, dir := enrolled(t, "agent-e", 2*time.Second)
 	st := leafOf(t, dir)
-	waitFor(t, func() bool { return time.Now().After(st.Leaf().NotAfter.Add(100 * time.Millisecond)) })
+	poll.Until(t, func() bool { return time.Now().After(st.Leaf().NotAfter.Add(100 * time.Millisecond)) })
 
 	r := &enroll.Renewer{CAURL: ca.URL, Dir: dir, Timeout: 3 * time.Second}
 	if err := r.Run(context.Background(), nil); !errors.Is(err, enroll.ErrExpired) {
@@ -174,7 +175,7 @@ func TestRenewWaitsForCA(t *testing.T) {
 	r := &enroll.Renewer{CAURL: ca.URL, Dir: dir, Logf: logs.logf, Timeout: time.Minute}
 	done := make(chan error, 1)
 	go func() { _, err := r.RenewNow(context.Background()); done <- err }()
-	waitFor(t, func() bool { return logs.count("retrying in") >= 2 })
+	poll.Until(t, func() bool { return logs.count("retrying in") >= 2 })
 	ca.Restart()
 	if err := <-done; err != nil {
 		t.Fatalf("renew after the CA came back: %v", err)
