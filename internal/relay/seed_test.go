@@ -1,6 +1,10 @@
 package relay_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,5 +28,28 @@ func TestSeedConnectivityCurls(t *testing.T) {
 		if !strings.Contains(out, `"name":"`+fake.DefaultModel+`"`) {
 			t.Errorf("%s: curl %s = %s, want the model list", name, strings.Join(args, " "), out)
 		}
+	}
+}
+
+// TestHelperLargePromptWithExpectContinue sends a 2 MB chat body the way
+// curl does (Expect: 100-continue), as a long Aider chat history would be.
+func TestHelperLargePromptWithExpectContinue(t *testing.T) {
+	needTool(t, "curl")
+	ctx := testContext(t)
+	c := startChain(t, fake.Options{})
+	body := filepath.Join(t.TempDir(), "chat.json")
+	prompt := strings.Repeat("func main() {}\n", 2<<20/15)
+	doc, _ := json.Marshal(map[string]any{"model": fake.DefaultModel, "stream": false, "messages": []map[string]string{{"role": "user", "content": prompt}}})
+	if err := os.WriteFile(body, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, ctx, toolEnv(""), "curl", "-sS", "--fail", "-H", "Expect: 100-continue", "--data-binary", "@"+body, c.relay.helperURL.String()+"/api/chat")
+	if !strings.Contains(out, `"done":true`) {
+		t.Fatalf("2 MB chat through the helper: %.300s", out)
+	}
+	// The fake keeps the first MB of a body; it must be the document's.
+	reqs := c.fake.Requests()
+	if len(reqs) != 1 || len(reqs[0].Body) == 0 || !bytes.HasPrefix(doc, reqs[0].Body) {
+		t.Errorf("Ollama got %d requests; want one carrying the document", len(reqs))
 	}
 }
