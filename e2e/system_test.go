@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,6 +130,18 @@ secrets:
 		placeholder := phs[0].Placeholder
 		if strings.Contains(out, secret) {
 			t.Fatal("/placeholders revealed the real secret")
+		}
+		// The agent's processes hold the placeholder, never the value.
+		agentEnv := environ(t, serviceChild(t, e.InitPID, "agent"))
+		if !slices.Contains(agentEnv, "SLAPENIR_E2E_SECRET="+placeholder) {
+			t.Errorf("the agent's environment lacks SLAPENIR_E2E_SECRET=%s (the placeholder)", placeholder)
+		}
+		for _, pid := range append(initChildren(e.InitPID), e.InitPID) {
+			for _, kv := range environ(t, pid) {
+				if strings.Contains(kv, secret) {
+					t.Errorf("process %d on the agent's side has the real secret in its environment (%s=…)", pid, strings.SplitN(kv, "=", 2)[0])
+				}
+			}
 		}
 		out = nsCurl(t, e.Netns, "-sS", "-i", "-x", "http://"+e.Relay, "-H", "Authorization: Bearer "+placeholder, allowed.URL+"/api")
 		if !strings.HasPrefix(out, "HTTP/1.1 200") || !strings.Contains(out, "allowed site") {
@@ -349,20 +362,40 @@ func serviceChild(t *testing.T, initPID int, name string) int {
 }
 
 func findServiceChild(initPID int, name string) (int, bool) {
-	// init is multi-threaded: its children hang off whichever thread forked
-	// them, so ask every thread.
+	for _, pid := range initChildren(initPID) {
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.HasPrefix(string(cmd), "slapenir\x00"+name+"\x00") && alive(pid) {
+			return pid, true
+		}
+	}
+	return 0, false
+}
+
+// initChildren are init's child processes (its services). init is
+// multi-threaded: a child hangs off whichever thread forked it, so every
+// thread is asked.
+func initChildren(initPID int) []int {
+	var pids []int
 	threads, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", initPID))
 	for _, th := range threads {
 		b, _ := os.ReadFile(th)
 		for _, f := range strings.Fields(string(b)) {
-			pid, _ := strconv.Atoi(f)
-			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			if strings.HasPrefix(string(cmd), "slapenir\x00"+name+"\x00") && alive(pid) {
-				return pid, true
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
 			}
 		}
 	}
-	return 0, false
+	return pids
+}
+
+// environ is a process's environment.
+func environ(t *testing.T, pid int) []string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 }
 
 func portOf(hostport string) string {

@@ -40,8 +40,9 @@ type Options struct {
 	Exe string
 	// Out receives up's report and every part's prefixed output.
 	Out io.Writer
-	// Env is the environment handed to init (os.Environ() when nil); up adds
-	// its own variables after it.
+	// Env is up's environment (os.Environ() when nil): the proxy gets all
+	// of it (its credentials come from there); the agent environment only
+	// the locale, time zone and terminal, and up's own variables.
 	Env []string
 }
 

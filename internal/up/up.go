@@ -83,7 +83,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 
-	env := append([]string{}, o.Env...)
+	env := agentBaseEnv(o.Env)
 	var proxyTLS *config.TLS
 	caAddr := net.JoinHostPort(hostOnly(proxyAddr), "9000")
 	caWhat, caRoot := "", ""
@@ -136,6 +136,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
+	placeholders, placeholderVars, err := placeholderEnv(cfg, o.Env)
+	if err != nil {
+		return err
+	}
+	env = append(env, placeholders...)
 	proxyConfigPath := filepath.Join(state, "proxy.yaml")
 	if err := writeProxyConfig(cfg, proxyConfigPath); err != nil {
 		return err
@@ -168,7 +173,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := linkBinary(bin, exe); err != nil {
 		return err
 	}
-	env = append(env, "PATH="+bin+string(os.PathListSeparator)+envValue(o.Env, "PATH"), "HOME="+home,
+	env = append(env, "PATH="+bin+string(os.PathListSeparator)+defaultPath, "HOME="+home,
 		"SLAPENIR_PROXY_URL="+proxyURL, "OLLAMA_HOST="+ol.Host, "OLLAMA_MODEL="+o.Model)
 
 	socket := filepath.Join(state, "init.sock")
@@ -209,6 +214,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 		say("  agent:   slapenir init pid %d, UNCONFINED (%s): the agent's processes share this machine's network; nothing stops them from bypassing the proxy", ag.initPID, why)
 	}
+	say("  secrets: the agent's environment is not yours: it holds placeholders only (%s), swapped for the real values by the proxy", joinOrNone(placeholderVars))
 	say("  relay:   HTTP_PROXY=http://%s, Ollama helper http://%s", relayAddr, helperAddr)
 	say("  files:   services %s, certificates %s, control socket %s", servicesPath, certs, socket)
 	say("Testing connectivity (the seed's three tests, adapted):")
