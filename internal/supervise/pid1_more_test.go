@@ -3,12 +3,15 @@ package supervise_test
 import (
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 )
@@ -378,4 +381,34 @@ services:
 `)
 	r.waitFor(`[init] service "plain": default user "agent" does not exist on this system, running it as uid 1000`)
 	r.waitFor("[plain] uid=1000")
+}
+
+func TestHTTPReadinessWaitsFor2xx(t *testing.T) {
+	var healthy atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !healthy.Load() {
+			http.Error(w, "warming up", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	}))
+	defer srv.Close()
+	r := startInit(t, `
+services:
+  web:
+    user: "65534"
+    command: [sh, -c, 'echo warming up; exec sleep 1000']
+    ready: {http: "`+srv.URL+`/health", interval: 10ms}
+  client:
+    user: "65534"
+    depends_on: [web]
+    command: [sh, -c, 'echo client up; exec sleep 1000']
+`)
+	r.waitFor("[web] warming up")
+	if msg, code := r.ctl("health"); code != 1 || !strings.Contains(msg, "web is starting") {
+		t.Errorf("ctl health while web answers 503: exit %d: %s", code, msg)
+	}
+	healthy.Store(true)
+	out := r.waitFor("[client] client up")
+	before(t, out, "[init] web ready", "[init] client started")
 }
