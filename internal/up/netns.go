@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -134,4 +136,37 @@ func ip(args ...string) error {
 func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
+}
+
+// removeStale deletes what an up that was killed (SIGKILL, a crash) left
+// behind: namespaces named slapenir-PID whose PID no longer runs, with their
+// veth pairs and hosts files. It returns the PIDs it cleaned up after.
+func removeStale() ([]int, error) {
+	ents, err := os.ReadDir("/run/netns")
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var cleaned []int
+	var errs []error
+	for _, ent := range ents {
+		pidText, ok := strings.CutPrefix(ent.Name(), "slapenir-")
+		if !ok {
+			continue
+		}
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid <= 0 || exists(fmt.Sprintf("/proc/%d", pid)) {
+			continue
+		}
+		n := newNetns(pid)
+		n.madeEtcNetns = true // remove /etc/netns too if this leaves it empty
+		if err := n.remove(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		cleaned = append(cleaned, pid)
+	}
+	return cleaned, errors.Join(errs...)
 }

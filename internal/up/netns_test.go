@@ -3,6 +3,7 @@ package up
 import (
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -48,5 +49,39 @@ func TestNetnsCreateAndRemoveLeaveNothing(t *testing.T) {
 	}
 	if !hadEtcNetns && exists("/etc/netns") {
 		t.Error("/etc/netns, made by create, is left after remove")
+	}
+}
+
+// An up killed with SIGKILL cannot clean up; the next up removes what it
+// left, and nothing of a live up.
+func TestRemoveStaleTakesOnlyDeadUpsNamespaces(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("creating a network namespace and a veth pair needs root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2's ip")
+	}
+	dead := newNetns(4194304 + 1000 + os.Getpid()%1000) // above pid_max: no such process
+	live := newNetns(os.Getpid())                       // this test: alive
+	for _, n := range []*netns{dead, live} {
+		if err := n.create(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.remove() })
+	}
+	cleaned, err := removeStale()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(cleaned, 4194304+1000+os.Getpid()%1000) || slices.Contains(cleaned, os.Getpid()) {
+		t.Errorf("removeStale cleaned up after %v", cleaned)
+	}
+	for _, p := range []string{"/run/netns/" + dead.Name, "/sys/class/net/" + dead.HostIf, dead.hostsFile} {
+		if exists(p) {
+			t.Errorf("%s of the dead up is left", p)
+		}
+	}
+	if !exists("/run/netns/" + live.Name) {
+		t.Error("the live up's namespace was removed")
 	}
 }

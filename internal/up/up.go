@@ -59,6 +59,13 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	var ns *netns
 	if root && !o.Unconfined {
+		stale, err := removeStale()
+		if err != nil {
+			return fmt.Errorf("up: removing what an earlier up left behind: %w", err)
+		}
+		for _, pid := range stale {
+			say("removed the namespace, veth and hosts file left by an up (pid %d) that did not stop cleanly", pid)
+		}
 		ns = newNetns(os.Getpid())
 		if err := ns.create(); err != nil {
 			return err
