@@ -77,6 +77,21 @@ func (a *auditFilterFlags) filter() (audit.Filter, error) {
 	return f, f.Validate()
 }
 
+// parse is auditParse for the subcommands that filter: it also turns the
+// filter flags into an audit.Filter, or says on stderr what is wrong with them.
+func (a *auditFilterFlags) parse(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, audit.Filter, bool) {
+	files, ok := auditParse(fs, args, stderr)
+	if !ok {
+		return nil, audit.Filter{}, false
+	}
+	f, err := a.filter()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, audit.Filter{}, false
+	}
+	return files, f, true
+}
+
 // auditParse parses flags placed before, between or after the file names. The
 // files are the ones given, or those of the --config's audit.file; one of the
 // two is required, as there is no default log to read.
@@ -129,13 +144,8 @@ func auditShow(args []string, stdout, stderr io.Writer) int {
 	var ff auditFilterFlags
 	ff.register(fs)
 	raw := fs.Bool("json", false, "print the raw JSON lines instead of one readable line each")
-	files, ok := auditParse(fs, args, stderr)
+	files, f, ok := ff.parse(fs, args, stderr)
 	if !ok {
-		return 2
-	}
-	f, err := ff.filter()
-	if err != nil {
-		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	if err := audit.Show(stdout, stderr, files, f, *raw); err != nil {
@@ -175,13 +185,8 @@ func auditStats(args []string, stdout, stderr io.Writer) int {
 	var ff auditFilterFlags
 	ff.register(fs)
 	top := fs.Int("top", 10, "how many reasons and hosts to list")
-	files, ok := auditParse(fs, args, stderr)
+	files, f, ok := ff.parse(fs, args, stderr)
 	if !ok {
-		return 2
-	}
-	f, err := ff.filter()
-	if err != nil {
-		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	s, err := audit.CollectStats(files, f, stderr)
