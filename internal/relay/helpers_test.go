@@ -24,7 +24,7 @@ import (
 
 // testTimeout bounds every test: a relay that buffered a stream would hang
 // the gated streaming tests instead of failing them.
-const testTimeout = 30 * time.Second
+const testTimeout = 2 * time.Minute
 
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
