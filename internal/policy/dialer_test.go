@@ -40,6 +40,18 @@ func listen(t *testing.T, ip string) (port int, arrived <-chan netip.AddrPort) {
 	return ln.Addr().(*net.TCPAddr).Port, ch
 }
 
+// dialArrival dials host on port over IPv4 through d, which must succeed,
+// and returns the address the connection arrived at on the listener.
+func dialArrival(t *testing.T, d *Dialer, host string, port int, arrived <-chan netip.AddrPort) netip.Addr {
+	t.Helper()
+	conn, err := d.DialContext(context.Background(), "tcp4", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	return (<-arrived).Addr()
+}
+
 // dnsServer is a real DNS server on loopback UDP. Each A query is answered
 // with the next entry of answers (the last one repeats), which is what a
 // rebinding attacker's name server does; AAAA queries get no answer.
@@ -148,12 +160,7 @@ func TestDialerAllowsPrivateAllowHost(t *testing.T) {
 	cfg := config.Default().Policy
 	cfg.PrivateAllow = []string{"localhost"}
 	d := &Dialer{Policy: mustNew(t, cfg)}
-	conn, err := d.DialContext(context.Background(), "tcp4", "localhost:"+strconv.Itoa(port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
-	if a := <-arrived; a.Addr() != netip.MustParseAddr("127.0.0.1") {
+	if a := dialArrival(t, d, "localhost", port, arrived); a != netip.MustParseAddr("127.0.0.1") {
 		t.Errorf("connection arrived at %s", a)
 	}
 }
@@ -171,12 +178,7 @@ func TestDialerDialsTheCheckedAddress(t *testing.T) {
 	cfg.PrivateAllow = []string{"127.0.0.1"}
 	d := &Dialer{Policy: mustNew(t, cfg), Resolver: dns.start(t)}
 
-	conn, err := d.DialContext(context.Background(), "tcp4", "rebind.test:"+strconv.Itoa(port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
-	if a := <-arrived; a.Addr() != netip.MustParseAddr("127.0.0.1") {
+	if a := dialArrival(t, d, "rebind.test", port, arrived); a != netip.MustParseAddr("127.0.0.1") {
 		t.Errorf("connection arrived at %s, not at the checked 127.0.0.1", a)
 	}
 	if n := dns.aQueries.Load(); n != 1 {
@@ -184,7 +186,7 @@ func TestDialerDialsTheCheckedAddress(t *testing.T) {
 	}
 
 	// The second answer is now the refused address: the next dial says so.
-	_, err = d.DialContext(context.Background(), "tcp4", "rebind.test:"+strconv.Itoa(port))
+	_, err := d.DialContext(context.Background(), "tcp4", "rebind.test:"+strconv.Itoa(port))
 	var refused *RefusedError
 	if !errors.As(err, &refused) || refused.Addr != netip.MustParseAddr("127.0.0.2") || refused.Host != "rebind.test" {
 		t.Fatalf("second dial: %v", err)
@@ -200,12 +202,7 @@ func TestDialerSkipsRefusedAddresses(t *testing.T) {
 	cfg := config.Default().Policy
 	cfg.PrivateAllow = []string{"127.0.0.1/32"}
 	d := &Dialer{Policy: mustNew(t, cfg), Resolver: dns.start(t)}
-	conn, err := d.DialContext(context.Background(), "tcp4", "mixed.test:"+strconv.Itoa(port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
-	if a := <-arrived; a.Addr() != netip.MustParseAddr("127.0.0.1") {
+	if a := dialArrival(t, d, "mixed.test", port, arrived); a != netip.MustParseAddr("127.0.0.1") {
 		t.Errorf("connection arrived at %s", a)
 	}
 }
@@ -217,12 +214,7 @@ func TestDialerReportMode(t *testing.T) {
 	d := &Dialer{Policy: mustNew(t, cfg)}
 	// In report mode the dial goes through; the proxy notes the would-be
 	// refusal from the connection's address (CheckAddr).
-	conn, err := d.DialContext(context.Background(), "tcp4", "localhost:"+strconv.Itoa(port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
-	<-arrived
+	dialArrival(t, d, "localhost", port, arrived)
 }
 
 func TestDialerErrors(t *testing.T) {
