@@ -345,7 +345,7 @@ func TestHelperLongStreamsWhenUpstreamAnswersAtOnce(t *testing.T) {
 	f := startFake(t, fake.Options{TokenCount: 2000})
 	r := startRelay(t, f.URL(), "", hostOf(t, f.URL()))
 	client := r.ollamaClient()
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 40; i++ {
 		var n int
 		var done bool
 		err := client.Chat(ctx, &api.ChatRequest{Model: fake.DefaultModel, Messages: []api.Message{{Role: "user", Content: "hi"}}},
