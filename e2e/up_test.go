@@ -17,6 +17,7 @@ import (
 	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/pki/reload"
+	"github.com/slapenir/slapenir/internal/testutil/stepca"
 )
 
 // TestUpUnconfined runs `slapenir up --unconfined` (what a non-root user
@@ -160,4 +161,34 @@ func readAudit(t *testing.T, path string) []audit.Record {
 		recs = append(recs, r)
 	}
 	return recs
+}
+
+// TestUpUnconfinedWithStepCA: with a running step-ca and no STEP_TOKEN, up
+// mints the agent's one-time token itself and enrolls the proxy; the agent
+// enrolls, renews from the CA, and its requests carry its identity.
+func TestUpUnconfinedWithStepCA(t *testing.T) {
+	ca := stepca.Start(t, stepca.Options{})
+	state := filepath.Join(agentTempDir(t), "state")
+	env := envWithout("OLLAMA_HOST", "STEP_CA_URL", "STEP_TOKEN", "STEP_FINGERPRINT", "SLAPENIR_STATE_DIR", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+	u := startUp(t, state, env, "--unconfined", "--heartbeat", "1s", "--agent-name", "agent-7",
+		"--ca-url", ca.URL, "--ca-password-file", ca.PasswordFile, "--ca-root", ca.RootPEM)
+	e := u.endpoints(false)
+	u.waitFor(t, `^\[certs-bootstrap\] \[bootstrap-certs\] enrolled "agent-7"`, time.Minute)
+	u.waitFor(t, `^\[certs-renew\] .*next renewal in`, 10*time.Second)
+	u.waitFor(t, `^\[ollama-verify\] \[ollama-verify\] Model qwen2.5-coder:7b is available$`, 30*time.Second)
+
+	plain := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 10 * time.Second}
+	get(t, plain, "http://"+e.Helper+"/api/tags", http.StatusOK)
+	if code := u.interrupt(30 * time.Second); code != 0 {
+		t.Errorf("slapenir up exited %d after SIGINT, want 0", code)
+	}
+	recs := readAudit(t, e.AuditFile)
+	if len(recs) == 0 {
+		t.Fatal("no audit records")
+	}
+	for _, r := range recs {
+		if r.Mode != "local" && r.Identity != "agent-7" {
+			t.Errorf("audit record %d (%s %s%s) has identity %q, want agent-7 (the enrolled certificate)", r.Seq, r.Mode, r.Host, r.Path, r.Identity)
+		}
+	}
 }
