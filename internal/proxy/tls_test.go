@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/pki/devca"
 	"github.com/slapenir/slapenir/internal/pki/reload"
@@ -34,6 +35,13 @@ type mtlsFixture struct {
 }
 
 func startMTLSProxy(t *testing.T, allowed []string, connectPorts ...int) *mtlsFixture {
+	t.Helper()
+	return startMTLSProxyWith(t, allowed, func(c *config.Config) {
+		c.Policy.ConnectPorts = append(c.Policy.ConnectPorts, connectPorts...)
+	})
+}
+
+func startMTLSProxyWith(t *testing.T, allowed []string, configure func(*config.Config)) *mtlsFixture {
 	t.Helper()
 	state := t.TempDir()
 	ca, err := devca.Ensure(state)
@@ -54,7 +62,7 @@ func startMTLSProxy(t *testing.T, allowed []string, connectPorts ...int) *mtlsFi
 		t.Fatal(err)
 	}
 	cfg := loopbackConfig()
-	cfg.Policy.ConnectPorts = append(cfg.Policy.ConnectPorts, connectPorts...)
+	configure(cfg)
 	p := startProxyOpts(t, cfg, Options{TLS: &TLSOptions{KeyPair: kp, ClientCA: pool, AllowedIdentities: allowed}})
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Root)
@@ -316,4 +324,40 @@ func selfSigned(t *testing.T, cn string) *tls.Certificate {
 	}
 	leaf, _ := x509.ParseCertificate(der)
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+// TestRateLimitPerIdentity: two agents from the same address have a bucket
+// each, and the identity labels the proxy's metrics.
+func TestRateLimitPerIdentity(t *testing.T) {
+	up := echoUpstream(t)
+	f := startMTLSProxyWith(t, nil, func(c *config.Config) {
+		c.Limits.RatePerSecond, c.Limits.RateBurst = 0.001, 1 // one request, no refill to speak of
+	})
+	a := f.client(f.clientCert(t, devca.Request{CommonName: "agent-a"}))
+	b := f.client(f.clientCert(t, devca.Request{CommonName: "agent-b"}))
+	status := func(c *http.Client) int {
+		t.Helper()
+		resp, err := c.Get(up.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := []int{status(a), status(a), status(b)}; got[0] != 200 || got[1] != 429 || got[2] != 200 {
+		t.Fatalf("statuses a, a, b = %v; want 200 429 200 (a bucket per identity)", got)
+	}
+	tr := a.Transport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	resp, err := (&http.Client{Transport: tr}).Get("https://" + f.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`identity="agent-a"`, `identity="agent-b"`, `reason="rate_limited"`} {
+		if !strings.Contains(string(m), want) {
+			t.Fatalf("metrics lack %s:\n%.2000s", want, m)
+		}
+	}
 }
