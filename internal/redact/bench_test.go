@@ -42,17 +42,25 @@ func ordinaryText(size int) []byte {
 	return []byte(b.String()[:size])
 }
 
-// streamInPieces redacts text to io.Discard through one Writer, 32 KiB per
-// Write as the proxy writes.
-func streamInPieces(b *testing.B, r *Redactor, text []byte) {
-	w := r.NewWriter(io.Discard)
-	for off := 0; off < len(text); off += 32 << 10 {
-		if _, err := w.Write(text[off:min(off+32<<10, len(text))]); err != nil {
+// benchStream measures redacting text for secrets: each iteration streams it
+// to io.Discard through a new Writer, 32 KiB per Write as the proxy writes.
+func benchStream(b *testing.B, secrets [][]byte, text []byte) {
+	r, err := New(secrets, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		w := r.NewWriter(io.Discard)
+		for off := 0; off < len(text); off += 32 << 10 {
+			if _, err := w.Write(text[off:min(off+32<<10, len(text))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
 			b.Fatal(err)
 		}
-	}
-	if err := w.Close(); err != nil {
-		b.Fatal(err)
 	}
 }
 
@@ -62,15 +70,7 @@ func BenchmarkWriter(b *testing.B) {
 	text := ordinaryText(4 << 20)
 	for _, n := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("secrets=%d", n), func(b *testing.B) {
-			r, err := New(benchSecrets(n), Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(int64(len(text)))
-			b.ReportAllocs()
-			for b.Loop() {
-				streamInPieces(b, r, text)
-			}
+			benchStream(b, benchSecrets(n), text)
 		})
 	}
 }
@@ -83,14 +83,7 @@ func BenchmarkWriterShortSecrets(b *testing.B) {
 		secrets[i] = secrets[i][len(secrets[i])-MinSecretLen:]
 	}
 	text := ordinaryText(4 << 20)
-	r, err := New(secrets, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(len(text)))
-	for b.Loop() {
-		streamInPieces(b, r, text)
-	}
+	benchStream(b, secrets, text)
 }
 
 // BenchmarkWriterSecretDense plants a secret every 4 KiB, the worst case a
@@ -101,14 +94,7 @@ func BenchmarkWriterSecretDense(b *testing.B) {
 	for off := 0; off+64 < len(text); off += 4 << 10 {
 		copy(text[off:], secrets[off%len(secrets)])
 	}
-	r, err := New(secrets, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(len(text)))
-	for b.Loop() {
-		streamInPieces(b, r, text)
-	}
+	benchStream(b, secrets, text)
 }
 
 // BenchmarkNew is the cost of compiling secrets, paid when the vault loads.
@@ -153,15 +139,8 @@ func BenchmarkWriterAdversarial(b *testing.B) {
 			gh = append(gh, s)
 		}
 	}
-	r, err := New(gh, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
 	text := []byte(strings.Repeat("ghp_", 1<<20))
-	b.SetBytes(int64(len(text)))
-	for b.Loop() {
-		streamInPieces(b, r, text)
-	}
+	benchStream(b, gh, text)
 }
 
 // BenchmarkStream4GiB pushes 4 GiB with secrets sprinkled in through one
@@ -211,12 +190,5 @@ func BenchmarkWriterEscapedJSON(b *testing.B) {
 		sb.WriteString(`{"message":{"content":"func main() {\n\tfmt.Println(\"hello \u00e9\")\n}\n// see C:\\go\\bin"},"done":false}` + "\n")
 	}
 	text := []byte(sb.String())
-	r, err := New(benchSecrets(100), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(len(text)))
-	for b.Loop() {
-		streamInPieces(b, r, text)
-	}
+	benchStream(b, benchSecrets(100), text)
 }
