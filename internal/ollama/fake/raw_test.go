@@ -20,16 +20,19 @@ import (
 
 // These tests speak HTTP to the fake directly, as curl or a relay would.
 
-func post(t *testing.T, url, body string, header map[string]string) *http.Response {
+// request is a request to the fake that ends with the test.
+func request(t *testing.T, method, url, body string) *http.Request {
 	t.Helper()
-	req, err := http.NewRequestWithContext(testContext(t), http.MethodPost, url, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(testContext(t), method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
+	return req
+}
+
+// do sends req; the response body is closed when the test ends.
+func do(t *testing.T, req *http.Request) *http.Response {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -38,22 +41,30 @@ func post(t *testing.T, url, body string, header map[string]string) *http.Respon
 	return resp
 }
 
-func get(t *testing.T, url string) (*http.Response, string) {
+// fetch sends req and reads the whole response body.
+func fetch(t *testing.T, req *http.Request) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(testContext(t), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := do(t, req)
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return resp, string(b)
+}
+
+func post(t *testing.T, url, body string, header map[string]string) *http.Response {
+	t.Helper()
+	req := request(t, http.MethodPost, url, body)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return do(t, req)
+}
+
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	return fetch(t, request(t, http.MethodGet, url, ""))
 }
 
 func TestRootAndRoutes(t *testing.T) {
@@ -70,17 +81,8 @@ func TestRootAndRoutes(t *testing.T) {
 		{"GET", "/api/nothing", 404, "404 page not found\n"},
 		{"GET", "/api/chat", 405, ""},
 	} {
-		req, err := http.NewRequestWithContext(testContext(t), tc.method, s.URL()+tc.path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode != tc.status || (tc.body != "" && string(b) != tc.body) {
+		resp, b := fetch(t, request(t, tc.method, s.URL()+tc.path, ""))
+		if resp.StatusCode != tc.status || (tc.body != "" && b != tc.body) {
 			t.Errorf("%s %s = %d %q, want %d %q", tc.method, tc.path, resp.StatusCode, b, tc.status, tc.body)
 		}
 	}
@@ -402,17 +404,9 @@ func TestHostRule(t *testing.T) {
 		{"host.docker.internal.example.com", false},
 		{"localhost.example.com", false},
 	} {
-		req, err := http.NewRequestWithContext(testContext(t), http.MethodGet, s.URL()+"/api/tags", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		req := request(t, http.MethodGet, s.URL()+"/api/tags", "")
 		req.Host = tc.host
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
+		resp, b := fetch(t, req)
 		want := 200
 		if !tc.ok {
 			want = 403
@@ -453,18 +447,11 @@ func TestOriginRule(t *testing.T) {
 		{"OPTIONS", "http://localhost:3000", 204},
 		{"OPTIONS", "https://evil.example.com", 403},
 	} {
-		req, err := http.NewRequestWithContext(testContext(t), tc.method, s.URL()+"/api/tags", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		req := request(t, tc.method, s.URL()+"/api/tags", "")
 		if tc.origin != "" {
 			req.Header.Set("Origin", tc.origin)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = resp.Body.Close()
+		resp, _ := fetch(t, req)
 		if resp.StatusCode != tc.status {
 			t.Errorf("%s with Origin %q: %d, want %d", tc.method, tc.origin, resp.StatusCode, tc.status)
 		}
