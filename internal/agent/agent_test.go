@@ -49,8 +49,7 @@ func TestAgentReportsChecksHealthBeatsAndStops(t *testing.T) {
 		"OPENAI_API_KEY":     "sk-proj-PLACEHOLDER-0000000000",
 		"ANTHROPIC_API_KEY":  "short",
 		"HTTP_PROXY":         "http://127.0.0.1:3128",
-		"SSL_CERT_FILE":      cert,
-		"SSL_KEY_FILE":       filepath.Join(certs, "missing-key.pem"),
+		"SLAPENIR_CERTS_DIR": certs, // has cert.pem, lacks key.pem
 		"SLAPENIR_PROXY_URL": proxy.URL,
 	}
 	out := &syncbuf.Buffer{}
@@ -84,7 +83,7 @@ func TestAgentReportsChecksHealthBeatsAndStops(t *testing.T) {
 		"[INFO] HTTP_PROXY: http://127.0.0.1:3128",
 		"[WARNING] HTTPS_PROXY not set",
 		"[INFO] Client certificate found: " + cert,
-		"[WARNING] Client key not found: " + filepath.Join(certs, "missing-key.pem"),
+		"[WARNING] Client key not found: " + filepath.Join(certs, "key.pem"),
 		"[INFO] Testing proxy health at: " + proxy.URL + "/health",
 		"[INFO] ✓ Proxy health check passed: OK",
 		"[INFO] Heartbeat #1 - Agent is running",

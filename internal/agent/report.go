@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -61,15 +62,19 @@ func (cfg *Config) reportEnvironment() {
 			cfg.logf("WARNING", name+" not set")
 		}
 	}
-	for _, f := range []struct{ env, what, def string }{
-		{"SSL_CERT_FILE", "Client certificate", "/home/agent/certs/cert.pem"},
-		{"SSL_KEY_FILE", "Client key", "/home/agent/certs/key.pem"},
-		{"REQUESTS_CA_BUNDLE", "CA bundle", "/home/agent/certs/root_ca.pem"},
+	// The certificate directory is the seed's /home/agent/certs. (Not
+	// SSL_CERT_FILE: every TLS library reads that as its trust store, so it
+	// must never name the client certificate.)
+	dir := cfg.Getenv("SLAPENIR_CERTS_DIR")
+	if dir == "" {
+		dir = "/home/agent/certs"
+	}
+	for _, f := range []struct{ name, what string }{
+		{"cert.pem", "Client certificate"},
+		{"key.pem", "Client key"},
+		{"root_ca.pem", "CA certificate"},
 	} {
-		path := cfg.Getenv(f.env)
-		if path == "" {
-			path = f.def
-		}
+		path := filepath.Join(dir, f.name)
 		if _, err := os.Stat(path); err == nil {
 			cfg.logf("INFO", fmt.Sprintf("%s found: %s", f.what, path))
 		} else {

@@ -16,7 +16,7 @@ func TestShippedServiceFileParses(t *testing.T) {
 	for _, s := range f.Services {
 		names = append(names, s.Name)
 	}
-	want := "certs-bootstrap enforce relay ollama-verify certs-renew agent"
+	want := "enforce certs-bootstrap relay ollama-verify certs-renew agent"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("services = %q, want %q", got, want)
 	}
@@ -31,6 +31,9 @@ func TestShippedServiceFileParses(t *testing.T) {
 		if got := strings.Join(f.Service(name).Command, " "); got != argv {
 			t.Errorf("%s command = %q, want %q", name, got, argv)
 		}
+	}
+	if b := f.Service("certs-bootstrap"); strings.Join(b.DependsOn, " ") != "enforce" {
+		t.Errorf("certs-bootstrap depends on %q, want enforce (rules installed mid-enrollment can burn the one-time token)", b.DependsOn)
 	}
 	if e := f.Service("enforce"); !e.Privileged || e.User != "root" {
 		t.Errorf("enforce: privileged=%v user=%q, want privileged root", e.Privileged, e.User)

@@ -92,17 +92,38 @@ func chownTree(dir string) error {
 	})
 }
 
-// linkBinary puts a "slapenir" symlink to exe into dir, which goes first on
-// the services' PATH: the service file calls "slapenir …" like the
-// container's does.
-func linkBinary(dir, exe string) error {
+// installBinary puts a copy of exe named "slapenir" into dir, which goes
+// first on the services' PATH: the service file calls "slapenir …" like the
+// container's does. A copy, not a link: the binary `go run` builds lives in a
+// directory only its owner can enter, and the services run as uid 1000.
+func installBinary(dir, exe string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("up: cannot create %s: %w", dir, err)
 	}
-	link := filepath.Join(dir, "slapenir")
-	_ = os.Remove(link)
-	if err := os.Symlink(exe, link); err != nil {
-		return fmt.Errorf("up: cannot link %s to %s: %w", link, exe, err)
+	src, err := os.Open(exe)
+	if err != nil {
+		return fmt.Errorf("up: cannot read its own binary %s: %w", exe, err)
+	}
+	defer src.Close()
+	dst := filepath.Join(dir, "slapenir")
+	tmp, err := os.CreateTemp(dir, ".slapenir-*")
+	if err != nil {
+		return fmt.Errorf("up: cannot copy the binary into %s: %w", dir, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, src); err != nil {
+		tmp.Close()
+		return fmt.Errorf("up: cannot copy the binary into %s: %w", dir, err)
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return fmt.Errorf("up: cannot install the binary as %s: %w", dst, err)
 	}
 	return nil
 }

@@ -88,6 +88,8 @@ func servicesFile(p plan) string {
 		// The health check goes straight to the proxy: /health is the one
 		// thing it answers without a client certificate.
 		{"NO_PROXY", hostOf(p.ProxyURL)},
+		{"SLAPENIR_CERTS_DIR", p.Certs},
+		// Trust store for TLS clients: the CA that signed the proxy's certificate.
 		{"SSL_CERT_FILE", p.Certs + "/root_ca.pem"},
 		{"REQUESTS_CA_BUNDLE", p.Certs + "/root_ca.pem"},
 	} {

@@ -177,7 +177,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		return fmt.Errorf("up: cannot write the service file: %w", err)
 	}
 	bin := filepath.Join(state, "bin")
-	if err := linkBinary(bin, exe); err != nil {
+	if err := installBinary(bin, exe); err != nil {
 		return err
 	}
 	env = append(env, "PATH="+bin+string(os.PathListSeparator)+defaultPath, "HOME="+home,
