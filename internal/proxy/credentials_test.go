@@ -21,7 +21,6 @@ import (
 	"testing"
 
 	"github.com/slapenir/slapenir/internal/config"
-	"github.com/slapenir/slapenir/internal/hostport"
 	"github.com/slapenir/slapenir/internal/pki/devca"
 	"github.com/slapenir/slapenir/internal/pki/mitm"
 	"github.com/slapenir/slapenir/internal/secrets"
@@ -51,6 +50,22 @@ func credProxy(t *testing.T, hosts []string, extra func(*config.Config, *Options
 	p := startProxyOpts(t, cfg, o)
 	t.Cleanup(func() { assertNoSecretIn(t, p.auditFile) })
 	return p
+}
+
+// credProxyIntercepting is credProxy for TLS upstream up on 127.0.0.1: the
+// credential's host, so its tunnels are intercepted with a fresh CA, which
+// it returns.
+func credProxyIntercepting(t *testing.T, up *httptest.Server) (*testProxy, *devca.CA) {
+	t.Helper()
+	ca, err := devca.EnsureAt(t.TempDir(), "test interception CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := credProxy(t, []string{"127.0.0.1"}, func(cfg *config.Config, o *Options) {
+		cfg.Policy.ConnectPorts = []int{portOf(t, up.URL)}
+		o.Intercept = &InterceptOptions{Authority: mitm.New(ca), UpstreamRoots: poolOf(up.Certificate())}
+	})
+	return p, ca
 }
 
 // assertNoSecretIn fails when the real value, in any usual encoding, is in file.
@@ -270,14 +285,7 @@ func TestInjectionThroughInterceptedTLS(t *testing.T) {
 	echo := &recordingEcho{}
 	up := httptest.NewTLSServer(echo)
 	defer up.Close()
-	ca, err := devca.EnsureAt(t.TempDir(), "test interception CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := credProxy(t, []string{"127.0.0.1"}, func(cfg *config.Config, o *Options) {
-		cfg.Policy.ConnectPorts = []int{portOf(t, up.URL)}
-		o.Intercept = &InterceptOptions{Authority: mitm.New(ca), Hosts: []hostport.Glob{}, UpstreamRoots: poolOf(up.Certificate())}
-	})
+	p, _ := credProxyIntercepting(t, up)
 	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(p.url()), TLSClientConfig: &tls.Config{RootCAs: interceptCA(t, p)}}}
 	resp, err := c.Do(placeholderRequest(t, "POST", up.URL))
 	if err != nil {
@@ -322,14 +330,7 @@ func TestCurlTrustingCAPem(t *testing.T) {
 	up.EnableHTTP2 = true
 	up.StartTLS()
 	defer up.Close()
-	ca, err := devca.EnsureAt(t.TempDir(), "test interception CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := credProxy(t, []string{"127.0.0.1"}, func(cfg *config.Config, o *Options) {
-		cfg.Policy.ConnectPorts = []int{portOf(t, up.URL)}
-		o.Intercept = &InterceptOptions{Authority: mitm.New(ca), UpstreamRoots: poolOf(up.Certificate())}
-	})
+	p, _ := credProxyIntercepting(t, up)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	if out, err := exec.Command(curl, "-sS", "--fail", "-o", caFile, "http://"+p.addr+"/ca.pem").CombinedOutput(); err != nil {
 		t.Fatalf("fetching /ca.pem: %v %s", err, out)

@@ -11,10 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/pki/certfile"
-	"github.com/slapenir/slapenir/internal/pki/devca"
-	"github.com/slapenir/slapenir/internal/pki/mitm"
 )
 
 const gitBackend = "/usr/lib/git-core/git-http-backend"
@@ -72,14 +69,7 @@ func TestGitOverInterceptedTLS(t *testing.T) {
 	}))
 	defer up.Close()
 
-	ca, err := devca.EnsureAt(t.TempDir(), "test interception CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := credProxy(t, []string{"127.0.0.1"}, func(cfg *config.Config, o *Options) {
-		cfg.Policy.ConnectPorts = []int{portOf(t, up.URL)}
-		o.Intercept = &InterceptOptions{Authority: mitm.New(ca), UpstreamRoots: poolOf(up.Certificate())}
-	})
+	p, ca := credProxyIntercepting(t, up)
 	auditFileForDebug = p.auditFile
 	caFile := filepath.Join(root, "intercept-ca.pem")
 	os.WriteFile(caFile, certfile.EncodeCerts(ca.Root), 0o644)

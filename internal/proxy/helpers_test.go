@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -265,4 +266,23 @@ func findRecord(t *testing.T, recs []audit.Record, reason string) audit.Record {
 		t.Fatalf("want exactly one record with reason %q, have %d in %+v", reason, len(found), recs)
 	}
 	return found[0]
+}
+
+// openTunnel sends CONNECT authority to the proxy and returns the connection
+// once the proxy has answered 200; the caller closes it.
+func openTunnel(t *testing.T, proxyAddr, authority string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", proxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", authority)
+	buf := make([]byte, len("HTTP/1.1 200 Connection established\r\n\r\n"))
+	if _, err := io.ReadFull(c, buf); err != nil || !strings.HasPrefix(string(buf), "HTTP/1.1 200") {
+		t.Fatalf("CONNECT %s: %q %v", authority, buf, err)
+	}
+	_ = c.SetDeadline(time.Time{})
+	return c
 }

@@ -6,12 +6,9 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/slapenir/slapenir/internal/hostport"
 	"github.com/slapenir/slapenir/internal/pki/devca"
@@ -113,29 +110,14 @@ func TestInterceptDestinationIsTheAuthority(t *testing.T) {
 	pool := interceptCA(t, p)
 	authority := up.Listener.Addr().String()
 
-	tunnel := func() net.Conn {
-		c, err := net.Dial("tcp", p.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", authority)
-		buf := make([]byte, len("HTTP/1.1 200 Connection established\r\n\r\n"))
-		if _, err := io.ReadFull(c, buf); err != nil || !strings.HasPrefix(string(buf), "HTTP/1.1 200") {
-			t.Fatalf("CONNECT: %q %v", buf, err)
-		}
-		return c
-	}
-
-	c := tunnel()
+	c := openTunnel(t, p.addr, authority)
 	tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "evil.example"})
 	if err := tc.Handshake(); err == nil {
 		t.Fatal("the proxy accepted an SNI that is not the CONNECT host")
 	}
 	c.Close()
 
-	c = tunnel()
-	defer c.Close()
+	c = openTunnel(t, p.addr, authority)
 	tc = tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
 	fmt.Fprintf(tc, "GET / HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(tc), nil)

@@ -74,16 +74,7 @@ func TestTunnelLimit(t *testing.T) {
 	cfg.Policy.ConnectPorts = []int{portOf(t, "http://"+ln.Addr().String())}
 	p := startProxy(t, cfg)
 	// The first tunnel stays open…
-	c1, err := net.Dial("tcp", p.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c1.Close()
-	fmt.Fprintf(c1, "CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", ln.Addr())
-	buf := make([]byte, 64)
-	if n, _ := c1.Read(buf); !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") {
-		t.Fatalf("first tunnel: %q", buf[:n])
-	}
+	openTunnel(t, p.addr, ln.Addr().String())
 	// …so the second is refused.
 	resp := rawExchange(t, p.addr, fmt.Sprintf("CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", ln.Addr()))
 	if e := decodeError(t, resp); resp.StatusCode != 503 || e.Reason != "tunnel_limit" {

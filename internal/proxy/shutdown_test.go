@@ -2,12 +2,9 @@ package proxy
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 )
@@ -84,16 +81,8 @@ func TestShutdownCutsTunnelsAfterGrace(t *testing.T) {
 	cfg := loopbackConfig()
 	cfg.Policy.ConnectPorts = []int{portOf(t, "http://"+ln.Addr().String())}
 	p := startProxy(t, cfg)
-	c, err := net.Dial("tcp", p.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", ln.Addr())
+	c := openTunnel(t, p.addr, ln.Addr().String())
 	buf := make([]byte, 64)
-	if n, _ := c.Read(buf); !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") {
-		t.Fatalf("tunnel: %q", buf[:n])
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_ = p.srv.Shutdown(ctx)
