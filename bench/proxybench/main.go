@@ -31,6 +31,17 @@ import (
 	"github.com/slapenir/slapenir/internal/pki/devca"
 )
 
+// stops are the proxies to stop however the run ends: os.Exit skips defers.
+var stops []func()
+
+func fail(args ...any) {
+	fmt.Fprintln(os.Stderr, append([]any{"proxybench:"}, args...)...)
+	for _, stop := range stops {
+		stop()
+	}
+	os.Exit(1)
+}
+
 func main() {
 	bin := flag.String("bin", "./slapenir", "slapenir binary to benchmark")
 	n := flag.Int("n", 20000, "requests per scenario")
@@ -58,9 +69,11 @@ func main() {
 	defer upTLS.Close()
 
 	proxyAddr, _, stop := startProxy(*bin, upTLS.URL, false)
+	stops = append(stops, stop)
 	defer stop()
 	proxyURL := &url.URL{Scheme: "http", Host: proxyAddr}
 	mtlsAddr, mtlsClient, stopMTLS := startProxy(*bin, upTLS.URL, true)
+	stops = append(stops, stopMTLS)
 	defer stopMTLS()
 	mtlsURL := &url.URL{Scheme: "https", Host: mtlsAddr}
 
@@ -155,14 +168,12 @@ func run(name string, n, conc int, tr *http.Transport, mk func() *http.Request, 
 func do(c *http.Client, r *http.Request) {
 	resp, err := c.Do(r)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "proxybench:", err)
-		os.Exit(1)
+		fail(err)
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
-		fmt.Fprintln(os.Stderr, "proxybench: status", resp.Status)
-		os.Exit(1)
+		fail("status", resp.Status)
 	}
 }
 
@@ -173,8 +184,7 @@ func stream(name string, tr *http.Transport, r *http.Request) {
 	t0 := time.Now()
 	resp, err := (&http.Client{Transport: tr}).Do(r)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "proxybench:", err)
-		os.Exit(1)
+		fail(err)
 	}
 	defer resp.Body.Close()
 	var first time.Duration
@@ -245,8 +255,7 @@ limits:
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "proxybench: cannot start the proxy:", err)
-		os.Exit(1)
+		fail("cannot start the proxy:", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

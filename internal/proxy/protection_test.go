@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/slapenir/slapenir/internal/audit"
 )
@@ -99,6 +100,15 @@ func TestAuditUnwritableRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	// (its record is written as the exchange ends, which may trail the
+	// response the client already has)
+	deadline := time.Now().Add(5 * time.Second)
+	for al.Healthy() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("writing to /dev/full never made the audit log unhealthy")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	// …and from then on nothing is proxied.
 	for i := 0; i < 3; i++ {
 		resp, err = c.Get(up.URL + "/next")
