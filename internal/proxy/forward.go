@@ -200,8 +200,11 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			return s.creds.redactResponse(resp, exchangeFrom(resp.Request.Context()))
 		},
 		Transport: s.transport,
-		// Flush every chunk at once: NDJSON and SSE tokens must not wait.
-		FlushInterval: -1,
+		// Responses of unknown length (chunked NDJSON, SSE — and every body
+		// the redactor rewrites) are flushed write by write; ReverseProxy
+		// does that by itself. A body of known length is not a stream and
+		// goes out in full buffers.
+		FlushInterval: 0,
 		BufferPool:    bufferPool,
 		ErrorHandler:  s.upstreamError,
 		// Copy errors mid-stream are already in the audit record.

@@ -54,19 +54,22 @@ func (g *guardConn) Read(p []byte) (int, error) {
 
 func (g *guardConn) Write(p []byte) (int, error) {
 	g.mu.Lock()
-	inHandler, dead := g.inHandler, g.dead
-	head := append([]byte(nil), g.head...)
-	g.mu.Unlock()
-	if dead {
-		return len(p), nil
-	}
-	if inHandler {
+	if g.inHandler {
+		g.mu.Unlock()
 		return g.Conn.Write(p)
 	}
+	if g.dead {
+		g.mu.Unlock()
+		return len(p), nil
+	}
+	g.mu.Unlock()
 	status, detail, ok := parseServerRejection(p)
 	if !ok {
 		return g.Conn.Write(p)
 	}
+	g.mu.Lock()
+	head := append([]byte(nil), g.head...)
+	g.mu.Unlock()
 	if g.onReject != nil {
 		g.onReject(g, status, detail, head)
 	}
