@@ -127,3 +127,23 @@ func installBinary(dir, exe string) error {
 	}
 	return nil
 }
+
+// scriptNames are the seed's /home/agent/scripts, each a name the slapenir
+// binary answers to.
+var scriptNames = []string{"bootstrap-certs", "ollama-proxy-helper", "ollama-verify", "aider-ollama"}
+
+// linkScripts makes the agent's scripts directory: the seed's script names
+// as symlinks to the binary, so `aider-ollama` works inside the agent.
+func linkScripts(dir, binary string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("up: cannot create %s: %w", dir, err)
+	}
+	for _, name := range scriptNames {
+		link := filepath.Join(dir, name)
+		_ = os.Remove(link)
+		if err := os.Symlink(binary, link); err != nil {
+			return fmt.Errorf("up: cannot link %s: %w", link, err)
+		}
+	}
+	return nil
+}

@@ -180,7 +180,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := installBinary(bin, exe); err != nil {
 		return err
 	}
-	env = append(env, "PATH="+bin+string(os.PathListSeparator)+defaultPath, "HOME="+home,
+	scripts := filepath.Join(home, "scripts")
+	if err := linkScripts(scripts, filepath.Join(bin, "slapenir")); err != nil {
+		return err
+	}
+	env = append(env, "PATH="+bin+string(os.PathListSeparator)+scripts+string(os.PathListSeparator)+defaultPath, "HOME="+home,
 		"SLAPENIR_PROXY_URL="+proxyURL, "OLLAMA_HOST="+ol.Host, "OLLAMA_MODEL="+o.Model)
 
 	socket := filepath.Join(state, "init.sock")
