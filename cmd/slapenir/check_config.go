@@ -78,13 +78,29 @@ func printSummary(w io.Writer, c *config.Config) {
 	fmt.Fprintf(w, "  listen         %s\n", c.Listen)
 	fmt.Fprintf(w, "  policy         default %s, mode %s\n", p.Default, p.Mode)
 	fmt.Fprintf(w, "  rules          %d allow, %d deny, %d private_allow; telemetry deny %s\n", len(p.Allow), len(p.Deny), len(p.PrivateAllow), telemetry)
-	fmt.Fprintf(w, "  connect ports  %s\n", orNone(strings.Join(ports, ", ")))
+	fmt.Fprintf(w, "  connect ports  %s\n", orNone(strings.Join(ports, ", "), "none (CONNECT disabled)"))
 	fmt.Fprintf(w, "  audit          %s\n", strings.Join(audit, " and "))
+	tlsMode := "development CA in the state directory"
+	if c.TLS != nil {
+		tlsMode = "cert " + c.TLS.Cert + ", clients from " + c.TLS.ClientCA + ", identities " + strings.Join(c.TLS.Identities(), " ")
+	}
+	fmt.Fprintf(w, "  mTLS           %s\n", tlsMode)
+	// Names and where each value comes from; never a value.
+	var creds []string
+	for _, cr := range c.Secrets.Credentials {
+		src := "env " + cr.Env
+		if cr.File != "" {
+			src = "file " + cr.File
+		}
+		creds = append(creds, fmt.Sprintf("%s (%s → %s)", cr.Name, src, strings.Join(cr.Hosts, ", ")))
+	}
+	fmt.Fprintf(w, "  credentials    %s\n", orNone(strings.Join(creds, "; "), "none"))
+	fmt.Fprintf(w, "  inspected      %s\n", orNone(strings.Join(c.Intercept.Hosts, ", "), "credential hosts only"))
 }
 
-func orNone(s string) string {
+func orNone(s, none string) string {
 	if s == "" {
-		return "none (CONNECT disabled)"
+		return none
 	}
 	return s
 }

@@ -130,3 +130,18 @@ func TestCheckConfigEmptyFileIsValid(t *testing.T) {
 		t.Errorf("empty file: exit %d\n%s", code, stdout)
 	}
 }
+
+// TestCheckConfigNamesCredentialsNotValues: the summary lists each credential
+// by name, source and hosts; the value is never read, let alone printed.
+func TestCheckConfigNamesCredentialsNotValues(t *testing.T) {
+	t.Setenv("GITHUB_TOKEN", "ghp_ThisValueMustNeverBePrinted0123456789")
+	f := filepath.Join(t.TempDir(), "p.yaml")
+	os.WriteFile(f, []byte("secrets:\n  credentials:\n    - name: github\n      env: GITHUB_TOKEN\n      hosts: [api.github.com]\n"), 0o600)
+	var out, errOut bytes.Buffer
+	if code := checkConfig([]string{f}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "github (env GITHUB_TOKEN → api.github.com)") || strings.Contains(out.String()+errOut.String(), "ThisValue") {
+		t.Fatalf("summary:\n%s", out.String())
+	}
+}
