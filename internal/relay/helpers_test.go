@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -14,12 +13,11 @@ import (
 
 	"github.com/ollama/ollama/api"
 
-	"github.com/slapenir/slapenir/internal/audit"
-	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/ollama/fake"
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/proxy"
 	"github.com/slapenir/slapenir/internal/relay"
+	"github.com/slapenir/slapenir/internal/testutil/proxytest"
 )
 
 // testTimeout bounds every test: a relay that buffered a stream would hang
@@ -50,12 +48,10 @@ func (l *countingListener) Accept() (net.Conn, error) {
 
 // testProxy is the real SLAPENIR proxy on a loopback port.
 type testProxy struct {
-	srv  *proxy.Server
-	ln   *countingListener
-	url  string
-	stop func()
-	// auditFile is the proxy's audit log, one JSON record per line.
-	auditFile string
+	ln        *countingListener
+	url       string
+	stop      func()
+	auditFile string // the proxy's audit log, one JSON record per line
 }
 
 // startProxy runs the proxy with loopback upstreams allowed (every upstream
@@ -63,47 +59,14 @@ type testProxy struct {
 // allowed to connectPorts besides 443.
 func startProxy(t testing.TB, tlsOpts *proxy.TLSOptions, connectPorts ...int) *testProxy {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Policy.PrivateAllow = append(cfg.Policy.PrivateAllow, "127.0.0.1/32")
-	cfg.Limits.RatePerSecond = 0
-	cfg.Policy.ConnectPorts = append(cfg.Policy.ConnectPorts, connectPorts...)
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("test config invalid: %v", err)
-	}
-	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
-	al, err := audit.Open(audit.Options{File: auditFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := proxy.New(proxy.Options{Config: cfg, Audit: al, TLS: tlsOpts})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cl := &countingListener{Listener: ln}
-	scheme := "http"
-	if tlsOpts != nil {
-		scheme = "https"
-	}
-	p := &testProxy{srv: srv, ln: cl, url: scheme + "://" + ln.Addr().String(), auditFile: auditFile}
-	done := make(chan struct{})
-	go func() { _ = srv.Serve(cl); close(done) }()
-	var stopped atomic.Bool
-	p.stop = func() {
-		if stopped.Swap(true) {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-		_ = al.Close()
-	}
-	t.Cleanup(p.stop)
-	return p
+	p := proxytest.Start(t, proxy.Options{Config: proxytest.LoopbackConfig(connectPorts...), TLS: tlsOpts}, cl)
+	// A short grace: tests stop the proxy to cut streams in flight.
+	return &testProxy{ln: cl, url: p.URL, auditFile: p.AuditFile, stop: func() { p.Stop(50 * time.Millisecond) }}
 }
 
 // startFake runs a fake Ollama on loopback, where its Host rule applies.

@@ -13,9 +13,8 @@ import (
 	"github.com/slapenir/slapenir/internal/ollama/fake"
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/pki/devca"
-	"github.com/slapenir/slapenir/internal/pki/reload"
-	"github.com/slapenir/slapenir/internal/proxy"
 	"github.com/slapenir/slapenir/internal/relay"
+	"github.com/slapenir/slapenir/internal/testutil/proxytest"
 )
 
 // mtls is the proxy serving mTLS from a development CA, and an agent
@@ -29,24 +28,8 @@ type mtls struct {
 
 func startMTLSProxy(t testing.TB, connectPorts ...int) *mtls {
 	t.Helper()
-	state := t.TempDir()
-	ca, err := devca.Ensure(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverDir := certfile.Dir(filepath.Join(state, "proxy-tls"))
-	if _, err := ca.EnsureServerCert(serverDir, []string{"localhost", "127.0.0.1"}, time.Hour, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	kp, err := reload.NewKeyPair(serverDir.Cert(), serverDir.Key())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := reload.NewCAPool(ca.RootFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := startProxy(t, &proxy.TLSOptions{KeyPair: kp, ClientCA: pool, AllowedIdentities: []string{"agent-*"}}, connectPorts...)
+	tlsOpts, ca := proxytest.DevMTLS(t, "agent-*")
+	p := startProxy(t, tlsOpts, connectPorts...)
 	certs := certfile.Dir(filepath.Join(t.TempDir(), "certs"))
 	if _, err := ca.IssueTo(certs, devca.Request{CommonName: "agent-1", Usage: devca.Client}); err != nil {
 		t.Fatal(err)

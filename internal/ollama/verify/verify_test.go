@@ -6,17 +6,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/slapenir/slapenir/internal/audit"
-	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/ollama/fake"
 	"github.com/slapenir/slapenir/internal/ollama/verify"
 	"github.com/slapenir/slapenir/internal/proxy"
+	"github.com/slapenir/slapenir/internal/testutil/proxytest"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -28,29 +26,11 @@ func testContext(t *testing.T) context.Context {
 // startProxy runs the real proxy in plaintext with loopback upstreams allowed.
 func startProxy(t *testing.T) *url.URL {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Policy.PrivateAllow = append(cfg.Policy.PrivateAllow, "127.0.0.1/32")
-	cfg.Limits.RatePerSecond = 0
-	al, err := audit.Open(audit.Options{File: filepath.Join(t.TempDir(), "audit.jsonl")})
+	u, err := url.Parse(proxytest.Start(t, proxy.Options{}, nil).URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := proxy.New(proxy.Options{Config: cfg, Audit: al})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		_ = al.Close()
-	})
-	return &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	return u
 }
 
 func startFake(t *testing.T, addr string, models ...string) *fake.Server {

@@ -15,10 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slapenir/slapenir/internal/audit"
-	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/ollama/fake"
 	"github.com/slapenir/slapenir/internal/proxy"
+	"github.com/slapenir/slapenir/internal/testutil/proxytest"
 )
 
 // binDir holds the slapenir binary and its seed-name symlinks.
@@ -58,37 +57,11 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// startProxy runs the real proxy on loopback (plaintext when tlsOpts is nil)
-// and returns its URL.
+// startProxy runs the real proxy with loopback upstreams allowed; tlsOpts
+// nil serves plain HTTP. It returns the proxy's URL.
 func startProxy(t *testing.T, tlsOpts *proxy.TLSOptions) string {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Policy.PrivateAllow = append(cfg.Policy.PrivateAllow, "127.0.0.1/32")
-	cfg.Limits.RatePerSecond = 0
-	al, err := audit.Open(audit.Options{File: filepath.Join(t.TempDir(), "audit.jsonl")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := proxy.New(proxy.Options{Config: cfg, Audit: al, TLS: tlsOpts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		_ = al.Close()
-	})
-	scheme := "http"
-	if tlsOpts != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + ln.Addr().String()
+	return proxytest.Start(t, proxy.Options{TLS: tlsOpts}, nil).URL
 }
 
 func startFake(t *testing.T, opts fake.Options) *fake.Server {

@@ -4,37 +4,19 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/slapenir/slapenir/internal/ollama/fake"
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/pki/devca"
-	"github.com/slapenir/slapenir/internal/pki/reload"
-	"github.com/slapenir/slapenir/internal/proxy"
+	"github.com/slapenir/slapenir/internal/testutil/proxytest"
 )
 
 // startMTLSProxy runs the proxy with mTLS from a development CA and writes an
 // agent certificate directory; it returns the proxy's URL and that directory.
 func startMTLSProxy(t *testing.T) (string, certfile.Dir) {
 	t.Helper()
-	state := t.TempDir()
-	ca, err := devca.Ensure(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverDir := certfile.Dir(filepath.Join(state, "proxy-tls"))
-	if _, err := ca.EnsureServerCert(serverDir, []string{"localhost", "127.0.0.1"}, time.Hour, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	kp, err := reload.NewKeyPair(serverDir.Cert(), serverDir.Key())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := reload.NewCAPool(ca.RootFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := startProxy(t, &proxy.TLSOptions{KeyPair: kp, ClientCA: pool, AllowedIdentities: []string{"agent-*"}})
+	tlsOpts, ca := proxytest.DevMTLS(t, "agent-*")
+	url := startProxy(t, tlsOpts)
 	certs := certfile.Dir(filepath.Join(t.TempDir(), "certs"))
 	if _, err := ca.IssueTo(certs, devca.Request{CommonName: "agent-1", Usage: devca.Client}); err != nil {
 		t.Fatal(err)
