@@ -36,6 +36,9 @@ type exchange struct {
 	rec     audit.Record
 	w       *responseRecorder
 	bytesIn atomic.Int64
+	// upgradedOut counts what an upgraded connection sent the client, which
+	// bypasses the response recorder.
+	upgradedOut atomic.Int64
 	// usage and the redaction counts are filled by the credential stage.
 	usage        usage
 	redactions   atomic.Int64

@@ -194,10 +194,14 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
+			x := exchangeFrom(resp.Request.Context())
+			if resp.StatusCode == http.StatusSwitchingProtocols {
+				return s.upgraded(resp, x)
+			}
 			if !s.creds.active() {
 				return nil
 			}
-			return s.creds.redactResponse(resp, exchangeFrom(resp.Request.Context()))
+			return s.creds.redactResponse(resp, x)
 		},
 		Transport: s.transport,
 		// Responses of unknown length (chunked NDJSON, SSE — and every body
@@ -222,6 +226,8 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 	case errors.As(err, &refused):
 		x.rec.Reason = refused.Decision.Reason
 		writeError(w, x, http.StatusForbidden, refused.Error(), refused.Decision.Reason)
+	case errors.Is(err, errUnscannableUpgrade):
+		writeError(w, x, http.StatusBadGateway, "proxy: "+err.Error(), "unscannable_upgrade")
 	case errors.As(err, new(errUnknownEncoding)):
 		writeError(w, x, http.StatusBadGateway, "proxy: "+err.Error(), "unknown_encoding")
 	case r.Context().Err() != nil:

@@ -143,7 +143,7 @@ func (s *Server) finish(x *exchange) {
 	}
 	s.noteCredentials(x)
 	x.rec.BytesIn = x.bytesIn.Load()
-	x.rec.BytesOut = x.w.bytesOut
+	x.rec.BytesOut = x.w.bytesOut + x.upgradedOut.Load()
 	if !x.w.wroteAt.IsZero() && x.rec.TTFBMs == 0 {
 		x.rec.TTFBMs = ms(x.w.wroteAt.Sub(x.start))
 	}
