@@ -78,7 +78,7 @@ func usage(w *os.File) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-14s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-20s %s\n", n, commands[n].summary)
 	}
 	if len(aliases) > 0 {
 		fmt.Fprintln(w, "\nalso callable (through a symlink) as:")
