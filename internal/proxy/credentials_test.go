@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -43,12 +44,22 @@ func credProxy(t *testing.T, hosts []string, extra func(*config.Config, *Options
 		t.Fatal(err)
 	}
 	cfg := loopbackConfig()
-	o := Options{Credentials: creds}
+	// Every log line the proxy writes, at every level, is checked too.
+	logFile := filepath.Join(t.TempDir(), "proxy.log")
+	lf, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Credentials: creds, Log: slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if extra != nil {
 		extra(cfg, &o)
 	}
 	p := startProxyOpts(t, cfg, o)
-	t.Cleanup(func() { assertNoSecretIn(t, p.auditFile) })
+	t.Cleanup(func() {
+		assertNoSecretIn(t, p.auditFile)
+		assertNoSecretIn(t, logFile)
+		lf.Close()
+	})
 	return p
 }
 
