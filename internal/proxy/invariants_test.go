@@ -9,7 +9,8 @@ package proxy
 //     nor an audit record: TestInjectionForItsHostAndRedactionBack,
 //     TestLeaksInStreamsAndEncodings, TestInjectionThroughInterceptedTLS,
 //     TestCurlTrustingCAPem, TestGitOverInterceptedTLS, and credProxy's
-//     check of every audit file; the redactor's property and fuzz tests.
+//     check of every audit file and proxy log line; the redactor's
+//     property and fuzz tests.
 //  3. A placeholder becomes the secret only for the credential's hosts, judged
 //     by the destination, never an inner Host: TestPlaceholderToForeignHostIsNotInjected,
 //     TestInterceptDestinationIsTheAuthority.
