@@ -84,7 +84,7 @@ func runProxy(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	srv, err := proxy.New(proxy.Options{Config: cfg, Audit: auditLog, Log: log, TLS: tlsOpts, Credentials: creds, Intercept: intercept})
+	srv, err := proxy.New(proxy.Options{Config: cfg, Audit: auditLog, AuditFile: cfg.Audit.File, Log: log, TLS: tlsOpts, Credentials: creds, Intercept: intercept})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -106,7 +106,7 @@ func classify(r *http.Request) string {
 // admit refuses a request before any work when the audit log is failing
 // (never proxy unaudited) or the client is over its rate.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, x *exchange) bool {
-	if err := s.audit.Healthy(); err != nil {
+	if err := s.auditHealth(); err != nil {
 		w.Header().Set("Retry-After", "5")
 		writeError(w, x, http.StatusServiceUnavailable, "audit log cannot be written, so nothing is proxied: "+err.Error(), "audit_unavailable")
 		return false
@@ -118,6 +118,14 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, x *exchange) bool
 		return false
 	}
 	return true
+}
+
+// auditHealth is why audit records could not be written now, or nil.
+func (s *Server) auditHealth() error {
+	if err := s.audit.Healthy(); err != nil {
+		return err
+	}
+	return s.disk.err()
 }
 
 // clientKey is who a rate limit applies to: the certificate identity when

@@ -54,7 +54,7 @@ func startProxy(t *testing.T, cfg *config.Config) *testProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startProxyWithAudit(t, cfg, al, af)
+	return serveProxy(t, Options{Config: cfg, Audit: al, AuditFile: af}, af)
 }
 
 // startProxyOpts starts a proxy with extra options (interception, TLS…).
@@ -65,7 +65,7 @@ func startProxyOpts(t *testing.T, cfg *config.Config, o Options) *testProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Config, o.Audit = cfg, al
+	o.Config, o.Audit, o.AuditFile = cfg, al, af
 	return serveProxy(t, o, af)
 }
 

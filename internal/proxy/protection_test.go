@@ -6,10 +6,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/slapenir/slapenir/internal/audit"
 )
@@ -189,5 +194,76 @@ func TestSmuggling(t *testing.T) {
 	defer mu.Unlock()
 	if len(seen) != 1 || !strings.HasPrefix(seen[0], "POST /upload") || strings.Contains(seen[0], "admin") || !strings.HasSuffix(seen[0], "body=") {
 		t.Fatalf("upstream saw %q, want exactly the POST with an empty chunked body", seen)
+	}
+}
+
+// TestAuditDiskNearlyFullRefusesFirst: on a real, small file system, the
+// proxy stops taking requests while there is still room for the records of
+// those in flight — before any audit write has failed — and takes them
+// again once space is freed.
+func TestAuditDiskNearlyFullRefusesFirst(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	up := echoUpstream(t)
+	cfg := loopbackConfig()
+	cfg.Audit.File = filepath.Join(dir, "audit.jsonl")
+	p := startProxy(t, cfg)
+	get := func() *http.Response {
+		t.Helper()
+		resp, err := p.client().Get(up.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if resp := get(); resp.StatusCode != 200 {
+		t.Fatalf("with room: %d", resp.StatusCode)
+	}
+	// Fill the file system to within half a MiB.
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	fill := int64(st.Bavail)*int64(st.Bsize) - 512<<10
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, fill), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp := get()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			if e := decodeError(t, resp); e.Reason != "audit_unavailable" || !strings.Contains(e.Error, "free") {
+				t.Fatalf("refusal: %+v", e)
+			}
+			break
+		}
+		resp.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the proxy kept proxying with the audit file system nearly full")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := p.audit.Healthy(); err != nil {
+		t.Fatalf("an audit write failed before the proxy refused: %v", err)
+	}
+	os.Remove(filler)
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		resp := get()
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the proxy did not take requests again after space was freed")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -25,6 +25,9 @@ type Options struct {
 	Audit  *audit.Logger
 	// Log receives operational messages (never secrets); nil discards them.
 	Log *slog.Logger
+	// AuditFile is where Audit writes, if to a file: the proxy stops taking
+	// requests shortly before its file system is full.
+	AuditFile string
 	// Registry receives the proxy's metrics; nil makes a private one.
 	Registry *prometheus.Registry
 	// Resolver resolves upstream names; nil uses the system resolver.
@@ -48,6 +51,7 @@ type Server struct {
 	metrics   *metrics
 	limiter   *rateLimiter
 	started   time.Time
+	disk      *diskGuard
 	tls       *TLSOptions
 	intercept *InterceptOptions
 	creds     *Credentials
@@ -90,6 +94,7 @@ func New(o Options) (*Server, error) {
 		limiter:      newRateLimiter(lim.RatePerSecond, lim.RateBurst),
 		started:      time.Now(),
 		tls:          o.TLS,
+		disk:         newDiskGuard(o.AuditFile),
 		intercept:    o.Intercept,
 		creds:        o.Credentials,
 		tunnelSlots:  make(chan struct{}, max(lim.MaxTunnels, 1)),
