@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -43,32 +44,24 @@ func startMTLSProxy(t *testing.T, allowed []string, connectPorts ...int) *mtlsFi
 
 func startMTLSProxyWith(t *testing.T, allowed []string, configure func(*config.Config)) *mtlsFixture {
 	t.Helper()
+	// The embedded default's own setup, in a temp state directory.
 	state := t.TempDir()
-	ca, err := devca.Ensure(state)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	opts, ca, err := DevTLS(ctx, state, []string{"localhost", "127.0.0.1"}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := certfile.Dir(filepath.Join(state, "proxy-tls"))
-	if _, err := ca.EnsureServerCert(dir, []string{"localhost", "127.0.0.1"}, time.Hour, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	kp, err := reload.NewKeyPair(dir.Cert(), dir.Key())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp.SetInterval(time.Millisecond, t.Logf)
-	pool, err := reload.NewCAPool(ca.RootFile())
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts.KeyPair.SetInterval(time.Millisecond, t.Logf)
+	opts.AllowedIdentities = allowed
 	cfg := loopbackConfig()
 	configure(cfg)
-	p := startProxyOpts(t, cfg, Options{TLS: &TLSOptions{KeyPair: kp, ClientCA: pool, AllowedIdentities: allowed}})
+	p := startProxyOpts(t, cfg, Options{TLS: opts})
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Root)
 	return &mtlsFixture{
 		testProxy: p,
-		ca:        ca, serverDir: dir, roots: roots,
+		ca:        ca, serverDir: certfile.Dir(filepath.Join(state, "proxy-tls")), roots: roots,
 	}
 }
 

@@ -5,6 +5,7 @@ package proxytest
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"sync"
@@ -13,9 +14,7 @@ import (
 
 	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/config"
-	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/pki/devca"
-	"github.com/slapenir/slapenir/internal/pki/reload"
 	"github.com/slapenir/slapenir/internal/proxy"
 )
 
@@ -89,27 +88,18 @@ func (p *Proxy) Stop(grace time.Duration) {
 	p.stopOnce.Do(func() { p.stop(grace) })
 }
 
-// DevMTLS is mTLS from a fresh development CA in a temp directory, accepting
-// client certificates whose identity matches allowed, with the CA to issue
-// them (devca.Client) from.
+// DevMTLS is mTLS from a fresh development CA in a temp directory — the
+// proxy's embedded default, set up by proxy.DevTLS — accepting client
+// certificates whose identity matches allowed (none: any), with the CA to
+// issue them (devca.Client) from.
 func DevMTLS(t testing.TB, allowed ...string) (*proxy.TLSOptions, *devca.CA) {
 	t.Helper()
-	state := t.TempDir()
-	ca, err := devca.Ensure(state)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	opts, ca, err := proxy.DevTLS(ctx, t.TempDir(), []string{"localhost", "127.0.0.1"}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := certfile.Dir(filepath.Join(state, "proxy-tls"))
-	if _, err := ca.EnsureServerCert(dir, []string{"localhost", "127.0.0.1"}, time.Hour, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	kp, err := reload.NewKeyPair(dir.Cert(), dir.Key())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := reload.NewCAPool(ca.RootFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &proxy.TLSOptions{KeyPair: kp, ClientCA: pool, AllowedIdentities: allowed}, ca
+	opts.AllowedIdentities = allowed
+	return opts, ca
 }
