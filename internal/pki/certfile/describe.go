@@ -21,7 +21,13 @@ func Fingerprint(c *x509.Certificate) string {
 
 // Names returns the identities a certificate carries: its subject CN, then its
 // DNS, IP, URI and e-mail SANs, without duplicates.
-func Names(c *x509.Certificate) []string {
+func Names(c *x509.Certificate) []string { return names(c, true) }
+
+// ClientNames is Names without IP SANs: the names a client certificate
+// proves about who it is (an address says where, not who).
+func ClientNames(c *x509.Certificate) []string { return names(c, false) }
+
+func names(c *x509.Certificate, withIPs bool) []string {
 	var out []string
 	seen := map[string]bool{}
 	add := func(s string) {
@@ -34,8 +40,10 @@ func Names(c *x509.Certificate) []string {
 	for _, n := range c.DNSNames {
 		add(n)
 	}
-	for _, ip := range c.IPAddresses {
-		add(ip.String())
+	if withIPs {
+		for _, ip := range c.IPAddresses {
+			add(ip.String())
+		}
 	}
 	for _, u := range c.URIs {
 		add(u.String())

@@ -3,32 +3,14 @@ package reload
 import (
 	"crypto/x509"
 	"strings"
+
+	"github.com/slapenir/slapenir/internal/pki/certfile"
 )
 
 // Identity lists the names a client certificate proves: its subject CN, then
 // its DNS, URI and e-mail SANs, without duplicates. The first one is the name
 // to show in audit records and metric labels.
-func Identity(cert *x509.Certificate) []string {
-	var out []string
-	seen := map[string]bool{}
-	add := func(s string) {
-		if s != "" && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	add(cert.Subject.CommonName)
-	for _, n := range cert.DNSNames {
-		add(n)
-	}
-	for _, u := range cert.URIs {
-		add(u.String())
-	}
-	for _, e := range cert.EmailAddresses {
-		add(e)
-	}
-	return out
-}
+func Identity(cert *x509.Certificate) []string { return certfile.ClientNames(cert) }
 
 // Allowed reports whether any of ids matches any of globs. A glob's "*"
 // matches any run of characters (dots and slashes included) and "?" one
