@@ -98,9 +98,13 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, x *exchange, ho
 	// it (HTTP/2 is full duplex already).
 	_ = http.NewResponseController(w).EnableFullDuplex()
 	ctx := context.WithValue(r.Context(), upstreamKey{}, up)
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(info httptrace.GotConnInfo) { s.noteAddr(x, host, info.Conn) },
-	})
+	if s.cfg.Policy.Mode == "report" {
+		// Only report mode lets a refused address through, to be noted on
+		// whichever connection (new or pooled) the request gets.
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) { s.noteAddr(x, host, info.Conn) },
+		})
+	}
 	s.reverse.ServeHTTP(w, r.WithContext(ctx))
 }
 
