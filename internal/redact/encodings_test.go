@@ -152,3 +152,32 @@ func TestNoSecretsPassesThrough(t *testing.T) {
 		t.Fatalf("Close: %v, output %q", err, out.Bytes())
 	}
 }
+
+// TestNewKeepsNoReferenceToItsInput: the vault makes its memory unreadable
+// the moment New returns, so a Redactor that kept the caller's slices would
+// fault (a memory fault kills the process; it cannot be recovered). Wiping
+// the input after New must change nothing the Redactor finds, in any form.
+func TestNewKeepsNoReferenceToItsInput(t *testing.T) {
+	in := make([][]byte, len(testSecrets))
+	for i, s := range testSecrets {
+		in[i] = bytes.Clone(s)
+	}
+	r, err := New(in, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range in {
+		for i := range s {
+			s[i] = 0
+		}
+	}
+	rng := rand.New(rand.NewPCG(2, 2))
+	for _, e := range encoders() {
+		for si, s := range testSecrets {
+			enc := e.enc(rng, s)
+			if out, n := r.Redact(enc); n == 0 {
+				t.Errorf("after wiping New's input, secret #%d as %s is no longer found: %q", si+1, e.name, out)
+			}
+		}
+	}
+}

@@ -74,7 +74,7 @@ func patternsFor(secret []byte, enc Encoding) []pattern {
 	var out []pattern
 	plain := func(b []byte) { out = append(out, pattern{core: b}) }
 	if enc&Raw != 0 {
-		plain(append([]byte(nil), secret...))
+		plain(secret)
 	}
 	if enc&Hex != 0 {
 		lower := hex.EncodeToString(secret)

@@ -19,7 +19,12 @@ type Redactor struct {
 // MinSecretLen and a replacement that contains a secret; its errors name the
 // secret by position, never by value. No secrets is valid: the Redactor then
 // passes everything through.
+//
+// The Redactor keeps copies of secrets, never the caller's slices: the
+// caller may wipe or unmap them (the vault's memory is inaccessible at rest)
+// the moment New returns.
 func New(secrets [][]byte, opts Options) (*Redactor, error) {
+	secrets = cloneAll(secrets)
 	repl := opts.replacement()
 	enc := opts.encodings()
 	if enc&^AllEncodings != 0 {
@@ -69,4 +74,12 @@ func (r *Redactor) Redact(b []byte) ([]byte, int) {
 	_, _ = w.Write(b)
 	_ = w.Close()
 	return out.Bytes(), w.Count()
+}
+
+func cloneAll(in [][]byte) [][]byte {
+	out := make([][]byte, len(in))
+	for i, s := range in {
+		out[i] = bytes.Clone(s)
+	}
+	return out
 }
