@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"sort"
 	"strconv"
@@ -157,6 +159,14 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, u 
 	body := out.Body
 	pr, pw := io.Pipe()
 	go func() {
+		// A panic here would kill the whole proxy: no handler recovers a
+		// goroutine of its own. Contain it to this request's body.
+		defer func() {
+			if p := recover(); p != nil {
+				body.Close()
+				pw.CloseWithError(fmt.Errorf("proxy: internal error while injecting credentials into the request body"))
+			}
+		}()
 		w := c.inj.NewWriter(pw, allow)
 		_, err := io.Copy(w, body)
 		if cerr := w.Close(); err == nil {
@@ -196,32 +206,118 @@ func injectQuery(raw string, replace func(string) string) string {
 	return strings.Join(parts, "&")
 }
 
-// redactResponse scrubs every real value from resp's headers and body. The
-// body is decompressed first when the upstream compressed it anyway; an
-// encoding the proxy cannot read is refused rather than passed unscanned.
+// redactResponse scrubs every real value from resp: header names and
+// values, the body, and the trailers that arrive after it (1xx responses are
+// scrubbed by scrub1xx, the status line's reason phrase is never passed on:
+// net/http writes its own). The body is decompressed first when the upstream
+// compressed it anyway; an encoding the proxy cannot read is refused rather
+// than passed unscanned.
 func (c *Credentials) redactResponse(resp *http.Response, x *exchange) error {
-	for _, vals := range resp.Header {
-		for i, v := range vals {
-			if b, n := c.red.Redact([]byte(v)); n > 0 {
-				vals[i] = string(b)
-				x.redactions.Add(int64(n))
-			}
-		}
-	}
+	x.redactions.Add(int64(c.redactHeader(resp.Header)))
+	// Announced trailer names go out in the Trailer header before the body.
+	x.redactions.Add(int64(c.redactHeader(resp.Trailer)))
 	body, err := decodedBody(resp)
 	if err != nil {
 		return err
 	}
 	rd := c.red.NewReader(body)
 	x.bodyRedactor = rd
-	resp.Body = readCloser{Reader: rd, Closer: resp.Body}
+	resp.Body = &trailerScrubber{Reader: rd, body: resp.Body, resp: resp, c: c, x: x}
 	// Redaction changes lengths.
 	resp.ContentLength = -1
 	resp.Header.Del("Content-Length")
 	return nil
 }
 
-type readCloser struct {
+// trailerScrubber scrubs resp.Trailer when the body is closed: the transport
+// fills the trailers in when it reads the body's end, and ReverseProxy
+// closes the body before it copies them to the client.
+type trailerScrubber struct {
 	io.Reader
-	io.Closer
+	body io.Closer
+	resp *http.Response
+	c    *Credentials
+	x    *exchange
+	once sync.Once
+}
+
+func (t *trailerScrubber) Close() error {
+	err := t.body.Close()
+	t.once.Do(func() { t.x.redactions.Add(int64(t.c.redactHeader(t.resp.Trailer))) })
+	return err
+}
+
+// redactHeader scrubs a header block in place and returns how many secrets
+// it removed. A value is scanned as it arrived and also with its spaces and
+// tabs taken out, since net/http joins an obs-folded line (RFC 9112 §5.2)
+// with a space, which would otherwise split a secret in two. A field whose
+// name holds a secret is dropped: a name cannot carry "[REDACTED]".
+func (c *Credentials) redactHeader(h http.Header) int {
+	n := 0
+	for name, vals := range h {
+		if _, k := c.red.Redact([]byte(name)); k > 0 {
+			delete(h, name)
+			n += k
+			continue
+		}
+		for i, v := range vals {
+			vals[i], n = c.redactValue(v, n)
+		}
+	}
+	return n
+}
+
+func (c *Credentials) redactValue(v string, n int) (string, int) {
+	b, k := c.red.Redact([]byte(v))
+	if k > 0 {
+		v, n = string(b), n+k
+	}
+	if !strings.ContainsAny(v, " \t") {
+		return v, n
+	}
+	squeezed := strings.Map(func(r rune) rune {
+		if r == ' ' || r == '\t' {
+			return -1
+		}
+		return r
+	}, v)
+	if b, k := c.red.Redact([]byte(squeezed)); k > 0 {
+		return string(b), n + k
+	}
+	return v, n
+}
+
+// scrub removes every real value from text that came from an upstream and
+// is about to be shown to the agent or written to the audit log: error
+// messages quote what the upstream sent (net/http's "malformed HTTP
+// response" names the bad line).
+func (c *Credentials) scrub(s string) string {
+	if !c.active() {
+		return s
+	}
+	b, _ := c.red.Redact([]byte(s))
+	return string(b)
+}
+
+// scrub1xx wraps the upstream transport so that 1xx responses (103 Early
+// Hints…) are scrubbed before ReverseProxy passes them on: ReverseProxy
+// forwards them from a client trace hook of its own, and a hook added later,
+// here, runs before it on the same header map.
+type scrub1xx struct {
+	next  http.RoundTripper
+	creds *Credentials
+}
+
+func (t scrub1xx) RoundTrip(r *http.Request) (*http.Response, error) {
+	x := exchangeFrom(r.Context())
+	if !t.creds.active() || x == nil {
+		return t.next.RoundTrip(r)
+	}
+	ctx := httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
+		Got1xxResponse: func(_ int, h textproto.MIMEHeader) error {
+			x.redactions.Add(int64(t.creds.redactHeader(http.Header(h))))
+			return nil
+		},
+	})
+	return t.next.RoundTrip(r.WithContext(ctx))
 }

@@ -97,12 +97,25 @@ func encodings(s string) []string {
 	return []string{s, base64.StdEncoding.EncodeToString([]byte(s)), base64.RawURLEncoding.EncodeToString([]byte(s)), hex.EncodeToString([]byte(s)), url.QueryEscape(s)}
 }
 
-func assertNoSecret(t *testing.T, where string, b []byte) {
+// assertNoSecret fails when the real value, in any usual encoding, in any
+// letter case (a header name arrives case-folded) or with white space inside
+// it, is in b.
+func assertNoSecret(t testing.TB, where string, b []byte) {
 	t.Helper()
 	for _, form := range encodings(realToken) {
 		if bytes.Contains(b, []byte(form)) {
 			t.Fatalf("the real secret (as %q) reached the agent in %s: %q", form, where, b)
 		}
+	}
+	// A header folded over two lines arrives joined by a space.
+	squeezed := bytes.NewBuffer(nil)
+	for _, c := range b {
+		if c != ' ' && c != '\t' {
+			squeezed.WriteByte(c)
+		}
+	}
+	if bytes.Contains(bytes.ToLower(squeezed.Bytes()), bytes.ToLower([]byte(realToken))) {
+		t.Fatalf("the real secret, in other letter case or with spaces inside, reached the agent in %s: %q", where, b)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -207,7 +206,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			}
 			return s.creds.redactResponse(resp, x)
 		},
-		Transport: s.transport,
+		Transport: scrub1xx{next: s.transport, creds: s.creds},
 		// Responses of unknown length (chunked NDJSON, SSE — and every body
 		// the redactor rewrites) are flushed write by write; ReverseProxy
 		// does that by itself. A body of known length is not a stream and
@@ -216,7 +215,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 		BufferPool:    bufferPool,
 		ErrorHandler:  s.upstreamError,
 		// Copy errors mid-stream are already in the audit record.
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ErrorLog: s.errorLog(),
 	}
 }
 
@@ -243,7 +242,8 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 	default:
 		up := r.Context().Value(upstreamKey{}).(*upstream)
 		target := up.url.Scheme + "://" + up.url.Host
-		writeError(w, x, http.StatusBadGateway, fmt.Sprintf("proxy: upstream %s failed: %v", target, unwrapURLError(err)), "upstream_failed")
+		// The cause can quote what the upstream sent.
+		writeError(w, x, http.StatusBadGateway, s.creds.scrub(fmt.Sprintf("proxy: upstream %s failed: %v", target, unwrapURLError(err))), "upstream_failed")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -74,19 +75,31 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) (*exchange, *http.
 }
 
 // close ends an exchange; deferred by every handler. A stream that breaks
-// after its headers went out aborts the handler with a panic (net/http then
-// cuts the client's connection, so it cannot mistake a truncated stream for
-// a whole one); the record must be written all the same.
+// after its headers went out aborts the handler with http.ErrAbortHandler
+// (net/http then cuts the client's connection, so it cannot mistake a
+// truncated stream for a whole one); the record must be written all the
+// same. Any other panic is a bug on this one request's path: it is logged
+// and audited as an internal error, and the request's connection is cut the
+// same way, while everyone else is served on.
 func (s *Server) close(x *exchange) {
-	if p := recover(); p != nil {
-		if x.rec.Error == "" {
-			x.rec.Error = "stream aborted: " + fmt.Sprint(p)
-			x.rec.Decision = decisionError
-		}
+	p := recover()
+	if p == nil {
 		s.finish(x)
-		panic(p)
+		return
+	}
+	if p != http.ErrAbortHandler {
+		s.metrics.panics.Inc()
+		s.log.Error("panic serving a request; the request was cut, the proxy serves on",
+			"request_id", x.rec.RequestID, "panic", s.creds.scrub(fmt.Sprint(p)), "stack", s.creds.scrub(string(debug.Stack())))
+		x.rec.Decision = decisionError
+		x.rec.Reason = "internal_error"
+		x.rec.Error = "internal error: the proxy failed while serving this request (see its log, request id " + x.rec.RequestID + ")"
+	} else if x.rec.Error == "" {
+		x.rec.Error = "stream aborted: " + fmt.Sprint(p)
+		x.rec.Decision = decisionError
 	}
 	s.finish(x)
+	panic(http.ErrAbortHandler)
 }
 
 // classify tells which way a request came in.

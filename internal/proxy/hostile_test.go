@@ -137,3 +137,64 @@ func TestEscapedFirstByteOfSecretDoesNotCrash(t *testing.T) {
 		assertAlive(t, p)
 	}
 }
+
+// agentSees parses what the agent received and returns every part of it a
+// client could read: the status line, header names and values, 1xx heads,
+// the body and the trailers, one after another.
+func agentSees(t testing.TB, raw string) string {
+	t.Helper()
+	var sb strings.Builder
+	sb.WriteString(raw) // the bytes as framed on the wire
+	br := bufio.NewReader(strings.NewReader(raw))
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return sb.String()
+		}
+		sb.WriteString(resp.Status)
+		for k, vs := range resp.Header {
+			sb.WriteString("\n" + k + ": " + strings.Join(vs, ", "))
+		}
+		if resp.StatusCode >= 200 {
+			b, _ := io.ReadAll(resp.Body)
+			sb.Write(b)
+			for k, vs := range resp.Trailer {
+				sb.WriteString("\n" + k + ": " + strings.Join(vs, ", "))
+			}
+			return sb.String()
+		}
+	}
+}
+
+// TestNothingOutsideTheBodyLeaks sends the secret in every part of a
+// response that is not the body, as a hostile upstream would, in target and
+// forward mode alike.
+func TestNothingOutsideTheBodyLeaks(t *testing.T) {
+	up := newRawUpstream(t)
+	p := credProxy(t, []string{"127.0.0.1"}, nil)
+	half := len(realToken) / 2
+	cases := map[string][]string{
+		"trailer": {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Tr\r\n\r\n2\r\nok\r\n0\r\nX-Tr: " + realToken + "\r\n\r\n"},
+		"unannounced trailer": {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Late: " + realToken + "\r\n\r\n"},
+		"trailer split across writes": {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Tr: " + realToken[:half], realToken[half:] + "\r\n\r\n"},
+		"103 early hints": {"HTTP/1.1 103 Early Hints\r\nLink: </x?t=" + realToken + ">; rel=preload\r\n\r\n",
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+		"obs-folded header":      {"HTTP/1.1 200 OK\r\nX-Fold: " + realToken[:half] + "\r\n " + realToken[half:] + "\r\nContent-Length: 2\r\n\r\nok"},
+		"obs-folded with a tab":  {"HTTP/1.1 200 OK\r\nX-Fold: a " + realToken[:half] + "\r\n\t" + realToken[half:] + " b\r\nContent-Length: 2\r\n\r\nok"},
+		"secret as header name":  {"HTTP/1.1 200 OK\r\n" + realToken + ": x\r\nContent-Length: 2\r\n\r\nok"},
+		"secret as trailer name": {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: " + realToken + "\r\n\r\n2\r\nok\r\n0\r\n" + realToken + ": x\r\n\r\n"},
+		"reason phrase":          {"HTTP/1.1 200 " + realToken + "\r\nContent-Length: 2\r\n\r\nok"},
+		"odd status and reason":  {"HTTP/1.1 599 " + realToken + "\r\nContent-Length: 2\r\n\r\nok"},
+		"malformed status line":  {"HTTP/1.1 2x0 " + realToken + "\r\nContent-Length: 2\r\n\r\nok"},
+		"malformed header line":  {"HTTP/1.1 200 OK\r\n" + realToken + "\r\nContent-Length: 2\r\n\r\nok"},
+		"garbage instead of HTTP": {realToken + "\r\n\r\n"},
+		"bad chunk size":          {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + realToken + "\r\n"},
+	}
+	for name, pieces := range cases {
+		t.Run(name, func(t *testing.T) {
+			up.answer(pieces...)
+			assertNoSecret(t, name, []byte(agentSees(t, throughProxy(t, p, up))))
+			assertAlive(t, p)
+		})
+	}
+}

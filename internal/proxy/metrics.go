@@ -20,6 +20,7 @@ type metrics struct {
 	bytes       *prometheus.CounterVec
 	tunnels     prometheus.Gauge
 	auditErrors prometheus.Counter
+	panics      prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -46,8 +47,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "slapenir_proxy_audit_write_errors_total",
 			Help: "Audit records that could not be written; while the log fails, the proxy refuses traffic.",
 		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "slapenir_proxy_panics_total",
+			Help: "Requests cut by a panic on their path (a bug: each is logged with its stack); the proxy serves on.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.bytes, m.tunnels, m.auditErrors,
+	reg.MustRegister(m.requests, m.duration, m.bytes, m.tunnels, m.auditErrors, m.panics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

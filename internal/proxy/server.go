@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strings"
 	"sync"
 	"time"
 
@@ -112,7 +114,7 @@ func New(o Options) (*Server, error) {
 		// idle deadlines on both sides instead.
 		IdleTimeout:    lim.IdleTimeout.D(),
 		MaxHeaderBytes: lim.MaxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog:       s.errorLog(),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if g, ok := c.(*guardConn); ok {
 				return context.WithValue(ctx, guardKey{}, g)
@@ -188,4 +190,18 @@ func (l guardListener) Accept() (net.Conn, error) {
 		g.tls = &tlsState{conn: tc, opts: l.tls}
 	}
 	return g, nil
+}
+
+// errorLog is net/http's and ReverseProxy's error log: their messages (a
+// broken copy, a handler's panic) can quote bytes an upstream sent, so they
+// are scrubbed of real values before they reach the proxy's log.
+func (s *Server) errorLog() *log.Logger {
+	return log.New(errorLogWriter{s}, "", 0)
+}
+
+type errorLogWriter struct{ s *Server }
+
+func (w errorLogWriter) Write(p []byte) (int, error) {
+	w.s.log.Debug(w.s.creds.scrub(strings.TrimSuffix(string(p), "\n")))
+	return len(p), nil
 }

@@ -3,14 +3,18 @@ package redact
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"html"
 	"math/rand/v2"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // referenceRedact is the non-streaming definition the Writer must agree
@@ -19,10 +23,22 @@ import (
 // (touching runs get one replacement each).
 func referenceRedact(r *Redactor, in []byte) ([]byte, int) {
 	var hits []span
+	// Case-insensitive forms are searched for in an ASCII-lowered copy.
+	lower := make([]byte, len(in))
+	for i, c := range in {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
 	for pi := range r.m.pats {
 		p := &r.m.pats[pi]
+		hay := in
+		if p.fold {
+			hay = lower
+		}
 		for from := 0; ; {
-			i := bytes.Index(in[from:], p.core)
+			i := bytes.Index(hay[from:], p.core)
 			if i < 0 {
 				break
 			}
@@ -138,7 +154,84 @@ func encoders() []encoder {
 		}},
 		{`json all \u`, func(_ *rand.Rand, s []byte) []byte { return jsonAllU(s, "\\u%04x") }},
 		{`json all \U`, func(_ *rand.Rand, s []byte) []byte { return jsonAllU(s, "\\u%04X") }},
+		{"RAW upper-cased", func(_ *rand.Rand, s []byte) []byte { return asciiCase(nil, s) }},
+		{"raw, each letter's case at random", asciiCase},
+		{"hex, each digit's case at random", func(rng *rand.Rand, s []byte) []byte { return asciiCase(rng, []byte(hex.EncodeToString(s))) }},
+		{"utf-16le", func(_ *rand.Rand, s []byte) []byte { return utf16Bytes(s, binary.LittleEndian) }},
+		{"utf-16be", func(_ *rand.Rand, s []byte) []byte { return utf16Bytes(s, binary.BigEndian) }},
+		{"UTF-16LE upper-cased", func(_ *rand.Rand, s []byte) []byte { return utf16Bytes(asciiCase(nil, s), binary.LittleEndian) }},
+		{"html.EscapeString", func(_ *rand.Rand, s []byte) []byte { return []byte(html.EscapeString(string(s))) }},
+		{"html all decimal", func(_ *rand.Rand, s []byte) []byte { return htmlAll(s, "&#%d;") }},
+		{"html all hex", func(_ *rand.Rand, s []byte) []byte { return htmlAll(s, "&#x%x;") }},
+		{"html all HEX, leading zeros", func(_ *rand.Rand, s []byte) []byte { return htmlAll(s, "&#X%05X;") }},
+		{"html all decimal without semicolons", func(_ *rand.Rand, s []byte) []byte {
+			return bytes.ReplaceAll(htmlAll(s, "&#%d;"), []byte(";&"), []byte("&"))
+		}},
+		{"html, each character escaped or not at random", htmlMixed},
 	}
+}
+
+// asciiCase gives each ASCII letter of s a random case, or upper case when
+// rng is nil; other bytes are kept.
+func asciiCase(rng *rand.Rand, s []byte) []byte {
+	out := bytes.Clone(s)
+	for i, c := range out {
+		if ('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') && (rng == nil || rng.IntN(2) == 0) {
+			out[i] = c ^ 0x20
+			if rng == nil {
+				out[i] = c &^ 0x20
+			}
+		}
+	}
+	return out
+}
+
+// utf16Bytes is s (UTF-8, other bytes as Latin-1) in UTF-16 of the given
+// byte order.
+func utf16Bytes(s []byte, order binary.AppendByteOrder) []byte {
+	var runes []rune
+	for len(s) > 0 {
+		r, size := utf8.DecodeRune(s)
+		if r == utf8.RuneError && size == 1 {
+			r = rune(s[0])
+		}
+		runes = append(runes, r)
+		s = s[size:]
+	}
+	var out []byte
+	for _, u := range utf16.Encode(runes) {
+		out = order.AppendUint16(out, u)
+	}
+	return out
+}
+
+func htmlAll(s []byte, format string) []byte {
+	var b strings.Builder
+	for _, r := range string(s) {
+		fmt.Fprintf(&b, format, r)
+	}
+	return []byte(b.String())
+}
+
+// htmlMixed writes each character of s its own way, picked at random: as
+// itself, decimal, hexadecimal with random case, or a named reference where
+// HTML has one for it.
+func htmlMixed(rng *rand.Rand, s []byte) []byte {
+	named := map[rune]string{'_': "&lowbar;", '.': "&period;", '-': "&#45;", '/': "&sol;", ':': "&colon;", '&': "&amp;", '"': "&quot;", '<': "&lt;", '+': "&plus;", '=': "&equals;"}
+	var b strings.Builder
+	for _, r := range string(s) {
+		switch choice := rng.IntN(4); {
+		case choice == 0 && r != '&':
+			b.WriteRune(r)
+		case choice == 1:
+			fmt.Fprintf(&b, "&#%d;", r)
+		case choice == 2 && named[r] != "":
+			b.WriteString(named[r])
+		default:
+			b.Write(asciiCase(rng, []byte(fmt.Sprintf("&#x%x;", r))))
+		}
+	}
+	return []byte(b.String())
 }
 
 // jsonMixed escapes each character of s its own way, picked at random: as

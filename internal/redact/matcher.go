@@ -13,9 +13,15 @@ import (
 // i … i+minLen-q; probing only every step = minLen-q+1 positions is enough to
 // land on one of them. A probe hashes the q-gram into a bitmap that fits in
 // cache; only on a bit hit does it consult the exact table and compare bytes.
-// On ordinary text almost every probe is one load, one multiply and one bit
-// test, every step bytes, which is what makes 1,000 secrets × all encodings
-// cheap.
+// On ordinary text almost every probe is one load, one OR, one multiply and
+// one bit test, every step bytes, which is what makes 1,000 secrets × all
+// encodings cheap.
+//
+// Probes, the bitmap and the tables all use ASCII-folded q-grams (every byte
+// with its 0x20 bit set, which maps each upper-case letter onto its lower
+// case), so one probe serves case-sensitive forms (base64) and
+// case-insensitive ones (the raw value, hex) alike; the exact comparison
+// after a bit hit then honours each pattern's own rule.
 const (
 	qgram = 4
 	// maxAnchor caps minLen: longer anchors add table entries (and false
@@ -42,13 +48,15 @@ type matcher struct {
 	long  map[uint64][]candidate
 	short map[uint32][]candidate
 
-	// cores and backCores (sorted) answer "can these bytes still grow into
-	// a hit?" for Flush.
+	// cores, foldCores (lower case, matched ignoring case) and backCores
+	// (sorted) answer "can these bytes still grow into a hit?" for Flush.
 	cores     [][]byte
+	foldCores [][]byte
 	backCores [][]byte
-	// coreStart and backStart have a bit for each two-byte opening of
-	// cores and backCores, so Flush rarely needs the binary search.
-	coreStart, backStart pairSet
+	// coreStart, foldStart and backStart have a bit for each two-byte
+	// opening of their cores (foldStart's folded), so Flush rarely needs the
+	// binary search.
+	coreStart, foldStart, backStart pairSet
 }
 
 type pairSet [1 << 16 / 64]uint64
@@ -68,6 +76,51 @@ func (s *pairSet) mayOpen(t []byte) bool {
 	return s[k>>6]&(1<<(k&63)) != 0
 }
 
+// mayOpenFold is mayOpen for a set of lower-case openings, ignoring the
+// case of t.
+func (s *pairSet) mayOpenFold(t []byte) bool {
+	if len(t) < 2 {
+		return true
+	}
+	k := uint16(lowerASCII(t[0]))<<8 | uint16(lowerASCII(t[1]))
+	return s[k>>6]&(1<<(k&63)) != 0
+}
+
+// fold32 and fold64 set the 0x20 bit of every byte: equal for strings that
+// differ only in ASCII letter case (and for a few other pairs, which the
+// exact comparison tells apart).
+func fold32(x uint32) uint32 { return x | 0x20202020 }
+func fold64(x uint64) uint64 { return x | 0x2020202020202020 }
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// equalFold reports whether b equals lower, a lower-case core, ignoring
+// ASCII letter case.
+func equalFold(b, lower []byte) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i, c := range b {
+		if lowerASCII(c) != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *pattern) matchesAt(buf []byte, i int) bool {
+	b := buf[i : i+len(p.core)]
+	if p.fold {
+		return equalFold(b, p.core)
+	}
+	return bytes.Equal(b, p.core)
+}
+
 func newMatcher(pats []pattern) *matcher {
 	m := &matcher{pats: pats, long: map[uint64][]candidate{}, short: map[uint32][]candidate{}}
 	if len(pats) == 0 {
@@ -77,8 +130,13 @@ func newMatcher(pats []pattern) *matcher {
 	for i := range pats {
 		m.minLen = min(m.minLen, len(pats[i].core))
 		m.maxSpan = max(m.maxSpan, pats[i].span())
-		m.cores = append(m.cores, pats[i].core)
-		m.coreStart.add(pats[i].core)
+		if pats[i].fold {
+			m.foldCores = append(m.foldCores, pats[i].core)
+			m.foldStart.add(pats[i].core)
+		} else {
+			m.cores = append(m.cores, pats[i].core)
+			m.coreStart.add(pats[i].core)
+		}
 		if pats[i].back {
 			m.backCores = append(m.backCores, pats[i].core)
 			m.backStart.add(pats[i].core)
@@ -93,12 +151,12 @@ func newMatcher(pats []pattern) *matcher {
 	for pi := range pats {
 		core := pats[pi].core
 		for off := 0; off < m.step; off++ {
-			x := binary.LittleEndian.Uint32(core[off:])
+			x := fold32(binary.LittleEndian.Uint32(core[off:]))
 			h := m.hash(x)
 			m.bitmap[h>>6] |= 1 << (h & 63)
 			c := candidate{pat: int32(pi), off: int32(off)}
 			if off+8 <= len(core) {
-				y := binary.LittleEndian.Uint64(core[off:])
+				y := fold64(binary.LittleEndian.Uint64(core[off:]))
 				m.long[y] = append(m.long[y], c)
 			} else {
 				m.short[x] = append(m.short[x], c)
@@ -106,6 +164,7 @@ func newMatcher(pats []pattern) *matcher {
 		}
 	}
 	m.cores = sortBytes(m.cores)
+	m.foldCores = sortBytes(m.foldCores)
 	m.backCores = sortBytes(m.backCores)
 	return m
 }
@@ -127,13 +186,13 @@ func (m *matcher) find(buf []byte, from int, final bool, hit func(start, end int
 		return pending
 	}
 	for p := from; p+qgram <= len(buf); p += m.step {
-		x := binary.LittleEndian.Uint32(buf[p:])
+		x := fold32(binary.LittleEndian.Uint32(buf[p:]))
 		h := m.hash(x)
 		if m.bitmap[h>>6]&(1<<(h&63)) == 0 {
 			continue
 		}
 		if p+8 <= len(buf) {
-			pending = m.verify(buf, p, from, final, m.long[binary.LittleEndian.Uint64(buf[p:])], pending, hit)
+			pending = m.verify(buf, p, from, final, m.long[fold64(binary.LittleEndian.Uint64(buf[p:]))], pending, hit)
 		}
 		if len(m.short) > 0 {
 			pending = m.verify(buf, p, from, final, m.short[x], pending, hit)
@@ -148,7 +207,7 @@ func (m *matcher) verify(buf []byte, p, from int, final bool, cands []candidate,
 	for _, c := range cands {
 		i := p - int(c.off)
 		pat := &m.pats[c.pat]
-		if i < from || i+len(pat.core) > len(buf) || !bytes.Equal(buf[i:i+len(pat.core)], pat.core) {
+		if i < from || i+len(pat.core) > len(buf) || !pat.matchesAt(buf, i) {
 			continue
 		}
 		start, end, known := pat.extent(buf, i, final)
@@ -197,6 +256,9 @@ func (m *matcher) mayGrow(t []byte) bool {
 	if m.coreStart.mayOpen(t) && hasPrefixIn(m.cores, t) {
 		return true
 	}
+	if len(m.foldCores) > 0 && m.foldStart.mayOpenFold(t) && hasFoldPrefixIn(m.foldCores, t) {
+		return true
+	}
 	return len(t) > 0 && (stdAlpha[t[0]] || urlAlpha[t[0]]) &&
 		m.backStart.mayOpen(t[1:]) && hasPrefixIn(m.backCores, t[1:])
 }
@@ -212,4 +274,29 @@ func hasPrefixIn(s [][]byte, t []byte) bool {
 		}
 	}
 	return false
+}
+
+// hasFoldPrefixIn is hasPrefixIn for sorted lower-case s, ignoring the case
+// of t.
+func hasFoldPrefixIn(s [][]byte, t []byte) bool {
+	i := sort.Search(len(s), func(i int) bool { return compareFold(s[i], t) >= 0 })
+	for ; i < len(s) && len(s[i]) >= len(t) && equalFold(t, s[i][:len(t)]); i++ {
+		if len(s[i]) > len(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// compareFold is bytes.Compare(a, lower-cased t) without building it.
+func compareFold(a, t []byte) int {
+	for i := 0; i < len(a) && i < len(t); i++ {
+		if c := lowerASCII(t[i]); a[i] != c {
+			if a[i] < c {
+				return -1
+			}
+			return 1
+		}
+	}
+	return len(a) - len(t)
 }

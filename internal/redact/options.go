@@ -5,13 +5,13 @@ package redact
 type Encoding uint8
 
 const (
-	// Raw is the secret's bytes as they are.
+	// Raw is the secret's bytes as they are, in any ASCII letter case.
 	Raw Encoding = 1 << iota
 	// Base64 is standard and URL-safe base64, padded or not, with the secret
 	// starting at any of the three byte offsets of a base64 group (so it is
 	// found inside a longer encoded blob such as a Basic credential or a JWT).
 	Base64
-	// Hex is lower- and upper-case hexadecimal.
+	// Hex is hexadecimal, digits in any case.
 	Hex
 	// Percent is URL percent-encoding: every byte as %XX (upper or lower hex)
 	// and the usual escapers' forms that encode only reserved characters.
@@ -20,8 +20,17 @@ const (
 	// escaped solidus, every character as \uXXXX, and non-ASCII-only \uXXXX.
 	JSON
 
+	// HTML is HTML character references mixed freely with literal
+	// characters: decimal (&#103;), hexadecimal (&#x67;, &#X67;), with or
+	// without leading zeros, and the named references of ASCII punctuation
+	// (&lowbar;, &period;, &amp; …).
+	HTML
+	// UTF16 is the secret in UTF-16, little- and big-endian, in any ASCII
+	// letter case.
+	UTF16
+
 	// AllEncodings is every form above.
-	AllEncodings = Raw | Base64 | Hex | Percent | JSON
+	AllEncodings = Raw | Base64 | Hex | Percent | JSON | HTML | UTF16
 )
 
 // DefaultReplacement is what every hit becomes unless Options says otherwise.

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -24,11 +25,16 @@ type pattern struct {
 	// tail: the character after core carries secret bits when it belongs to
 	// alpha, and up to two '=' of padding may follow it.
 	tail bool
+	// fold: core is lower case and matches ignoring ASCII letter case (an
+	// upper-cased token is still the token; hex digits come in both cases).
+	fold bool
 }
 
 // kind tells apart patterns with equal cores but different extensions.
 func (p *pattern) kind() string {
 	switch {
+	case p.alpha == nil && p.fold:
+		return "fold"
 	case p.alpha == nil:
 		return "plain"
 	case p.alpha == urlAlpha:
@@ -73,13 +79,17 @@ func alphabet(chars string) *[256]bool {
 func patternsFor(secret []byte, enc Encoding) []pattern {
 	var out []pattern
 	plain := func(b []byte) { out = append(out, pattern{core: b}) }
+	anyCase := func(b []byte) { out = append(out, pattern{core: asciiLower(b), fold: true}) }
 	if enc&Raw != 0 {
-		plain(secret)
+		anyCase(secret)
+	}
+	if enc&UTF16 != 0 {
+		le, be := utf16Forms(secret)
+		anyCase(le)
+		anyCase(be)
 	}
 	if enc&Hex != 0 {
-		lower := hex.EncodeToString(secret)
-		plain([]byte(lower))
-		plain([]byte(strings.ToUpper(lower)))
+		anyCase([]byte(hex.EncodeToString(secret)))
 	}
 	if enc&Base64 != 0 {
 		out = append(out, base64Forms(secret)...)
@@ -95,6 +105,27 @@ func patternsFor(secret []byte, enc Encoding) []pattern {
 		}
 	}
 	return out
+}
+
+// utf16Forms is the secret in UTF-16, little- and big-endian, without a byte
+// order mark (what Windows APIs, .NET and Java's UTF-16 writers put in a
+// body). Bytes that are not UTF-8 stand for their Latin-1 code points, as in
+// jsonForms.
+func utf16Forms(secret []byte) (le, be []byte) {
+	var units []uint16
+	for s := secret; len(s) > 0; {
+		r, size := utf8.DecodeRune(s)
+		if r == utf8.RuneError && size == 1 {
+			r = rune(s[0])
+		}
+		s = s[size:]
+		units = utf16.AppendRune(units, r)
+	}
+	for _, u := range units {
+		le = append(le, byte(u), byte(u>>8))
+		be = append(be, byte(u>>8), byte(u))
+	}
+	return le, be
 }
 
 // base64Forms returns, for both alphabets and each offset a of the secret
@@ -286,4 +317,14 @@ func writeU(sb *strings.Builder, r rune, upper bool) {
 		return
 	}
 	one(r)
+}
+
+// asciiLower lower-cases ASCII letters only: bytes.ToLower would rewrite
+// bytes that are not UTF-8, and a secret can be any bytes.
+func asciiLower(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		out[i] = lowerASCII(c)
+	}
+	return out
 }

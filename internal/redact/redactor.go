@@ -28,7 +28,7 @@ func New(secrets [][]byte, opts Options) (*Redactor, error) {
 	repl := opts.replacement()
 	enc := opts.encodings()
 	if enc&^AllEncodings != 0 {
-		return nil, fmt.Errorf("redact: unknown encoding bits %#x in Options.Encodings (use the Raw, Base64, Hex, Percent and JSON constants)", uint8(enc&^AllEncodings))
+		return nil, fmt.Errorf("redact: unknown encoding bits %#x in Options.Encodings (use the Raw, Base64, Hex, Percent, JSON, HTML and UTF16 constants)", uint8(enc&^AllEncodings))
 	}
 	seen := map[string]bool{}
 	var pats []pattern
@@ -53,6 +53,14 @@ func New(secrets [][]byte, opts Options) (*Redactor, error) {
 	}
 	if len(secrets) > 0 && enc&Percent != 0 {
 		r.views = append(r.views, newPercentView(secrets))
+	}
+	if len(secrets) > 0 && enc&HTML != 0 {
+		r.views = append(r.views, newHTMLView(secrets))
+	}
+	for _, v := range r.views {
+		// The window must hold a view's widest hit, or a hit crossing two
+		// writes could be passed on before it is seen whole.
+		r.m.maxSpan = max(r.m.maxSpan, v.span)
 	}
 	return r, nil
 }

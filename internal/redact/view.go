@@ -7,8 +7,9 @@ import (
 )
 
 // A decodeView finds secrets written in an escaping syntax whose escapes can
-// be mixed freely with literal characters — JSON strings (\uXXXX, \n …) and
-// percent-encoding (%XX) — which no list of fixed forms can cover. A hit is
+// be mixed freely with literal characters — JSON strings (\uXXXX, \n …),
+// percent-encoding (%XX) and HTML character references (&#103;, &lowbar;) —
+// which no list of fixed forms can cover. A hit is
 // a span that, decoded from its first byte, equals a secret and contains at
 // least one escape (escape-free hits are raw hits). The definition depends
 // only on the span's bytes, so where a stream is cut cannot change what is
@@ -29,9 +30,12 @@ type decodeView struct {
 	// lookup.
 	useless [256]bool
 	maxLen  int
+	// span is the most input one hit can cover: every byte of the longest
+	// secret as the widest escape. The Redactor's window covers it.
+	span int
 }
 
-func newDecodeView(secrets [][]byte, escape byte, decode func([]byte, bool) (decoded, int, escapeKind)) *decodeView {
+func newDecodeView(secrets [][]byte, escape byte, decode func([]byte, bool) (decoded, int, escapeKind), widest int) *decodeView {
 	v := &decodeView{escape: escape, decode: decode}
 	for _, s := range secrets {
 		v.secrets = append(v.secrets, s)
@@ -41,12 +45,15 @@ func newDecodeView(secrets [][]byte, escape byte, decode func([]byte, bool) (dec
 		}
 	}
 	v.secrets = sortBytes(v.secrets)
+	v.span = v.maxLen * widest
 	return v
 }
 
 // newJSONView: after a backslash, only 'u' needs more bytes to decide.
 func newJSONView(secrets [][]byte) *decodeView {
-	v := newDecodeView(secrets, '\\', decodeJSONEscape)
+	// \uXXXX is the widest escape per byte (a surrogate pair, 12 bytes,
+	// stands for four).
+	v := newDecodeView(secrets, '\\', decodeJSONEscape, len(`\u0067`))
 	for c := range v.useless {
 		dec, _, kind := decodeJSONEscape([]byte{'\\', byte(c)}, true)
 		v.useless[c] = c != 'u' && (kind != escaped || !v.possible(dec.bytes()))
@@ -56,7 +63,7 @@ func newJSONView(secrets [][]byte) *decodeView {
 
 // newPercentView: after a '%', anything but a hex digit is no escape.
 func newPercentView(secrets [][]byte) *decodeView {
-	v := newDecodeView(secrets, '%', decodePercent)
+	v := newDecodeView(secrets, '%', decodePercent, len("%67"))
 	for c := range v.useless {
 		_, isHex := hexDigit(byte(c))
 		v.useless[c] = !isHex
