@@ -58,7 +58,7 @@ func startProxy(t *testing.T, cfg *config.Config) *testProxy {
 }
 
 // startProxyOpts starts a proxy with extra options (interception, TLS…).
-func startProxyOpts(t *testing.T, cfg *config.Config, o Options) *testProxy {
+func startProxyOpts(t testing.TB, cfg *config.Config, o Options) *testProxy {
 	t.Helper()
 	af := filepath.Join(t.TempDir(), "audit.jsonl")
 	al, err := audit.Open(audit.Options{File: af})
@@ -74,7 +74,7 @@ func startProxyWithAudit(t *testing.T, cfg *config.Config, al *audit.Logger, af 
 	return serveProxy(t, Options{Config: cfg, Audit: al}, af)
 }
 
-func serveProxy(t *testing.T, o Options, af string) *testProxy {
+func serveProxy(t testing.TB, o Options, af string) *testProxy {
 	t.Helper()
 	al := o.Audit
 	srv, err := New(o)

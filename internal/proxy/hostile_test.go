@@ -3,13 +3,19 @@ package proxy
 import (
 	"bufio"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
 
 // rawUpstream is an upstream that answers every request with bytes chosen by
@@ -83,9 +89,10 @@ func drain(req *http.Request) {
 	req.Body.Close()
 }
 
-// throughProxy sends one target-mode request for up through p and returns
-// every byte the agent received, until the proxy closed or went quiet.
-func throughProxy(t testing.TB, p *testProxy, up *rawUpstream) string {
+// throughProxy sends one request for up through p, by X-Target-URL or as
+// a forward proxy request, and returns every byte the agent received, until
+// the proxy closed or went quiet.
+func throughProxy(t testing.TB, p *testProxy, up *rawUpstream, mode string) string {
 	t.Helper()
 	c, err := net.Dial("tcp", p.addr)
 	if err != nil {
@@ -93,6 +100,9 @@ func throughProxy(t testing.TB, p *testProxy, up *rawUpstream) string {
 	}
 	defer c.Close()
 	req := "GET /echo HTTP/1.1\r\nHost: proxy\r\nX-Target-URL: http://" + up.addr() + "\r\nConnection: close\r\n\r\n"
+	if mode == modeForward {
+		req = "GET http://" + up.addr() + "/echo HTTP/1.1\r\nHost: " + up.addr() + "\r\nConnection: close\r\n\r\n"
+	}
 	if _, err := c.Write([]byte(req)); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +139,7 @@ func TestEscapedFirstByteOfSecretDoesNotCrash(t *testing.T) {
 	p := credProxy(t, []string{"127.0.0.1"}, nil)
 	for _, body := range []string{"q=%67", `"\u0067"`, "%67%68%70%5f", `\u0067\u0068\u0070_R3al`, "%6" + "7"} {
 		up.answer("HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
-		resp := parseResponse(t, throughProxy(t, p, up))
+		resp := parseResponse(t, throughProxy(t, p, up, modeTarget))
 		got, err := io.ReadAll(resp.Body)
 		if err != nil || string(got) != body {
 			t.Errorf("body %q: the agent got %q (%v)", body, got, err)
@@ -139,62 +149,170 @@ func TestEscapedFirstByteOfSecretDoesNotCrash(t *testing.T) {
 }
 
 // agentSees parses what the agent received and returns every part of it a
-// client could read: the status line, header names and values, 1xx heads,
-// the body and the trailers, one after another.
-func agentSees(t testing.TB, raw string) string {
-	t.Helper()
-	var sb strings.Builder
-	sb.WriteString(raw) // the bytes as framed on the wire
+// client could read: the heads (status lines, header names and values of 1xx
+// and final responses, trailers) and the rest (the bytes as framed on the
+// wire, and the decoded body).
+func agentSees(raw string) (heads, rest string) {
+	var h, r strings.Builder
+	r.WriteString(raw)
 	br := bufio.NewReader(strings.NewReader(raw))
 	for {
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
-			return sb.String()
+			return h.String(), r.String()
 		}
-		sb.WriteString(resp.Status)
-		for k, vs := range resp.Header {
-			sb.WriteString("\n" + k + ": " + strings.Join(vs, ", "))
-		}
+		h.WriteString(resp.Status + "\n")
+		writeHeader(&h, resp.Header)
 		if resp.StatusCode >= 200 {
 			b, _ := io.ReadAll(resp.Body)
-			sb.Write(b)
-			for k, vs := range resp.Trailer {
-				sb.WriteString("\n" + k + ": " + strings.Join(vs, ", "))
-			}
-			return sb.String()
+			r.Write(b)
+			writeHeader(&h, resp.Trailer)
+			return h.String(), r.String()
 		}
 	}
 }
 
-// TestNothingOutsideTheBodyLeaks sends the secret in every part of a
-// response that is not the body, as a hostile upstream would, in target and
+func writeHeader(sb *strings.Builder, h http.Header) {
+	for k, vs := range h {
+		sb.WriteString(k + ": " + strings.Join(vs, ", ") + "\n")
+	}
+}
+
+// assertAgentSeesNoSecret checks every part of a raw response.
+func assertAgentSeesNoSecret(t testing.TB, where, raw string) {
+	t.Helper()
+	heads, rest := agentSees(raw)
+	assertNoSecretInHead(t, where, []byte(heads))
+	assertNoSecret(t, where, []byte(rest))
+}
+
+// hostileResponses send the secret in every part of a response that is not
+// the body, as a hostile upstream would; each is a list of writes.
+func hostileResponses() map[string][]string {
+	half := len(realToken) / 2
+	return map[string][]string{
+		"trailer":                     {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Tr\r\n\r\n2\r\nok\r\n0\r\nX-Tr: " + realToken + "\r\n\r\n"},
+		"unannounced trailer":         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Late: " + realToken + "\r\n\r\n"},
+		"trailer split across writes": {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Tr: " + realToken[:half], realToken[half:] + "\r\n\r\n"},
+		"103 early hints": {"HTTP/1.1 103 Early Hints\r\nLink: </x?t=" + realToken + ">; rel=preload\r\n\r\n",
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+		"obs-folded header":       {"HTTP/1.1 200 OK\r\nX-Fold: " + realToken[:half] + "\r\n " + realToken[half:] + "\r\nContent-Length: 2\r\n\r\nok"},
+		"obs-folded with a tab":   {"HTTP/1.1 200 OK\r\nX-Fold: a " + realToken[:half] + "\r\n\t" + realToken[half:] + " b\r\nContent-Length: 2\r\n\r\nok"},
+		"secret as header name":   {"HTTP/1.1 200 OK\r\n" + realToken + ": x\r\nContent-Length: 2\r\n\r\nok"},
+		"secret as trailer name":  {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: " + realToken + "\r\n\r\n2\r\nok\r\n0\r\n" + realToken + ": x\r\n\r\n"},
+		"reason phrase":           {"HTTP/1.1 200 " + realToken + "\r\nContent-Length: 2\r\n\r\nok"},
+		"odd status and reason":   {"HTTP/1.1 599 " + realToken + "\r\nContent-Length: 2\r\n\r\nok"},
+		"malformed status line":   {"HTTP/1.1 2x0 " + realToken + "\r\nContent-Length: 2\r\n\r\nok"},
+		"malformed header line":   {"HTTP/1.1 200 OK\r\n" + realToken + "\r\nContent-Length: 2\r\n\r\nok"},
+		"garbage instead of HTTP": {realToken + "\r\n\r\n"},
+		"bad chunk size":          {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + realToken + "\r\n"},
+	}
+}
+
+// TestNothingOutsideTheBodyLeaks sends each hostile response in target and
 // forward mode alike.
 func TestNothingOutsideTheBodyLeaks(t *testing.T) {
 	up := newRawUpstream(t)
 	p := credProxy(t, []string{"127.0.0.1"}, nil)
-	half := len(realToken) / 2
-	cases := map[string][]string{
-		"trailer": {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Tr\r\n\r\n2\r\nok\r\n0\r\nX-Tr: " + realToken + "\r\n\r\n"},
-		"unannounced trailer": {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Late: " + realToken + "\r\n\r\n"},
-		"trailer split across writes": {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Tr: " + realToken[:half], realToken[half:] + "\r\n\r\n"},
-		"103 early hints": {"HTTP/1.1 103 Early Hints\r\nLink: </x?t=" + realToken + ">; rel=preload\r\n\r\n",
-			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
-		"obs-folded header":      {"HTTP/1.1 200 OK\r\nX-Fold: " + realToken[:half] + "\r\n " + realToken[half:] + "\r\nContent-Length: 2\r\n\r\nok"},
-		"obs-folded with a tab":  {"HTTP/1.1 200 OK\r\nX-Fold: a " + realToken[:half] + "\r\n\t" + realToken[half:] + " b\r\nContent-Length: 2\r\n\r\nok"},
-		"secret as header name":  {"HTTP/1.1 200 OK\r\n" + realToken + ": x\r\nContent-Length: 2\r\n\r\nok"},
-		"secret as trailer name": {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: " + realToken + "\r\n\r\n2\r\nok\r\n0\r\n" + realToken + ": x\r\n\r\n"},
-		"reason phrase":          {"HTTP/1.1 200 " + realToken + "\r\nContent-Length: 2\r\n\r\nok"},
-		"odd status and reason":  {"HTTP/1.1 599 " + realToken + "\r\nContent-Length: 2\r\n\r\nok"},
-		"malformed status line":  {"HTTP/1.1 2x0 " + realToken + "\r\nContent-Length: 2\r\n\r\nok"},
-		"malformed header line":  {"HTTP/1.1 200 OK\r\n" + realToken + "\r\nContent-Length: 2\r\n\r\nok"},
-		"garbage instead of HTTP": {realToken + "\r\n\r\n"},
-		"bad chunk size":          {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + realToken + "\r\n"},
-	}
+	cases := hostileResponses()
 	for name, pieces := range cases {
-		t.Run(name, func(t *testing.T) {
-			up.answer(pieces...)
-			assertNoSecret(t, name, []byte(agentSees(t, throughProxy(t, p, up))))
-			assertAlive(t, p)
-		})
+		for _, mode := range []string{modeTarget, modeForward} {
+			t.Run(mode+"/"+name, func(t *testing.T) {
+				up.answer(pieces...)
+				assertAgentSeesNoSecret(t, name, throughProxy(t, p, up, mode))
+				assertAlive(t, p)
+			})
+		}
 	}
+}
+
+// FuzzHostileUpstream drives the real Server, with its secret loaded
+// through the real vault (memguard, or the PROT_NONE slab when memory
+// cannot be locked) as slapenir proxy loads it, with arbitrary upstream
+// responses — status line, headers, body, chunking, trailers, encodings —
+// written in two pieces. The proxy must survive each, keep serving, and let
+// no form of the secret reach the agent.
+func FuzzHostileUpstream(f *testing.F) {
+	for _, pieces := range hostileResponses() {
+		f.Add([]byte(strings.Join(pieces, "")), uint16(len(pieces[0])))
+	}
+	for _, body := range []string{"q=%67", `"\u0067"`, "&#103;hp&lowbar;R3al", strings.ToUpper(realToken)} {
+		f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body), uint16(20))
+	}
+	up := newRawUpstream(f)
+	p := credProxy(f, []string{"127.0.0.1"}, nil)
+	f.Fuzz(func(t *testing.T, resp []byte, split uint16) {
+		k := int(split) % (len(resp) + 1)
+		up.answer(string(resp[:k]), string(resp[k:]))
+		mode := modeTarget
+		if split&1 == 1 {
+			mode = modeForward
+		}
+		assertAgentSeesNoSecret(t, "a fuzzed response", throughProxy(t, p, up, mode))
+		assertAlive(t, p)
+	})
+}
+
+// panicWriter panics the moment a response head is written: a stand-in for
+// a bug anywhere on one request's path.
+type panicWriter struct{ http.ResponseWriter }
+
+func (panicWriter) WriteHeader(int) { panic("a bug on this request's path") }
+
+// TestPanicIsContainedToItsRequest: a panic while serving one request cuts
+// that request's connection, is logged and audited as an internal error,
+// and counted, while the proxy serves everyone else.
+func TestPanicIsContainedToItsRequest(t *testing.T) {
+	af := filepath.Join(t.TempDir(), "audit.jsonl")
+	al, err := audit.Open(audit.Options{File: af})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer al.Close()
+	var logs syncbuf.Buffer
+	srv, err := New(Options{Config: loopbackConfig(), Audit: al, AuditFile: af, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/boom" {
+			w = panicWriter{w}
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	defer hs.Close()
+	if resp, err := http.Get(hs.URL + "/boom"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a request that panicked got an answer (%d); its connection must be cut", resp.StatusCode)
+	}
+	resp, err := http.Get(hs.URL + "/health")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("after one request panicked, /health: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	rec := findRecord(t, readRecords(t, af), "internal_error")
+	if rec.Decision != decisionError || !strings.Contains(rec.Error, rec.RequestID) {
+		t.Fatalf("the panic's record: %+v", rec)
+	}
+	if !strings.Contains(logs.String(), "panic serving a request") || !strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("the panic was not logged as an error: %s", logs.String())
+	}
+	if got := counterValue(t, srv, "slapenir_proxy_panics_total"); got != 1 {
+		t.Fatalf("slapenir_proxy_panics_total = %v, want 1", got)
+	}
+}
+
+func counterValue(t *testing.T, srv *Server, name string) float64 {
+	t.Helper()
+	mfs, err := srv.metrics.gatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
