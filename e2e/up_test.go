@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -84,7 +85,19 @@ func testUp(t *testing.T, cred *syscall.Credential, args ...string) {
 		t.Errorf("slapenir ctl status: %v\n%s", err, status)
 	}
 
-	procs := processesOf(state, e.InitPID, e.ProxyPID)
+	// A proxy that dies is restarted, and up says so: the agent's egress
+	// comes back by itself.
+	if err := syscall.Kill(e.ProxyPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	u.waitFor(t, `^\[up\] the proxy \(pid `+strconv.Itoa(e.ProxyPID)+`\) exited unexpectedly \(signal: killed\); restarting it$`, 10*time.Second)
+	back := u.waitFor(t, `^\[up\] the proxy is back \(pid (\d+)\) after 1 restart\(s\)$`, 30*time.Second)
+	if body := get(t, viaRelay, site.URL+"/y", http.StatusOK); body != "hello from the local site" {
+		t.Errorf("site through the relay after the proxy's restart = %q", body)
+	}
+	newProxy, _ := strconv.Atoi(back[1])
+
+	procs := processesOf(state, e.InitPID, newProxy)
 	if len(procs) < 4 {
 		t.Fatalf("want up, the proxy, init, the relay and the agent running, found %v", procs)
 	}

@@ -152,11 +152,13 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := writeProxyConfig(cfg, proxyConfigPath); err != nil {
 		return err
 	}
-	px, err := startProxy(exe, proxyConfigPath, state, proxyAddr, caRoot, o.Env, out.writer("[proxy] "))
+	px, err := keepProxy(func() (*child, error) {
+		return startProxy(exe, proxyConfigPath, state, proxyAddr, caRoot, o.Env, out.writer("[proxy] "))
+	}, say, cfg.Limits.ShutdownGrace.D()+2*time.Second)
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, func() error { return px.stop(px.cmd.Process.Pid, cfg.Limits.ShutdownGrace.D()+2*time.Second) })
+	cleanups = append(cleanups, px.stop)
 
 	relayAddr, helperAddr := "127.0.0.1:3128", "127.0.0.1:8765"
 	if ns == nil {
@@ -204,7 +206,7 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	say("SLAPENIR is up; state directory %s", state)
 	say("  CA:      %s", caWhat)
-	say("  proxy:   %s (mTLS) on %s, pid %d, audit log %s", proxyURL, proxyAddr, px.cmd.Process.Pid, cfg.Audit.File)
+	say("  proxy:   %s (mTLS) on %s, pid %d, audit log %s", proxyURL, proxyAddr, px.pid(), cfg.Audit.File)
 	kind := "real"
 	if ol.Fake {
 		kind = "fake (no Ollama answered at $OLLAMA_HOST)"
