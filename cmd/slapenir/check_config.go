@@ -92,7 +92,11 @@ func printSummary(w io.Writer, c *config.Config) {
 		if cr.File != "" {
 			src = "file " + cr.File
 		}
-		creds = append(creds, fmt.Sprintf("%s (%s → %s)", cr.Name, src, strings.Join(cr.Hosts, ", ")))
+		var locs []string
+		for _, l := range cr.InjectIn() {
+			locs = append(locs, string(l))
+		}
+		creds = append(creds, fmt.Sprintf("%s (%s → %s; injected in %s)", cr.Name, src, strings.Join(cr.Hosts, ", "), strings.Join(locs, ", ")))
 	}
 	fmt.Fprintf(w, "  credentials    %s\n", orNone(strings.Join(creds, "; "), "none"))
 	fmt.Fprintf(w, "  inspected      %s\n", orNone(strings.Join(c.Intercept.Hosts, ", "), "credential hosts only"))

@@ -141,7 +141,29 @@ func TestCheckConfigNamesCredentialsNotValues(t *testing.T) {
 	if code := checkConfig([]string{f}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	if !strings.Contains(out.String(), "github (env GITHUB_TOKEN → api.github.com)") || strings.Contains(out.String()+errOut.String(), "ThisValue") {
+	if !strings.Contains(out.String(), "github (env GITHUB_TOKEN → api.github.com; injected in header)") || strings.Contains(out.String()+errOut.String(), "ThisValue") {
 		t.Fatalf("summary:\n%s", out.String())
+	}
+}
+
+// TestCheckConfigInjectLocations: the places a credential is injected into
+// are listed, and an unknown or repeated one is a problem with its line.
+func TestCheckConfigInjectLocations(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "p.yaml")
+	os.WriteFile(f, []byte("secrets:\n  credentials:\n    - name: github\n      env: GITHUB_TOKEN\n      hosts: [api.github.com]\n      inject: [header, body]\n"), 0o600)
+	var out, errOut bytes.Buffer
+	if code := checkConfig([]string{f}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "injected in header, body") {
+		t.Fatalf("exit %d:\n%s%s", code, out.String(), errOut.String())
+	}
+	os.WriteFile(f, []byte("secrets:\n  credentials:\n    - name: github\n      env: GITHUB_TOKEN\n      hosts: [api.github.com]\n      inject:\n        - header\n        - cookie\n        - header\n"), 0o600)
+	out.Reset()
+	errOut.Reset()
+	if code := checkConfig([]string{f}, &out, &errOut); code == 0 {
+		t.Fatal("an unknown injection location was accepted")
+	}
+	for _, want := range []string{`p.yaml:8: secrets.credentials[0].inject[1]: "cookie" is not a place to inject into (use header, query, path or body)`, `p.yaml:9: secrets.credentials[0].inject[2]: "header" is listed twice`} {
+		if !strings.Contains(errOut.String()+out.String(), want) {
+			t.Errorf("want %q in:\n%s%s", want, out.String(), errOut.String())
+		}
 	}
 }

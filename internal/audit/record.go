@@ -28,6 +28,19 @@ type Record struct {
 	Error       string    `json:"error,omitempty"`
 	Credentials []string  `json:"credentials,omitempty"` // names of credentials injected
 	Redactions  int       `json:"redactions,omitempty"`
-	Prev        string    `json:"prev"` // Hash of the record before this one; "" for the first
-	Hash        string    `json:"hash"` // sha256 of this line without its hash field, hex
+	// Placeholders are the placeholders the request carried that were
+	// forwarded unchanged, and why.
+	Placeholders []PlaceholderNote `json:"placeholders,omitempty"`
+	Prev         string            `json:"prev"` // Hash of the record before this one; "" for the first
+	Hash         string            `json:"hash"` // sha256 of this line without its hash field, hex
+}
+
+// PlaceholderNote is one placeholder a request carried that the proxy
+// forwarded unchanged: Problem is placeholder_foreign_host (the destination
+// is not among its credential's hosts) or placeholder_location (found in a
+// part of the request, Location, its credential does not inject into).
+type PlaceholderNote struct {
+	Credential string `json:"credential"`
+	Problem    string `json:"problem"`
+	Location   string `json:"location,omitempty"`
 }

@@ -8,11 +8,14 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"net/url"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/inject"
 	"github.com/slapenir/slapenir/internal/redact"
 	"github.com/slapenir/slapenir/internal/secrets"
@@ -63,14 +66,23 @@ func (c *Credentials) needsInterception(host string, port int) bool {
 }
 
 // usage collects which credentials a request used, across the URL, headers
-// and a body that is still streaming while the response comes back.
+// and a body that is still streaming while the response comes back, and
+// which placeholders were left alone: sent to a host not among their
+// credential's, or found where their credential is not injected.
 type usage struct {
-	mu       sync.Mutex
-	injected map[int]bool
-	foreign  map[int]bool
+	mu        sync.Mutex
+	injected  map[int]bool
+	foreign   map[int]bool
+	misplaced map[int]map[secrets.Location]bool
+	// body is done when the goroutine injecting into a streamed body has
+	// finished, so the record names what it injected.
+	body sync.WaitGroup
 }
 
-func (u *usage) add(used inject.Used) {
+// add notes what one location's replacement did. A placeholder left alone
+// although its credential belongs to the destination was in a location its
+// credential does not inject into.
+func (u *usage) add(used inject.Used, toHost func(int) bool, loc secrets.Location) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, i := range used.Injected {
@@ -80,55 +92,95 @@ func (u *usage) add(used inject.Used) {
 		u.injected[i] = true
 	}
 	for _, i := range used.Foreign {
-		if u.foreign == nil {
-			u.foreign = map[int]bool{}
+		if !toHost(i) {
+			if u.foreign == nil {
+				u.foreign = map[int]bool{}
+			}
+			u.foreign[i] = true
+			continue
 		}
-		u.foreign[i] = true
+		if u.misplaced == nil {
+			u.misplaced = map[int]map[secrets.Location]bool{}
+		}
+		if u.misplaced[i] == nil {
+			u.misplaced[i] = map[secrets.Location]bool{}
+		}
+		u.misplaced[i][loc] = true
 	}
 }
 
-func keys(m map[int]bool) []int {
-	out := make([]int, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// bodyWait bounds how long the record waits for a streamed body's injector
+// after the response ended: the transport closes the body when it is done
+// with it, which ends the injector at once.
+const bodyWait = 2 * time.Second
+
+// notes returns, once the body's injector is done (or bodyWait passed), the
+// credentials injected and the placeholders left alone, for the record.
+func (u *usage) notes(v *secrets.Vault) (injected []string, left []audit.PlaceholderNote) {
+	done := make(chan struct{})
+	go func() { u.body.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(bodyWait):
 	}
-	sort.Ints(out)
-	return out
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	injected = v.Names(slices.Sorted(maps.Keys(u.injected)))
+	for _, i := range slices.Sorted(maps.Keys(u.foreign)) {
+		left = append(left, audit.PlaceholderNote{Credential: v.Names([]int{i})[0], Problem: "placeholder_foreign_host"})
+	}
+	for _, i := range slices.Sorted(maps.Keys(u.misplaced)) {
+		for _, loc := range secrets.Locations {
+			if u.misplaced[i][loc] {
+				left = append(left, audit.PlaceholderNote{Credential: v.Names([]int{i})[0], Problem: "placeholder_location", Location: string(loc)})
+			}
+		}
+	}
+	return injected, left
 }
 
 // injectRequest swaps placeholders in out's URL, headers and body for the
 // destination host:port (the target URL or CONNECT authority, never an
-// inner Host header).
+// inner Host header), each only in the locations its credential names.
 func (c *Credentials) injectRequest(out *http.Request, host string, port int, u *usage) {
-	allow := c.vault.Allow(host, port)
-	replace := func(s string) string {
-		b, used := c.inj.Replace([]byte(s), allow)
-		u.add(used)
-		return string(b)
+	toHost := c.vault.Allow(host, port)
+	in := func(loc secrets.Location) func(int) bool {
+		return func(i int) bool { return toHost(i) && c.creds[i].InjectsIn(loc) }
 	}
-	out.URL.Path = replace(out.URL.Path)
+	replacer := func(loc secrets.Location) func(string) string {
+		allow := in(loc)
+		return func(s string) string {
+			b, used := c.inj.Replace([]byte(s), allow)
+			u.add(used, toHost, loc)
+			return string(b)
+		}
+	}
+	inPath, inHeader := replacer(secrets.InPath), replacer(secrets.InHeader)
+	out.URL.Path = inPath(out.URL.Path)
 	if out.URL.RawPath != "" {
-		out.URL.RawPath = replace(out.URL.RawPath)
+		out.URL.RawPath = inPath(out.URL.RawPath)
 	}
-	out.URL.RawQuery = injectQuery(out.URL.RawQuery, replace)
+	out.URL.RawQuery = injectQuery(out.URL.RawQuery, replacer(secrets.InQuery))
+	headerAllow := in(secrets.InHeader)
 	for name, vals := range out.Header {
 		for i, v := range vals {
 			if strings.EqualFold(name, "Authorization") || strings.EqualFold(name, "Proxy-Authorization") {
-				if nv, used := c.inj.Basic(v, allow); len(used.Injected)+len(used.Foreign) > 0 {
-					u.add(used)
+				if nv, used := c.inj.Basic(v, headerAllow); len(used.Injected)+len(used.Foreign) > 0 {
+					u.add(used, toHost, secrets.InHeader)
 					vals[i] = nv
 					continue
 				}
 			}
-			vals[i] = replace(v)
+			vals[i] = inHeader(v)
 		}
 	}
 	if out.Body == nil || out.Body == http.NoBody {
 		return
 	}
+	bodyAllow := in(secrets.InBody)
 	anyAllowed := false
 	for i := range c.creds {
-		if allow(i) {
+		if bodyAllow(i) {
 			anyAllowed = true
 			break
 		}
@@ -141,8 +193,8 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, u 
 		b, err := io.ReadAll(io.LimitReader(out.Body, smallBody+1))
 		out.Body.Close()
 		if err == nil {
-			b, used := c.inj.Replace(b, allow)
-			u.add(used)
+			b, used := c.inj.Replace(b, bodyAllow)
+			u.add(used, toHost, secrets.InBody)
 			out.Body = io.NopCloser(bytes.NewReader(b))
 			out.ContentLength = int64(len(b))
 			out.Header.Set("Content-Length", strconv.Itoa(len(b)))
@@ -156,9 +208,13 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, u 
 		out.ContentLength = -1
 		out.Header.Del("Content-Length")
 	}
+	// Otherwise the body still streams through the injector, which then
+	// replaces nothing, so that placeholders in it are audited.
 	body := out.Body
 	pr, pw := io.Pipe()
+	u.body.Add(1)
 	go func() {
+		defer u.body.Done()
 		// A panic here would kill the whole proxy: no handler recovers a
 		// goroutine of its own. Contain it to this request's body.
 		defer func() {
@@ -167,12 +223,12 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, u 
 				pw.CloseWithError(fmt.Errorf("proxy: internal error while injecting credentials into the request body"))
 			}
 		}()
-		w := c.inj.NewWriter(pw, allow)
+		w := c.inj.NewWriter(pw, bodyAllow)
 		_, err := io.Copy(w, body)
 		if cerr := w.Close(); err == nil {
 			err = cerr
 		}
-		u.add(w.Used())
+		u.add(w.Used(), toHost, secrets.InBody)
 		body.Close()
 		pw.CloseWithError(err)
 	}()

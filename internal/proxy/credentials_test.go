@@ -17,10 +17,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/pki/devca"
 	"github.com/slapenir/slapenir/internal/pki/mitm"
@@ -29,11 +31,22 @@ import (
 
 const realToken = "ghp_R3alSecretValue0123456789abcdefXYZ"
 
+// everywhere injects into every part of a request: what most tests here
+// exercise. The default (header alone) has tests of its own.
+var everywhere = []string{"header", "query", "path", "body"}
+
 // credProxy starts a proxy holding one credential, "github", whose real
-// value is realToken and which belongs to hosts.
+// value is realToken, which belongs to hosts and is injected everywhere.
 func credProxy(t testing.TB, hosts []string, extra func(*config.Config, *Options)) *testProxy {
 	t.Helper()
-	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GITHUB_TOKEN", Hosts: hosts}}},
+	return credProxyWith(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: hosts, Inject: everywhere}, extra)
+}
+
+// credProxyWith is credProxy for a credential configured by the test; its
+// value is realToken, read from GITHUB_TOKEN.
+func credProxyWith(t testing.TB, cred secrets.CredentialConfig, extra func(*config.Config, *Options)) *testProxy {
+	t.Helper()
+	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{cred}},
 		secrets.Options{LookupEnv: func(k string) (string, bool) { return realToken, k == "GITHUB_TOKEN" }, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
@@ -221,8 +234,85 @@ func TestPlaceholderToForeignHostIsNotInjected(t *testing.T) {
 		t.Fatalf("a foreign host got the real value, or lost the placeholder:\n%s", seen)
 	}
 	rec := p.lastRecord(t, 1)
-	if rec.Reason != "placeholder_foreign_host" || len(rec.Credentials) != 0 || !strings.Contains(rec.Error, "github") {
-		t.Fatalf("record: %+v", rec)
+	want := []audit.PlaceholderNote{{Credential: "github", Problem: "placeholder_foreign_host"}}
+	if rec.Decision != decisionAllow || rec.Error != "" || len(rec.Credentials) != 0 || !slices.Equal(rec.Placeholders, want) {
+		t.Fatalf("record: %+v, want decision allow, no error, no credential injected, placeholders %+v", rec, want)
+	}
+}
+
+// TestRefusalKeepsItsReasonWithForeignPlaceholders: a request carrying a
+// foreign placeholder that the policy then refuses (its host resolves to a
+// private address) is recorded as that refusal, with the placeholder noted
+// beside it, not instead of it.
+func TestRefusalKeepsItsReasonWithForeignPlaceholders(t *testing.T) {
+	p := credProxy(t, []string{"api.github.com"}, func(cfg *config.Config, _ *Options) {
+		cfg.Policy.PrivateAllow = nil
+	})
+	resp, err := p.client().Do(placeholderRequest(t, "POST", "http://localhost:9/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status %d, want 403 private_address", resp.StatusCode)
+	}
+	rec := p.lastRecord(t, 1)
+	if rec.Reason != "private_address" || rec.Decision != decisionDeny || len(rec.Placeholders) != 1 || rec.Placeholders[0].Problem != "placeholder_foreign_host" {
+		t.Fatalf("record: %+v, want reason private_address with the foreign placeholder noted", rec)
+	}
+}
+
+// TestInjectionOnlyWhereConfigured: by default a placeholder becomes the
+// real value in request headers alone, so an agent cannot have it written
+// into a stored note (body) or a URL another host receives (query, path);
+// there it is forwarded unchanged and audited as placeholder_location. A
+// credential that names more locations is injected there too.
+func TestInjectionOnlyWhereConfigured(t *testing.T) {
+	echo := &recordingEcho{}
+	up := httptest.NewServer(echo)
+	defer up.Close()
+	for _, tc := range []struct {
+		inject    []string
+		injected  []string // what the upstream must see
+		untouched []string // what it must see unchanged
+		misplaced []string
+	}{
+		{nil, []string{"Authorization=Bearer " + realToken, "X-Api-Key=" + realToken},
+			[]string{"uri=/repos/DUMMY_GITHUB/x?access_token=DUMMY_GITHUB&q=1", `body={"token":"DUMMY_GITHUB"}`}, []string{"path", "query", "body"}},
+		{[]string{"header", "body"}, []string{"Authorization=Bearer " + realToken, `body={"token":"` + realToken + `"}`},
+			[]string{"uri=/repos/DUMMY_GITHUB/x?access_token=DUMMY_GITHUB&q=1"}, []string{"path", "query"}},
+		{[]string{"query"}, []string{"access_token=" + realToken}, []string{"Authorization=Bearer DUMMY_GITHUB", "uri=/repos/DUMMY_GITHUB/x?"}, []string{"path", "header", "body"}},
+	} {
+		t.Run(strings.Join(tc.inject, "+"), func(t *testing.T) {
+			p := credProxyWith(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}, Inject: tc.inject}, nil)
+			resp, err := p.client().Do(placeholderRequest(t, "POST", up.URL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			seen := echo.last()
+			for _, w := range tc.injected {
+				if !strings.Contains(seen, w) {
+					t.Errorf("want %q upstream, got\n%s", w, seen)
+				}
+			}
+			for _, w := range tc.untouched {
+				if !strings.Contains(seen, w) {
+					t.Errorf("want %q upstream unchanged, got\n%s", w, seen)
+				}
+			}
+			rec := p.lastRecord(t, 1)
+			var got []string
+			for _, n := range rec.Placeholders {
+				if n.Problem != "placeholder_location" || n.Credential != "github" {
+					t.Errorf("placeholder note %+v", n)
+				}
+				got = append(got, n.Location)
+			}
+			if !slices.Equal(got, tc.misplaced) || !slices.Equal(rec.Credentials, []string{"github"}) {
+				t.Errorf("record: credentials %v, misplaced placeholders in %v; want [github] and %v", rec.Credentials, got, tc.misplaced)
+			}
+		})
 	}
 }
 

@@ -174,20 +174,15 @@ func (s *Server) finish(x *exchange) {
 }
 
 // noteCredentials names in the record the credentials a request had
-// injected, the ones whose placeholders went to a foreign host, and how
-// many secrets were redacted from its response.
+// injected, the placeholders left alone (to a foreign host, or in a location
+// their credential does not inject into), and how many secrets were
+// redacted from its response. It adds fields and changes no decision: a
+// refusal keeps its reason.
 func (s *Server) noteCredentials(x *exchange) {
 	if !s.creds.active() {
 		return
 	}
-	x.usage.mu.Lock()
-	injected, foreign := keys(x.usage.injected), keys(x.usage.foreign)
-	x.usage.mu.Unlock()
-	x.rec.Credentials = s.creds.vault.Names(injected)
-	if len(foreign) > 0 {
-		x.rec.Reason = "placeholder_foreign_host"
-		x.rec.Error = fmt.Sprintf("placeholders of %q were sent to %s, which is not among their hosts; forwarded unchanged", s.creds.vault.Names(foreign), x.rec.Host)
-	}
+	x.rec.Credentials, x.rec.Placeholders = x.usage.notes(s.creds.vault)
 	n := x.redactions.Load()
 	if x.bodyRedactor != nil {
 		n += int64(x.bodyRedactor.Count())

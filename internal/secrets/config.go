@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/slapenir/slapenir/internal/hostport"
@@ -47,6 +48,12 @@ type CredentialConfig struct {
 	// AgentEnv is the variable the agent exports the placeholder as
 	// ("GITHUB_TOKEN"); empty means the same as Env.
 	AgentEnv string `yaml:"agent_env"`
+	// Inject lists where in a request the placeholder is replaced: header
+	// (any request header, Authorization Bearer and Basic included), query,
+	// path, body. Empty means [header]: a placeholder in the URL or the body
+	// lets the agent choose where the real value is written, and so read it
+	// back (a stored note, a webhook URL on another host).
+	Inject []string `yaml:"inject"`
 }
 
 // Problem is one thing wrong with a Config. Path is the dotted path of the
@@ -128,6 +135,18 @@ func (c Config) Validate() []Problem {
 				placeholders[ph] = p
 			}
 		}
+		seen := map[Location]bool{}
+		for j, l := range cr.Inject {
+			lp := fmt.Sprintf("%s.inject[%d]", p, j)
+			switch loc := Location(l); {
+			case !slices.Contains(Locations, loc):
+				add(lp, "%q is not a place to inject into (use header, query, path or body)", l)
+			case seen[loc]:
+				add(lp, "%q is listed twice", l)
+			default:
+				seen[loc] = true
+			}
+		}
 		if cr.AgentEnv != "" && !envPattern.MatchString(cr.AgentEnv) {
 			add(p+".agent_env", "%q is not an environment variable name (letters, digits and \"_\", not starting with a digit)", cr.AgentEnv)
 		}
@@ -140,6 +159,32 @@ func (c Config) Validate() []Problem {
 		}
 	}
 	return probs
+}
+
+// Location is a part of a request a placeholder can be replaced in.
+type Location string
+
+const (
+	InHeader Location = "header"
+	InQuery  Location = "query"
+	InPath   Location = "path"
+	InBody   Location = "body"
+)
+
+// Locations are every Location, in the order a request has them.
+var Locations = []Location{InPath, InQuery, InHeader, InBody}
+
+// InjectIn is where cr's placeholder is replaced: the configured locations,
+// or header alone.
+func (cr CredentialConfig) InjectIn() []Location {
+	if len(cr.Inject) == 0 {
+		return []Location{InHeader}
+	}
+	out := make([]Location, len(cr.Inject))
+	for i, l := range cr.Inject {
+		out[i] = Location(l)
+	}
+	return out
 }
 
 func (cr CredentialConfig) agentEnv() string {

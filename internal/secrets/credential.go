@@ -11,6 +11,9 @@ type Credential struct {
 	AgentEnv    string // the variable the agent exports Placeholder as; "" for none
 	Placeholder string
 	Hosts       []hostport.Glob
+	// Inject is where in a request the placeholder is replaced (never
+	// empty: header by default).
+	Inject []Location
 	// Source says where the value was read from ("file \"/run/secrets/x\"",
 	// "environment variable GITHUB_TOKEN", ".env file \"/app/.env\" line 3"),
 	// for check-config and startup logs.
@@ -24,6 +27,16 @@ type Credential struct {
 func (c Credential) Matches(host string, port int) bool {
 	for _, g := range c.Hosts {
 		if g.Match(host, port) {
+			return true
+		}
+	}
+	return false
+}
+
+// InjectsIn reports whether the placeholder is replaced in loc.
+func (c Credential) InjectsIn(loc Location) bool {
+	for _, l := range c.Inject {
+		if l == loc {
 			return true
 		}
 	}

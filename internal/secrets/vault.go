@@ -82,7 +82,7 @@ func Open(cfg Config, opts Options) (*Vault, error) {
 	defer wipeAll(values)
 	v := &Vault{}
 	for i, cr := range cfg.Credentials {
-		c := Credential{Name: cr.Name, AgentEnv: cr.agentEnv(), Source: sources[i]}
+		c := Credential{Name: cr.Name, AgentEnv: cr.agentEnv(), Inject: cr.InjectIn(), Source: sources[i]}
 		for _, h := range cr.Hosts {
 			g, _ := hostport.ParseGlob(h) // checked by cfg.check
 			c.Hosts = append(c.Hosts, g)
@@ -181,6 +181,7 @@ func (v *Vault) Credentials() []Credential {
 	out := make([]Credential, len(v.creds))
 	for i, c := range v.creds {
 		c.Hosts = slices.Clone(c.Hosts)
+		c.Inject = slices.Clone(c.Inject)
 		out[i] = c
 	}
 	return out
