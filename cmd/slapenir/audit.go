@@ -11,6 +11,7 @@ import (
 
 	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/keyfile"
 )
 
 func init() {
@@ -21,7 +22,7 @@ func init() {
 
 const auditUsage = `usage:
   slapenir audit show   FILE… [--decision deny[,error]] [--host GLOB] [--identity ID] [--since 10m|TIME] [--json]
-  slapenir audit verify FILE…
+  slapenir audit verify FILE… [--key STATE_DIR/audit.key] [--checkpoint STATE_DIR/audit.checkpoint]
   slapenir audit stats  FILE… [--top 10] [same filters as show]
 
 FILE is an audit log (audit.file of the proxy's config) or one of its rotated
@@ -157,22 +158,50 @@ func auditShow(args []string, stdout, stderr io.Writer) int {
 
 func auditVerify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	keyFile := fs.String("key", "", "the audit key the log was written with (the proxy's STATE_DIR/"+audit.KeyFile+"); without it the chain proves nothing against someone who can write the file")
+	cpFile := fs.String("checkpoint", "", "the proxy's STATE_DIR/"+audit.CheckpointFile+": also detect that the newest records were cut off")
 	files, ok := auditParse(fs, args, stderr)
 	if !ok {
 		return 2
 	}
-	reports, err := audit.Verify(files)
+	var o audit.VerifyOptions
+	if *keyFile != "" {
+		key, err := keyfile.Load(*keyFile, audit.KeyLen, "audit key")
+		if err != nil {
+			fmt.Fprintf(stderr, "slapenir audit verify: %v\n", err)
+			return 2
+		}
+		o.Key = key
+	}
+	if *cpFile != "" {
+		cp, err := audit.ReadCheckpoint(*cpFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "slapenir audit verify: %v\n", err)
+			return 2
+		}
+		o.Checkpoint = &cp
+	}
+	how := "HMAC-SHA256 under the audit key"
+	if o.Key == nil {
+		how = "unkeyed SHA-256, which anyone who can write the file can recompute; give --key to check it was not rewritten"
+	}
+	reports, err := audit.Verify(files, o)
 	for i, r := range reports {
-		fmt.Fprintf(stdout, "%s: %d records, chain ok\n", r.Name, r.Records)
+		fmt.Fprintf(stdout, "%s: %d records, chain ok (%s)\n", r.Name, r.Records, how)
 		if i == 0 && r.FirstSeq > 1 {
 			fmt.Fprintf(stdout, "  note: it starts at seq %d; records 1–%d are in older files not given here (or were deleted)\n", r.FirstSeq, r.FirstSeq-1)
 		}
 	}
 	var broken *audit.ChainError
 	switch {
+	case errors.As(err, &broken) && broken.Line == 0:
+		fmt.Fprintf(stdout, "%s: chain broken: %v\n", broken.Name, broken.Err)
+		return 1
 	case errors.As(err, &broken):
 		fmt.Fprintf(stdout, "%s:%d: chain broken: %v\n", broken.Name, broken.Line, broken.Err)
 		return 1
+	case err == nil && o.Checkpoint != nil:
+		fmt.Fprintf(stdout, "checkpoint: the log reaches seq %d as recorded at %s\n", o.Checkpoint.Seq, o.Checkpoint.Time.Format(time.RFC3339))
 	case err != nil:
 		fmt.Fprintln(stderr, err)
 		return 1

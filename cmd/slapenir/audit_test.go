@@ -58,10 +58,10 @@ func TestAuditVerifyOnRotatedFiles(t *testing.T) {
 	if code != 0 || errOut != "" {
 		t.Fatalf("verify: exit %d, stderr %q", code, errOut)
 	}
-	if !strings.HasSuffix(out, name+": "+fmt.Sprint(len(strings.Split(strings.TrimSpace(auditReadFile(t, name)), "\n")))+" records, chain ok\n") {
+	if !strings.HasSuffix(out, name+": "+fmt.Sprint(len(strings.Split(strings.TrimSpace(auditReadFile(t, name)), "\n")))+" records, chain ok (unkeyed SHA-256, which anyone who can write the file can recompute; give --key to check it was not rewritten)\n") {
 		t.Fatalf("verify output does not end with the current file's line:\n%s", out)
 	}
-	if got := strings.Count(out, ", chain ok\n"); got != len(files) {
+	if got := strings.Count(out, ", chain ok ("); got != len(files) {
 		t.Fatalf("%d ok lines for %d files:\n%s", got, len(files), out)
 	}
 }
@@ -74,7 +74,7 @@ func TestAuditVerifyReportsTheFirstBrokenLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, _ := auditRun(t, "verify", name)
-	if code != 1 || !strings.Contains(out, name+":3: chain broken: content does not match its hash") {
+	if code != 1 || !strings.Contains(out, name+":3: chain broken: content does not match its SHA-256 hash") {
 		t.Fatalf("verify of an edited file: exit %d, output:\n%s", code, out)
 	}
 }

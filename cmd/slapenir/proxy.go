@@ -15,6 +15,7 @@ import (
 
 	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/keyfile"
 	"github.com/slapenir/slapenir/internal/pki/reload"
 	"github.com/slapenir/slapenir/internal/proxy"
 	"github.com/slapenir/slapenir/internal/secrets"
@@ -57,9 +58,10 @@ func runProxy(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	opts := audit.Options{File: cfg.Audit.File, MaxBytes: int64(cfg.Audit.MaxSizeMB) << 20, MaxBackups: cfg.Audit.MaxBackups}
-	if cfg.Audit.Stdout {
-		opts.Stdout = os.Stdout
+	opts, err := auditOptions(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "proxy: %v\n", err)
+		return 1
 	}
 	auditLog, err := audit.Open(opts)
 	if err != nil {
@@ -184,4 +186,42 @@ func proxyCredentials(cfg *config.Config, log *slog.Logger) (*proxy.Credentials,
 		log.Info("credential loaded", "name", c.Name, "source", c.Source, "placeholder", c.Placeholder, "agent_env", c.AgentEnv)
 	}
 	return creds, func() { vault.Close() }, nil
+}
+
+// auditOptions opens the audit log keyed: its lines are HMACs under the
+// audit key in the state directory, and the chain's head is checkpointed
+// there too, so someone who can write the log but not the state directory
+// can neither rewrite it nor cut its newest records unnoticed. The key must
+// not sit beside the log.
+func auditOptions(cfg *config.Config) (audit.Options, error) {
+	state := cfg.State()
+	opts := audit.Options{File: cfg.Audit.File, MaxBytes: int64(cfg.Audit.MaxSizeMB) << 20, MaxBackups: cfg.Audit.MaxBackups,
+		Checkpoint: filepath.Join(state, audit.CheckpointFile)}
+	if cfg.Audit.Stdout {
+		opts.Stdout = os.Stdout
+	}
+	if cfg.Audit.File != "" && sameDir(filepath.Dir(cfg.Audit.File), state) {
+		return opts, fmt.Errorf("audit.file %q is in the state directory %s, which holds the audit key; put the log in a directory of its own (someone who can write the log must not be able to read the key)", cfg.Audit.File, state)
+	}
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return opts, fmt.Errorf("cannot create the state directory for the audit key: %w", err)
+	}
+	key, err := keyfile.LoadOrCreate(filepath.Join(state, audit.KeyFile), audit.KeyLen, "audit key", "logs written with the old key no longer verify against the new one")
+	if err != nil {
+		return opts, err
+	}
+	opts.Key = key
+	return opts, nil
+}
+
+// sameDir reports whether a and b name the same directory.
+func sameDir(a, b string) bool {
+	ai, err1 := os.Stat(a)
+	bi, err2 := os.Stat(b)
+	if err1 == nil && err2 == nil {
+		return os.SameFile(ai, bi)
+	}
+	aa, _ := filepath.Abs(a)
+	bb, _ := filepath.Abs(b)
+	return aa == bb
 }

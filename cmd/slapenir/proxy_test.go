@@ -110,8 +110,26 @@ func TestProxyCommandFirstRun(t *testing.T) {
 	if !strings.Contains(stderr.String(), "audit log flushed") {
 		t.Errorf("no shutdown message:\n%s", stderr.String())
 	}
-	out, err := exec.Command(bin, "audit", "verify", auditFile).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "1 records, chain ok") {
-		t.Fatalf("audit verify: %v\n%s", err, out)
+	// The log is keyed by the state directory's audit key and checkpointed
+	// there: it verifies with both, and not without the key.
+	key, cp := filepath.Join(state, "audit.key"), filepath.Join(state, "audit.checkpoint")
+	out, err := exec.Command(bin, "audit", "verify", auditFile, "--key", key, "--checkpoint", cp).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "1 records, chain ok (HMAC-SHA256 under the audit key)") || !strings.Contains(string(out), "checkpoint: the log reaches seq 1") {
+		t.Fatalf("audit verify --key --checkpoint: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("audit key %s: %v %v, want mode 0600", key, fi, err)
+	}
+	out, err = exec.Command(bin, "audit", "verify", auditFile).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "verify with --key") {
+		t.Fatalf("audit verify without the key must fail and say to use --key: %v\n%s", err, out)
+	}
+	// Emptying the log is a cut the checkpoint sees.
+	if err := os.WriteFile(auditFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(bin, "audit", "verify", auditFile, "--key", key, "--checkpoint", cp).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "the newest 1 record(s) were cut off") {
+		t.Fatalf("audit verify of an emptied log against its checkpoint: %v\n%s", err, out)
 	}
 }

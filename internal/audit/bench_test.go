@@ -70,7 +70,7 @@ func BenchmarkVerify(b *testing.B) {
 	l.Close()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Verify([]string{name}); err != nil {
+		if _, err := Verify([]string{name}, VerifyOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

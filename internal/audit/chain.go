@@ -2,10 +2,12 @@ package audit
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"strconv"
 )
 
@@ -14,8 +16,12 @@ import (
 //
 //	{"seq":7,"time":…,…,"prev":"<hash of line 6>","hash":"<hex sha256>"}
 //
-// hash = sha256 of the line's bytes with `,"hash":"…"` removed, that is of the
-// record's canonical JSON without its hash (which contains seq and prev). The
+// hash = HMAC-SHA256 under the audit key (or, for a log written without a
+// key, plain SHA-256) of the line's bytes with `,"hash":"…"` removed, that is
+// of the record's canonical JSON without its hash (which contains seq and
+// prev). With a key, someone who can write the file but does not hold the key
+// cannot produce a line that verifies: an edit, a deletion or a reordering
+// shows, however many hashes are recomputed. The
 // verifier hashes the bytes exactly as they are in the file instead of
 // re-encoding the parsed record, so a field added by a newer version, or a float
 // formatted differently, can never make a genuine line look edited.
@@ -48,7 +54,7 @@ func encodeBody(r *Record) ([]byte, error) {
 
 // seal turns a body from encodeBody into the line for position seq after the
 // record whose hash is prev. It returns the line (with its newline) and its hash.
-func seal(body []byte, seq uint64, prev string) (line []byte, hash string) {
+func seal(body []byte, seq uint64, prev string, key []byte) (line []byte, hash string) {
 	mid := body[len(zeroHead) : len(body)-len(zeroTail)]
 	line = make([]byte, 0, len(body)+32+2*hashLen)
 	line = append(line, `{"seq":`...)
@@ -57,7 +63,7 @@ func seal(body []byte, seq uint64, prev string) (line []byte, hash string) {
 	line = append(line, `"prev":"`...)
 	line = append(line, prev...)
 	line = append(line, '"')
-	sum := sha256.New()
+	sum := newSum(key)
 	sum.Write(line)
 	sum.Write([]byte{'}'})
 	var hexSum [hashLen]byte
@@ -71,18 +77,33 @@ func seal(body []byte, seq uint64, prev string) (line []byte, hash string) {
 
 // lineHash checks that line (without its newline) carries the hash of its own
 // content and returns that hash.
-func lineHash(line []byte) (string, error) {
+func lineHash(line []byte, key []byte) (string, error) {
 	suffixLen := len(hashOpen) + hashLen + len(hashClose)
 	if len(line) < suffixLen+1 || !bytes.HasSuffix(line, []byte(hashClose)) ||
 		!bytes.Equal(line[len(line)-suffixLen:len(line)-suffixLen+len(hashOpen)], []byte(hashOpen)) {
 		return "", fmt.Errorf(`line does not end with a "hash" field`)
 	}
 	claimed := string(line[len(line)-len(hashClose)-hashLen : len(line)-len(hashClose)])
-	sum := sha256.New()
+	sum := newSum(key)
 	sum.Write(line[:len(line)-suffixLen])
 	sum.Write([]byte{'}'})
 	if got := hex.EncodeToString(sum.Sum(nil)); got != claimed {
-		return "", fmt.Errorf("content does not match its hash (the line was edited)")
+		if key == nil {
+			return "", fmt.Errorf("content does not match its SHA-256 hash: the line was edited, or the log was written with an audit key (verify with --key)")
+		}
+		return "", fmt.Errorf("content does not match its HMAC under the audit key: the line was edited or forged, or this is not the key the log was written with")
 	}
 	return claimed, nil
+}
+
+// KeyLen is the size of an audit key: an HMAC-SHA256 key.
+const KeyLen = 32
+
+// newSum is what a line's hash is computed with: HMAC-SHA256 under key, or
+// SHA-256 for a log without one.
+func newSum(key []byte) hash.Hash {
+	if key == nil {
+		return sha256.New()
+	}
+	return hmac.New(sha256.New, key)
 }

@@ -20,12 +20,12 @@ func FuzzSealedLinesVerify(f *testing.F) {
 			t.Fatal(err)
 		}
 		prev := link{seq: 41, hash: string(bytes.Repeat([]byte("a"), hashLen))}
-		line, hash := seal(body, 42, prev.hash)
+		line, hash := seal(body, 42, prev.hash, nil)
 		line = bytes.TrimSuffix(line, []byte("\n"))
 		if bytes.IndexByte(line, '\n') >= 0 {
 			t.Fatalf("sealed line contains a newline: %q", line)
 		}
-		got, err := checkLine(line, &prev)
+		got, err := checkLine(line, &prev, nil)
 		if err != nil {
 			t.Fatalf("sealed line does not verify: %v\n%s", err, line)
 		}
@@ -38,7 +38,7 @@ func FuzzSealedLinesVerify(f *testing.F) {
 		i := flip % len(line)
 		edited := append([]byte(nil), line...)
 		edited[i] ^= 0x01
-		if _, err := checkLine(edited, &prev); err == nil {
+		if _, err := checkLine(edited, &prev, nil); err == nil {
 			t.Fatalf("line with byte %d changed still verifies:\n%s", i, edited)
 		}
 	})

@@ -14,12 +14,12 @@ type link struct {
 // checkLine parses one line (without its newline), checks that it carries the
 // hash of its own content, and that it follows prev (nil when it is the first
 // record seen, which may continue a file that was not given).
-func checkLine(line []byte, prev *link) (Record, error) {
+func checkLine(line []byte, prev *link, key []byte) (Record, error) {
 	var r Record
 	if err := json.Unmarshal(line, &r); err != nil {
 		return r, fmt.Errorf("not a JSON audit record: %v", err)
 	}
-	hash, err := lineHash(line)
+	hash, err := lineHash(line, key)
 	if err != nil {
 		return r, err
 	}

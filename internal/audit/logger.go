@@ -18,6 +18,15 @@ type Options struct {
 	Stdout     io.Writer // nil = none (the proxy passes os.Stdout when audit.stdout is true)
 	MaxBytes   int64     // rotate when the file would exceed this; 0 = never
 	MaxBackups int       // rotated files kept: File.1 (newest) … File.N
+	// Key, when set (KeyLen bytes), makes every line's hash an HMAC under
+	// it, so that the log cannot be rewritten by someone without the key.
+	// Keep it away from the log's directory (the proxy keeps it in its
+	// state directory).
+	Key []byte
+	// Checkpoint, when set, is a file (outside the log's directory) where
+	// the Logger records the chain's head every CheckpointEvery records
+	// and on Close, so that Verify can tell that newest records were cut.
+	Checkpoint string
 }
 
 // ErrClosed is returned by Write after Close.
@@ -51,7 +60,10 @@ func Open(o Options) (*Logger, error) {
 	if err := l.openFile(); err != nil {
 		return nil, err
 	}
-	prev, err := resumeChain(o.File)
+	if o.Key != nil && len(o.Key) != KeyLen {
+		return nil, fmt.Errorf("audit: the audit key is %d bytes, want %d", len(o.Key), KeyLen)
+	}
+	prev, err := resumeChain(o.File, o.Key)
 	if err != nil {
 		l.f.Close()
 		return nil, err
@@ -103,10 +115,13 @@ func (l *Logger) Write(r *Record) error {
 	if l.closed {
 		return ErrClosed
 	}
-	line, hash := seal(body, l.last.seq+1, l.last.hash)
+	line, hash := seal(body, l.last.seq+1, l.last.hash, l.opts.Key)
 	written, err := l.writeLine(line)
 	if written {
 		l.last = link{seq: l.last.seq + 1, hash: hash}
+		if l.last.seq%CheckpointEvery == 0 {
+			l.checkpoint()
+		}
 	}
 	if err != nil {
 		l.health.Store(&err)
@@ -174,6 +189,7 @@ func (l *Logger) Close() error {
 		return nil
 	}
 	l.closed = true
+	l.checkpoint()
 	if l.f == nil {
 		return nil
 	}

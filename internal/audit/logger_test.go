@@ -65,7 +65,7 @@ func TestConcurrentWritersProduceWholeLinesAndOneChain(t *testing.T) {
 	if got := stdout.String(); got != strings.Join(lines, "\n")+"\n" {
 		t.Fatalf("stdout holds %d bytes that differ from the file's", len(got))
 	}
-	if _, err := Verify([]string{name}); err != nil {
+	if _, err := Verify([]string{name}, VerifyOptions{}); err != nil {
 		t.Fatalf("verify: %v", err)
 	}
 }
@@ -127,7 +127,7 @@ func TestOpenContinuesTheChainOfAnExistingFile(t *testing.T) {
 	}
 	writeSamples(t, l, 4, 5)
 	l.Close()
-	reps, err := Verify([]string{name})
+	reps, err := Verify([]string{name}, VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestAFailingStdoutMarksTheLoggerUnhealthyButKeepsTheFileChain(t *testing.T)
 		t.Fatal("Healthy is nil after stdout failed")
 	}
 	l.Close()
-	if reps, err := Verify([]string{name}); err != nil || reps[0].Records != 2 {
+	if reps, err := Verify([]string{name}, VerifyOptions{}); err != nil || reps[0].Records != 2 {
 		t.Fatalf("the file should hold 2 chained records: %+v, %v", reps, err)
 	}
 }
@@ -257,7 +257,7 @@ func TestOpenContinuesAfterALastLineLongerThanOneReadChunk(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	if reps, err := Verify([]string{name}); err != nil || reps[0].LastSeq != 3 {
+	if reps, err := Verify([]string{name}, VerifyOptions{}); err != nil || reps[0].LastSeq != 3 {
 		t.Fatalf("%+v, %v; want 3 chained records", reps, err)
 	}
 }

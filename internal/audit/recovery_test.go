@@ -65,7 +65,7 @@ func TestRecoveryAfterTheDiskFillsAndIsFreed(t *testing.T) {
 	if err := l.Healthy(); err != nil {
 		t.Fatalf("Healthy after a successful write: %v", err)
 	}
-	reps, err := Verify([]string{name})
+	reps, err := Verify([]string{name}, VerifyOptions{})
 	if err != nil || reps[0].Records != 4 {
 		t.Fatalf("after recovery: %+v, %v; want 4 chained records", reps, err)
 	}

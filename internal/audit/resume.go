@@ -15,7 +15,7 @@ const maxLineLen = 64 << 20
 // resumeChain finds where the chain of an existing log stands, so that a
 // restarted proxy continues it: from the last line of name, or of name.1 when
 // name is missing or empty (it was just rotated). nil means a new chain.
-func resumeChain(name string) (*link, error) {
+func resumeChain(name string, key []byte) (*link, error) {
 	for _, n := range []string{name, name + ".1"} {
 		line, err := lastLine(n)
 		if err != nil {
@@ -24,7 +24,7 @@ func resumeChain(name string) (*link, error) {
 		if line == nil {
 			continue
 		}
-		r, err := checkLine(line, nil)
+		r, err := checkLine(line, nil, key)
 		if err != nil {
 			return nil, fmt.Errorf("audit: cannot continue the hash chain of %q: its last line is not a valid audit record (%v); move the file aside (keep it as evidence) and start again", n, err)
 		}

@@ -28,7 +28,7 @@ func TestRotationKeepsSizesBackupsAndTheChain(t *testing.T) {
 	}
 
 	// Given newest first, as a shell glob lists them: verify orders them.
-	reps, err := Verify([]string{name, name + ".1", name + ".2"})
+	reps, err := Verify([]string{name, name + ".1", name + ".2"}, VerifyOptions{})
 	if err != nil {
 		t.Fatalf("verify across rotated files: %v", err)
 	}
@@ -46,8 +46,8 @@ func TestRotationKeepsSizesBackupsAndTheChain(t *testing.T) {
 	// The first record of each newer file chains to the last of the older one.
 	for i := 1; i < 3; i++ {
 		older, newer := readLines(t, reps[i-1].Name), readLines(t, reps[i].Name)
-		last, _ := checkLine([]byte(older[len(older)-1]), nil)
-		first, _ := checkLine([]byte(newer[0]), nil)
+		last, _ := checkLine([]byte(older[len(older)-1]), nil, nil)
+		first, _ := checkLine([]byte(newer[0]), nil, nil)
 		if first.Prev != last.Hash {
 			t.Errorf("%s does not chain to %s", reps[i].Name, reps[i-1].Name)
 		}
@@ -62,7 +62,7 @@ func TestRotationWithoutBackupsKeepsOnlyTheCurrentFile(t *testing.T) {
 	if len(entries) != 1 {
 		t.Fatalf("dir holds %d files, want only %s", len(entries), name)
 	}
-	reps, err := Verify([]string{name})
+	reps, err := Verify([]string{name}, VerifyOptions{})
 	if err != nil || reps[0].LastSeq != 20 || reps[0].FirstSeq == 1 {
 		t.Fatalf("current file: %+v, %v; want a chain continuing to seq 20", reps, err)
 	}
@@ -92,7 +92,7 @@ func TestOpenAfterARotationContinuesFromTheNewestBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	reps, err := Verify([]string{name + ".1", name})
+	reps, err := Verify([]string{name + ".1", name}, VerifyOptions{})
 	if err != nil || reps[1].FirstSeq != 5 {
 		t.Fatalf("after reopening: %+v, %v; want the new file to continue at seq 5", reps, err)
 	}
@@ -125,7 +125,7 @@ func TestAFailedRotationIsReportedAndRetried(t *testing.T) {
 	if err := l.Write(sampleRecord(2)); err != nil || l.Healthy() != nil {
 		t.Fatalf("Write once rotation can proceed: %v, healthy %v", err, l.Healthy())
 	}
-	reps, err := Verify([]string{name, name + ".1"})
+	reps, err := Verify([]string{name, name + ".1"}, VerifyOptions{})
 	if err != nil || reps[0].Records != 1 || reps[1].Records != 1 || reps[1].LastSeq != 2 {
 		t.Fatalf("after the retried rotation: %+v, %v; want seq 1 in the backup, seq 2 in the file", reps, err)
 	}

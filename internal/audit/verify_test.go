@@ -10,7 +10,7 @@ import (
 
 func TestVerifyAcceptsAnIntactLog(t *testing.T) {
 	name := writeLog(t, 10)
-	reps, err := Verify([]string{name})
+	reps, err := Verify([]string{name}, VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,10 +32,10 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			return l
 		}, 4, "edited"},
 		{"edited and rehashed", func(l []string) []string {
-			r, _ := checkLine([]byte(l[3]), nil)
+			r, _ := checkLine([]byte(l[3]), nil, nil)
 			r.Host = "innocent.example"
 			body, _ := encodeBody(&r)
-			line, _ := seal(body, r.Seq, r.Prev)
+			line, _ := seal(body, r.Seq, r.Prev, nil)
 			l[3] = strings.TrimSuffix(string(line), "\n")
 			return l
 		}, 5, "prev does not match"},
@@ -72,13 +72,13 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			if tt.tamper == nil {
 				l := readLines(t, name)
 				writeLines(t, name, l[:len(l)-1])
-				if _, err := Verify([]string{name}); err != nil {
+				if _, err := Verify([]string{name}, VerifyOptions{}); err != nil {
 					t.Fatalf("dropping the newest line is not detectable by the chain, yet: %v", err)
 				}
 				return
 			}
 			writeLines(t, name, tt.tamper(readLines(t, name)))
-			_, err := Verify([]string{name})
+			_, err := Verify([]string{name}, VerifyOptions{})
 			var ce *ChainError
 			if !errors.As(err, &ce) {
 				t.Fatalf("Verify: %v; want a ChainError", err)
@@ -94,7 +94,7 @@ func TestVerifyAcceptsALogWhoseOlderFilesWereDropped(t *testing.T) {
 	name := writeLog(t, 6)
 	lines := readLines(t, name)
 	writeLines(t, name, lines[2:])
-	reps, err := Verify([]string{name})
+	reps, err := Verify([]string{name}, VerifyOptions{})
 	if err != nil || reps[0].FirstSeq != 3 {
 		t.Fatalf("%+v, %v; want a chain starting at seq 3", reps, err)
 	}
@@ -106,7 +106,7 @@ func TestVerifyDetectsAGapBetweenFiles(t *testing.T) {
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 	writeLines(t, a, lines[:3])
 	writeLines(t, b, lines[4:])
-	_, err := Verify([]string{a, b})
+	_, err := Verify([]string{a, b}, VerifyOptions{})
 	var ce *ChainError
 	if !errors.As(err, &ce) || ce.Name != b || ce.Line != 1 {
 		t.Fatalf("Verify across a gap: %v; want the first line of %s", err, b)
@@ -115,7 +115,7 @@ func TestVerifyDetectsAGapBetweenFiles(t *testing.T) {
 
 func TestVerifyReportsAMissingFile(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nope.jsonl")
-	if _, err := Verify([]string{missing}); err == nil || !strings.Contains(err.Error(), missing) {
+	if _, err := Verify([]string{missing}, VerifyOptions{}); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("Verify on a missing file: %v; want an error naming it", err)
 	}
 }
@@ -130,7 +130,7 @@ func TestVerifyReadsStandardInput(t *testing.T) {
 	saved := os.Stdin
 	os.Stdin = f
 	defer func() { os.Stdin = saved }()
-	reps, err := Verify([]string{Stdin})
+	reps, err := Verify([]string{Stdin}, VerifyOptions{})
 	if err != nil || reps[0].Name != Stdin || reps[0].Records != 4 {
 		t.Fatalf("Verify(-): %+v, %v; want 4 records", reps, err)
 	}

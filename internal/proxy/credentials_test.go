@@ -469,3 +469,34 @@ func TestCurlTrustingCAPem(t *testing.T) {
 		t.Fatalf("curl output not redacted:\n%s", out)
 	}
 }
+
+// TestRecordNamesInjectionIntoAStreamedBody: a body over smallBody streams
+// through the injector while the upstream may already have answered; the
+// record still names the credential injected into it (it went missing 2
+// times in 20 when the record did not wait for the body).
+func TestRecordNamesInjectionIntoAStreamedBody(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 64)
+		io.ReadFull(r.Body, buf) // the placeholder, then answer at once
+		w.WriteHeader(http.StatusAccepted)
+		w.(http.Flusher).Flush()
+		io.Copy(io.Discard, r.Body)
+	}))
+	defer up.Close()
+	p := credProxy(t, []string{"127.0.0.1"}, nil)
+	body := "DUMMY_GITHUB " + strings.Repeat("x", 2*smallBody)
+	const n = 20
+	for i := 0; i < n; i++ {
+		req, _ := http.NewRequest("POST", up.URL, strings.NewReader(body))
+		resp, err := p.client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for _, r := range p.records(t, n) {
+		if !slices.Equal(r.Credentials, []string{"github"}) {
+			t.Fatalf("a record does not name the credential injected into its streamed body: %+v", r)
+		}
+	}
+}

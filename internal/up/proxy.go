@@ -31,7 +31,8 @@ func proxyConfig(file, listen, stateDir string, tls *config.TLS, ol *ollama) (*c
 	cfg.Listen = listen
 	cfg.StateDir = stateDir
 	cfg.TLS = tls
-	cfg.Audit.File = filepath.Join(stateDir, "audit.jsonl")
+	// Its own directory: the state directory holds the audit key.
+	cfg.Audit.File = filepath.Join(stateDir, "audit", "audit.jsonl")
 	cfg.Audit.Stdout = false
 	host, _, err := net.SplitHostPort(ol.Host)
 	if err != nil {

@@ -41,7 +41,7 @@ secrets:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Listen != "10.213.1.1:3000" || got.StateDir != dir || got.Audit.File != filepath.Join(dir, "audit.jsonl") || got.Audit.Stdout {
+	if got.Listen != "10.213.1.1:3000" || got.StateDir != dir || got.Audit.File != filepath.Join(dir, "audit", "audit.jsonl") || got.Audit.Stdout {
 		t.Errorf("listen %q, state %q, audit %q stdout %v: not up's", got.Listen, got.StateDir, got.Audit.File, got.Audit.Stdout)
 	}
 	if got.TLS == nil || got.TLS.Cert != tls.Cert || got.TLS.Key != tls.Key || got.TLS.ClientCA != tls.ClientCA {

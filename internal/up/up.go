@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 )
@@ -236,7 +237,8 @@ func Run(ctx context.Context, o Options) (err error) {
 		exec, certs.Cert(), certs.Key(), certs.Root(), ol.Host, proxyURL)
 	say("  %scurl http://%s/api/tags", exec, helperAddr)
 	say("  %scurl -x http://%s http://example.com/    # any site, through the relay and the proxy", exec, relayAddr)
-	say("  slapenir audit %s                            # what the proxy decided", cfg.Audit.File)
+	say("  slapenir audit show %s                       # what the proxy decided", cfg.Audit.File)
+	say("  slapenir audit verify %s --key %s --checkpoint %s   # that nobody rewrote or cut it", cfg.Audit.File, filepath.Join(state, audit.KeyFile), filepath.Join(state, audit.CheckpointFile))
 	say("  slapenir ctl --socket %s status", socket)
 	say("Ctrl-C stops everything.")
 
