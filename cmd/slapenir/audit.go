@@ -191,6 +191,9 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 		if i == 0 && r.FirstSeq > 1 {
 			fmt.Fprintf(stdout, "  note: it starts at seq %d; records 1–%d are in older files not given here (or were deleted)\n", r.FirstSeq, r.FirstSeq-1)
 		}
+		for _, u := range r.Unended {
+			fmt.Fprintf(stdout, "  note: request %s (start record seq %d) was forwarded but has no end record: the proxy stopped while it was in flight\n", u.RequestID, u.Seq)
+		}
 	}
 	var broken *audit.ChainError
 	switch {

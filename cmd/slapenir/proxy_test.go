@@ -24,13 +24,74 @@ import (
 // client certificate from `certs dev-issue`, one request through it, then
 // SIGTERM: a clean exit with the audit log flushed and its chain intact.
 func TestProxyCommandFirstRun(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello from upstream") }))
+	defer up.Close()
+	p := startProxyBinary(t)
+	bin, state, auditFile, cmd, exited, stderr := p.bin, p.state, p.auditFile, p.cmd, p.exited, p.stderr
+	resp, err := p.client.Get(up.URL + "/")
+	if err != nil {
+		t.Fatalf("request through the proxy: %v\n%s", err, stderr.String())
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "hello from upstream" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	p.client.CloseIdleConnections()
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("proxy did not exit cleanly on SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("proxy did not stop on SIGTERM")
+	}
+	if !strings.Contains(stderr.String(), "audit log flushed") {
+		t.Errorf("no shutdown message:\n%s", stderr.String())
+	}
+	// The log is keyed by the state directory's audit key and checkpointed
+	// there: it verifies with both, and not without the key.
+	key, cp := filepath.Join(state, "audit.key"), filepath.Join(state, "audit.checkpoint")
+	out, err := exec.Command(bin, "audit", "verify", auditFile, "--key", key, "--checkpoint", cp).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "2 records, chain ok (HMAC-SHA256 under the audit key)") || !strings.Contains(string(out), "checkpoint: the log reaches seq 2") {
+		t.Fatalf("audit verify --key --checkpoint: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("audit key %s: %v %v, want mode 0600", key, fi, err)
+	}
+	out, err = exec.Command(bin, "audit", "verify", auditFile).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "verify with --key") {
+		t.Fatalf("audit verify without the key must fail and say to use --key: %v\n%s", err, out)
+	}
+	// Emptying the log is a cut the checkpoint sees.
+	if err := os.WriteFile(auditFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(bin, "audit", "verify", auditFile, "--key", key, "--checkpoint", cp).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "the newest 2 record(s) were cut off") {
+		t.Fatalf("audit verify of an emptied log against its checkpoint: %v\n%s", err, out)
+	}
+}
+
+// proxyBinary is `slapenir proxy` built from this package and running on a
+// fresh state directory, with an agent certificate from `certs dev-issue`.
+type proxyBinary struct {
+	bin, state, auditFile string
+	cmd                   *exec.Cmd
+	exited                chan error
+	stderr                *bytes.Buffer
+	client                *http.Client // uses the proxy, with the agent's certificate
+}
+
+func startProxyBinary(t *testing.T) *proxyBinary {
+	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "slapenir")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello from upstream") }))
-	defer up.Close()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
@@ -39,20 +100,19 @@ func TestProxyCommandFirstRun(t *testing.T) {
 	cfg := filepath.Join(dir, "proxy.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %q\npolicy:\n  private_allow: [\"127.0.0.1/32\"]\naudit:\n  file: %q\n  stdout: false\n", addr, auditFile)), 0o600)
 
-	var stderr bytes.Buffer
+	stderr := &bytes.Buffer{}
 	cmd := exec.Command(bin, "proxy", "--config", cfg, "--state-dir", state)
-	cmd.Stderr = &stderr
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	defer func() {
+	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
 		}
-	}()
-
+	})
 	certs := filepath.Join(dir, "agent-certs")
 	root := filepath.Join(state, "dev-ca", "root_ca.pem")
 	deadline := time.Now().Add(20 * time.Second)
@@ -87,49 +147,44 @@ func TestProxyCommandFirstRun(t *testing.T) {
 		Proxy:           http.ProxyURL(&url.URL{Scheme: "https", Host: addr}),
 		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}},
 	}}
-	resp, err := client.Get(up.URL + "/")
-	if err != nil {
-		t.Fatalf("request through the proxy: %v\n%s", err, stderr.String())
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(body) != "hello from upstream" {
-		t.Fatalf("got %d %q", resp.StatusCode, body)
-	}
-	client.CloseIdleConnections()
+	return &proxyBinary{bin: bin, state: state, auditFile: auditFile, cmd: cmd, exited: exited, stderr: stderr, client: client}
+}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("proxy did not exit cleanly on SIGTERM: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("proxy did not stop on SIGTERM")
+// TestProxyKilledMidStreamLeavesATrace: SIGKILL of the proxy while a
+// stream is in flight cannot write the request's outcome, but the request
+// was recorded before it was forwarded: audit verify and show name it as
+// forwarded with no end.
+func TestProxyKilledMidStreamLeavesATrace(t *testing.T) {
+	streaming := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		io.WriteString(w, `{"response":"first token"}`+"\n")
+		w.(http.Flusher).Flush()
+		close(streaming)
+		<-r.Context().Done()
+	}))
+	defer up.Close()
+	p := startProxyBinary(t)
+	resp, err := p.client.Get(up.URL + "/api/generate")
+	if err != nil {
+		t.Fatalf("request through the proxy: %v\n%s", err, p.stderr.String())
 	}
-	if !strings.Contains(stderr.String(), "audit log flushed") {
-		t.Errorf("no shutdown message:\n%s", stderr.String())
-	}
-	// The log is keyed by the state directory's audit key and checkpointed
-	// there: it verifies with both, and not without the key.
-	key, cp := filepath.Join(state, "audit.key"), filepath.Join(state, "audit.checkpoint")
-	out, err := exec.Command(bin, "audit", "verify", auditFile, "--key", key, "--checkpoint", cp).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "1 records, chain ok (HMAC-SHA256 under the audit key)") || !strings.Contains(string(out), "checkpoint: the log reaches seq 1") {
-		t.Fatalf("audit verify --key --checkpoint: %v\n%s", err, out)
-	}
-	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("audit key %s: %v %v, want mode 0600", key, fi, err)
-	}
-	out, err = exec.Command(bin, "audit", "verify", auditFile).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "verify with --key") {
-		t.Fatalf("audit verify without the key must fail and say to use --key: %v\n%s", err, out)
-	}
-	// Emptying the log is a cut the checkpoint sees.
-	if err := os.WriteFile(auditFile, nil, 0o600); err != nil {
+	defer resp.Body.Close()
+	<-streaming
+	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	out, err = exec.Command(bin, "audit", "verify", auditFile, "--key", key, "--checkpoint", cp).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "the newest 1 record(s) were cut off") {
-		t.Fatalf("audit verify of an emptied log against its checkpoint: %v\n%s", err, out)
+	<-p.exited
+	key := filepath.Join(p.state, "audit.key")
+	out, err := exec.Command(p.bin, "audit", "verify", p.auditFile, "--key", key).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "1 records, chain ok") || !strings.Contains(string(out), "was forwarded but has no end record: the proxy stopped while it was in flight") {
+		t.Fatalf("audit verify after SIGKILL mid-stream: %v\n%s", err, out)
+	}
+	show := exec.Command(p.bin, "audit", "show", p.auditFile)
+	var showErr bytes.Buffer
+	show.Stderr = &showErr
+	showOut, err := show.Output()
+	if err != nil || !strings.Contains(string(showOut), " start allow forward GET http://127.0.0.1:") || !strings.Contains(showErr.String(), "was forwarded but has no end record") {
+		t.Fatalf("audit show after SIGKILL mid-stream: %v\n%s\n%s", err, showOut, showErr.String())
 	}
 }

@@ -42,6 +42,11 @@ func encodeBody(r *Record) ([]byte, error) {
 	c := *r
 	c.Seq, c.Prev, c.Hash = 0, "", ""
 	b, err := json.Marshal(&c)
+	// Room for seq, prev and hash, which seal adds.
+	for n := 1024; err == nil && len(b)+32+2*hashLen > MaxRecordBytes && n >= 16; n /= 2 {
+		c.bound(n)
+		b, err = json.Marshal(&c)
+	}
 	if err != nil {
 		return nil, err
 	}

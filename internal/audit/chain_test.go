@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -42,4 +43,26 @@ func FuzzSealedLinesVerify(f *testing.F) {
 			t.Fatalf("line with byte %d changed still verifies:\n%s", i, edited)
 		}
 	})
+}
+
+// TestRecordsAreBounded: however long the fields a client controls, a line
+// fits MaxRecordBytes (so room for the records in flight can be reserved),
+// keeps its chain, and says it was cut.
+func TestRecordsAreBounded(t *testing.T) {
+	r := sampleRecord(1)
+	r.Path = "/" + strings.Repeat("<\"é", 20000)
+	r.Error = strings.Repeat("x", 50000)
+	r.Method = strings.Repeat("M", 5000)
+	body, err := encodeBody(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _ := seal(body, 1<<40, strings.Repeat("a", hashLen), nil)
+	if len(line) > MaxRecordBytes {
+		t.Fatalf("a line of %d bytes, want at most %d", len(line), MaxRecordBytes)
+	}
+	got, err := checkLine(line[:len(line)-1], nil, nil)
+	if err != nil || !strings.HasSuffix(got.Path, "…") || !strings.HasPrefix(got.Path, "/<\"é") {
+		t.Fatalf("bounded line: %v %q", err, got.Path)
+	}
 }

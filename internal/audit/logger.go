@@ -44,7 +44,13 @@ type Logger struct {
 	closed  bool
 
 	health atomic.Pointer[error] // nil = the last write succeeded
+	// written counts the bytes put in the file, so that a guard of the
+	// file system's free space can account for them between its polls.
+	written atomic.Int64
 }
+
+// Written is how many bytes the Logger has written to its file so far.
+func (l *Logger) Written() int64 { return l.written.Load() }
 
 // Open prepares the audit log: it creates the file's directory (0700) and the file
 // (0600, appending), and continues the hash chain of what the file (or its newest
@@ -157,6 +163,7 @@ func (l *Logger) writeLine(line []byte) (written bool, err error) {
 			return false, fmt.Errorf("audit: cannot write to audit file %q: %w (free space or fix permissions; requests are refused until it can be written)", l.opts.File, err)
 		}
 		l.size += int64(n)
+		l.written.Add(int64(n))
 		written = true
 	}
 	if l.opts.Stdout != nil {

@@ -1,6 +1,9 @@
 package audit
 
-import "time"
+import (
+	"time"
+	"unicode/utf8"
+)
 
 // Record is one line of the audit log: one request, tunnel or refusal.
 //
@@ -31,8 +34,13 @@ type Record struct {
 	// Placeholders are the placeholders the request carried that were
 	// forwarded unchanged, and why.
 	Placeholders []PlaceholderNote `json:"placeholders,omitempty"`
-	Prev         string            `json:"prev"` // Hash of the record before this one; "" for the first
-	Hash         string            `json:"hash"` // sha256 of this line without its hash field, hex
+	// Phase is "start" for the record written before an allowed request
+	// is forwarded (write-ahead), so that a request that left the proxy
+	// has a trace even if the proxy dies before it ends; the record of
+	// its outcome, with the same request_id, has no phase.
+	Phase string `json:"phase,omitempty"`
+	Prev  string `json:"prev"` // Hash of the record before this one; "" for the first
+	Hash  string `json:"hash"` // sha256 of this line without its hash field, hex
 }
 
 // PlaceholderNote is one placeholder a request carried that the proxy
@@ -43,4 +51,25 @@ type PlaceholderNote struct {
 	Credential string `json:"credential"`
 	Problem    string `json:"problem"`
 	Location   string `json:"location,omitempty"`
+}
+
+// PhaseStart marks a write-ahead record.
+const PhaseStart = "start"
+
+// MaxRecordBytes bounds one line of the log, so that room for the records
+// of the requests in flight can be reserved: fields a client controls are
+// cut (and marked with "…") until the line fits.
+const MaxRecordBytes = 4096
+
+// bound cuts the fields a client or upstream controls to n bytes each.
+func (r *Record) bound(n int) {
+	for _, f := range []*string{&r.Path, &r.Error, &r.Method, &r.Host, &r.Identity, &r.Reason, &r.Client} {
+		if len(*f) > n {
+			cut := n
+			for cut > 0 && !utf8.RuneStart((*f)[cut]) {
+				cut--
+			}
+			*f = (*f)[:cut] + "…"
+		}
+	}
 }

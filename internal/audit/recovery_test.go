@@ -35,17 +35,21 @@ func TestRecoveryAfterTheDiskFillsAndIsFreed(t *testing.T) {
 	}
 	defer l.Close()
 	writeSamples(t, l, 1, 3)
+	// Leave the log's last page with less room than the record below needs.
+	next := 4
+	for room := 4096 - fileSize(t, name)%4096; room > 2000 || room == 4096; room = 4096 - fileSize(t, name)%4096 {
+		writeSamples(t, l, next, next)
+		next++
+	}
 
 	filler := filepath.Join(dir, "filler")
 	fillDisk(t, filler)
-	// Leave one page free: the record below needs three, so the write gets
-	// part of the way and stops, the case that could leave a torn line.
-	if err := os.Truncate(filler, fileSize(t, filler)-4096); err != nil {
-		t.Fatal(err)
-	}
+	// No page is free, but the log's last page has room left: the record
+	// below (cut to MaxRecordBytes) fills it and stops, the case that could
+	// leave a torn line.
 	sizeBefore := fileSize(t, name)
-	big := sampleRecord(4)
-	big.Path = "/" + strings.Repeat("x", 10000)
+	big := sampleRecord(next)
+	big.Path = "/" + strings.Repeat("x", 3000)
 	if err := l.Write(big); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Write on a full disk: %v; want ENOSPC", err)
 	}
@@ -66,8 +70,8 @@ func TestRecoveryAfterTheDiskFillsAndIsFreed(t *testing.T) {
 		t.Fatalf("Healthy after a successful write: %v", err)
 	}
 	reps, err := Verify([]string{name}, VerifyOptions{})
-	if err != nil || reps[0].Records != 4 {
-		t.Fatalf("after recovery: %+v, %v; want 4 chained records", reps, err)
+	if err != nil || reps[0].Records != next {
+		t.Fatalf("after recovery: %+v, %v; want %d chained records", reps, err, next)
 	}
 }
 

@@ -2,6 +2,9 @@ package audit
 
 import (
 	"bufio"
+	"cmp"
+	"maps"
+	"slices"
 	"fmt"
 	"io"
 	"strconv"
@@ -11,10 +14,18 @@ import (
 // Show writes the records of the files that f selects to w, oldest first: the
 // raw JSON lines when raw, otherwise one readable line each (Record.String).
 // Lines that are not records are reported to warn and skipped; Show does not
-// check the chain (Verify does).
+// check the chain (Verify does). A write-ahead record (phase start) is shown
+// as "start"; one whose request has no outcome record is reported to warn at
+// the end, since the proxy stopped while that request was in flight.
 func Show(w, warn io.Writer, names []string, f Filter, raw bool) error {
 	bw := bufio.NewWriter(w)
+	open := map[string]uint64{}
 	err := eachRecord(names, warn, func(r *Record, line []byte) error {
+		if r.Phase == PhaseStart {
+			open[r.RequestID] = r.Seq
+		} else {
+			delete(open, r.RequestID)
+		}
 		if !f.Match(r) {
 			return nil
 		}
@@ -28,6 +39,11 @@ func Show(w, warn io.Writer, names []string, f Filter, raw bool) error {
 	if ferr := bw.Flush(); err == nil {
 		err = ferr
 	}
+	ids := slices.Collect(maps.Keys(open))
+	slices.SortFunc(ids, func(a, b string) int { return cmp.Compare(open[a], open[b]) })
+	for _, id := range ids {
+		fmt.Fprintf(warn, "request %s (start record #%d) was forwarded but has no end record: the proxy stopped while it was in flight\n", id, open[id])
+	}
 	return err
 }
 
@@ -37,8 +53,12 @@ func Show(w, warn io.Writer, names []string, f Filter, raw bool) error {
 func (r *Record) String() string {
 	var b strings.Builder
 	b.WriteString(r.Time.UTC().Format("2006-01-02T15:04:05.000Z"))
-	fmt.Fprintf(&b, " #%d %s %s %s %s %d %sms in=%d out=%d",
-		r.Seq, orDash(r.Decision), orDash(r.Mode), orDash(r.Method), r.target(), r.Status,
+	phase := ""
+	if r.Phase != "" {
+		phase = " " + r.Phase
+	}
+	fmt.Fprintf(&b, " #%d%s %s %s %s %s %d %sms in=%d out=%d",
+		r.Seq, phase, orDash(r.Decision), orDash(r.Mode), orDash(r.Method), r.target(), r.Status,
 		strconv.FormatFloat(r.DurationMs, 'f', 1, 64), r.BytesIn, r.BytesOut)
 	if r.TTFBMs > 0 {
 		fmt.Fprintf(&b, " ttfb=%sms", strconv.FormatFloat(r.TTFBMs, 'f', 1, 64))

@@ -1,7 +1,9 @@
 package audit
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -11,6 +13,17 @@ type FileReport struct {
 	Records  int
 	FirstSeq uint64 // 0 when the file holds no record
 	LastSeq  uint64
+	// Unended are the write-ahead records in this file whose request has
+	// no outcome record after it: the proxy stopped (was killed, crashed)
+	// while the request was in flight.
+	Unended []Unended
+}
+
+// Unended is a request that was forwarded but whose outcome was never
+// recorded.
+type Unended struct {
+	Seq       uint64
+	RequestID string
 }
 
 // ChainError is the first line of a log that breaks the chain.
@@ -53,6 +66,8 @@ func Verify(names []string, o VerifyOptions) ([]FileReport, error) {
 		prev    *link
 		reached bool
 		last    string
+		open    = map[string]Unended{}
+		fileOf  = map[string]int{}
 	)
 	cp := o.Checkpoint
 	for _, name := range chainOrder(names) {
@@ -69,6 +84,12 @@ func Verify(names []string, o VerifyOptions) ([]FileReport, error) {
 				}
 				reached = true
 			}
+			if r.Phase == PhaseStart {
+				open[r.RequestID] = Unended{Seq: r.Seq, RequestID: r.RequestID}
+				fileOf[r.RequestID] = len(reports)
+			} else {
+				delete(open, r.RequestID)
+			}
 			prev = &link{seq: r.Seq, hash: r.Hash}
 			if rep.Records == 0 {
 				rep.FirstSeq = r.Seq
@@ -81,6 +102,12 @@ func Verify(names []string, o VerifyOptions) ([]FileReport, error) {
 			return reports, err
 		}
 		reports = append(reports, rep)
+	}
+	for id, u := range open {
+		reports[fileOf[id]].Unended = append(reports[fileOf[id]].Unended, u)
+	}
+	for i := range reports {
+		slices.SortFunc(reports[i].Unended, func(a, b Unended) int { return cmp.Compare(a.Seq, b.Seq) })
 	}
 	if cp != nil && !reached {
 		end := uint64(0)

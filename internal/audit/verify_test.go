@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -14,7 +15,7 @@ func TestVerifyAcceptsAnIntactLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (FileReport{Name: name, Records: 10, FirstSeq: 1, LastSeq: 10}); reps[0] != want {
+	if want := (FileReport{Name: name, Records: 10, FirstSeq: 1, LastSeq: 10}); !reflect.DeepEqual(reps[0], want) {
 		t.Fatalf("report %+v, want %+v", reps[0], want)
 	}
 }

@@ -46,6 +46,29 @@ type exchange struct {
 	// quiet exchanges (health checks, metric scrapes) are not audited: they
 	// never leave the proxy and would drown the log.
 	quiet bool
+	// release gives back the audit room admit reserved for this exchange.
+	release func()
+	// upstreamErr and clientErr are the first failure reading the
+	// upstream's response body and writing to the client, for saying which
+	// side ended a stream. Both are set on the handler's goroutine.
+	upstreamErr error
+	clientErr   error
+	// ctx is the request's: done once the client has gone.
+	ctx context.Context
+}
+
+// upstreamBody notes the first failure reading an upstream's response body.
+type upstreamBody struct {
+	io.ReadCloser
+	x *exchange
+}
+
+func (b upstreamBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.x.upstreamErr == nil {
+		b.x.upstreamErr = err
+	}
+	return n, err
 }
 
 type exchangeKey struct{}
@@ -103,6 +126,9 @@ func (r *responseRecorder) Write(p []byte) (int, error) {
 	}
 	n, err := r.ResponseWriter.Write(p)
 	r.bytesOut += int64(n)
+	if err != nil && r.x.clientErr == nil {
+		r.x.clientErr = err
+	}
 	return n, err
 }
 

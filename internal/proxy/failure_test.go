@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slapenir/slapenir/internal/config"
 )
 
 func TestUpstreamUnreachable(t *testing.T) {
@@ -60,8 +62,65 @@ func TestUpstreamDiesMidStream(t *testing.T) {
 		t.Fatal("the client saw a clean end of a stream the upstream broke off")
 	}
 	rec := p.lastRecord(t, 1)
-	if rec.Decision != "error" || rec.Error == "" {
-		t.Fatalf("record: %+v", rec)
+	if rec.Decision != "error" || rec.Reason != "upstream_aborted" || !strings.Contains(rec.Error, "the upstream broke off the response after 14 bytes") {
+		t.Fatalf("record: %+v, want the upstream named as the side that ended it", rec)
+	}
+}
+
+// TestStreamCutsSayWhichSide: a stream the client hangs up on mid-way, and
+// one cut when shutdown_grace runs out, are each recorded with the side
+// that ended it and why (they all read "stream aborted: net/http: abort
+// Handler" before).
+func TestStreamCutsSayWhichSide(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		for {
+			if _, err := fmt.Fprintln(w, `{"token":"a"}`); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}))
+	defer up.Close()
+
+	cfg := loopbackConfig()
+	cfg.Limits.ShutdownGrace = config.Duration(300 * time.Millisecond)
+	p := startProxy(t, cfg)
+	// The client reads a line and hangs up.
+	c, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "GET %s/gone HTTP/1.1\r\nHost: x\r\n\r\n", up.URL)
+	br := bufio.NewReader(c)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	br.ReadString('\n')
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close()
+	rec := findRecord(t, p.records(t, 1), "client_closed")
+	if rec.Decision != decisionError || !strings.Contains(rec.Error, "the client went away after") {
+		t.Fatalf("client hung up: %+v", rec)
+	}
+
+	// A stream still running when the proxy shuts down and its grace ends.
+	resp, err := p.client().Get(up.URL + "/long")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_ = p.srv.Shutdown(ctx)
+	rec = findRecord(t, p.records(t, 2), "shutdown_cut")
+	if rec.Decision != decisionError || !strings.Contains(rec.Error, "limits.shutdown_grace (300ms) ran out") {
+		t.Fatalf("cut at shutdown: %+v", rec)
 	}
 }
 

@@ -119,7 +119,7 @@ func (s *Server) decide(w http.ResponseWriter, x *exchange, host string, port in
 		writeError(w, x, http.StatusForbidden, refusalMessage(host, port, d), d.Reason)
 		return false
 	}
-	return true
+	return s.writeAhead(w, x)
 }
 
 func refusalMessage(host string, port int, d policy.Decision) string {
@@ -201,6 +201,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			if resp.StatusCode == http.StatusSwitchingProtocols {
 				return s.upgraded(resp, x)
 			}
+			resp.Body = upstreamBody{ReadCloser: resp.Body, x: x}
 			if !s.creds.active() {
 				return nil
 			}

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slapenir/slapenir/internal/audit"
@@ -68,6 +69,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) (*exchange, *http.
 	}
 	x.w = newResponseRecorder(w, x, s.cfg.Limits.IdleTimeout.D())
 	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
+	x.ctx = r.Context()
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = countingBody{ReadCloser: r.Body, n: &x.bytesIn}
 	}
@@ -94,12 +96,32 @@ func (s *Server) close(x *exchange) {
 		x.rec.Decision = decisionError
 		x.rec.Reason = "internal_error"
 		x.rec.Error = "internal error: the proxy failed while serving this request (see its log, request id " + x.rec.RequestID + ")"
-	} else if x.rec.Error == "" {
-		x.rec.Error = "stream aborted: " + fmt.Sprint(p)
+	} else {
 		x.rec.Decision = decisionError
+		x.rec.Reason, x.rec.Error = s.abortCause(x)
 	}
 	s.finish(x)
 	panic(http.ErrAbortHandler)
+}
+
+// abortCause says which side ended a response that broke off after its
+// head went out, and why.
+func (s *Server) abortCause(x *exchange) (reason, msg string) {
+	sent := x.w.bytesOut
+	switch {
+	case s.cutting.Load():
+		return "shutdown_cut", fmt.Sprintf("the proxy was shutting down and limits.shutdown_grace (%s) ran out after %d bytes of the response", s.cfg.Limits.ShutdownGrace, sent)
+	case x.clientErr != nil:
+		return "client_closed", fmt.Sprintf("the client went away after %d bytes of the response: %v", sent, x.clientErr)
+	case x.ctx.Err() != nil:
+		// net/http cancels the request when the client's connection goes;
+		// the upstream read then fails with that cancellation.
+		return "client_closed", fmt.Sprintf("the client went away after %d bytes of the response", sent)
+	case x.upstreamErr != nil:
+		return "upstream_aborted", fmt.Sprintf("the upstream broke off the response after %d bytes: %s", sent, s.creds.scrub(x.upstreamErr.Error()))
+	default:
+		return "stream_aborted", fmt.Sprintf("the response broke off after %d bytes", sent)
+	}
 }
 
 // classify tells which way a request came in.
@@ -116,10 +138,15 @@ func classify(r *http.Request) string {
 	}
 }
 
-// admit refuses a request before any work when the audit log is failing
-// (never proxy unaudited) or the client is over its rate.
+// admit refuses a request before any work when the audit log is failing or
+// has no room promised for this request's records (never proxy unaudited),
+// or the client is over its rate.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, x *exchange) bool {
-	if err := s.auditHealth(); err != nil {
+	err := s.audit.Healthy()
+	if err == nil {
+		x.release, err = s.disk.reserve()
+	}
+	if err != nil {
 		w.Header().Set("Retry-After", "5")
 		writeError(w, x, http.StatusServiceUnavailable, "audit log cannot be written, so nothing is proxied: "+err.Error(), "audit_unavailable")
 		return false
@@ -131,14 +158,6 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, x *exchange) bool
 		return false
 	}
 	return true
-}
-
-// auditHealth is why audit records could not be written now, or nil.
-func (s *Server) auditHealth() error {
-	if err := s.audit.Healthy(); err != nil {
-		return err
-	}
-	return s.disk.err()
 }
 
 // clientKey is who a rate limit applies to: the certificate identity when
@@ -170,7 +189,42 @@ func (s *Server) finish(x *exchange) {
 	}
 	d := time.Since(x.start)
 	x.rec.DurationMs = ms(d)
+	if x.rec.Reason == "audit_unavailable" {
+		// While the log fails or its room runs low, refusals must not use
+		// up what is left for the records of the requests in flight: one a
+		// second is written, naming how many went unrecorded before it.
+		write, skipped := s.unavailable.take(x.start)
+		if !write {
+			s.metrics.observe(&x.rec, d)
+			return
+		}
+		if skipped > 0 {
+			x.rec.Error += fmt.Sprintf(" (and %d more requests refused the same way since the previous such record, counted in the metrics but not recorded one by one)", skipped)
+		}
+	}
 	s.record(&x.rec, d)
+	if x.release != nil {
+		x.release()
+	}
+}
+
+// writeAhead records an allowed request before anything is sent for it, so
+// that a request that left the proxy has a trace even if the proxy is
+// killed before the request ends (its outcome record, written by finish,
+// then never comes; audit verify and show report the start without an end).
+// If the record cannot be written the request is refused: nothing is
+// proxied unaudited.
+func (s *Server) writeAhead(w http.ResponseWriter, x *exchange) bool {
+	rec := x.rec
+	rec.Phase = audit.PhaseStart
+	if err := s.audit.Write(&rec); err != nil {
+		s.metrics.auditErrors.Inc()
+		s.log.Error("audit write failed; refusing new requests until it works again", "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeError(w, x, http.StatusServiceUnavailable, "audit log cannot be written, so nothing is proxied: "+err.Error(), "audit_unavailable")
+		return false
+	}
+	return true
 }
 
 // noteCredentials names in the record the credentials a request had
@@ -254,3 +308,24 @@ func sanitize(s string, n int) string {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// sampler lets through at most one event a second and counts the rest.
+type sampler struct {
+	mu      sync.Mutex
+	last    time.Time
+	skipped int
+}
+
+// take reports whether the event at now is let through, and how many were
+// held back since the last one that was.
+func (p *sampler) take(now time.Time) (bool, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now.Sub(p.last) < time.Second {
+		p.skipped++
+		return false, 0
+	}
+	n := p.skipped
+	p.last, p.skipped = now, 0
+	return true, n
+}

@@ -126,7 +126,21 @@ func (p *testProxy) lastRecord(t *testing.T, n int) audit.Record {
 	return recs[n-1]
 }
 
+// readRecords returns the outcome records of the log: one per request,
+// tunnel and refusal. The write-ahead records (phase start) that precede
+// each allowed request's outcome are left out; readAllRecords has them.
 func readRecords(t *testing.T, file string) []audit.Record {
+	t.Helper()
+	var out []audit.Record
+	for _, r := range readAllRecords(t, file) {
+		if r.Phase != audit.PhaseStart {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func readAllRecords(t *testing.T, file string) []audit.Record {
 	t.Helper()
 	f, err := os.Open(file)
 	if errors.Is(err, os.ErrNotExist) {

@@ -64,7 +64,11 @@ type health struct {
 func (s *Server) serveHealth(w http.ResponseWriter) {
 	h := health{Status: "ok", Version: version.Short(), UptimeSeconds: time.Since(s.started).Seconds(), Audit: "ok"}
 	code := http.StatusOK
-	if err := s.auditHealth(); err != nil {
+	err := s.audit.Healthy()
+	if err == nil {
+		err = s.disk.err()
+	}
+	if err != nil {
 		h.Status, h.Audit, code = "degraded", err.Error(), http.StatusServiceUnavailable
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -266,4 +267,105 @@ func TestAuditDiskNearlyFullRefusesFirst(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestAuditRoomForStreamsInFlight is the fault seen in the soak: the audit
+// file system fills while streams are in flight and eight clients keep
+// sending requests with long paths. The streams admitted before were
+// promised room for their records, the refusals may not use it up, and so
+// every stream that was delivered has its outcome record, and no audit
+// write fails.
+func TestAuditRoomForStreamsInFlight(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			io.WriteString(w, "first\n")
+			w.(http.Flusher).Flush()
+			<-release
+			io.WriteString(w, "last\n")
+		}
+	}))
+	defer up.Close()
+	cfg := loopbackConfig()
+	cfg.Audit.File = filepath.Join(dir, "audit.jsonl")
+	p := startProxy(t, cfg)
+	const streams = 20
+	long := strings.Repeat("p", 3000)
+	var bodies []io.ReadCloser
+	for i := 0; i < streams; i++ {
+		resp, err := p.client().Get(up.URL + "/stream?" + long)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("stream %d: %v %v", i, resp, err)
+		}
+		buf := make([]byte, 6)
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, resp.Body)
+	}
+	// Fill the file system to within 600 KiB: under the floor kept for
+	// refusals, so nothing new is admitted.
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "filler"), make([]byte, int64(st.Bavail)*int64(st.Bsize)-600<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var refused, admitted atomic.Int64
+	stop := time.Now().Add(1500 * time.Millisecond)
+	for c := 0; c < 8; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := p.client()
+			for time.Now().Before(stop) {
+				resp, err := client.Get(up.URL + "/other?" + long)
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusServiceUnavailable {
+					refused.Add(1)
+				} else {
+					admitted.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(release)
+	for i, b := range bodies {
+		rest, err := io.ReadAll(b)
+		b.Close()
+		if err != nil || string(rest) != "last\n" {
+			t.Fatalf("stream %d was cut: %q %v", i, rest, err)
+		}
+	}
+	if refused.Load() == 0 || admitted.Load() > 0 {
+		t.Fatalf("with the file system nearly full: %d refused, %d admitted; want all refused", refused.Load(), admitted.Load())
+	}
+	var ended int
+	for _, r := range p.records(t, streams) {
+		if strings.HasPrefix(r.Path, "/stream") && r.Status == 200 && r.Decision == decisionAllow {
+			ended++
+		}
+	}
+	if ended != streams {
+		t.Fatalf("%d of %d delivered streams have their outcome record", ended, streams)
+	}
+	if err := p.audit.Healthy(); err != nil {
+		t.Fatalf("an audit write failed: %v", err)
+	}
+	t.Logf("%d refusals while full, %d refusal records", refused.Load(), len(p.records(t, streams))-streams)
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +58,11 @@ type Server struct {
 	tls       *TLSOptions
 	intercept *InterceptOptions
 	creds     *Credentials
+	// unavailable thins out the records of audit_unavailable refusals.
+	unavailable sampler
+	// cutting is set when Shutdown's grace has run out and it cuts what
+	// is still open, so those records say so.
+	cutting atomic.Bool
 
 	transport *http.Transport
 	reverse   *httputil.ReverseProxy
@@ -96,7 +102,7 @@ func New(o Options) (*Server, error) {
 		limiter:      newRateLimiter(lim.RatePerSecond, lim.RateBurst),
 		started:      time.Now(),
 		tls:          o.TLS,
-		disk:         newDiskGuard(o.AuditFile),
+		disk:         newDiskGuard(o.AuditFile, o.Audit.Written),
 		intercept:    o.Intercept,
 		creds:        o.Credentials,
 		tunnelSlots:  make(chan struct{}, max(lim.MaxTunnels, 1)),
@@ -152,6 +158,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			continue
 		case <-ctx.Done():
 		}
+		s.cutting.Store(true)
 		s.tunnelMu.Lock()
 		for c := range s.tunnelConns {
 			_ = c.Close()
@@ -161,6 +168,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if err != nil {
 		// In-flight HTTP requests outlived the grace period: cut them.
+		s.cutting.Store(true)
 		_ = s.http.Close()
 	}
 	s.transport.CloseIdleConnections()
