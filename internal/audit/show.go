@@ -3,10 +3,10 @@ package audit
 import (
 	"bufio"
 	"cmp"
-	"maps"
-	"slices"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
