@@ -90,13 +90,16 @@ func (t *TLS) Identities() []string {
 
 // Limits protects the proxy from its clients.
 type Limits struct {
-	RatePerSecond     float64  `yaml:"rate_per_second"`     // per client token bucket; default 100; 0 disables
-	RateBurst         int      `yaml:"rate_burst"`          // default 200
-	MaxTunnels        int      `yaml:"max_tunnels"`         // concurrent CONNECT tunnels, default 512
-	MaxHeaderBytes    int      `yaml:"max_header_bytes"`    // default 32768
-	ReadHeaderTimeout Duration `yaml:"read_header_timeout"` // default 30s
-	IdleTimeout       Duration `yaml:"idle_timeout"`        // default 5m (no bytes either way on a conn/stream)
-	ShutdownGrace     Duration `yaml:"shutdown_grace"`      // default 10s
+	RatePerSecond float64 `yaml:"rate_per_second"` // per client token bucket; default 100; 0 disables
+	RateBurst     int     `yaml:"rate_burst"`      // default 200
+	MaxTunnels    int     `yaml:"max_tunnels"`     // concurrent CONNECT tunnels, default 512
+	// MaxTunnelsPerIdentity is one client's share of them (by certificate
+	// identity, else address), default 64.
+	MaxTunnelsPerIdentity int      `yaml:"max_tunnels_per_identity"`
+	MaxHeaderBytes        int      `yaml:"max_header_bytes"`    // default 32768
+	ReadHeaderTimeout     Duration `yaml:"read_header_timeout"` // default 30s
+	IdleTimeout           Duration `yaml:"idle_timeout"`        // default 5m (no bytes either way on a conn/stream)
+	ShutdownGrace         Duration `yaml:"shutdown_grace"`      // default 10s
 }
 
 // TelemetryHosts are the analytics and error-reporting endpoints coding
@@ -133,13 +136,14 @@ func Default() *Config {
 			MaxBackups: 5,
 		},
 		Limits: Limits{
-			RatePerSecond:     100,
-			RateBurst:         200,
-			MaxTunnels:        512,
-			MaxHeaderBytes:    32 << 10,
-			ReadHeaderTimeout: Duration(30 * time.Second),
-			IdleTimeout:       Duration(5 * time.Minute),
-			ShutdownGrace:     Duration(10 * time.Second),
+			RatePerSecond:         100,
+			RateBurst:             200,
+			MaxTunnels:            512,
+			MaxTunnelsPerIdentity: 64,
+			MaxHeaderBytes:        32 << 10,
+			ReadHeaderTimeout:     Duration(30 * time.Second),
+			IdleTimeout:           Duration(5 * time.Minute),
+			ShutdownGrace:         Duration(10 * time.Second),
 		},
 	}
 }

@@ -172,6 +172,7 @@ func (v *validator) limits() {
 		v.add("limits.rate_burst", "%d must be at least 1 while rate_per_second is on", l.RateBurst)
 	}
 	v.positive("limits.max_tunnels", l.MaxTunnels)
+	v.positive("limits.max_tunnels_per_identity", l.MaxTunnelsPerIdentity)
 	v.positive("limits.max_header_bytes", l.MaxHeaderBytes)
 	v.positiveDuration("limits.read_header_timeout", l.ReadHeaderTimeout)
 	v.positiveDuration("limits.idle_timeout", l.IdleTimeout)

@@ -36,6 +36,13 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 		writeError(w, x, http.StatusServiceUnavailable, fmt.Sprintf("proxy: too many open tunnels (limit %d); retry shortly", cap(s.tunnelSlots)), "tunnel_limit")
 		return
 	}
+	who := clientKey(x.rec.Identity, r.RemoteAddr)
+	if !s.takeClientTunnel(who) {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, x, http.StatusServiceUnavailable, fmt.Sprintf("proxy: this client already has %d tunnels open (limits.max_tunnels_per_identity); close some or retry shortly", s.cfg.Limits.MaxTunnelsPerIdentity), "tunnel_limit")
+		return
+	}
+	defer s.giveClientTunnel(who)
 
 	intercept := s.intercepts(host, port)
 	var upConn net.Conn
@@ -101,24 +108,44 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 	x.w.bytesOut = out
 }
 
+// tunnelDrain is how long the upstream may go on sending after the client's
+// side of a tunnel has ended: enough for a server to answer a half-close,
+// short enough that clients that come and go cannot keep tunnel slots taken
+// by upstreams that never close (700 short-lived CONNECTs held every slot
+// for the 5-minute idle timeout).
+const tunnelDrain = 2 * time.Second
+
 // pipe copies both ways until both directions end, half-closing each side as
 // its peer finishes so protocols that rely on it (TLS close_notify, git)
-// work; it returns the bytes sent upstream and back.
+// work; once the client's side has ended, the upstream gets tunnelDrain to
+// finish. It returns the bytes sent upstream and back.
 func pipe(up net.Conn, fromClient io.Reader, client net.Conn) (in, out int64) {
 	var wg sync.WaitGroup
 	var inN, outN atomic.Int64
+	done := make(chan struct{})
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		n, _ := copyBuffer(up, fromClient)
+		n, err := copyBuffer(up, fromClient)
 		inN.Store(n)
+		if err != nil {
+			// The client's connection broke: nobody can read the rest.
+			up.Close()
+			return
+		}
 		closeWrite(up)
+		select {
+		case <-done:
+		case <-time.After(tunnelDrain):
+			up.Close()
+		}
 	}()
 	go func() {
 		defer wg.Done()
 		n, _ := copyBuffer(client, up)
 		outN.Store(n)
 		closeWrite(client)
+		close(done)
 	}()
 	wg.Wait()
 	up.Close()
@@ -154,6 +181,26 @@ func (s *Server) trackTunnel(client, up net.Conn, open bool) {
 	}
 	delete(s.tunnelConns, client)
 	delete(s.tunnelConns, up)
+}
+
+// takeClientTunnel counts a tunnel against one client's share, so that one
+// agent cannot take every slot; false when its share is used up.
+func (s *Server) takeClientTunnel(who string) bool {
+	s.tunnelMu.Lock()
+	defer s.tunnelMu.Unlock()
+	if s.clientTunnels[who] >= s.cfg.Limits.MaxTunnelsPerIdentity {
+		return false
+	}
+	s.clientTunnels[who]++
+	return true
+}
+
+func (s *Server) giveClientTunnel(who string) {
+	s.tunnelMu.Lock()
+	defer s.tunnelMu.Unlock()
+	if s.clientTunnels[who]--; s.clientTunnels[who] <= 0 {
+		delete(s.clientTunnels, who)
+	}
 }
 
 func (s *Server) openTunnels() int {

@@ -29,6 +29,37 @@ type guardConn struct {
 	// dead connections failed their TLS handshake: net/http's attempt to
 	// answer them in HTTP over the broken TLS is dropped.
 	dead bool
+	// clMatch is how much of "content-length:" the current header line
+	// has matched from its start (-1: it is some other line); sawCL says a
+	// Content-Length line came in the head being read. net/http drops that
+	// header when the request is chunked, so only the raw bytes tell.
+	clMatch int
+	sawCL   bool
+}
+
+const clHeader = "content-length:"
+
+// scanHead notes a Content-Length line in request-head bytes.
+func (g *guardConn) scanHead(p []byte) {
+	for _, c := range p {
+		switch {
+		case c == '\n':
+			g.clMatch = 0
+		case g.clMatch >= 0 && lowerASCII(c) == clHeader[g.clMatch]:
+			if g.clMatch++; g.clMatch == len(clHeader) {
+				g.sawCL, g.clMatch = true, -1
+			}
+		default:
+			g.clMatch = -1
+		}
+	}
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 const guardHeadKeep = 512
@@ -44,8 +75,11 @@ func (g *guardConn) Read(p []byte) (int, error) {
 	n, err := g.Conn.Read(p)
 	if n > 0 {
 		g.mu.Lock()
-		if !g.inHandler && len(g.head) < guardHeadKeep {
-			g.head = append(g.head, p[:min(n, guardHeadKeep-len(g.head))]...)
+		if !g.inHandler {
+			if len(g.head) < guardHeadKeep {
+				g.head = append(g.head, p[:min(n, guardHeadKeep-len(g.head))]...)
+			}
+			g.scanHead(p[:n])
 		}
 		g.mu.Unlock()
 	}
@@ -90,10 +124,15 @@ func (g *guardConn) Write(p []byte) (int, error) {
 }
 
 // enter and leave bracket a handler's ownership of the connection.
-func (g *guardConn) enter() {
+// enter marks a handler running; it reports whether the request's head had
+// a Content-Length line.
+func (g *guardConn) enter() (sawContentLength bool) {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.inHandler = true
-	g.mu.Unlock()
+	saw := g.sawCL
+	g.sawCL, g.clMatch = false, 0
+	return saw
 }
 
 func (g *guardConn) leave() {

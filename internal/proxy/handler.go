@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +20,13 @@ import (
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := guardFrom(r.Context())
 	if g != nil {
-		g.enter()
+		if g.enter() && slices.Contains(r.TransferEncoding, "chunked") {
+			// Both Content-Length and chunked: framed by the chunks and
+			// re-framed on the way out, and the connection is not reused
+			// (RFC 9112 §6.1), so whatever a peer read differently ends
+			// with it.
+			w.Header().Set("Connection", "close")
+		}
 		defer g.leave()
 	}
 	x, r := s.open(w, r)

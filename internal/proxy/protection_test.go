@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -86,6 +87,77 @@ func TestTunnelLimit(t *testing.T) {
 	resp := rawExchange(t, p.addr, fmt.Sprintf("CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", ln.Addr()))
 	if e := decodeError(t, resp); resp.StatusCode != 503 || e.Reason != "tunnel_limit" {
 		t.Fatalf("second tunnel: %d %+v", resp.StatusCode, e)
+	}
+}
+
+// silentUpstream accepts connections, reads what comes and never closes
+// them: the kind of upstream that kept tunnel slots taken.
+func silentUpstream(t *testing.T) net.Listener {
+	ln := listenLoopback(t)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	return ln
+}
+
+// TestTunnelSlotsFreedWhenClientsGo: a client that closes its tunnel frees
+// the slot within tunnelDrain, even when the upstream never closes (700
+// short-lived CONNECTs once locked everyone out for the idle timeout).
+func TestTunnelSlotsFreedWhenClientsGo(t *testing.T) {
+	ln := silentUpstream(t)
+	cfg := loopbackConfig()
+	cfg.Limits.MaxTunnels = 2
+	cfg.Policy.ConnectPorts = []int{portOf(t, "http://"+ln.Addr().String())}
+	p := startProxy(t, cfg)
+	for round := 0; round < 3; round++ {
+		deadline := time.Now().Add(tunnelDrain + 3*time.Second)
+		for i := 0; i < 2; i++ {
+			for !connectAndLeave(t, p.addr, ln.Addr().String()) {
+				if time.Now().After(deadline) {
+					t.Fatalf("round %d: no tunnel slot came free within %s of its client leaving", round, tunnelDrain+3*time.Second)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// connectAndLeave opens a tunnel and closes it at once; false when the
+// proxy refused it.
+func connectAndLeave(t *testing.T, proxyAddr, authority string) bool {
+	t.Helper()
+	c, err := net.Dial("tcp", proxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", authority)
+	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: http.MethodConnect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode == http.StatusOK
+}
+
+// TestTunnelLimitPerIdentity: one client cannot take every tunnel slot.
+func TestTunnelLimitPerIdentity(t *testing.T) {
+	ln := silentUpstream(t)
+	cfg := loopbackConfig()
+	cfg.Limits.MaxTunnelsPerIdentity = 1
+	cfg.Policy.ConnectPorts = []int{portOf(t, "http://"+ln.Addr().String())}
+	p := startProxy(t, cfg)
+	openTunnel(t, p.addr, ln.Addr().String())
+	resp := rawExchange(t, p.addr, fmt.Sprintf("CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", ln.Addr()))
+	if e := decodeError(t, resp); resp.StatusCode != 503 || e.Reason != "tunnel_limit" || !strings.Contains(e.Error, "max_tunnels_per_identity") {
+		t.Fatalf("second tunnel of one client: %d %+v", resp.StatusCode, e)
 	}
 }
 
@@ -195,6 +267,56 @@ func TestSmuggling(t *testing.T) {
 	defer mu.Unlock()
 	if len(seen) != 1 || !strings.HasPrefix(seen[0], "POST /upload") || strings.Contains(seen[0], "admin") || !strings.HasSuffix(seen[0], "body=") {
 		t.Fatalf("upstream saw %q, want exactly the POST with an empty chunked body", seen)
+	}
+}
+
+// TestBothLengthsCloseTheConnection: after a request with both
+// Content-Length and Transfer-Encoding — the header far down a long head and
+// the head sent in small pieces — the proxy answers with Connection: close
+// and reads nothing more from that connection (RFC 9112 §6.1); a chunked
+// request without Content-Length keeps its connection.
+func TestBothLengthsCloseTheConnection(t *testing.T) {
+	up := echoUpstream(t)
+	p := startProxy(t, nil)
+	filler := "X-Filler: " + strings.Repeat("f", 900) + "\r\n"
+	for _, tc := range []struct {
+		name      string
+		lengths   string
+		wantClose bool
+	}{
+		{"both", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", true},
+		{"both, odd case", "transfer-encoding: chunked\r\ncOnTeNt-LeNgTh: 5\r\n", true},
+		{"chunked only", "Transfer-Encoding: chunked\r\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", p.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			req := "POST " + up.URL + "/a HTTP/1.1\r\nHost: x\r\n" + filler + tc.lengths + "\r\n0\r\n\r\n"
+			for i := 0; i < len(req); i += 7 {
+				c.Write([]byte(req[i:min(i+7, len(req))]))
+			}
+			c.Write([]byte("GET " + up.URL + "/b HTTP/1.1\r\nHost: x\r\n\r\n"))
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			if resp.Close != tc.wantClose {
+				t.Fatalf("first response Connection: close = %v, want %v", resp.Close, tc.wantClose)
+			}
+			second, err := http.ReadResponse(br, nil)
+			if tc.wantClose && err == nil {
+				t.Fatalf("the proxy answered a second request (%d) on a connection it should have closed", second.StatusCode)
+			}
+			if !tc.wantClose && err != nil {
+				t.Fatalf("no second response on a kept connection: %v", err)
+			}
+		})
 	}
 }
 

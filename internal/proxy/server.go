@@ -71,6 +71,8 @@ type Server struct {
 	tunnelSlots chan struct{}
 	tunnelMu    sync.Mutex
 	tunnelConns map[net.Conn]struct{}
+	// clientTunnels counts open tunnels per client (clientKey).
+	clientTunnels map[string]int
 	// innerServers serve the requests inside intercepted tunnels.
 	innerServers map[*http.Server]struct{}
 }
@@ -94,20 +96,21 @@ func New(o Options) (*Server, error) {
 	}
 	lim := o.Config.Limits
 	s := &Server{
-		cfg:          o.Config,
-		policy:       pol,
-		audit:        o.Audit,
-		log:          log,
-		metrics:      newMetrics(reg),
-		limiter:      newRateLimiter(lim.RatePerSecond, lim.RateBurst),
-		started:      time.Now(),
-		tls:          o.TLS,
-		disk:         newDiskGuard(o.AuditFile, o.Audit.Written),
-		intercept:    o.Intercept,
-		creds:        o.Credentials,
-		tunnelSlots:  make(chan struct{}, max(lim.MaxTunnels, 1)),
-		tunnelConns:  map[net.Conn]struct{}{},
-		innerServers: map[*http.Server]struct{}{},
+		cfg:           o.Config,
+		policy:        pol,
+		audit:         o.Audit,
+		log:           log,
+		metrics:       newMetrics(reg),
+		limiter:       newRateLimiter(lim.RatePerSecond, lim.RateBurst),
+		started:       time.Now(),
+		tls:           o.TLS,
+		disk:          newDiskGuard(o.AuditFile, o.Audit.Written),
+		intercept:     o.Intercept,
+		creds:         o.Credentials,
+		tunnelSlots:   make(chan struct{}, max(lim.MaxTunnels, 1)),
+		tunnelConns:   map[net.Conn]struct{}{},
+		clientTunnels: map[string]int{},
+		innerServers:  map[*http.Server]struct{}{},
 	}
 	s.dialer = &policy.Dialer{Policy: pol, Resolver: o.Resolver}
 	s.transport = s.newTransport()
