@@ -37,6 +37,8 @@ var blockedRanges = mustPrefixes(
 var (
 	nat64Range  = netip.MustParsePrefix("64:ff9b::/96")
 	sixToFour   = netip.MustParsePrefix("2002::/16")
+	translated  = netip.MustParsePrefix("::ffff:0:0:0/96") // IPv4-translated ::ffff:0:a.b.c.d (SIIT, RFC 2765)
+	teredo      = netip.MustParsePrefix("2001::/32")
 	v4CompatTop = netip.MustParsePrefix("::/96")
 	loopback6   = netip.IPv6Loopback()
 )
@@ -86,6 +88,16 @@ func classify(ip netip.Addr) (reason, rule string) {
 			return classify(netip.AddrFrom4([4]byte(b[12:16])))
 		case sixToFour.Contains(ip):
 			return classify(netip.AddrFrom4([4]byte(b[2:6])))
+		case translated.Contains(ip):
+			return classify(netip.AddrFrom4([4]byte(b[12:16])))
+		case teredo.Contains(ip):
+			// Teredo carries two IPv4 addresses: the server's, and the
+			// client's with every bit flipped. Either may be the one the
+			// packets reach.
+			if reason, rule := classify(netip.AddrFrom4([4]byte(b[4:8]))); reason != "" {
+				return reason, rule
+			}
+			return classify(netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]}))
 		case v4CompatTop.Contains(ip) && ip.Compare(loopback6) > 0:
 			// Deprecated IPv4-compatible form ::a.b.c.d.
 			return classify(netip.AddrFrom4([4]byte(b[12:16])))

@@ -60,6 +60,16 @@ func TestCheckAddrRanges(t *testing.T) {
 		{"2002:7f00:1::1", ReasonPrivateAddress, "127.0.0.0/8"},
 		{"2002:a9fe:a9fe::1", ReasonMetadataAddress, "169.254.169.254"},
 		{"2002:808:808::1", ReasonPublicAddress, ""},
+		// IPv4-translated (SIIT): the last 32 bits are the destination.
+		{"::ffff:0:127.0.0.1", ReasonPrivateAddress, "127.0.0.0/8"},
+		{"::ffff:0:a9fe:a9fe", ReasonMetadataAddress, "169.254.169.254"},
+		{"::ffff:0:808:808", ReasonPublicAddress, ""},
+		// Teredo: server IPv4 in bits 32–63, client IPv4 inverted in the
+		// last 32; either decides.
+		{"2001:0:4136:e378:8000:63bf:80ff:fffe", ReasonPrivateAddress, "127.0.0.0/8"},
+		{"2001:0:4136:e378::5601:5601", ReasonMetadataAddress, "169.254.169.254"},
+		{"2001:0:a00:1:8000:63bf:f7f7:f7f7", ReasonPrivateAddress, "10.0.0.0/8"},
+		{"2001:0:4136:e378:8000:63bf:f7f7:f7f7", ReasonPublicAddress, ""},
 	}
 	for _, c := range cases {
 		d := p.CheckAddr("example.com", netip.MustParseAddr(c.ip))

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"net"
@@ -110,6 +111,14 @@ func (d *Dialer) resolve(ctx context.Context, family, host string) ([]netip.Addr
 	}
 	ips, err := r.LookupNetIP(ctx, family, host)
 	if err != nil {
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) && dnsErr.Server != "" {
+			// The resolver's address ("on 10.0.0.2:53") is the proxy's
+			// network, not the agent's business.
+			c := *dnsErr
+			c.Server = ""
+			err = &c
+		}
 		return nil, fmt.Errorf("policy: resolving %q: %w", host, err)
 	}
 	if len(ips) == 0 {

@@ -245,3 +245,42 @@ func TestDialerErrors(t *testing.T) {
 		t.Errorf("dial of a name without addresses: %v", err)
 	}
 }
+
+// TestResolverAddressNotInErrors: a failed lookup names the host, never the
+// proxy's own resolver ("on 10.0.0.2:53"), which is the proxy's network and
+// ends up in the agent's 502.
+func TestResolverAddressNotInErrors(t *testing.T) {
+	ln, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		// Answer every query with SERVFAIL.
+		buf := make([]byte, 512)
+		for {
+			n, from, err := ln.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if n >= 12 {
+				reply := append([]byte(nil), buf[:n]...)
+				reply[2] |= 0x80 // response
+				reply[3] = reply[3]&0xf0 | 2
+				ln.WriteTo(reply, from)
+			}
+		}
+	}()
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", ln.LocalAddr().String())
+	}}
+	d := &Dialer{Policy: mustNew(t, config.Policy{}), Resolver: r}
+	_, err = d.DialContext(context.Background(), "tcp", "no-such-host.example:80")
+	if err == nil {
+		t.Fatal("a failed lookup dialled")
+	}
+	if strings.Contains(err.Error(), " on ") || !strings.Contains(err.Error(), "no-such-host.example") {
+		t.Fatalf("lookup error %q names the resolver, or not the host", err)
+	}
+}
