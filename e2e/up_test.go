@@ -3,7 +3,9 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -203,5 +205,50 @@ func TestUpUnconfinedWithStepCA(t *testing.T) {
 		if r.Mode != "local" && r.Identity != "agent-7" {
 			t.Errorf("audit record %d (%s %s%s) has identity %q, want agent-7 (the enrolled certificate)", r.Seq, r.Mode, r.Host, r.Path, r.Identity)
 		}
+	}
+}
+
+// TestUpDevCAOpensNoCAPort: as root on the embedded defaults (a development
+// CA, no step-ca), the agent's namespace opens the proxy and nothing else:
+// a service on this machine at the CA's port is not reachable from it
+// (it was, unaudited, when enforce opened port 9000 for a CA that was not
+// there).
+func TestUpDevCAOpensNoCAPort(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the agent's network namespace needs root")
+	}
+	state := filepath.Join(agentTempDir(t), "state")
+	env := envWithout("OLLAMA_HOST", "STEP_CA_URL", "STEP_TOKEN", "SLAPENIR_STATE_DIR", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+	u := startUp(t, state, env, "--heartbeat", "1s")
+	e := u.endpoints(true)
+	u.waitFor(t, `^\[agent\] .*Heartbeat #1 - Agent is running`, time.Minute)
+	ln, err := net.Listen("tcp", net.JoinHostPort(e.HostIP, "9000"))
+	if err != nil {
+		t.Fatalf("listen on the host end of the veth at the CA port: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("reached\n"))
+			c.Close()
+		}
+	}()
+	probe := func(port string) error {
+		out, err := exec.Command("ip", "netns", "exec", e.Netns, "timeout", "3", "bash", "-c",
+			"exec 3<>/dev/tcp/"+e.HostIP+"/"+port).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	if err := probe("3000"); err != nil {
+		t.Fatalf("the proxy is not reachable from the agent's namespace: %v", err)
+	}
+	if err := probe("9000"); err == nil {
+		t.Fatal("a service at the CA port of this machine is reachable from the agent's namespace with no CA configured")
 	}
 }

@@ -26,6 +26,7 @@ func enforceMain(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	proxy := fs.String("proxy", enforce.DefaultProxyAddr(os.Getenv), "proxy host:port to allow (default $SLAPENIR_PROXY_ADDR, else "+enforce.DefaultProxy+")")
 	ca := fs.String("ca", "", "CA host:port to allow (default derived from $STEP_CA_URL, else "+enforce.DefaultCAURL+")")
+	noCA := fs.Bool("no-ca", false, "allow no CA at all (there is none to enroll or renew from, as with a development CA); excludes --ca")
 	dns := fs.String("dns", "", "IP address of the only DNS resolver to allow (udp+tcp 53); empty allows none")
 	allowSSH := fs.Bool("allow-ssh", false, "also allow SSH (tcp 22) to any address")
 	netns := fs.String("netns", "", "network namespace to act on, as a path (/var/run/netns/NAME, /proc/PID/ns/net); default the current one")
@@ -56,7 +57,11 @@ func enforceMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "slapenir enforce: --dry-run, --check and --remove exclude each other; give at most one")
 		return 2
 	}
-	if *ca == "" {
+	if *noCA && *ca != "" {
+		fmt.Fprintln(stderr, "slapenir enforce: --no-ca and --ca exclude each other; give at most one")
+		return 2
+	}
+	if *ca == "" && !*noCA {
 		addr, err := enforce.DefaultCAAddr(os.Getenv)
 		if err != nil {
 			fmt.Fprintln(stderr, "slapenir "+err.Error())

@@ -19,7 +19,7 @@ const (
 // Spec is what the user asks to allow, before names are resolved.
 type Spec struct {
 	Proxy    string // host:port of the SLAPENIR proxy
-	CA       string // host:port of the CA (step-ca)
+	CA       string // host:port of the CA (step-ca); "" for none
 	DNS      string // IP address of the only resolver allowed; "" allows none
 	AllowSSH bool   // allow TCP port 22 to any address (the seed allowed it)
 }
@@ -86,9 +86,14 @@ func Resolve(ctx context.Context, r Resolver, spec Spec) (Policy, error) {
 	if err != nil {
 		return Policy{}, err
 	}
-	ca, err := resolveHostPort(ctx, r, "CA", spec.CA)
-	if err != nil {
-		return Policy{}, err
+	// No CA (slapenir enforce --no-ca): nothing to enroll from, so no port
+	// is opened for one — an open port with no CA behind it would let the
+	// agent reach whatever else listens there, unaudited.
+	var ca []netip.AddrPort
+	if spec.CA != "" {
+		if ca, err = resolveHostPort(ctx, r, "CA", spec.CA); err != nil {
+			return Policy{}, err
+		}
 	}
 	p := Policy{Proxy: proxy, CA: ca, AllowSSH: spec.AllowSSH}
 	if spec.DNS != "" {

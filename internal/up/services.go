@@ -46,8 +46,14 @@ func servicesFile(p plan) string {
 	var ready []string
 	if p.Enforce {
 		ready = append(ready, "enforce")
+		ca := []string{"--ca", p.CAAddr}
+		if !p.Enroll {
+			// A development CA: nothing listens for the agent on a CA
+			// port, so none is opened.
+			ca = []string{"--no-ca"}
+		}
 		fmt.Fprintf(&b, "  enforce:\n    type: oneshot\n    command: %s\n    user: root\n    privileged: true\n    timeout: 30s\n",
-			list("slapenir", "enforce", "--proxy", p.ProxyAddr, "--ca", p.CAAddr))
+			list(append([]string{"slapenir", "enforce", "--proxy", p.ProxyAddr}, ca...)...))
 	} else {
 		b.WriteString("  # no enforce: the agent runs unconfined in the host's network namespace.\n")
 	}

@@ -46,6 +46,14 @@ func TestServicesFileIsValidForInit(t *testing.T) {
 			if tc.enforce && (svc["enforce"].User != "root" || !svc["enforce"].Privileged) {
 				t.Errorf("enforce runs as %q privileged=%v, want root with CAP_NET_ADMIN", svc["enforce"].User, svc["enforce"].Privileged)
 			}
+			if tc.enforce {
+				// Only what exists is opened: the CA port only when a
+				// step-ca is behind it.
+				got := strings.Join(svc["enforce"].Command, " ")
+				if want := map[bool]string{true: "--ca 10.213.1.1:9000", false: "--no-ca"}[tc.enroll]; !strings.Contains(got, want) {
+					t.Errorf("enforce command %q, want %q", got, want)
+				}
+			}
 			for _, name := range []string{"relay", "agent"} {
 				if svc[name].User != agentUser {
 					t.Errorf("%s runs as %q, want the agent user %s", name, svc[name].User, agentUser)
