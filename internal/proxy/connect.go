@@ -87,7 +87,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 	}
 	x.w.wroteAt = time.Now()
 	if intercept {
-		s.serveIntercepted(clientConn, brw.Reader, x, host, port)
+		s.serveIntercepted(clientConn, brw.Reader, x, host, port, guardFrom(r.Context()))
 		clientConn.Close()
 		return
 	}

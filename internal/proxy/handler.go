@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/pki/reload"
 )
 
 // ServeHTTP is the pipeline's entry: it opens the exchange, admits the
@@ -41,8 +42,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if refused != nil {
-		x.rec.Identity = ""
-		writeError(x.w, x, http.StatusForbidden, refused.Error()+"; without a valid client certificate only /health is served", refused.Reason)
+		refuseIdentity(x, refused)
 		return
 	}
 	if mode == modeLocal {
@@ -60,6 +60,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case modeTarget:
 		s.serveTarget(x.w, r, x)
 	}
+}
+
+// refuseIdentity answers a request whose client certificate is missing or
+// no longer valid.
+func refuseIdentity(x *exchange, refused *reload.Refused) {
+	x.rec.Identity = ""
+	writeError(x.w, x, http.StatusForbidden, refused.Error()+"; without a valid client certificate only /health is served", refused.Reason)
 }
 
 // open starts an exchange: its record, its counting writer, and the request

@@ -52,7 +52,7 @@ func (s *Server) intercepts(host string, port int) bool {
 // the same pipeline as everything else, each with its own audit record. The
 // SNI, when the client sends one, must name the CONNECT host: the tunnel's
 // destination is the authority, never what the inner request claims.
-func (s *Server) serveIntercepted(client net.Conn, buffered *bufio.Reader, x *exchange, host string, port int) {
+func (s *Server) serveIntercepted(client net.Conn, buffered *bufio.Reader, x *exchange, host string, port int, g *guardConn) {
 	x.rec.Reason = "intercepted"
 	var c net.Conn = client
 	if n := buffered.Buffered(); n > 0 {
@@ -79,10 +79,9 @@ func (s *Server) serveIntercepted(client net.Conn, buffered *bufio.Reader, x *ex
 	}
 	_ = tc.SetDeadline(time.Time{})
 
-	identity := x.rec.Identity
 	inner := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s.serveInner(w, r, identity, host, port)
+			s.serveInner(w, r, g, host, port)
 		}),
 		ReadHeaderTimeout: s.cfg.Limits.ReadHeaderTimeout.D(),
 		IdleTimeout:       s.cfg.Limits.IdleTimeout.D(),
@@ -129,14 +128,21 @@ func (s *Server) shutdownInner(ctx context.Context) {
 	wg.Wait()
 }
 
-// serveInner handles one request from inside an intercepted tunnel.
-func (s *Server) serveInner(w http.ResponseWriter, r *http.Request, identity, host string, port int) {
+// serveInner handles one request from inside an intercepted tunnel. The
+// agent's certificate is checked again for each request, as for every other
+// request: a tunnel can outlive it.
+func (s *Server) serveInner(w http.ResponseWriter, r *http.Request, g *guardConn, host string, port int) {
 	x, r := s.open(w, r)
 	defer s.close(x)
 	x.rec.Mode = modeIntercept
-	x.rec.Identity = identity
 	x.rec.Scheme = "https"
 	x.rec.Host, x.rec.Port = host, port
+	identity, refused := g.identity(x.start)
+	x.rec.Identity = identity
+	if refused != nil {
+		refuseIdentity(x, refused)
+		return
+	}
 	if h, p, err := hostport.Parse(r.Host, port); err != nil || h != host || p != port {
 		writeError(x.w, x, http.StatusMisdirectedRequest, fmt.Sprintf("proxy: the request's Host %q is not the tunnel's destination %s; one tunnel reaches one host", sanitize(r.Host, 200), hostport.Join(host, port)), "host_mismatch")
 		return

@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/hostport"
 	"github.com/slapenir/slapenir/internal/pki/devca"
 	"github.com/slapenir/slapenir/internal/pki/mitm"
@@ -18,6 +20,14 @@ import (
 // startInterceptingProxy intercepts CONNECTs to 127.0.0.1 and trusts up's
 // certificate upstream.
 func startInterceptingProxy(t *testing.T, up *httptest.Server) *testProxy {
+	t.Helper()
+	cfg := loopbackConfig()
+	cfg.Policy.ConnectPorts = []int{portOf(t, up.URL)}
+	return startProxyOpts(t, cfg, Options{Intercept: interceptLoopback(t, up)})
+}
+
+// interceptLoopback intercepts 127.0.0.1 with a fresh CA, trusting up.
+func interceptLoopback(t *testing.T, up *httptest.Server) *InterceptOptions {
 	t.Helper()
 	ca, err := devca.EnsureAt(t.TempDir(), "test interception CA")
 	if err != nil {
@@ -29,9 +39,47 @@ func startInterceptingProxy(t *testing.T, up *httptest.Server) *testProxy {
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(up.Certificate())
-	cfg := loopbackConfig()
-	cfg.Policy.ConnectPorts = []int{portOf(t, up.URL)}
-	return startProxyOpts(t, cfg, Options{Intercept: &InterceptOptions{Authority: mitm.New(ca), Hosts: []hostport.Glob{g}, UpstreamRoots: roots}})
+	return &InterceptOptions{Authority: mitm.New(ca), Hosts: []hostport.Glob{g}, UpstreamRoots: roots}
+}
+
+// TestInterceptedRequestsRecheckTheCertificate: a client certificate that
+// expires while its intercepted tunnel is open stops working for the next
+// request inside it, as it would for any other request.
+func TestInterceptedRequestsRecheckTheCertificate(t *testing.T) {
+	up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer up.Close()
+	intercept := interceptLoopback(t, up)
+	f := startMTLSProxyOpts(t, nil, func(c *config.Config) { c.Policy.ConnectPorts = []int{portOf(t, up.URL)} }, Options{Intercept: intercept})
+	expires := time.Now().Add(1500 * time.Millisecond)
+	cert := f.clientCert(t, devca.Request{CommonName: "agent-short", NotBefore: time.Now().Add(-time.Hour), Lifetime: time.Until(expires) + time.Hour})
+	c := f.client(cert)
+	tr := c.Transport.(*http.Transport)
+	roots := f.roots.Clone()
+	if !roots.AppendCertsFromPEM(intercept.Authority.CertPEM()) {
+		t.Fatal("the interception CA does not parse")
+	}
+	tr.TLSClientConfig.RootCAs = roots
+	get := func() *http.Response {
+		t.Helper()
+		resp, err := c.Get(up.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if resp := get(); resp.StatusCode != 200 {
+		t.Fatalf("with a valid certificate: %d", resp.StatusCode)
+	}
+	time.Sleep(time.Until(cert.Leaf.NotAfter) + 200*time.Millisecond)
+	if resp := get(); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("after the certificate expired, inside the same tunnel: %d, want 403", resp.StatusCode)
+	}
+	rec := findRecord(t, f.records(t, 2), "certificate_expired") // the tunnel's own record comes when it closes
+	if rec.Mode != modeIntercept {
+		t.Fatalf("refusal record: %+v", rec)
+	}
 }
 
 // interceptCA fetches the interception CA from the proxy, as an agent does.

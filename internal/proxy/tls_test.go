@@ -44,6 +44,12 @@ func startMTLSProxy(t *testing.T, allowed []string, connectPorts ...int) *mtlsFi
 
 func startMTLSProxyWith(t *testing.T, allowed []string, configure func(*config.Config)) *mtlsFixture {
 	t.Helper()
+	return startMTLSProxyOpts(t, allowed, configure, Options{})
+}
+
+// startMTLSProxyOpts is startMTLSProxyWith with more options (interception).
+func startMTLSProxyOpts(t *testing.T, allowed []string, configure func(*config.Config), o Options) *mtlsFixture {
+	t.Helper()
 	// The embedded default's own setup, in a temp state directory.
 	state := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -56,7 +62,8 @@ func startMTLSProxyWith(t *testing.T, allowed []string, configure func(*config.C
 	opts.AllowedIdentities = allowed
 	cfg := loopbackConfig()
 	configure(cfg)
-	p := startProxyOpts(t, cfg, Options{TLS: opts})
+	o.TLS = opts
+	p := startProxyOpts(t, cfg, o)
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Root)
 	return &mtlsFixture{
