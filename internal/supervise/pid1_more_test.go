@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestDependencyOrderAndReadiness(t *testing.T) {
@@ -411,4 +412,34 @@ services:
 	healthy.Store(true)
 	out := r.waitFor("[client] client up")
 	before(t, out, "[init] web ready", "[init] client started")
+}
+
+// TestManyServicesThatCannotStart: 100 services whose command does not
+// exist are each retried with backoff, and init still answers ctl and
+// stops on SIGTERM (it deadlocked past 64: the loop posted their exits to
+// its own full channel).
+func TestManyServicesThatCannotStart(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("services:\n")
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&b, "  missing-%d:\n    user: \"65534\"\n    command: [/no/such/command-%d]\n", i, i)
+	}
+	b.WriteString("  alive:\n    user: \"65534\"\n    command: [sh, -c, 'echo alive runs; exec sleep 1000']\n")
+	r := startInit(t, b.String())
+	r.waitFor("[alive] alive runs")
+	r.waitFor("missing-99 cannot start")
+	done := make(chan string, 1)
+	go func() { out, _ := r.ctl("status"); done <- out }()
+	select {
+	case out := <-done:
+		if !strings.Contains(out, "missing-99") || !strings.Contains(out, "alive") {
+			t.Fatalf("ctl status: %s", out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("init does not answer ctl status with 100 services that cannot start")
+	}
+	r.signal(syscall.SIGTERM)
+	if code := r.wait(); code != 0 {
+		t.Fatalf("init exited %d after SIGTERM, want 0", code)
+	}
 }

@@ -213,7 +213,7 @@ func (sv *supervisor) cannotStart(s *service, err error) {
 	s.started = time.Now()
 	s.startFailed = true
 	s.state = stateStarting // not pending, or startEligible would retry at once
-	sv.post(func() { sv.onExit(s, gen, unix.WaitStatus(code<<8)) })
+	sv.queue(func() { sv.onExit(s, gen, unix.WaitStatus(code<<8)) })
 }
 
 // prepareExport creates the file a oneshot may write KEY=VALUE lines to,

@@ -79,6 +79,11 @@ type supervisor struct {
 	tmpDir   string
 
 	events chan func()
+	// queued are events the loop raised itself (a service that could not
+	// start): run before the loop waits again, never posted to events, whose
+	// buffer the loop alone empties — posting to it from the loop deadlocked
+	// init with more than 64 services that could not start.
+	queued []func()
 	quit   chan struct{}
 
 	shuttingDown bool
@@ -200,6 +205,13 @@ func (sv *supervisor) loop(sigs <-chan os.Signal) int {
 				return sv.exitCode
 			}
 		}
+		if len(sv.queued) > 0 {
+			fn := sv.queued[0]
+			sv.queued = sv.queued[1:]
+			fn()
+			sv.startEligible()
+			continue
+		}
 		select {
 		case fn := <-sv.events:
 			fn()
@@ -209,6 +221,10 @@ func (sv *supervisor) loop(sigs <-chan os.Signal) int {
 		sv.startEligible()
 	}
 }
+
+// queue runs fn on the loop after the current event: for the loop's own
+// use, where post would wait on the loop itself.
+func (sv *supervisor) queue(fn func()) { sv.queued = append(sv.queued, fn) }
 
 // post runs fn on the loop goroutine; after the loop has ended it is dropped.
 func (sv *supervisor) post(fn func()) {
