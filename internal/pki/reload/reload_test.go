@@ -228,12 +228,30 @@ func TestVerifyClientRefusals(t *testing.T) {
 	}
 }
 
+// TestTLS11Refused: the server refuses TLS 1.0 and 1.1. The client is
+// willing to speak them (Go's client refuses them itself by default, which
+// made an earlier version of this test pass against any server), and the
+// same client does get through to a server that allows them, so what is
+// tested is the server's configuration.
 func TestTLS11Refused(t *testing.T) {
 	w := newWorld(t)
-	addr := serve(t, keyPair(t, w.serverDir), caPool(t, w.caFile), nil)
-	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11})
+	kp := keyPair(t, w.serverDir)
+	oldClient := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
+	weak := reload.ServerConfig(kp)
+	weak.MinVersion = tls.VersionTLS10
+	weakAddr := tlsline.Serve(t, weak, func(*tls.ConnectionState) string { return "ok" })
+	if c, err := tls.Dial("tcp", weakAddr, oldClient); err != nil {
+		t.Skipf("this Go's TLS stack does not speak TLS 1.1 even when asked to (%v), so the server's refusal cannot be told apart", err)
+	} else {
+		c.Close()
+	}
+	addr := serve(t, kp, caPool(t, w.caFile), nil)
+	c, err := tls.Dial("tcp", addr, oldClient)
 	if err == nil {
 		c.Close()
 		t.Fatal("a TLS 1.1 handshake succeeded")
+	}
+	if !strings.Contains(err.Error(), "protocol version") {
+		t.Fatalf("the handshake failed, but not with the server's protocol-version alert: %v", err)
 	}
 }
