@@ -3,8 +3,10 @@ package proxy
 // DESIGN.md §4's invariants and the tests that hold the proxy to them:
 //
 //  1. No request leaves without a policy decision, and none without an audit
-//     record: TestEveryRequestIsDecidedAndAudited (below), and the record
-//     checks in every mode's test.
+//     record: TestEveryRequestIsDecidedAndAudited and
+//     TestRecordedBeforeItLeaves (below), the record checks in every mode's
+//     test, TestProxyKilledMidStreamLeavesATrace (cmd/slapenir: SIGKILL
+//     mid-stream), TestAuditRoomForStreamsInFlight (a filling disk).
 //  2. A real secret never reaches the agent, in any encoding, split or not,
 //     nor an audit record: TestInjectionForItsHostAndRedactionBack,
 //     TestLeaksInStreamsAndEncodings, TestInjectionThroughInterceptedTLS,
@@ -21,7 +23,20 @@ package proxy
 //     TestMTLSRefusalsStillServeHealth, TestPlaintextOnTLSPort.
 //  6. Bad input gets a clear error and the proxy keeps serving everyone else:
 //     TestBadInputDoesNotStopOthers (below), TestMalformedRequests,
-//     TestTargetBadScheme, TestSmuggling.
+//     TestTargetBadScheme, TestSmuggling, TestBothLengthsCloseTheConnection,
+//     TestPanicIsContainedToItsRequest.
+//  7. Nothing a client or upstream sends crashes the proxy or lets a secret
+//     out in any part of a response (status line, header names and values,
+//     folded or not, 1xx, trailers, body, error messages):
+//     TestEscapedFirstByteOfSecretDoesNotCrash, TestNothingOutsideTheBodyLeaks
+//     and FuzzHostileUpstream (hostile_test.go, with the vault-loaded secret),
+//     redact's TestNewKeepsNoReferenceToItsInput.
+//  8. A credential is injected only where its configuration says:
+//     TestInjectionOnlyWhereConfigured, TestCheckConfigInjectLocations.
+//  9. The audit log cannot be rewritten, reordered or cut unnoticed without
+//     the audit key: audit's TestKeyedChainResistsARewrite,
+//     TestCheckpointDetectsTruncation, and TestProxyCommandFirstRun
+//     (cmd/slapenir: the real binary's keyed, checkpointed log).
 
 import (
 	"fmt"
@@ -100,6 +115,32 @@ func TestBadInputDoesNotStopOthers(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
 			t.Fatalf("after bad input %d: %d", i, resp.StatusCode)
+		}
+	}
+}
+
+// TestRecordedBeforeItLeaves: by the time an allowed request reaches its
+// upstream, its write-ahead record is already in the audit log.
+func TestRecordedBeforeItLeaves(t *testing.T) {
+	var p *testProxy
+	seen := make(chan bool, 2)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		found := false
+		for _, rec := range readAllRecords(t, p.auditFile) {
+			found = found || rec.Phase == "start" && rec.Path == r.URL.Path && rec.Decision == decisionAllow
+		}
+		seen <- found
+	}))
+	defer up.Close()
+	p = startProxy(t, nil)
+	for _, path := range []string{"/first", "/second"} {
+		resp, err := p.client().Get(up.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if !<-seen {
+			t.Fatalf("%s reached the upstream before its write-ahead record was in the log", path)
 		}
 	}
 }
