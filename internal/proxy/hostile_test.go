@@ -2,11 +2,15 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -315,4 +319,52 @@ func counterValue(t *testing.T, srv *Server, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// TestNothingOutsideTheBodyLeaksInterceptedHTTP2: inside an intercepted
+// tunnel, spoken HTTP/2 by the agent and by the upstream, the secret in a
+// 103's headers, a header name, a declared and an undeclared trailer is
+// scrubbed as in the other ways in.
+func TestNothingOutsideTheBodyLeaksInterceptedHTTP2(t *testing.T) {
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</x?t="+realToken+">; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		w.Header().Set("Trailer", "X-Declared")
+		w.Header().Set(realToken, "as a name")
+		io.WriteString(w, "body")
+		w.Header().Set("X-Declared", realToken)
+		w.Header().Set(http.TrailerPrefix+"X-Late", "late "+realToken)
+	}))
+	up.EnableHTTP2 = true
+	up.StartTLS()
+	defer up.Close()
+	p, _ := credProxyIntercepting(t, up)
+	var early []string
+	tr := &http.Transport{Proxy: http.ProxyURL(p.url()), TLSClientConfig: &tls.Config{RootCAs: interceptCA(t, p)}, ForceAttemptHTTP2: true}
+	c := &http.Client{Transport: tr}
+	req, _ := http.NewRequest("GET", up.URL+"/", nil)
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			early = append(early, fmt.Sprint(code, h))
+			return nil
+		},
+	}))
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || string(body) != "body" {
+		t.Fatalf("want an HTTP/2 answer inside the tunnel, got %s %q", resp.Proto, body)
+	}
+	var all strings.Builder
+	writeHeader(&all, resp.Header)
+	writeHeader(&all, resp.Trailer)
+	all.WriteString(strings.Join(early, "\n"))
+	assertNoSecretInHead(t, "intercepted HTTP/2 heads", []byte(all.String()))
+	if len(early) == 0 || resp.Trailer.Get("X-Declared") != "[REDACTED]" {
+		t.Fatalf("the 103 (%v) or the declared trailer (%v) did not come through scrubbed", early, resp.Trailer)
+	}
 }
