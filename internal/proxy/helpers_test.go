@@ -182,7 +182,7 @@ func decodeError(t *testing.T, resp *http.Response) errorReply {
 
 // rawRequest sends bytes on a fresh connection and returns what came back
 // until the proxy closed the connection or the deadline passed.
-func rawRequest(t *testing.T, addr, req string) string {
+func rawRequest(t testing.TB, addr, req string) string {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {

@@ -98,28 +98,11 @@ func drain(req *http.Request) {
 // the proxy closed or went quiet.
 func throughProxy(t testing.TB, p *testProxy, up *rawUpstream, mode string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", p.addr)
-	if err != nil {
-		t.Fatalf("the proxy does not accept connections any more: %v", err)
-	}
-	defer c.Close()
 	req := "GET /echo HTTP/1.1\r\nHost: proxy\r\nX-Target-URL: http://" + up.addr() + "\r\nConnection: close\r\n\r\n"
 	if mode == modeForward {
 		req = "GET http://" + up.addr() + "/echo HTTP/1.1\r\nHost: " + up.addr() + "\r\nConnection: close\r\n\r\n"
 	}
-	if _, err := c.Write([]byte(req)); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var sb strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := c.Read(buf)
-		sb.Write(buf[:n])
-		if err != nil {
-			return sb.String()
-		}
-	}
+	return rawRequest(t, p.addr, req)
 }
 
 // assertAlive fails unless the proxy still answers /health.

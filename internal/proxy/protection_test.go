@@ -63,20 +63,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestTunnelLimit(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
+	ln := silentUpstream(t)
 	cfg := loopbackConfig()
 	cfg.Limits.MaxTunnels = 1
 	cfg.Policy.ConnectPorts = []int{portOf(t, "http://"+ln.Addr().String())}
@@ -320,11 +307,10 @@ func TestBothLengthsCloseTheConnection(t *testing.T) {
 	}
 }
 
-// TestAuditDiskNearlyFullRefusesFirst: on a real, small file system, the
-// proxy stops taking requests while there is still room for the records of
-// those in flight — before any audit write has failed — and takes them
-// again once space is freed.
-func TestAuditDiskNearlyFullRefusesFirst(t *testing.T) {
+// smallTmpfs mounts a 4 MiB tmpfs for the test: a real file system that
+// fills up.
+func smallTmpfs(t *testing.T) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a small tmpfs needs root")
 	}
@@ -333,6 +319,15 @@ func TestAuditDiskNearlyFullRefusesFirst(t *testing.T) {
 		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// TestAuditDiskNearlyFullRefusesFirst: on a real, small file system, the
+// proxy stops taking requests while there is still room for the records of
+// those in flight — before any audit write has failed — and takes them
+// again once space is freed.
+func TestAuditDiskNearlyFullRefusesFirst(t *testing.T) {
+	dir := smallTmpfs(t)
 	up := echoUpstream(t)
 	cfg := loopbackConfig()
 	cfg.Audit.File = filepath.Join(dir, "audit.jsonl")
@@ -398,14 +393,7 @@ func TestAuditDiskNearlyFullRefusesFirst(t *testing.T) {
 // every stream that was delivered has its outcome record, and no audit
 // write fails.
 func TestAuditRoomForStreamsInFlight(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	dir := smallTmpfs(t)
 	release := make(chan struct{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/stream" {

@@ -38,12 +38,7 @@ const (
 // is a literal '&'. Code points that are not Unicode scalar values decode to
 // U+FFFD, as HTML5 says.
 func decodeHTMLRef(b []byte, final bool) (decoded, int, escapeKind) {
-	short := func() (decoded, int, escapeKind) {
-		if final {
-			return one('&'), 1, literal
-		}
-		return decoded{}, 0, incomplete
-	}
+	short := func() (decoded, int, escapeKind) { return cutShort('&', final) }
 	if len(b) < 2 {
 		return short()
 	}
@@ -92,14 +87,10 @@ func decodeHTMLName(b []byte, final bool) (decoded, int, escapeKind) {
 	switch {
 	case len(name) > htmlMaxName:
 		return one('&'), 1, literal
+	case i == len(b) && final && htmlLegacy[name]:
+		return one(htmlNamed[name]), i, escaped
 	case i == len(b):
-		if final {
-			if htmlLegacy[name] {
-				return one(htmlNamed[name]), i, escaped
-			}
-			return one('&'), 1, literal
-		}
-		return decoded{}, 0, incomplete
+		return cutShort('&', final)
 	}
 	if c, ok := htmlNamed[name]; ok && b[i] == ';' {
 		return one(c), i + 1, escaped

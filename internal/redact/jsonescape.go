@@ -8,12 +8,7 @@ import (
 // decodeJSONEscape decodes the JSON string escape at b[0] == '\\'. Lone surrogates decode
 // to U+FFFD, as encoding/json does.
 func decodeJSONEscape(b []byte, final bool) (dec decoded, size int, kind escapeKind) {
-	short := func() (decoded, int, escapeKind) {
-		if final {
-			return one('\\'), 1, literal
-		}
-		return decoded{}, 0, incomplete
-	}
+	short := func() (decoded, int, escapeKind) { return cutShort('\\', final) }
 	if len(b) < 2 {
 		return short()
 	}

@@ -6,10 +6,7 @@ package redact
 func decodePercent(b []byte, final bool) (decoded, int, escapeKind) {
 	for i := 1; i <= 2; i++ {
 		if i == len(b) {
-			if final {
-				return one('%'), 1, literal
-			}
-			return decoded{}, 0, incomplete
+			return cutShort('%', final)
 		}
 		if _, ok := hexDigit(b[i]); !ok {
 			return one('%'), 1, literal

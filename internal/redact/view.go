@@ -87,6 +87,16 @@ type decoded struct {
 
 func (d *decoded) bytes() []byte { return d.b[:d.n] }
 
+// cutShort is a decoder's answer when the input ends inside an escape
+// begun by esc: more input decides, unless there is no more, and then esc
+// stands for itself.
+func cutShort(esc byte, final bool) (decoded, int, escapeKind) {
+	if final {
+		return one(esc), 1, literal
+	}
+	return decoded{}, 0, incomplete
+}
+
 func one(c byte) decoded { return decoded{b: [utf8.UTFMax]byte{c}, n: 1} }
 
 func runeOf(r rune) decoded {
