@@ -168,7 +168,7 @@ func (ca *CA) SigningKey(provisioner string) *jose.JSONWebKey {
 	if !ok {
 		ca.t.Fatalf("step-ca: no provisioner %q in this CA (have %q and %q)", provisioner, AgentProvisioner, OtherProvisioner)
 	}
-	return k.private
+	return k.Private
 }
 
 func (ca *CA) waitHealthy(limit time.Duration) error {
