@@ -59,6 +59,34 @@ func runCerts(args []string) int {
 	return 2
 }
 
+// stepToken is $STEP_TOKEN, or the contents of $STEP_TOKEN_FILE (which
+// the containers' CA writes at its start: the file is waited for, up to
+// limit); "" when neither is set, which bootstrap reports.
+func stepToken(limit time.Duration) string {
+	if t := os.Getenv("STEP_TOKEN"); t != "" {
+		return t
+	}
+	file := os.Getenv("STEP_TOKEN_FILE")
+	if file == "" {
+		return ""
+	}
+	logged := false
+	for deadline := time.Now().Add(limit); ; time.Sleep(200 * time.Millisecond) {
+		b, err := os.ReadFile(file)
+		if err == nil && strings.TrimSpace(string(b)) != "" {
+			return strings.TrimSpace(string(b))
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(os.Stderr, "[bootstrap-certs] STEP_TOKEN_FILE %s did not appear within %s\n", file, limit)
+			return ""
+		}
+		if !logged {
+			fmt.Fprintf(os.Stderr, "[bootstrap-certs] waiting for the one-time token in STEP_TOKEN_FILE %s\n", file)
+			logged = true
+		}
+	}
+}
+
 // certsEnv returns the environment variable key, or def when it is unset or empty.
 func certsEnv(key, def string) string {
 	if v := os.Getenv(key); v != "" {
@@ -83,7 +111,7 @@ func certsBootstrap(args []string) int {
 	force := fs.Bool("force", false, "enroll even if a valid certificate is already there")
 	notAfter := fs.Duration("not-after", 0, "requested certificate lifetime (default: the provisioner's)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: slapenir certs bootstrap [flags]   (also: bootstrap-certs)\n\nenvironment: STEP_TOKEN (required), STEP_CA_URL (default "+enroll.DefaultCAURL+"),\nSTEP_PROVISIONER (default "+enroll.DefaultProvisioner+"), STEP_FINGERPRINT (root SHA-256, optional)\n\nflags:")
+		fmt.Fprintln(fs.Output(), "usage: slapenir certs bootstrap [flags]   (also: bootstrap-certs)\n\nenvironment: STEP_TOKEN (required; or STEP_TOKEN_FILE, a file holding it, waited for up to --timeout), STEP_CA_URL (default "+enroll.DefaultCAURL+"),\nSTEP_PROVISIONER (default "+enroll.DefaultProvisioner+"), STEP_FINGERPRINT (root SHA-256, optional)\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
@@ -93,7 +121,7 @@ func certsBootstrap(args []string) int {
 	defer stop()
 	b := enroll.Bootstrap{
 		CAURL:       certsEnv("STEP_CA_URL", enroll.DefaultCAURL),
-		Token:       os.Getenv("STEP_TOKEN"),
+		Token:       stepToken(*timeout),
 		Provisioner: certsEnv("STEP_PROVISIONER", enroll.DefaultProvisioner),
 		Fingerprint: os.Getenv("STEP_FINGERPRINT"),
 		Insecure:    *insecure,
