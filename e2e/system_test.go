@@ -91,8 +91,8 @@ secrets:
 	t.Run("bootstrap and the seed's ollama-verify lines", func(t *testing.T) {
 		u.waitFor(t, `^\[agent\] .*Heartbeat #1 - Agent is running`, 2*time.Minute)
 		u.waitFor(t, `^\[certs-bootstrap\] \[bootstrap-certs\] enrolled "agent"`, time.Second)
-		u.waitFor(t, `^\[ollama-verify\] \[ollama-verify\] Ollama is reachable through proxy!$`, time.Second)
-		u.waitFor(t, `^\[ollama-verify\] \[ollama-verify\] Model qwen2.5-coder:7b is available$`, time.Second)
+		u.waitFor(t, `^\[ollama-verify\] Ollama is reachable through proxy!$`, time.Second)
+		u.waitFor(t, `^\[ollama-verify\] Model qwen2.5-coder:7b is available$`, time.Second)
 		u.waitFor(t, `^\[enforce\] slapenir enforce: egress locked down`, time.Second)
 	})
 

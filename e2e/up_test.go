@@ -64,7 +64,7 @@ func testUp(t *testing.T, cred *syscall.Credential, args ...string) {
 		u.waitFor(t, `UNCONFINED`, time.Second)
 	}
 	u.waitFor(t, `^\[agent\] .*Heartbeat #1 - Agent is running`, time.Minute)
-	u.waitFor(t, `^\[ollama-verify\] \[ollama-verify\] Ollama is reachable through proxy!$`, time.Second)
+	u.waitFor(t, `^\[ollama-verify\] Ollama is reachable through proxy!$`, time.Second)
 
 	// The proxy's /health with the agent's certificate, as the relay sees it.
 	client := agentClient(t, certfile.Dir(e.Certs), "127.0.0.1")
@@ -190,7 +190,7 @@ func TestUpUnconfinedWithStepCA(t *testing.T) {
 	e := u.endpoints(false)
 	u.waitFor(t, `^\[certs-bootstrap\] \[bootstrap-certs\] enrolled "agent-7"`, time.Minute)
 	u.waitFor(t, `^\[certs-renew\] .*next renewal in`, 10*time.Second)
-	u.waitFor(t, `^\[ollama-verify\] \[ollama-verify\] Model qwen2.5-coder:7b is available$`, 30*time.Second)
+	u.waitFor(t, `^\[ollama-verify\] Model qwen2.5-coder:7b is available$`, 30*time.Second)
 
 	plain := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 10 * time.Second}
 	get(t, plain, "http://"+e.Helper+"/api/tags", http.StatusOK)

@@ -8,7 +8,7 @@ import (
 )
 
 func TestShippedServiceFileParses(t *testing.T) {
-	f, err := Load("../../configs/agent-services.yaml")
+	f, err := Load("../../agent/agent-services.yaml")
 	if err != nil {
 		t.Fatalf("shipped service file: %v", err)
 	}

@@ -21,11 +21,17 @@ type logStream struct {
 	w  io.Writer
 }
 
+// line writes text prefixed "[name] ", unless the service already wrote
+// that prefix itself (ollama-verify prints the seed's "[ollama-verify] …"
+// lines): `docker logs … | grep ollama-verify` shows them once, as the seed
+// does.
 func (l *logStream) line(name, text string) {
 	buf := make([]byte, 0, len(name)+len(text)+4)
-	buf = append(buf, '[')
-	buf = append(buf, name...)
-	buf = append(buf, "] "...)
+	if len(text) <= len(name)+2 || text[0] != '[' || text[1:len(name)+1] != name || text[len(name)+1:len(name)+3] != "] " {
+		buf = append(buf, '[')
+		buf = append(buf, name...)
+		buf = append(buf, "] "...)
+	}
 	buf = append(buf, text...)
 	buf = append(buf, '\n')
 	l.mu.Lock()

@@ -1,0 +1,267 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/testutil/stepca"
+)
+
+// The seed's container workflow on the real Docker engine, from local
+// material only (there is no registry): a Debian base made with debootstrap
+// and docker import, slapenir and step-ca built static on this machine, and
+// the three images built from the repository's own Dockerfiles with those
+// as their build context. Then docker-compose.yml itself is brought up,
+// under its seed names, and checked the way the seed's README says.
+
+const (
+	testBaseImage  = "slapenir-test-debian:bookworm"
+	testAgentImage = "slapenir-agent:e2e"
+	testProxyImage = "slapenir-proxy:e2e"
+	testCAImage    = "slapenir-ca:e2e"
+	composeProject = "slapenir-e2e"
+)
+
+func needDocker(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
+		t.Skipf("no Docker engine answers (docker info: %v: %s); the container tests need one", err, bytes.TrimSpace(out))
+	}
+	if _, err := exec.LookPath("docker-compose"); err != nil {
+		if exec.Command("docker", "compose", "version").Run() != nil {
+			t.Skip("neither docker-compose nor docker compose is installed")
+		}
+	}
+}
+
+// compose runs docker-compose (or docker compose) for the test's project.
+func compose(t *testing.T, dir string, env []string, args ...string) (string, error) {
+	t.Helper()
+	name, pre := "docker-compose", []string{}
+	if _, err := exec.LookPath("docker-compose"); err != nil {
+		name, pre = "docker", []string{"compose"}
+	}
+	cmd := exec.Command(name, append(append(pre, "-p", composeProject, "--profile", "fake-ollama"), args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func docker(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("docker", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// debianBase imports a minimal Debian with the agent's tools, made with
+// debootstrap once and kept in the cache as a tarball.
+func debianBase(t *testing.T) {
+	t.Helper()
+	if exec.Command("docker", "image", "inspect", testBaseImage).Run() == nil {
+		return
+	}
+	if _, err := exec.LookPath("debootstrap"); err != nil {
+		t.Skip("debootstrap is not installed (.ci/run installs it): no base image can be made without a registry")
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarball := filepath.Join(cache, "slapenir", "debian-bookworm-agent.tar")
+	if _, err := os.Stat(tarball); err != nil {
+		root := filepath.Join(t.TempDir(), "root")
+		t.Logf("debootstrap bookworm into %s (about a minute, then cached in %s)", root, tarball)
+		cmd := exec.Command("debootstrap", "--variant=minbase", "--include=bash,ca-certificates,curl,git,openssh-client,python3,procps,iproute2",
+			"bookworm", root, "http://deb.debian.org/debian")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("debootstrap: %v\n%s", err, out)
+		}
+		os.MkdirAll(filepath.Dir(tarball), 0o755)
+		if out, err := exec.Command("tar", "-C", root, "--exclude=./var/cache/apt/archives/*.deb", "-cf", tarball+".tmp", ".").CombinedOutput(); err != nil {
+			t.Fatalf("tar: %v\n%s", err, out)
+		}
+		if err := os.Rename(tarball+".tmp", tarball); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Open(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command("docker", "import", "-", testBaseImage)
+	cmd.Stdin = f
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docker import: %v\n%s", err, out)
+	}
+}
+
+// buildImages builds the three images from the repository's Dockerfiles,
+// each with a context holding the static binaries (what the Dockerfiles
+// take instead of building from source in GO_IMAGE, which needs a
+// registry).
+func buildImages(t *testing.T) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "slapenir")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "../cmd/slapenir")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("static build: %v\n%s", err, out)
+	}
+	stepCA := stepca.Binary(t)
+	for _, img := range []struct {
+		tag, dir string
+		files    []string
+		args     []string
+	}{
+		{testCAImage, "../ca", []string{bin, stepCA}, nil},
+		{testProxyImage, "../proxy", []string{bin}, nil},
+		{testAgentImage, "../agent", []string{bin}, []string{"--build-arg", "BASE_IMAGE=" + testBaseImage, "--build-arg", "INSTALL_AIDER=false"}},
+	} {
+		ctx := t.TempDir()
+		entries, _ := os.ReadDir(img.dir)
+		for _, e := range entries {
+			copyFile(t, filepath.Join(img.dir, e.Name()), filepath.Join(ctx, e.Name()), 0o644)
+		}
+		for _, f := range img.files {
+			copyFile(t, f, filepath.Join(ctx, filepath.Base(f)), 0o755)
+		}
+		args := append([]string{"build", "-q", "-t", img.tag, "--build-arg", "GO_IMAGE=" + testBaseImage}, img.args...)
+		docker(t, append(args, ctx)...)
+		size := strings.TrimSpace(docker(t, "image", "inspect", "--format", "{{.Size}}", img.tag))
+		t.Logf("%s: %s bytes", img.tag, size)
+	}
+}
+
+func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitLogs waits until `docker logs NAME` has a line matching re.
+func waitLogs(t *testing.T, name, re string, limit time.Duration) string {
+	t.Helper()
+	rx := regexp.MustCompile("(?m)" + re)
+	deadline := time.Now().Add(limit)
+	for {
+		out, _ := exec.Command("docker", "logs", name).CombinedOutput()
+		if m := rx.FindString(string(out)); m != "" {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("docker logs %s: no line matching %q within %s:\n%s", name, re, limit, out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// agentExec runs a command in the agent container as the agent user.
+func agentExec(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", append([]string{"exec", "-u", "agent", "slapenir-agent"}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func TestComposeStack(t *testing.T) {
+	needDocker(t)
+	debianBase(t)
+	buildImages(t)
+
+	dir := t.TempDir()
+	copyFile(t, "../docker-compose.yml", filepath.Join(dir, "docker-compose.yml"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte("OLLAMA_HOST=ollama:11434\nOLLAMA_MODEL=qwen2.5-coder:7b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"SLAPENIR_AGENT_IMAGE=" + testAgentImage, "SLAPENIR_PROXY_IMAGE=" + testProxyImage, "SLAPENIR_CA_IMAGE=" + testCAImage, "OLLAMA_HOST=ollama:11434"}
+	// A run that died before its cleanup left these behind.
+	compose(t, dir, env, "down", "-v", "--remove-orphans")
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, c := range []string{"slapenir-ca", "slapenir-proxy", "slapenir-agent"} {
+				out, _ := exec.Command("docker", "logs", "--tail", "60", c).CombinedOutput()
+				t.Logf("--- docker logs %s ---\n%s", c, out)
+			}
+		}
+		if out, err := compose(t, dir, env, "down", "-v", "--remove-orphans"); err != nil {
+			t.Errorf("compose down -v: %v\n%s", err, out)
+		}
+	})
+	if out, err := compose(t, dir, env, "up", "-d", "--no-build"); err != nil {
+		t.Fatalf("compose up -d: %v\n%s", err, out)
+	}
+
+	// The seed: docker logs slapenir-agent 2>&1 | grep ollama-verify
+	waitLogs(t, "slapenir-agent", `^\[ollama-verify\] Ollama is reachable through proxy!$`, 3*time.Minute)
+	waitLogs(t, "slapenir-agent", `^\[ollama-verify\] Model qwen2.5-coder:7b is available$`, 10*time.Second)
+	logs, _ := exec.Command("docker", "logs", "slapenir-agent").CombinedOutput()
+	if bytes.Contains(logs, []byte("[ollama-verify] [ollama-verify]")) {
+		t.Errorf("the seed's lines carry a doubled prefix:\n%s", logs)
+	}
+	waitLogs(t, "slapenir-agent", `Heartbeat #1 - Agent is running`, time.Minute)
+
+	if out, err := agentExec("id", "-u"); err != nil || strings.TrimSpace(out) != "1000" {
+		t.Errorf("docker exec -u agent: id -u = %q (%v), want 1000", out, err)
+	}
+	// Ollama through the helper, streaming NDJSON.
+	out, err := agentExec("curl", "-sfN", "http://127.0.0.1:8765/api/generate", "-d", `{"model":"qwen2.5-coder:7b","prompt":"hi"}`)
+	if err != nil || strings.Count(out, "\n") < 2 || !strings.Contains(out, `"done":true`) {
+		t.Errorf("a streamed generate through the helper: %v\n%s", err, out)
+	}
+	// The fake Ollama is on the outside network: directly, no route; through
+	// the relay and the proxy, yes.
+	if out, err := agentExec("curl", "-sf", "--noproxy", "*", "-m", "5", "http://ollama:11434/api/tags"); err == nil {
+		t.Errorf("the agent reached a host on the outside network directly: %s", out)
+	}
+	if out, err := agentExec("curl", "-sf", "-m", "10", "-x", "http://127.0.0.1:3128", "http://ollama:11434/api/tags"); err != nil || !strings.Contains(out, "qwen2.5-coder") {
+		t.Errorf("through the relay and the proxy: %v %s", err, out)
+	}
+	// Every request is audited under the agent's certificate identity (the
+	// proxy's audit goes to its stdout too).
+	proxyLogs := waitLogs(t, "slapenir-proxy", `"identity":"agent".*"host":"ollama"`, 30*time.Second)
+	if proxyLogs == "" {
+		t.Error("no audit record names the agent")
+	}
+
+	// The proxy restarts; the agent's next requests work again.
+	docker(t, "restart", "slapenir-proxy")
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		out, err := agentExec("curl", "-sf", "-m", "5", "http://127.0.0.1:8765/api/tags")
+		if err == nil && strings.Contains(out, "qwen2.5-coder") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after docker restart slapenir-proxy the agent did not recover: %v %s", err, out)
+		}
+		time.Sleep(time.Second)
+	}
+
+	if out, err := compose(t, dir, env, "down", "-v", "--remove-orphans"); err != nil {
+		t.Fatalf("compose down -v: %v\n%s", err, out)
+	}
+	left := docker(t, "ps", "-a", "--filter", "name=slapenir-", "--format", "{{.Names}}")
+	nets := docker(t, "network", "ls", "--filter", "name="+composeProject, "--format", "{{.Name}}")
+	vols := docker(t, "volume", "ls", "--filter", "name="+composeProject, "--format", "{{.Name}}")
+	if strings.TrimSpace(left+nets+vols) != "" {
+		t.Errorf("compose down -v left containers %q, networks %q, volumes %q", left, nets, vols)
+	}
+
+}
