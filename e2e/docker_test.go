@@ -48,7 +48,7 @@ func compose(t *testing.T, dir string, env []string, args ...string) (string, er
 	if _, err := exec.LookPath("docker-compose"); err != nil {
 		name, pre = "docker", []string{"compose"}
 	}
-	cmd := exec.Command(name, append(append(pre, "-p", composeProject, "--profile", "fake-ollama"), args...)...)
+	cmd := exec.Command(name, append(append(pre, "-p", composeProject, "--profile", "fake-ollama", "--profile", "two-agents"), args...)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
@@ -220,6 +220,13 @@ func TestComposeStack(t *testing.T) {
 	if out, err := agentExec("id", "-u"); err != nil || strings.TrimSpace(out) != "1000" {
 		t.Errorf("docker exec -u agent: id -u = %q (%v), want 1000", out, err)
 	}
+	// The seed's docker exec -it slapenir-agent bash: a shell as agent,
+	// with the agent's proxy variables.
+	sh := exec.Command("docker", "exec", "-i", "slapenir-agent", "bash", "-i")
+	sh.Stdin = strings.NewReader("echo uid=$(id -u) proxy=$http_proxy; exit\n")
+	if out, err := sh.CombinedOutput(); err != nil || !strings.Contains(string(out), "uid=1000 proxy=http://127.0.0.1:3128") {
+		t.Errorf("docker exec -i slapenir-agent bash -i: %v\n%s", err, out)
+	}
 	// Ollama through the helper, streaming NDJSON.
 	out, err := agentExec("curl", "-sfN", "http://127.0.0.1:8765/api/generate", "-d", `{"model":"qwen2.5-coder:7b","prompt":"hi"}`)
 	if err != nil || strings.Count(out, "\n") < 2 || !strings.Contains(out, `"done":true`) {
@@ -235,10 +242,10 @@ func TestComposeStack(t *testing.T) {
 	}
 	// Every request is audited under the agent's certificate identity (the
 	// proxy's audit goes to its stdout too).
-	proxyLogs := waitLogs(t, "slapenir-proxy", `"identity":"agent".*"host":"ollama"`, 30*time.Second)
-	if proxyLogs == "" {
-		t.Error("no audit record names the agent")
-	}
+	waitLogs(t, "slapenir-proxy", `"identity":"agent".*"host":"ollama"`, 30*time.Second)
+	// The second agent enrolled its own identity and is audited under it.
+	waitLogs(t, "slapenir-agent-2", `^\[ollama-verify\] Ollama is reachable through proxy!$`, 2*time.Minute)
+	waitLogs(t, "slapenir-proxy", `"identity":"agent-2".*"host":"ollama"`, 30*time.Second)
 
 	// The proxy restarts; the agent's next requests work again.
 	docker(t, "restart", "slapenir-proxy")
@@ -258,6 +265,7 @@ func TestComposeStack(t *testing.T) {
 		t.Fatalf("compose down -v: %v\n%s", err, out)
 	}
 	left := docker(t, "ps", "-a", "--filter", "name=slapenir-", "--format", "{{.Names}}")
+	// The images stay for the next run; containers, networks and volumes go.
 	nets := docker(t, "network", "ls", "--filter", "name="+composeProject, "--format", "{{.Name}}")
 	vols := docker(t, "volume", "ls", "--filter", "name="+composeProject, "--format", "{{.Name}}")
 	if strings.TrimSpace(left+nets+vols) != "" {
