@@ -13,6 +13,7 @@ import (
 
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/testutil/stepca"
+	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
 
 // TestCARunCreatesTheCAAndMintsTokens runs what the containers' CA runs,
@@ -33,9 +34,9 @@ func TestCARunCreatesTheCAAndMintsTokens(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	caURL := "https://localhost:" + port
 	caDir, tokenFile := filepath.Join(dir, "ca"), filepath.Join(dir, "tokens", "agent", "token")
-	run := func() (*exec.Cmd, *bytes.Buffer) {
+	run := func() (*exec.Cmd, *syncbuf.Buffer) {
 		os.Remove(tokenFile)
-		var out bytes.Buffer
+		var out syncbuf.Buffer
 		cmd := exec.Command(bin, "ca", "run", "--dir", caDir, "--step-ca", stepCA, "--url", caURL, "--address", addr,
 			"--dns", "localhost,127.0.0.1", "--token", "agent-1="+tokenFile)
 		cmd.Stdout, cmd.Stderr = &out, &out
