@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -226,6 +227,18 @@ func TestComposeStack(t *testing.T) {
 	sh.Stdin = strings.NewReader("echo uid=$(id -u) proxy=$http_proxy; exit\n")
 	if out, err := sh.CombinedOutput(); err != nil || !strings.Contains(string(out), "uid=1000 proxy=http://127.0.0.1:3128") {
 		t.Errorf("docker exec -i slapenir-agent bash -i: %v\n%s", err, out)
+	}
+	// One CA bundle for every tool: the system roots, the CA root and the
+	// proxy's interception CA, where SSL_CERT_FILE and the others point.
+	bundle, err := agentExec("sh", "-c", `for v in "$SSL_CERT_FILE" "$REQUESTS_CA_BUNDLE" "$CURL_CA_BUNDLE" "$GIT_SSL_CAINFO" "$PIP_CERT" "$NODE_EXTRA_CA_CERTS"; do echo "$v"; done | sort -u; grep -c 'BEGIN CERTIFICATE' "$SSL_CERT_FILE"`)
+	if err != nil || !strings.HasPrefix(bundle, "/home/agent/certs/ca-bundle.pem\n") {
+		t.Errorf("CA bundle variables: %v\n%s", err, bundle)
+	} else if n, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(bundle, "\n", 2)[1])); n < 50 {
+		t.Errorf("the CA bundle holds %d certificates, want the system roots plus two", n)
+	}
+	interceptCA, err := agentExec("curl", "-sf", "--noproxy", "*", "--cert", "/home/agent/certs/cert.pem", "--key", "/home/agent/certs/key.pem", "--cacert", "/home/agent/certs/root_ca.pem", "https://proxy:3000/ca.pem")
+	if b, _ := agentExec("cat", "/home/agent/certs/ca-bundle.pem"); err != nil || !strings.Contains(b, strings.TrimSpace(interceptCA)) {
+		t.Errorf("the bundle lacks the proxy's interception CA (%v)", err)
 	}
 	// Ollama through the helper, streaming NDJSON.
 	out, err := agentExec("curl", "-sfN", "http://127.0.0.1:8765/api/generate", "-d", `{"model":"qwen2.5-coder:7b","prompt":"hi"}`)

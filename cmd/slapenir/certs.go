@@ -31,6 +31,7 @@ var certsSubcommands = []struct {
 	{"bootstrap", "enroll with a one-time token: writes cert.pem, key.pem (0600), root_ca.pem", certsBootstrap},
 	{"renew", "renew the certificate (once, or --daemon: when a third of its life remains; SIGHUP forces)", certsRenew},
 	{"inspect", "print subject, SANs, issuer, validity, time left and key type of a PEM file", certsInspect},
+	{"bundle", "write the agent's one CA bundle: system roots, the CA root, the proxy's interception CA", certsBundle},
 	{"token", "mint a one-time enrollment token from a JWK provisioner (like `step ca token`)", certsToken},
 	{"dev-issue", "issue a client certificate from the proxy's development CA", certsDevIssue},
 }

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/pki/certfile"
+	"github.com/slapenir/slapenir/internal/pki/enroll"
+	"github.com/slapenir/slapenir/internal/pki/reload"
+)
+
+// certsBundle writes the one CA bundle the agent's tools trust
+// (SSL_CERT_FILE, REQUESTS_CA_BUNDLE, GIT_SSL_CAINFO, …): the system's
+// roots, for sites reached through blind tunnels; the CA the proxy's
+// certificate chains to; and the proxy's interception CA (GET /ca.pem), for
+// hosts the proxy terminates TLS to.
+func certsBundle(args []string) int {
+	fs := flag.NewFlagSet("certs bundle", flag.ContinueOnError)
+	dir := fs.String("dir", enroll.DefaultDir, "the agent's certificate directory (cert.pem, key.pem, root_ca.pem)")
+	out := fs.String("out", "", "the bundle to write (default DIR/ca-bundle.pem)")
+	proxyURL := fs.String("proxy", certsEnv("SLAPENIR_PROXY_URL", "https://proxy:3000"), "the proxy, for its interception CA")
+	timeout := fs.Duration("timeout", time.Minute, "how long to keep trying the proxy")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return 2
+	}
+	d := certfile.Dir(*dir)
+	if *out == "" {
+		*out = strings.TrimSuffix(*dir, "/") + "/ca-bundle.pem"
+	}
+	logf := certsLog("ca-bundle")
+	system, from, err := certfile.SystemRoots()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "[ca-bundle] %v\n", err)
+		return 1
+	}
+	root, err := os.ReadFile(d.Root())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "[ca-bundle] %v (enroll first: certs bootstrap)\n", err)
+		return 1
+	}
+	intercept, err := fetchInterceptCA(d, *proxyURL, *timeout)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "[ca-bundle] %v\n", err)
+		return 1
+	}
+	if err := certfile.WriteAtomic(*out, certfile.JoinPEM(system, root, intercept), 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "[ca-bundle] %v\n", err)
+		return 1
+	}
+	logf("wrote %s: the system roots (%s), the CA root %s and the proxy's interception CA", *out, from, d.Root())
+	return 0
+}
+
+// fetchInterceptCA asks the proxy for /ca.pem over mTLS with the agent's
+// certificate, verifying the proxy against the agent's root.
+func fetchInterceptCA(d certfile.Dir, proxyURL string, timeout time.Duration) ([]byte, error) {
+	kp, err := reload.NewKeyPair(d.Cert(), d.Key())
+	if err != nil {
+		return nil, err
+	}
+	roots, err := reload.NewCAPool(d.Root())
+	if err != nil {
+		return nil, err
+	}
+	host := strings.TrimPrefix(strings.TrimPrefix(proxyURL, "https://"), "http://")
+	if h, _, ok := strings.Cut(host, ":"); ok {
+		host = h
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, TLSClientConfig: reload.ClientConfig(kp, roots, host)}}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var last error
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(proxyURL, "/")+"/ca.pem", nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			b, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			if rerr == nil && resp.StatusCode == http.StatusOK && strings.Contains(string(b), "BEGIN CERTIFICATE") {
+				return b, nil
+			}
+			err = fmt.Errorf("GET %s/ca.pem answered %s", proxyURL, resp.Status)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cannot get the proxy's interception CA within %s: %v", timeout, last)
+		case <-time.After(time.Second):
+		}
+	}
+}
