@@ -23,7 +23,7 @@ import (
 // under its seed names, and checked the way the seed's README says.
 
 const (
-	testBaseImage  = "slapenir-test-debian:bookworm"
+	testBaseImage  = "slapenir-test-debian:bookworm-2"
 	testAgentImage = "slapenir-agent:e2e"
 	testProxyImage = "slapenir-proxy:e2e"
 	testCAImage    = "slapenir-ca:e2e"
@@ -79,11 +79,11 @@ func debianBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tarball := filepath.Join(cache, "slapenir", "debian-bookworm-agent.tar")
+	tarball := filepath.Join(cache, "slapenir", "debian-bookworm-agent-2.tar")
 	if _, err := os.Stat(tarball); err != nil {
 		root := filepath.Join(t.TempDir(), "root")
 		t.Logf("debootstrap bookworm into %s (about a minute, then cached in %s)", root, tarball)
-		cmd := exec.Command("debootstrap", "--variant=minbase", "--include=bash,ca-certificates,curl,git,openssh-client,python3,procps,iproute2",
+		cmd := exec.Command("debootstrap", "--variant=minbase", "--include=bash,ca-certificates,curl,git,openssh-client,python3,procps,iproute2,iputils-ping",
 			"bookworm", root, "http://deb.debian.org/debian")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("debootstrap: %v\n%s", err, out)
@@ -245,10 +245,22 @@ func TestComposeStack(t *testing.T) {
 	if err != nil || strings.Count(out, "\n") < 2 || !strings.Contains(out, `"done":true`) {
 		t.Errorf("a streamed generate through the helper: %v\n%s", err, out)
 	}
-	// The fake Ollama is on the outside network: directly, no route; through
-	// the relay and the proxy, yes.
-	if out, err := agentExec("curl", "-sf", "--noproxy", "*", "-m", "5", "http://ollama:11434/api/tags"); err == nil {
-		t.Errorf("the agent reached a host on the outside network directly: %s", out)
+	// The fake Ollama is on the outside network: directly — by name, by
+	// address over TCP, UDP and ICMP — nothing gets there; through the relay
+	// and the proxy, it answers.
+	canary := strings.TrimSpace(docker(t, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", "slapenir-ollama"))
+	if canary == "" || strings.Contains(canary, " ") {
+		t.Fatalf("the fake Ollama's addresses: %q, want one on the outside network", canary)
+	}
+	for _, probe := range [][]string{
+		{"curl", "-sf", "--noproxy", "*", "-m", "5", "http://ollama:11434/api/tags"},
+		{"curl", "-sf", "--noproxy", "*", "-m", "5", "http://" + canary + ":11434/api/tags"},
+		{"bash", "-c", "echo probe > /dev/udp/" + canary + "/11434"},
+		{"ping", "-c", "1", "-W", "2", canary},
+	} {
+		if out, err := agentExec(probe...); err == nil {
+			t.Errorf("the agent reached the outside network directly with %v: %s", probe, out)
+		}
 	}
 	if out, err := agentExec("curl", "-sf", "-m", "10", "-x", "http://127.0.0.1:3128", "http://ollama:11434/api/tags"); err != nil || !strings.Contains(out, "qwen2.5-coder") {
 		t.Errorf("through the relay and the proxy: %v %s", err, out)

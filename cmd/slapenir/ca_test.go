@@ -24,13 +24,8 @@ import (
 func TestCARunCreatesTheCAAndMintsTokens(t *testing.T) {
 	stepCA := stepca.Binary(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "slapenir")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	bin := buildBinary(t)
+	addr := freeLoopback(t)
 	_, port, _ := net.SplitHostPort(addr)
 	caURL := "https://localhost:" + port
 	caDir, tokenFile := filepath.Join(dir, "ca"), filepath.Join(dir, "tokens", "agent", "token")

@@ -61,11 +61,8 @@ func TestEnforceUsageErrors(t *testing.T) {
 // agent's init does: install, check, run twice, remove, check again.
 func TestEnforceBinaryInNamespace(t *testing.T) {
 	tn := enforcetest.New(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "slapenir")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
+	dir := filepath.Dir(bin)
 	host := tn.HostIP.String()
 	proxy := enforcetest.ServeHello(t, net.JoinHostPort(host, "0"))
 	ca := enforcetest.ServeHello(t, net.JoinHostPort(host, "0"))

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -88,13 +87,8 @@ type proxyBinary struct {
 func startProxyBinary(t *testing.T) *proxyBinary {
 	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "slapenir")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	bin := buildBinary(t)
+	addr := freeLoopback(t)
 	state := filepath.Join(dir, "fresh", "state")
 	auditFile := filepath.Join(dir, "audit", "audit.jsonl")
 	cfg := filepath.Join(dir, "proxy.yaml")
