@@ -203,6 +203,10 @@ func (s *Server) finish(x *exchange) {
 	}
 	d := time.Since(x.start)
 	x.rec.DurationMs = ms(d)
+	if x.release != nil {
+		// After the record below, whether it is written or thinned out.
+		defer x.release()
+	}
 	if x.rec.Reason == "audit_unavailable" {
 		// While the log fails or its room runs low, refusals must not use
 		// up what is left for the records of the requests in flight: one a
@@ -217,9 +221,6 @@ func (s *Server) finish(x *exchange) {
 		}
 	}
 	s.record(&x.rec, d)
-	if x.release != nil {
-		x.release()
-	}
 }
 
 // writeAhead records an allowed request before anything is sent for it, so
