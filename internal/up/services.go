@@ -90,10 +90,14 @@ func servicesFile(p plan) string {
 	fmt.Fprintf(&b, "  agent:\n    command: %s\n    depends_on: [\"relay\", \"ollama-verify\"]\n    workdir: %s\n%s    env:\n",
 		list("slapenir", "agent", "--interval", p.Heartbeat, "--health-url", p.ProxyURL+"/health"), q(p.Workspace), user)
 	for _, kv := range [][2]string{
+		// Both cases: curl and wget read only the lower-case http_proxy.
 		{"HTTP_PROXY", relayURL}, {"HTTPS_PROXY", relayURL},
+		{"http_proxy", relayURL}, {"https_proxy", relayURL},
 		// The health check goes straight to the proxy: /health is the one
-		// thing it answers without a client certificate.
-		{"NO_PROXY", hostOf(p.ProxyURL)},
+		// thing it answers without a client certificate; and what is on
+		// loopback (the relay, the Ollama helper) is reached directly.
+		{"NO_PROXY", hostOf(p.ProxyURL) + ",localhost,127.0.0.1,::1"},
+		{"no_proxy", hostOf(p.ProxyURL) + ",localhost,127.0.0.1,::1"},
 		{"SLAPENIR_CERTS_DIR", p.Certs},
 		// Trust store for TLS clients: the CA that signed the proxy's certificate.
 		{"SSL_CERT_FILE", p.Certs + "/root_ca.pem"},

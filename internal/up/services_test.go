@@ -62,8 +62,11 @@ func TestServicesFileIsValidForInit(t *testing.T) {
 			if got := strings.Join(svc["relay"].Command, " "); !strings.Contains(got, "--certs /state dir/agent/certs") {
 				t.Errorf("relay command %q lost the path with a space", got)
 			}
-			if !slices.Contains(svc["agent"].Env, "HTTP_PROXY=http://127.0.0.1:3128") || !slices.Contains(svc["agent"].Env, "NO_PROXY=proxy") {
-				t.Errorf("agent env %v, want HTTP_PROXY at the relay and NO_PROXY for the proxy's /health", svc["agent"].Env)
+			for _, want := range []string{"HTTP_PROXY=http://127.0.0.1:3128", "http_proxy=http://127.0.0.1:3128", "https_proxy=http://127.0.0.1:3128",
+				"NO_PROXY=proxy,localhost,127.0.0.1,::1", "no_proxy=proxy,localhost,127.0.0.1,::1"} {
+				if !slices.Contains(svc["agent"].Env, want) {
+					t.Errorf("agent env %v lacks %s (both cases: curl and wget read only the lower-case ones)", svc["agent"].Env, want)
+				}
 			}
 		})
 	}

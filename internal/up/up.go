@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/slapenir/slapenir/internal/audit"
@@ -210,9 +211,12 @@ func Run(ctx context.Context, o Options) (err error) {
 	say("  proxy:   %s (mTLS) on %s, pid %d, audit log %s", proxyURL, proxyAddr, px.pid(), cfg.Audit.File)
 	kind := "real"
 	if ol.Fake {
-		kind = "fake (no Ollama answered at $OLLAMA_HOST)"
+		kind = "the built-in fake: answers are canned"
 	}
 	say("  Ollama:  http://%s (%s), model %s", ol.Host, kind, o.Model)
+	if ol.Fake {
+		say("  note:    no Ollama at %s: using the built-in fake; answers are canned", strings.Join(ol.Tried, ", "))
+	}
 	if cfg.Policy.Default == "allow" {
 		say("  note:    to reach Ollama the proxy may now reach private address %s for the agent, and with policy default \"allow\" that is every port there; give --config with \"default: deny\" to allow Ollama's port alone", hostOnly(ol.Host))
 	}

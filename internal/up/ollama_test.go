@@ -1,0 +1,55 @@
+package up
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/slapenir/slapenir/internal/ollama/fake"
+)
+
+// TestStartOllamaSaysWhatItTried: with $OLLAMA_HOST unset and nothing at
+// Ollama's default address, up serves its fake and says what it asked; an
+// Ollama at $OLLAMA_HOST is used as it is. (When something does listen on
+// 127.0.0.1:11434 here, the first case cannot be told apart and is skipped.)
+func TestStartOllamaSaysWhatItTried(t *testing.T) {
+	ctx := context.Background()
+	if answersTags(ctx, defaultOllama) == nil {
+		t.Skipf("an Ollama answers at %s on this machine", defaultOllama)
+	}
+	o, err := startOllama(ctx, "", "m:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.stop(ctx)
+	got := strings.Join(o.Tried, ", ")
+	if !o.Fake || !strings.HasPrefix(got, "$OLLAMA_HOST (unset), 127.0.0.1:11434 (") {
+		t.Fatalf("fake %v, tried %q", o.Fake, got)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := fake.New(fake.Options{Models: []string{"m:1"}})
+	go srv.Serve(ln)
+	defer srv.Close()
+	real, err := startOllama(ctx, ln.Addr().String(), "m:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if real.Fake || real.Host != ln.Addr().String() {
+		t.Fatalf("an Ollama answering at $OLLAMA_HOST was not used: %+v", real)
+	}
+
+	// One that is set but does not answer is named with its value.
+	dead, err := startOllama(ctx, "127.0.0.1:1", "m:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.stop(ctx)
+	if got := strings.Join(dead.Tried, ", "); !dead.Fake || !strings.HasPrefix(got, "$OLLAMA_HOST=127.0.0.1:1 (") || strings.Contains(got, "(unset)") {
+		t.Fatalf("tried %q", got)
+	}
+}
