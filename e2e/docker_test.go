@@ -272,6 +272,21 @@ func TestComposeStack(t *testing.T) {
 	waitLogs(t, "slapenir-agent-2", `^\[ollama-verify\] Ollama is reachable through proxy!$`, 2*time.Minute)
 	waitLogs(t, "slapenir-proxy", `"identity":"agent-2".*"host":"ollama"`, 30*time.Second)
 
+	// The images' HEALTHCHECKs (slapenir ctl health against each init).
+	for _, c := range []string{"slapenir-agent", "slapenir-proxy"} {
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			status := strings.TrimSpace(docker(t, "inspect", "--format", "{{.State.Health.Status}}", c))
+			if status == "healthy" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is %q, not healthy, two minutes after start", c, status)
+			}
+			time.Sleep(2 * time.Second)
+		}
+	}
+
 	// The proxy restarts; the agent's next requests work again.
 	docker(t, "restart", "slapenir-proxy")
 	deadline := time.Now().Add(90 * time.Second)
