@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -31,7 +33,7 @@ func certsBundle(args []string) int {
 	}
 	d := certfile.Dir(*dir)
 	if *out == "" {
-		*out = strings.TrimSuffix(*dir, "/") + "/ca-bundle.pem"
+		*out = filepath.Join(*dir, "ca-bundle.pem")
 	}
 	logf := certsLog("ca-bundle")
 	system, from, err := certfile.SystemRoots()
@@ -68,11 +70,11 @@ func fetchInterceptCA(d certfile.Dir, proxyURL string, timeout time.Duration) ([
 	if err != nil {
 		return nil, err
 	}
-	host := strings.TrimPrefix(strings.TrimPrefix(proxyURL, "https://"), "http://")
-	if h, _, ok := strings.Cut(host, ":"); ok {
-		host = h
+	u, err := url.Parse(proxyURL)
+	if err != nil || u.Hostname() == "" {
+		return nil, fmt.Errorf("--proxy %q is not a URL with a host (want e.g. https://proxy:3000)", proxyURL)
 	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, TLSClientConfig: reload.ClientConfig(kp, roots, host)}}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, TLSClientConfig: reload.ClientConfig(kp, roots, u.Hostname())}}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var last error

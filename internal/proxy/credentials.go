@@ -74,9 +74,10 @@ type usage struct {
 	injected  map[int]bool
 	foreign   map[int]bool
 	misplaced map[int]map[secrets.Location]bool
-	// body is done when the goroutine injecting into a streamed body has
-	// finished, so the record names what it injected.
-	body sync.WaitGroup
+	// bodyDone, set when a body streams through the injector, is closed
+	// when that goroutine has finished, so the record names what it
+	// injected. Set and read on the handler's goroutine.
+	bodyDone chan struct{}
 }
 
 // add notes what one location's replacement did. A placeholder left alone
@@ -117,11 +118,13 @@ const bodyWait = 2 * time.Second
 // notes returns, once the body's injector is done (or bodyWait passed), the
 // credentials injected and the placeholders left alone, for the record.
 func (u *usage) notes(v *secrets.Vault) (injected []string, left []audit.PlaceholderNote) {
-	done := make(chan struct{})
-	go func() { u.body.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(bodyWait):
+	if u.bodyDone != nil {
+		t := time.NewTimer(bodyWait)
+		select {
+		case <-u.bodyDone:
+		case <-t.C:
+		}
+		t.Stop()
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -212,9 +215,10 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, u 
 	// replaces nothing, so that placeholders in it are audited.
 	body := out.Body
 	pr, pw := io.Pipe()
-	u.body.Add(1)
+	done := make(chan struct{})
+	u.bodyDone = done
 	go func() {
-		defer u.body.Done()
+		defer close(done)
 		// A panic here would kill the whole proxy: no handler recovers a
 		// goroutine of its own. Contain it to this request's body.
 		defer func() {
