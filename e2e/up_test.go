@@ -109,7 +109,7 @@ func testUp(t *testing.T, cred *syscall.Credential, args ...string) {
 	if left := waitGone(procs, 5*time.Second); len(left) > 0 {
 		t.Errorf("processes left after Ctrl-C: %v", left)
 	}
-	u.waitFor(t, `^\[up\] stopped; no process, namespace, veth or rule of this run is left$`, time.Second)
+	u.waitFor(t, `^\[up\] stopped; no process, namespace, veth or rule of this run is left; kept in `, time.Second)
 
 	recs := readAudit(t, e.AuditFile)
 	for _, want := range []struct{ path, host string }{{"/api/tags", hostOnly(e.Ollama)}, {"/x", "127.0.0.1"}} {

@@ -10,36 +10,58 @@ import (
 )
 
 func init() {
-	register("shell", "an interactive shell as the agent (uid 1000, no privileges), with the agent's environment; args go to the shell", runShell)
+	register("shell", "an interactive shell as the agent (uid 1000, no privileges), with the agent's environment; args go to the shell, or -- CMD ARGS runs CMD instead", runShell)
 }
 
 // agentUID is the agent user the seed names: agent, uid and gid 1000.
 const agentUID = 1000
 
-// runShell replaces itself with bash (else sh) as the agent. As root it
-// drops to uid/gid 1000 with no supplementary groups and no_new_privs first,
-// so `docker exec -it slapenir-agent bash` (whose .bashrc comes here) is a
-// shell as agent, as the seed says; as anyone else it just runs the shell.
+// runShell replaces itself with bash (else sh), or with the command after
+// "--", as the agent. As root it drops to uid/gid 1000 with no
+// supplementary groups and no_new_privs first, so `docker exec -it
+// slapenir-agent bash` (whose .bashrc comes here) is a shell as agent, as
+// the seed says, and `slapenir up -- CMD` runs CMD as the agent; as anyone
+// else it just runs the program.
 func runShell(args []string) int {
-	shell, err := exec.LookPath("bash")
-	if err != nil {
-		if shell, err = exec.LookPath("sh"); err != nil {
-			fmt.Fprintln(os.Stderr, "slapenir shell: neither bash nor sh is on PATH")
+	var prog string
+	var err error
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+		if len(args) == 0 {
+			fmt.Fprintln(os.Stderr, "slapenir shell: nothing after --: give the command to run as the agent")
+			return 2
+		}
+		if prog, err = exec.LookPath(args[0]); err != nil {
+			fmt.Fprintf(os.Stderr, "slapenir shell: %v (PATH=%s)\n", err, os.Getenv("PATH"))
 			return 127
 		}
+		args = args[1:]
+	} else {
+		if prog, err = exec.LookPath("bash"); err != nil {
+			if prog, err = exec.LookPath("sh"); err != nil {
+				fmt.Fprintln(os.Stderr, "slapenir shell: neither bash nor sh is on PATH")
+				return 127
+			}
+		}
+		if len(args) == 0 {
+			args = []string{"-i"}
+		}
 	}
+	env := os.Environ()
 	if os.Geteuid() == 0 {
 		if err := dropToAgent(); err != nil {
 			fmt.Fprintf(os.Stderr, "slapenir shell: cannot become the agent (uid %d): %v\n", agentUID, err)
 			return 1
 		}
+		// The agent's home: the container's /home/agent, or up's, which
+		// up sets; root's is not the agent's.
+		if h := os.Getenv("HOME"); h == "" || h == "/root" {
+			env = append(env, "HOME=/home/agent")
+		}
+		env = append(env, "USER=agent", "LOGNAME=agent")
 	}
-	env := append(os.Environ(), "HOME=/home/agent", "USER=agent", "LOGNAME=agent")
-	if len(args) == 0 {
-		args = []string{"-i"}
-	}
-	err = syscall.Exec(shell, append([]string{shell}, args...), env)
-	fmt.Fprintf(os.Stderr, "slapenir shell: exec %s: %v\n", shell, err)
+	err = syscall.Exec(prog, append([]string{prog}, args...), env)
+	fmt.Fprintf(os.Stderr, "slapenir shell: exec %s: %v\n", prog, err)
 	return 127
 }
 

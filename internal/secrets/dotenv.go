@@ -278,3 +278,21 @@ func (p *dotenvParser) afterQuote(key string, v []byte) error {
 	clear(v)
 	return p.fail(key, msgAfterQuote)
 }
+
+// DotenvEnviron parses a .env file (the syntax of parseDotenv) into
+// KEY=value entries for a child's environment, later keys winning. It is for
+// `slapenir up`, which hands the root .env to the proxy as compose's
+// env_file does: the values become strings there, as any environment
+// variable is; the vault reads them from that environment like the rest.
+func DotenvEnviron(data []byte) ([]string, error) {
+	entries, err := parseDotenv(data)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, e.key+"="+string(e.value))
+		clear(e.value)
+	}
+	return out, nil
+}

@@ -85,7 +85,7 @@ func chownTree(dir string) error {
 		if err != nil {
 			return err
 		}
-		if err := os.Lchown(path, 1000, 1000); err != nil {
+		if err := os.Lchown(path, agentID, agentID); err != nil {
 			return fmt.Errorf("up: cannot give %s to the agent user (uid 1000): %w", path, err)
 		}
 		return nil

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/slapenir/slapenir/internal/ollama/fake"
@@ -26,10 +27,26 @@ type ollama struct {
 // defaultOllama is where Ollama listens when nobody said otherwise.
 const defaultOllama = "127.0.0.1:11434"
 
+// OllamaChoice says which Ollama up uses.
+type OllamaChoice int
+
+const (
+	// OllamaAuto uses a real Ollama when one answers, else the fake.
+	OllamaAuto OllamaChoice = iota
+	// OllamaFake always serves the fake (--fake-ollama).
+	OllamaFake
+	// OllamaReal fails when no real Ollama answers (--no-fake-ollama).
+	OllamaReal
+)
+
 // startOllama uses the first Ollama that answers /api/tags within a second
 // — host ($OLLAMA_HOST), then Ollama's default address — else serves the
 // fake on a free loopback port with model. What was tried is in Tried.
-func startOllama(ctx context.Context, host, model string) (*ollama, error) {
+// choice may skip the search (OllamaFake) or refuse the fake (OllamaReal).
+func startOllama(ctx context.Context, host, model string, choice OllamaChoice) (*ollama, error) {
+	if choice == OllamaFake {
+		return serveFake(model, []string{"nothing (--fake-ollama)"})
+	}
 	var tried, candidates []string
 	if host != "" {
 		candidates = append(candidates, host)
@@ -50,6 +67,14 @@ func startOllama(ctx context.Context, host, model string) (*ollama, error) {
 		}
 		tried = append(tried, what+" ("+err.Error()+")")
 	}
+	if choice == OllamaReal {
+		return nil, fmt.Errorf("up: no Ollama answers at %s, and --no-fake-ollama refuses the built-in fake: start Ollama (ollama serve) or set OLLAMA_HOST", strings.Join(tried, ", "))
+	}
+	return serveFake(model, tried)
+}
+
+// serveFake serves the fake Ollama with model on a free loopback port.
+func serveFake(model string, tried []string) (*ollama, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err

@@ -18,7 +18,7 @@ func TestStartOllamaSaysWhatItTried(t *testing.T) {
 	if answersTags(ctx, defaultOllama) == nil {
 		t.Skipf("an Ollama answers at %s on this machine", defaultOllama)
 	}
-	o, err := startOllama(ctx, "", "m:1")
+	o, err := startOllama(ctx, "", "m:1", OllamaAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestStartOllamaSaysWhatItTried(t *testing.T) {
 	srv := fake.New(fake.Options{Models: []string{"m:1"}})
 	go srv.Serve(ln)
 	defer srv.Close()
-	real, err := startOllama(ctx, ln.Addr().String(), "m:1")
+	real, err := startOllama(ctx, ln.Addr().String(), "m:1", OllamaAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestStartOllamaSaysWhatItTried(t *testing.T) {
 	}
 
 	// One that is set but does not answer is named with its value.
-	dead, err := startOllama(ctx, "127.0.0.1:1", "m:1")
+	dead, err := startOllama(ctx, "127.0.0.1:1", "m:1", OllamaAuto)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -13,9 +12,13 @@ import (
 // fake, a network namespace when root.
 type Options struct {
 	// StateDir holds everything up creates (CA, certificates, audit log,
-	// service file). "" means $SLAPENIR_STATE_DIR, else a new temporary
-	// directory removed at the end.
+	// service file) and keeps across runs. "" means $SLAPENIR_STATE_DIR,
+	// else defaultStateDir(): ~/.local/state/slapenir/up, or
+	// /var/lib/slapenir/up as root.
 	StateDir string
+	// Ephemeral uses a new temporary state directory instead, removed at
+	// the end: nothing of the run is kept.
+	Ephemeral bool
 	// ProxyConfig is a proxy configuration file to start from; "" uses the
 	// embedded defaults. Its listen address, audit file, state dir and tls
 	// section are replaced by up's; Ollama is added to its allow lists.
@@ -28,6 +31,9 @@ type Options struct {
 	// OllamaHost is the Ollama to use when it answers /api/tags (host:port,
 	// as $OLLAMA_HOST); else a fake Ollama is started on loopback.
 	OllamaHost string
+	// Ollama says whether a real Ollama is searched for, the fake served
+	// anyway, or the fake refused.
+	Ollama OllamaChoice
 	// Model is the model ollama-verify checks ($OLLAMA_MODEL).
 	Model string
 	// AgentName is the agent's certificate subject, its identity in the
@@ -35,6 +41,25 @@ type Options struct {
 	AgentName string
 	// Heartbeat is the placeholder agent's heartbeat interval (30s).
 	Heartbeat time.Duration
+	// Services is a service file for the agent environment's init instead
+	// of the generated default services.
+	Services string
+	// Command, when set, runs as the agent in place of the heartbeat
+	// placeholder (`up -- CMD ARGS`): as uid 1000 when root, with the
+	// agent's environment, in its namespace and workspace, on Stdin, Stdout
+	// and Stderr, once every service is ready; up stops when it exits, and
+	// a non-zero exit comes back as *CommandExit. Shell does the same with
+	// an interactive shell as the agent (`up --shell`).
+	Command []string
+	Shell   bool
+	// Stdin, Stdout and Stderr are the command's terminal (this process's
+	// when nil).
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Foreground, when set, is told while the command runs (true) and when
+	// it has exited (false): the terminal's Ctrl-C is the command's then,
+	// and up's caller must not stop up for it.
+	Foreground func(bool)
 	// Exe is the slapenir binary the agent environment runs; "" means this
 	// process's own executable.
 	Exe string
@@ -87,24 +112,13 @@ func (o *Options) defaults() {
 	if o.Env == nil {
 		o.Env = os.Environ()
 	}
-}
-
-// stateDir creates the state directory; remove reports whether up made a
-// temporary one it must delete at the end.
-func (o *Options) stateDir() (dir string, remove bool, err error) {
-	dir = o.StateDir
-	if dir == "" {
-		dir = os.Getenv("SLAPENIR_STATE_DIR")
+	if o.Stdin == nil {
+		o.Stdin = os.Stdin
 	}
-	if dir == "" {
-		dir, err = os.MkdirTemp("", "slapenir-up-")
-		if err != nil {
-			return "", false, fmt.Errorf("up: cannot create a temporary state directory: %w (set --state-dir)", err)
-		}
-		remove = true
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", false, fmt.Errorf("up: cannot create the state directory %s: %w", dir, err)
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
 	}
-	dir, err = filepath.Abs(dir)
-	return dir, remove, err
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
 }

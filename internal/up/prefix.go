@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 )
 
@@ -17,8 +18,28 @@ type lineWriter struct {
 }
 
 type sink struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu     sync.Mutex
+	w      io.Writer
+	recent []string // the latest tailLines lines, for error messages
+}
+
+// redirect sends what follows to w instead, returning where it went before:
+// while a command given to up owns the terminal, the parts' output goes to
+// a log file.
+func (s *sink) redirect(w io.Writer) io.Writer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev := s.w
+	s.w = w
+	return prev
+}
+
+// remember keeps line among the recent ones; s.mu is held.
+func (s *sink) remember(line string) {
+	if len(s.recent) >= tailLines {
+		s.recent = append(s.recent[:0], s.recent[len(s.recent)-tailLines/2:]...)
+	}
+	s.recent = append(s.recent, strings.TrimSuffix(line, "\n"))
 }
 
 func (s *sink) writer(prefix string) *lineWriter {
@@ -28,7 +49,9 @@ func (s *sink) writer(prefix string) *lineWriter {
 func (s *sink) printf(format string, args ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, _ = io.WriteString(s.w, fmt.Sprintf(format, args...))
+	line := fmt.Sprintf(format, args...)
+	s.remember(line)
+	_, _ = io.WriteString(s.w, line)
 }
 
 func (l *lineWriter) Write(p []byte) (int, error) {
@@ -38,8 +61,10 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 		if i < 0 {
 			return len(p), nil
 		}
+		line := l.prefix + string(l.buf[:i+1])
 		l.sink.mu.Lock()
-		_, err := io.WriteString(l.sink.w, l.prefix+string(l.buf[:i+1]))
+		l.sink.remember(line)
+		_, err := io.WriteString(l.sink.w, line)
 		l.sink.mu.Unlock()
 		l.buf = l.buf[i+1:]
 		if err != nil {

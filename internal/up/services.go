@@ -24,6 +24,15 @@ type plan struct {
 	HelperAddr string // the Ollama helper, 127.0.0.1:8765 in a namespace
 	Model      string
 	Heartbeat  string
+	NoAgent    bool // up runs a command as the agent instead of the heartbeat
+}
+
+// dependsOn is a depends_on line for names, or nothing.
+func dependsOn(list func(...string) string, names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return "    depends_on: " + list(names...) + "\n"
 }
 
 // servicesFile renders the default services (agent/agent-services.yaml)
@@ -33,10 +42,11 @@ func servicesFile(p plan) string {
 	var b strings.Builder
 	q := strconv.Quote
 	list := func(items ...string) string {
+		quoted := make([]string, len(items))
 		for i, s := range items {
-			items[i] = q(s)
+			quoted[i] = q(s)
 		}
-		return "[" + strings.Join(items, ", ") + "]"
+		return "[" + strings.Join(quoted, ", ") + "]"
 	}
 	user := ""
 	if p.AsUser {
@@ -71,10 +81,11 @@ func servicesFile(p plan) string {
 	} else {
 		b.WriteString("  # no certs-bootstrap: with the development CA, up issued the agent's certificate itself.\n")
 	}
-	deps := ""
-	if len(ready) > 0 {
-		deps = "    depends_on: " + list(ready...) + "\n"
-	}
+	// The one CA bundle every tool trusts (certs bundle): after the agent's
+	// certificate exists, before the agent.
+	fmt.Fprintf(&b, "  ca-bundle:\n    type: oneshot\n    command: %s\n%s    timeout: 2m\n    required: false\n%s",
+		list("slapenir", "certs", "bundle", "--dir", p.Certs, "--proxy", p.ProxyURL), dependsOn(list, ready), user)
+	deps := dependsOn(list, ready)
 	fmt.Fprintf(&b, "  relay:\n    command: %s\n%s%s    ready:\n      tcp: %s\n      timeout: 30s\n    forward_hup: true\n",
 		list("slapenir", "relay", "--certs", p.Certs, "--proxy", p.ProxyURL, "--listen", p.RelayAddr, "--ollama-listen", p.HelperAddr),
 		deps, user, q(p.RelayAddr))
@@ -86,26 +97,39 @@ func servicesFile(p plan) string {
 	} else {
 		b.WriteString("  # no certs-renew: the development CA has no renewal endpoint; restart up after 24 h.\n")
 	}
-	relayURL := "http://" + p.RelayAddr
-	fmt.Fprintf(&b, "  agent:\n    command: %s\n    depends_on: [\"relay\", \"ollama-verify\"]\n    workdir: %s\n%s    env:\n",
+	if p.NoAgent {
+		b.WriteString("  # no agent service: up runs the command it was given as the agent instead.\n")
+		return b.String()
+	}
+	fmt.Fprintf(&b, "  agent:\n    command: %s\n    depends_on: [\"relay\", \"ollama-verify\", \"ca-bundle\"]\n    workdir: %s\n%s    env:\n",
 		list("slapenir", "agent", "--interval", p.Heartbeat, "--health-url", p.ProxyURL+"/health"), q(p.Workspace), user)
-	for _, kv := range [][2]string{
+	for _, kv := range agentVars(p) {
+		fmt.Fprintf(&b, "      %s: %s\n", kv[0], q(kv[1]))
+	}
+	return b.String()
+}
+
+// agentVars are the agent service's own variables, as in
+// agent/agent-services.yaml: the proxy in both cases, what bypasses it, and
+// the one CA bundle for every TLS client.
+func agentVars(p plan) [][2]string {
+	relayURL := "http://" + p.RelayAddr
+	noProxy := hostOf(p.ProxyURL) + ",localhost,127.0.0.1,::1"
+	bundle := p.Certs + "/ca-bundle.pem"
+	return [][2]string{
 		// Both cases: curl and wget read only the lower-case http_proxy.
 		{"HTTP_PROXY", relayURL}, {"HTTPS_PROXY", relayURL},
 		{"http_proxy", relayURL}, {"https_proxy", relayURL},
 		// The health check goes straight to the proxy: /health is the one
 		// thing it answers without a client certificate; and what is on
 		// loopback (the relay, the Ollama helper) is reached directly.
-		{"NO_PROXY", hostOf(p.ProxyURL) + ",localhost,127.0.0.1,::1"},
-		{"no_proxy", hostOf(p.ProxyURL) + ",localhost,127.0.0.1,::1"},
+		{"NO_PROXY", noProxy}, {"no_proxy", noProxy},
 		{"SLAPENIR_CERTS_DIR", p.Certs},
-		// Trust store for TLS clients: the CA that signed the proxy's certificate.
-		{"SSL_CERT_FILE", p.Certs + "/root_ca.pem"},
-		{"REQUESTS_CA_BUNDLE", p.Certs + "/root_ca.pem"},
-	} {
-		fmt.Fprintf(&b, "      %s: %s\n", kv[0], q(kv[1]))
+		// One trust store for every TLS client (Go, OpenSSL, curl, git,
+		// Python requests, pip, Node): the bundle ca-bundle wrote.
+		{"SSL_CERT_FILE", bundle}, {"REQUESTS_CA_BUNDLE", bundle}, {"CURL_CA_BUNDLE", bundle},
+		{"GIT_SSL_CAINFO", bundle}, {"PIP_CERT", bundle}, {"NODE_EXTRA_CA_CERTS", bundle},
 	}
-	return b.String()
 }
 
 // hostOf is the host of an http(s)://host:port URL.

@@ -1,6 +1,7 @@
 package up
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -16,10 +17,10 @@ func TestServicesFileIsValidForInit(t *testing.T) {
 		enroll, enforce bool
 		want            []string
 	}{
-		{"dev CA, unconfined", false, false, []string{"relay", "ollama-verify", "agent"}},
-		{"dev CA, namespace", false, true, []string{"enforce", "relay", "ollama-verify", "agent"}},
-		{"step-ca, unconfined", true, false, []string{"certs-bootstrap", "relay", "ollama-verify", "certs-renew", "agent"}},
-		{"step-ca, namespace", true, true, []string{"enforce", "certs-bootstrap", "relay", "ollama-verify", "certs-renew", "agent"}},
+		{"dev CA, unconfined", false, false, []string{"ca-bundle", "relay", "ollama-verify", "agent"}},
+		{"dev CA, namespace", false, true, []string{"enforce", "ca-bundle", "relay", "ollama-verify", "agent"}},
+		{"step-ca, unconfined", true, false, []string{"certs-bootstrap", "ca-bundle", "relay", "ollama-verify", "certs-renew", "agent"}},
+		{"step-ca, namespace", true, true, []string{"enforce", "certs-bootstrap", "ca-bundle", "relay", "ollama-verify", "certs-renew", "agent"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := plan{Certs: "/state dir/agent/certs", Workspace: "/state dir/agent/workspace", AsUser: true,
@@ -54,7 +55,16 @@ func TestServicesFileIsValidForInit(t *testing.T) {
 					t.Errorf("enforce command %q, want %q", got, want)
 				}
 			}
-			for _, name := range []string{"relay", "agent"} {
+			// The bundle needs the agent's certificate (and, confined,
+			// the way to the proxy), and the agent needs the bundle.
+			wantBundleDeps := map[[2]bool][]string{{true, true}: {"enforce", "certs-bootstrap"}, {true, false}: {"certs-bootstrap"}, {false, true}: {"enforce"}, {false, false}: nil}[[2]bool{tc.enroll, tc.enforce}]
+			if got := svc["ca-bundle"].DependsOn; !slices.Equal(got, wantBundleDeps) {
+				t.Errorf("ca-bundle depends on %v, want %v", got, wantBundleDeps)
+			}
+			if !slices.Contains(svc["agent"].DependsOn, "ca-bundle") {
+				t.Errorf("agent depends on %v: it must wait for the CA bundle its tools trust", svc["agent"].DependsOn)
+			}
+			for _, name := range []string{"relay", "agent", "ca-bundle"} {
 				if svc[name].User != agentUser {
 					t.Errorf("%s runs as %q, want the agent user %s", name, svc[name].User, agentUser)
 				}
@@ -63,11 +73,67 @@ func TestServicesFileIsValidForInit(t *testing.T) {
 				t.Errorf("relay command %q lost the path with a space", got)
 			}
 			for _, want := range []string{"HTTP_PROXY=http://127.0.0.1:3128", "http_proxy=http://127.0.0.1:3128", "https_proxy=http://127.0.0.1:3128",
-				"NO_PROXY=proxy,localhost,127.0.0.1,::1", "no_proxy=proxy,localhost,127.0.0.1,::1"} {
+				"NO_PROXY=proxy,localhost,127.0.0.1,::1", "no_proxy=proxy,localhost,127.0.0.1,::1",
+				"SSL_CERT_FILE=/state dir/agent/certs/ca-bundle.pem", "REQUESTS_CA_BUNDLE=/state dir/agent/certs/ca-bundle.pem",
+				"CURL_CA_BUNDLE=/state dir/agent/certs/ca-bundle.pem", "NODE_EXTRA_CA_CERTS=/state dir/agent/certs/ca-bundle.pem",
+				"GIT_SSL_CAINFO=/state dir/agent/certs/ca-bundle.pem", "PIP_CERT=/state dir/agent/certs/ca-bundle.pem"} {
 				if !slices.Contains(svc["agent"].Env, want) {
 					t.Errorf("agent env %v lacks %s (both cases: curl and wget read only the lower-case ones)", svc["agent"].Env, want)
 				}
 			}
 		})
+	}
+}
+
+// With a command given to up (up -- CMD, up --shell), the heartbeat agent
+// service is left out: the command runs as the agent instead.
+func TestServicesFileWithoutAgent(t *testing.T) {
+	p := plan{Certs: "/s/certs", Workspace: "/s/ws", ProxyAddr: "10.213.1.1:3000", ProxyURL: "https://proxy:3000",
+		RelayAddr: "127.0.0.1:3128", HelperAddr: "127.0.0.1:8765", Model: "m", Heartbeat: "1s", NoAgent: true}
+	f, err := initconf.Parse("up.yaml", []byte(servicesFile(p)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range f.Services {
+		if s.Name == "agent" {
+			t.Fatal("the heartbeat agent service is there although a command runs as the agent")
+		}
+	}
+}
+
+// up's agent gets the variables the container's agent service sets
+// (agent/agent-services.yaml): one list of what the agent's tools need.
+func TestAgentVarsMatchTheContainer(t *testing.T) {
+	b, err := os.ReadFile("../../agent/agent-services.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := initconf.Parse("agent-services.yaml", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var containerKeys []string
+	for _, s := range f.Services {
+		if s.Name == "agent" {
+			for _, kv := range s.Env {
+				containerKeys = append(containerKeys, strings.SplitN(kv, "=", 2)[0])
+			}
+		}
+	}
+	var upKeys []string
+	for _, kv := range agentVars(plan{Certs: "/c", ProxyURL: "https://proxy:3000", RelayAddr: "127.0.0.1:3128"}) {
+		upKeys = append(upKeys, kv[0])
+	}
+	// SLAPENIR_PROXY_URL is in up's init environment; SLAPENIR_CERTS_DIR
+	// is up's certificate directory, which the container fixes.
+	for _, k := range containerKeys {
+		if !slices.Contains(upKeys, k) && k != "SLAPENIR_PROXY_URL" {
+			t.Errorf("the container's agent sets %s, up's does not", k)
+		}
+	}
+	for _, k := range upKeys {
+		if !slices.Contains(containerKeys, k) && k != "SLAPENIR_CERTS_DIR" {
+			t.Errorf("up's agent sets %s, the container's does not", k)
+		}
 	}
 }

@@ -39,21 +39,32 @@ func Run(ctx context.Context, o Options) (err error) {
 	say := func(format string, args ...any) { out.printf("[up] "+format+"\n", args...) }
 	root := os.Geteuid() == 0
 
-	state, removeState, err := o.stateDir()
+	if gone, err := removeStaleEphemeral(os.TempDir()); err != nil {
+		say("note: could not remove what an earlier --ephemeral up left in %s: %v", os.TempDir(), err)
+	} else {
+		for _, d := range gone {
+			say("removed %s, left (CA keys included) by an --ephemeral up that did not stop cleanly", d)
+		}
+	}
+	sd, err := o.openState(time.Now())
 	if err != nil {
 		return err
 	}
+	state := sd.path
 	// cleanups run in reverse order on the way out, whatever happened.
 	var cleanups []func() error
+	var kept string // what a persistent state directory keeps, for the stop line
 	defer func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			err = errors.Join(err, cleanups[i]())
 		}
-		if removeState {
-			err = errors.Join(err, os.RemoveAll(state))
-		}
-		if err == nil {
-			say("stopped; no process, namespace, veth or rule of this run is left")
+		err = errors.Join(err, sd.close())
+		if err == nil || errors.As(err, new(*CommandExit)) {
+			if sd.ephemeral {
+				say("stopped; no process, namespace, veth or rule of this run is left, and its temporary state directory is removed")
+			} else {
+				say("stopped; no process, namespace, veth or rule of this run is left; kept in %s: %s (--ephemeral keeps nothing)", state, kept)
+			}
 		}
 	}()
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -75,9 +86,9 @@ func Run(ctx context.Context, o Options) (err error) {
 		cleanups = append(cleanups, ns.remove)
 	}
 
-	ol, err := startOllama(ctx, o.OllamaHost, o.Model)
+	ol, err := startOllama(ctx, o.OllamaHost, o.Model, o.Ollama)
 	if err != nil {
-		return fmt.Errorf("up: cannot start the fake Ollama: %w", err)
+		return err
 	}
 	cleanups = append(cleanups, func() error { stopCtx(ol.stop); return nil })
 
@@ -90,6 +101,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	workspace := filepath.Join(home, "workspace")
 	if err := agentDirs(state, home, string(certs), workspace, root); err != nil {
 		return err
+	}
+	if root {
+		if err := agentCanReach(workspace); err != nil {
+			return err
+		}
 	}
 
 	env := agentBaseEnv(o.Env)
@@ -171,14 +187,20 @@ func Run(ctx context.Context, o Options) (err error) {
 			return err
 		}
 	}
-	servicesPath := filepath.Join(state, "agent-services.yaml")
+	command := o.command()
 	p := plan{
 		Certs: string(certs), Workspace: workspace, AsUser: root, Enroll: o.CA.enabled(), Enforce: ns != nil,
 		ProxyAddr: proxyAddr, CAAddr: caAddr, ProxyURL: proxyURL, RelayAddr: relayAddr, HelperAddr: helperAddr,
-		Model: o.Model, Heartbeat: o.Heartbeat.String(),
+		Model: o.Model, Heartbeat: o.Heartbeat.String(), NoAgent: command != nil,
 	}
-	if err := os.WriteFile(servicesPath, []byte(servicesFile(p)), 0o644); err != nil {
-		return fmt.Errorf("up: cannot write the service file: %w", err)
+	servicesPath := o.Services
+	if servicesPath == "" {
+		servicesPath = filepath.Join(state, "agent-services.yaml")
+		if err := os.WriteFile(servicesPath, []byte(servicesFile(p)), 0o644); err != nil {
+			return fmt.Errorf("up: cannot write the service file: %w", err)
+		}
+	} else if servicesPath, err = filepath.Abs(servicesPath); err != nil {
+		return err
 	}
 	bin := filepath.Join(state, "bin")
 	if err := installBinary(bin, exe); err != nil {
@@ -206,7 +228,18 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	cleanups = append(cleanups, func() error { return ag.stop(12 * time.Second) })
 
-	say("SLAPENIR is up; state directory %s", state)
+	notes, err := waitReady(ctx, socket, ag, out, func(msg string) { say("%s", msg) })
+	if err != nil {
+		if ctx.Err() != nil {
+			say("stopping before everything was ready: the agent environment first, then the proxy")
+			return nil
+		}
+		return err
+	}
+	slapenir := filepath.Join(bin, "slapenir")
+	kept = fmt.Sprintf("the audit log %s with its key and checkpoint, the CA (%s)", cfg.Audit.File, caRoot)
+
+	say("SLAPENIR is up; every agent service is ready; state directory %s", state)
 	say("  CA:      %s", caWhat)
 	say("  proxy:   %s (mTLS) on %s, pid %d, audit log %s", proxyURL, proxyAddr, px.pid(), cfg.Audit.File)
 	kind := "real"
@@ -214,8 +247,14 @@ func Run(ctx context.Context, o Options) (err error) {
 		kind = "the built-in fake: answers are canned"
 	}
 	say("  Ollama:  http://%s (%s), model %s", ol.Host, kind, o.Model)
-	if ol.Fake {
+	switch {
+	case ol.Fake:
 		say("  note:    no Ollama at %s: using the built-in fake; answers are canned", strings.Join(ol.Tried, ", "))
+	case len(ol.Tried) > 0:
+		say("  note:    tried %s first", strings.Join(ol.Tried, ", "))
+	}
+	for _, n := range notes {
+		say("  note:    %s", n)
 	}
 	if cfg.Policy.Default == "allow" {
 		say("  note:    to reach Ollama the proxy may now reach private address %s for the agent, and with policy default \"allow\" that is every port there; give --config with \"default: deny\" to allow Ollama's port alone", hostOnly(ol.Host))
@@ -241,9 +280,12 @@ func Run(ctx context.Context, o Options) (err error) {
 		exec, certs.Cert(), certs.Key(), certs.Root(), ol.Host, proxyURL)
 	say("  %scurl http://%s/api/tags", exec, helperAddr)
 	say("  %scurl -x http://%s http://example.com/    # any site, through the relay and the proxy", exec, relayAddr)
-	say("  slapenir audit show %s                       # what the proxy decided", cfg.Audit.File)
-	say("  slapenir audit verify %s --key %s --checkpoint %s   # that nobody rewrote or cut it", cfg.Audit.File, filepath.Join(state, audit.KeyFile), filepath.Join(state, audit.CheckpointFile))
-	say("  slapenir ctl --socket %s status", socket)
+	say("  %s audit show %s                       # what the proxy decided", slapenir, cfg.Audit.File)
+	say("  %s audit verify %s --key %s --checkpoint %s   # that nobody rewrote or cut it", slapenir, cfg.Audit.File, filepath.Join(state, audit.KeyFile), filepath.Join(state, audit.CheckpointFile))
+	say("  %s ctl --socket %s status", slapenir, socket)
+	if command != nil {
+		return runCommand(ctx, &o, command, out, say, slapenir, ns, commandEnv(env, agentVars(p), socket), workspace, state, ag)
+	}
 	say("Ctrl-C stops everything.")
 
 	select {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/slapenir/slapenir/internal/ollama"
 	"io"
 	"net"
 	"net/http"
@@ -148,6 +149,7 @@ func (s *Server) Requests() []Request {
 // routes it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := s.record(r)
+	w.Header().Set(ollama.FakeHeader, "canned answers")
 	if s.opts.OnRequest != nil {
 		s.opts.OnRequest(rec)
 	}

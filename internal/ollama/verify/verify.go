@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/slapenir/slapenir/internal/ollama"
 	"io"
 	"net/http"
 	"net/url"
@@ -47,6 +48,8 @@ type Result struct {
 	ModelAvailable bool
 	// Models are the models Ollama listed.
 	Models []string
+	// Fake is set when the Ollama that answered is SLAPENIR's built-in fake.
+	Fake bool
 }
 
 // Run logs the target, proxy and model, checks the proxy's health, and tries
@@ -79,9 +82,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	var lastErr error
 	for i := 1; i <= attempts; i++ {
-		models, err := tags(ctx, client, proxy, cfg.Target)
+		models, fake, err := tags(ctx, client, proxy, cfg.Target)
 		if err == nil {
-			res.Reachable, res.Models = true, models
+			res.Reachable, res.Models, res.Fake = true, models, fake
 			break
 		}
 		lastErr = err
@@ -99,6 +102,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		logf("WARNING: Ollama is not reachable through proxy after %d attempts: %v", attempts, lastErr)
 		logf("Check that Ollama runs on the host (ollama serve) and listens where OLLAMA_HOST=%s says", strings.TrimPrefix(cfg.Target, "http://"))
 		return res, fmt.Errorf("ollama-verify: Ollama at %s is not reachable through the proxy %s: %w", cfg.Target, proxy, lastErr)
+	}
+	if res.Fake {
+		logf("NOTE: this is SLAPENIR's built-in fake Ollama, not a real model: its answers are canned (start Ollama, or set OLLAMA_HOST, for a real one)")
 	}
 	logf("Ollama is reachable through proxy!")
 	if hasModel(res.Models, cfg.Model) {
@@ -135,39 +141,38 @@ type tagsReply struct {
 	} `json:"models"`
 }
 
-func tags(ctx context.Context, client *http.Client, proxy, target string) ([]string, error) {
+func tags(ctx context.Context, client *http.Client, proxy, target string) (models []string, fake bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, proxy+"/api/tags", nil)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	req.Header.Set("X-Target-URL", target)
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, unwrap(err)
+		return nil, false, unwrap(err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return nil, fmt.Errorf("reading /api/tags: %w", err)
+		return nil, false, fmt.Errorf("reading /api/tags: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
 			Error string `json:"error"`
 		}
 		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return nil, fmt.Errorf("%s: %s", resp.Status, e.Error)
+			return nil, false, fmt.Errorf("%s: %s", resp.Status, e.Error)
 		}
-		return nil, fmt.Errorf("/api/tags answered %s", resp.Status)
+		return nil, false, fmt.Errorf("/api/tags answered %s", resp.Status)
 	}
 	var tr tagsReply
 	if err := json.Unmarshal(body, &tr); err != nil {
-		return nil, fmt.Errorf("/api/tags is not Ollama's model list: %w", err)
+		return nil, false, fmt.Errorf("/api/tags is not Ollama's model list: %w", err)
 	}
-	names := make([]string, 0, len(tr.Models))
 	for _, m := range tr.Models {
-		names = append(names, m.Name)
+		models = append(models, m.Name)
 	}
-	return names, nil
+	return models, resp.Header.Get(ollama.FakeHeader) != "", nil
 }
 
 // hasModel matches the way Ollama names models: "llama3" is "llama3:latest".

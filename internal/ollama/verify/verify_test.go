@@ -3,8 +3,10 @@ package verify_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -68,7 +70,7 @@ func TestModelAvailable(t *testing.T) {
 	for _, model := range []string{"qwen2.5-coder:7b", "llama3"} {
 		var out syncBuffer
 		res, err := check(t, p, f.URL(), model, 10, &out)
-		if err != nil || !res.ProxyHealthy || !res.Reachable || !res.ModelAvailable {
+		if err != nil || !res.ProxyHealthy || !res.Reachable || !res.ModelAvailable || !res.Fake {
 			t.Fatalf("model %s: %+v, %v\n%s", model, res, err, out.String())
 		}
 		want := strings.Join([]string{
@@ -76,12 +78,32 @@ func TestModelAvailable(t *testing.T) {
 			"[ollama-verify] Proxy: " + p.String(),
 			"[ollama-verify] Model: " + model,
 			"[ollama-verify] Proxy is healthy",
+			"[ollama-verify] NOTE: this is SLAPENIR's built-in fake Ollama, not a real model: its answers are canned (start Ollama, or set OLLAMA_HOST, for a real one)",
 			"[ollama-verify] Ollama is reachable through proxy!",
 			"[ollama-verify] Model " + model + " is available",
 		}, "\n") + "\n"
 		if out.String() != want {
 			t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
 		}
+	}
+}
+
+// An Ollama that is not the fake gets no note: only the fake's marker
+// header says "canned".
+func TestRealOllamaHasNoFakeNote(t *testing.T) {
+	p := startProxy(t)
+	real := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"models":[{"name":"llama3:latest"}]}`)
+	}))
+	t.Cleanup(real.Close)
+	var out syncBuffer
+	res, err := check(t, p, real.URL, "llama3", 3, &out)
+	if err != nil || res.Fake || !res.ModelAvailable {
+		t.Fatalf("%+v, %v\n%s", res, err, out.String())
+	}
+	if strings.Contains(out.String(), "fake") {
+		t.Errorf("a real Ollama was called a fake:\n%s", out.String())
 	}
 }
 

@@ -1,0 +1,163 @@
+package up
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/slapenir/slapenir/internal/config"
+)
+
+// lockName is the lock file in every state directory: held (flock) for as
+// long as an up uses the directory, and holding that up's pid and start
+// time, so a second up can say who is in the way.
+const lockName = "up.lock"
+
+// ephemeralPrefix names the temporary state directories of --ephemeral runs
+// in $TMPDIR; the next up removes those whose up is gone (kill -9 leaves
+// one behind, CA keys included).
+const ephemeralPrefix = "slapenir-up-"
+
+// stateDir is the state directory of one run, locked.
+type stateDir struct {
+	path      string
+	ephemeral bool // removed at the end
+	lock      *os.File
+}
+
+// defaultStateDir is where up keeps its state when no --state-dir or
+// $SLAPENIR_STATE_DIR is given: beside the proxy's default state, in "up".
+func defaultStateDir() string { return filepath.Join(config.DefaultStateDir(), "up") }
+
+// openState creates (or reuses) the state directory and locks it. An
+// --ephemeral run gets a fresh temporary directory.
+func (o *Options) openState(now time.Time) (*stateDir, error) {
+	s := &stateDir{ephemeral: o.Ephemeral}
+	if o.Ephemeral {
+		dir, err := os.MkdirTemp("", ephemeralPrefix)
+		if err != nil {
+			return nil, fmt.Errorf("up: cannot create a temporary state directory: %w (give --state-dir instead of --ephemeral)", err)
+		}
+		s.path = dir
+	} else {
+		dir := o.StateDir
+		if dir == "" {
+			dir = envValue(o.Env, "SLAPENIR_STATE_DIR")
+		}
+		if dir == "" {
+			dir = defaultStateDir()
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return nil, fmt.Errorf("up: cannot create the state directory %s: %w (give --state-dir, or --ephemeral for a temporary one)", abs, err)
+		}
+		s.path = abs
+	}
+	f, err := os.OpenFile(filepath.Join(s.path, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("up: cannot open the state directory's lock %s: %w", filepath.Join(s.path, lockName), err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(f.Name())
+		f.Close()
+		who := strings.TrimSpace(string(holder))
+		if who == "" {
+			who = "another up"
+		}
+		return nil, fmt.Errorf("up: the state directory %s is in use by %s; stop that one first, or give this one its own --state-dir (or --ephemeral)", s.path, who)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(fmt.Sprintf("up pid %d, started %s\n", os.Getpid(), now.UTC().Format(time.RFC3339))), 0)
+	s.lock = f
+	return s, nil
+}
+
+// close releases the lock and, for an ephemeral run, removes everything.
+func (s *stateDir) close() error {
+	var err error
+	if s.ephemeral {
+		err = os.RemoveAll(s.path)
+	}
+	if s.lock != nil {
+		s.lock.Close() // releases the flock
+	}
+	return err
+}
+
+// removeStaleEphemeral removes the temporary state directories in dir of
+// ephemeral runs whose up is gone: their lock is free. It returns what it
+// removed. A directory whose lock is held belongs to a running up.
+func removeStaleEphemeral(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, ent := range ents {
+		if !ent.IsDir() || !strings.HasPrefix(ent.Name(), ephemeralPrefix) {
+			continue
+		}
+		path := filepath.Join(dir, ent.Name())
+		f, err := os.Open(filepath.Join(path, lockName))
+		if err != nil {
+			continue // not ours, or an up still creating it
+		}
+		free := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+		if free {
+			// Removed while locked: an up starting now cannot take it.
+			if err := os.RemoveAll(path); err != nil {
+				errs = append(errs, err)
+			} else {
+				removed = append(removed, path)
+			}
+		}
+		f.Close()
+	}
+	return removed, errors.Join(errs...)
+}
+
+// agentCanReach reports, as root, why uid 1000 could not reach path: the
+// first directory on the way it may not enter. The services run as that
+// user from the state directory (binary, certificates, workspace).
+func agentCanReach(path string) error {
+	for dir := path; ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return err
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if ok && !traversable(fi.Mode(), st, agentID) {
+			return fmt.Errorf("up: the agent's services run as uid %d and cannot enter %s (mode %04o, owner %d), on the way to the state directory %s: give a --state-dir below directories others may enter (the default is %s), or --ephemeral",
+				agentID, dir, fi.Mode().Perm(), st.Uid, path, defaultStateDir())
+		}
+		if dir == filepath.Dir(dir) {
+			return nil
+		}
+	}
+}
+
+// agentID is the agent user's uid and gid.
+const agentID = 1000
+
+func traversable(mode fs.FileMode, st *syscall.Stat_t, id uint32) bool {
+	switch {
+	case st.Uid == id:
+		return mode&0o100 != 0
+	case st.Gid == id:
+		return mode&0o010 != 0
+	default:
+		return mode&0o001 != 0
+	}
+}
