@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -33,7 +32,7 @@ func certsBundle(args []string) int {
 	}
 	d := certfile.Dir(*dir)
 	if *out == "" {
-		*out = filepath.Join(*dir, "ca-bundle.pem")
+		*out = d.CABundle()
 	}
 	logf := certsLog("ca-bundle")
 	system, from, err := certfile.SystemRoots()

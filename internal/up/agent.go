@@ -147,3 +147,26 @@ func linkScripts(dir, binary string) error {
 	}
 	return nil
 }
+
+// writeWgetrc gives the agent's wget the CA bundle: wget (GnuTLS on
+// Debian) reads none of the variables the other tools do, only its
+// ca_certificate setting. An existing ~/.wgetrc is the user's and is left
+// alone.
+func writeWgetrc(home, bundle string, root bool) error {
+	path := filepath.Join(home, ".wgetrc")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("up: cannot write %s: %w", path, err)
+	}
+	_, err = fmt.Fprintf(f, "# Written by slapenir up: the agent's one CA bundle (as SSL_CERT_FILE).\nca_certificate = %s\n", bundle)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && root {
+		err = os.Lchown(path, agentID, agentID)
+	}
+	return err
+}

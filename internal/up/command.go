@@ -37,11 +37,27 @@ type agentCommand struct {
 func (o *Options) command() *agentCommand {
 	switch {
 	case len(o.Command) > 0:
-		return &agentCommand{argv: o.Command, what: "`" + strings.Join(o.Command, " ") + "`"}
+		return &agentCommand{argv: o.Command, what: "`" + oneLine(strings.Join(o.Command, " ")) + "`"}
 	case o.Shell:
 		return &agentCommand{what: "the agent's shell"}
 	}
 	return nil
+}
+
+// oneLine shortens a command line for up's one-line messages: its first
+// line, at most 60 characters.
+func oneLine(s string) string {
+	cut := false
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s, cut = s[:i], true
+	}
+	if r := []rune(s); len(r) > 60 {
+		s, cut = string(r[:60]), true
+	}
+	if cut {
+		s += " …"
+	}
+	return s
 }
 
 // run starts the command and waits for it, or for ctx (SIGTERM to up),

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/slapenir/slapenir/internal/pki/certfile"
 )
 
 // agentUser is the seed's agent user (uid and gid 1000), given numerically
@@ -115,7 +117,7 @@ func servicesFile(p plan) string {
 func agentVars(p plan) [][2]string {
 	relayURL := "http://" + p.RelayAddr
 	noProxy := hostOf(p.ProxyURL) + ",localhost,127.0.0.1,::1"
-	bundle := p.Certs + "/ca-bundle.pem"
+	bundle := certfile.Dir(p.Certs).CABundle()
 	return [][2]string{
 		// Both cases: curl and wget read only the lower-case http_proxy.
 		{"HTTP_PROXY", relayURL}, {"HTTPS_PROXY", relayURL},

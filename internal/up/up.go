@@ -107,6 +107,9 @@ func Run(ctx context.Context, o Options) (err error) {
 			return err
 		}
 	}
+	if err := writeWgetrc(home, certs.CABundle(), root); err != nil {
+		return err
+	}
 
 	env := agentBaseEnv(o.Env)
 	var proxyTLS *config.TLS

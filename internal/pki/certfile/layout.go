@@ -15,6 +15,10 @@ const (
 	CertName = "cert.pem"
 	KeyName  = "key.pem"
 	RootName = "root_ca.pem"
+	// BundleName is the one CA bundle the agent's tools trust (system
+	// roots, the CA root, the proxy's interception CA): certs bundle
+	// writes it, SSL_CERT_FILE and the rest point to it.
+	BundleName = "ca-bundle.pem"
 )
 
 // Dir is a certificate directory laid out as the seed describes.
@@ -28,6 +32,9 @@ func (d Dir) Key() string { return filepath.Join(string(d), KeyName) }
 
 // Root is the path of the root CA file.
 func (d Dir) Root() string { return filepath.Join(string(d), RootName) }
+
+// CABundle is the path of the agent's CA bundle.
+func (d Dir) CABundle() string { return filepath.Join(string(d), BundleName) }
 
 // Bundle is what a CA hands back: a chain (leaf first) and the root it chains to.
 type Bundle struct {
