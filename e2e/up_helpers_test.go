@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -39,8 +40,19 @@ func startUp(t *testing.T, state string, env []string, args ...string) *upProces
 // startUpAs is startUp as another user (nil: the test's own).
 func startUpAs(t *testing.T, cred *syscall.Credential, state string, env []string, args ...string) *upProcess {
 	t.Helper()
-	cmd := exec.Command(slapenir, append([]string{"up", "--state-dir", state}, args...)...)
+	return launchUp(t, cred, nil, state, env, args...)
+}
+
+// launchUp runs slapenir up as cred (nil: the test's own user) with stdin
+// (nil: none) and, unless state is "", --state-dir state.
+func launchUp(t *testing.T, cred *syscall.Credential, stdin io.Reader, state string, env []string, args ...string) *upProcess {
+	t.Helper()
+	if state != "" {
+		args = append([]string{"--state-dir", state}, args...)
+	}
+	cmd := exec.Command(slapenir, append([]string{"up"}, args...)...)
 	cmd.Env = env
+	cmd.Stdin = stdin
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	r, w, err := os.Pipe()
 	if err != nil {

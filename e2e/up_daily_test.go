@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// needRootUp skips a test of up's confined mode without root or its tools.
+func needRootUp(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("runs up with the agent in its own network namespace as uid 1000: needs root")
+	}
+	for _, tool := range []string{"ip", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (iproute2, util-linux): %v", tool, err)
+		}
+	}
+}
+
+// upEnv is the test's environment without what would steer up elsewhere,
+// with a temporary directory of the test's own.
+func upEnv(t *testing.T, tmp string) []string {
+	return append(envWithout("OLLAMA_HOST", "OLLAMA_MODEL", "STEP_CA_URL", "STEP_TOKEN", "STEP_FINGERPRINT", "SLAPENIR_STATE_DIR",
+		"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "TMPDIR"), "TMPDIR="+tmp)
+}
+
+// `up --shell` is what `docker exec -it slapenir-agent bash` is in the
+// container: a shell as the agent with its environment, in its namespace;
+// up stops when it exits, with its code.
+func TestUpShell(t *testing.T) {
+	needRootUp(t)
+	dir := agentTempDir(t)
+	u := launchUp(t, nil, strings.NewReader("echo shell-uid=$(id -u)\necho shell-proxy=$http_proxy\necho shell-pwd=$(pwd)\nexit 5\n"),
+		"", upEnv(t, dir), "--ephemeral", "--fake-ollama", "--shell")
+	u.waitFor(t, `^\[up\] the agent's shell exited with code 5; stopping`, 2*time.Minute)
+	<-u.done
+	if code := exitCode(u.err); code != 5 {
+		t.Errorf("up exited %d, want the shell's 5", code)
+	}
+	// bash -i prompts on stderr, so a line may start with its prompt.
+	u.waitFor(t, `shell-uid=1000$`, time.Second)
+	u.waitFor(t, `shell-proxy=http://127.0.0.1:3128$`, time.Second)
+	u.waitFor(t, `shell-pwd=/.*/agent/workspace$`, time.Second)
+	u.waitFor(t, `and its temporary state directory is removed$`, time.Second)
+}
+
+// The state directory is kept across runs — the audit log goes on as one
+// verifiable chain, the CA stays — and is locked: a second up on it is
+// refused, naming the first.
+func TestUpStateKeptAndLocked(t *testing.T) {
+	needRootUp(t)
+	dir := agentTempDir(t)
+	state := filepath.Join(dir, "state")
+	env := upEnv(t, dir)
+	first := startUp(t, state, env, "--fake-ollama", "--heartbeat", "1s")
+	e := first.endpoints(true)
+	first.waitFor(t, `^\[up\] SLAPENIR is up; every agent service is ready`, time.Minute)
+
+	second := startUp(t, state, env, "--fake-ollama")
+	select {
+	case <-second.done:
+	case <-time.After(time.Minute):
+		t.Fatal("a second up on the same state directory is still running: it was not refused")
+	}
+	if code := exitCode(second.err); code != 1 {
+		t.Errorf("a second up on the same state directory exited %d, want 1", code)
+	}
+	second.waitFor(t, `^up: the state directory `+regexp.QuoteMeta(state)+` is in use by up pid `+strconv.Itoa(first.cmd.Process.Pid)+`, started `, time.Second)
+
+	caRoot, err := os.ReadFile(filepath.Join(state, "dev-ca", "root_ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := first.interrupt(30 * time.Second); code != 0 {
+		t.Fatalf("up exited %d after Ctrl-C", code)
+	}
+	first.waitFor(t, `^\[up\] stopped; .*; kept in `+regexp.QuoteMeta(state)+`: the audit log `+regexp.QuoteMeta(e.AuditFile), time.Second)
+	before := len(readAudit(t, e.AuditFile))
+	if before == 0 {
+		t.Fatal("the first run left no audit records")
+	}
+
+	third := startUp(t, state, env, "--fake-ollama", "--", "true")
+	third.waitFor(t, "^\\[up\\] `true` exited \\(code 0\\); stopping", 2*time.Minute)
+	<-third.done
+	if code := exitCode(third.err); code != 0 {
+		t.Fatalf("up -- true exited %d", code)
+	}
+	after := readAudit(t, e.AuditFile)
+	if len(after) <= before {
+		t.Errorf("the second run added no audit records (%d before, %d after)", before, len(after))
+	}
+	if again, _ := os.ReadFile(filepath.Join(state, "dev-ca", "root_ca.pem")); string(again) != string(caRoot) {
+		t.Error("the development CA was replaced between runs on one state directory")
+	}
+	out, err := exec.Command(slapenir, "audit", "verify", e.AuditFile, "--key", filepath.Join(state, "audit.key"),
+		"--checkpoint", filepath.Join(state, "audit.checkpoint")).CombinedOutput()
+	if err != nil {
+		t.Errorf("the audit log of two runs does not verify as one chain: %v\n%s", err, out)
+	}
+}
+
+// A service that crash-loops in its first seconds is up's error, with the
+// service's last lines and the likely cause, and not "SLAPENIR is up".
+func TestUpReportsACrashLoop(t *testing.T) {
+	needRootUp(t)
+	dir := agentTempDir(t)
+	services := filepath.Join(dir, "services.yaml")
+	writeFile(t, services, `services:
+  crasher:
+    command: ["sh", "-c", "echo 'open /root/secret/bin: permission denied' >&2; exit 1"]
+    user: "1000:1000"
+`)
+	u := launchUp(t, nil, nil, "", upEnv(t, dir), "--ephemeral", "--fake-ollama", "--services", services)
+	select {
+	case <-u.done:
+	case <-time.After(time.Minute):
+		t.Fatal("up still runs a minute after its only service began crash-looping")
+	}
+	if code := exitCode(u.err); code != 1 {
+		t.Errorf("up exited %d, want 1", code)
+	}
+	out := u.output()
+	for _, want := range []string{
+		"up: the agent's service crasher is backoff after 2 restart(s)",
+		"likely cause: a file or directory it needs is not accessible",
+		"    [crasher] open /root/secret/bin: permission denied",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("up's output lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "SLAPENIR is up") {
+		t.Error("up said it was up while its service crash-looped")
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
+}
+
+// kill -9 of an --ephemeral up leaves its temporary state directory (the
+// CA's keys in it); the next up removes it and says so.
+func TestUpRemovesWhatAKilledUpLeft(t *testing.T) {
+	needRootUp(t)
+	dir := agentTempDir(t)
+	env := upEnv(t, dir)
+	first := launchUp(t, nil, nil, "", env, "--ephemeral", "--fake-ollama", "--heartbeat", "1s")
+	m := first.waitFor(t, `^\[up\] SLAPENIR is up; every agent service is ready; state directory (\S+)$`, time.Minute)
+	left := m[1]
+	if err := syscall.Kill(first.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+	if _, err := os.Stat(filepath.Join(left, "dev-ca", "root_ca_key.pem")); err != nil {
+		t.Fatalf("the killed up left no CA key to clean up (%v): the test proves nothing", err)
+	}
+	// Give the kernel a moment to kill what had up as its parent.
+	time.Sleep(500 * time.Millisecond)
+	next := launchUp(t, nil, nil, "", env, "--ephemeral", "--fake-ollama", "--", "true")
+	next.waitFor(t, fmt.Sprintf(`^\[up\] removed %s, left \(CA keys included\) by an --ephemeral up that did not stop cleanly$`, regexp.QuoteMeta(left)), time.Minute)
+	<-next.done
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("%s is still there: %v", left, err)
+	}
+}
