@@ -49,6 +49,9 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		// Validate and New agree by design; compiling proves it for this file.
 		_, err = policy.New(cfg.Policy)
 	}
+	if err == nil {
+		err = cfg.CheckFiles()
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

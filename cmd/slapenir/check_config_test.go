@@ -36,6 +36,12 @@ func TestCheckConfigBrokenFiles(t *testing.T) {
 			`:5: policy.connect_ports[2]: port 70000 out of range 1-65535`,
 		},
 		"yaml_syntax.yaml": {`:4: YAML syntax error: did not find expected key`},
+		// Value problems come with the type problems, in one run.
+		"type_and_value.yaml": {
+			`:2: policy.mode: "enforcing" is not "enforce" or "report"`,
+			`:4: limits.max_tunnels: want a whole number, got "lots"`,
+			`:6: limits.rate_burst: -5 must be at least 1 while rate_per_second is on`,
+		},
 		"wrong_type.yaml": {
 			`:3: limits.max_tunnels: want a whole number, got "lots"`,
 			`:4: limits.idle_timeout: want a duration such as 30s or 5m, got "5"`,
@@ -62,6 +68,30 @@ func TestCheckConfigBrokenFiles(t *testing.T) {
 				t.Errorf("%s: line %d is\n%s\nwant\n%s", file, i, got[i], path+want[i])
 			}
 		}
+	}
+}
+
+// A file the configuration names that is not there fails the check, as it
+// would fail the proxy's start; each is named with its line.
+func TestCheckConfigMissingFiles(t *testing.T) {
+	dir := t.TempDir()
+	cert := filepath.Join(dir, "cert.pem")
+	if err := os.WriteFile(cert, []byte("not read"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "proxy.yaml")
+	os.WriteFile(path, []byte("tls:\n  cert: "+cert+"\n  key: "+dir+"/key.pem\n  client_ca: "+dir+"/ca.pem\nsecrets:\n  credentials:\n    - name: gh\n      file: "+dir+"/gh_token\n      hosts: [api.github.com]\n"), 0o644)
+	code, stdout, stderr := runCheckConfig(t, path)
+	if code != 1 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q; want 1 and nothing on stdout", code, stdout)
+	}
+	want := []string{
+		path + `:3: tls.key: "` + dir + `/key.pem" cannot be read: no such file or directory`,
+		path + `:4: tls.client_ca: "` + dir + `/ca.pem" cannot be read: no such file or directory`,
+		path + `:8: secrets.credentials[0].file: "` + dir + `/gh_token" cannot be read: no such file or directory`,
+	}
+	if got := strings.TrimSuffix(stderr, "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", got, strings.Join(want, "\n"))
 	}
 }
 

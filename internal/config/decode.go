@@ -56,8 +56,22 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	probs.List = append(probs.List, d.probs...)
 	if len(probs.List) > 0 {
-		// Validating half-decoded values would only repeat the same problems
-		// in other words.
+		// The values that did decode are validated too, so one run shows
+		// every problem; a key that failed to decode kept its (valid)
+		// default, and a line that already has a problem gets no second
+		// one in other words.
+		var vp *Problems
+		if errors.As(c.Validate(), &vp) {
+			had := map[int]bool{}
+			for _, p := range probs.List {
+				had[p.Line] = true
+			}
+			for _, p := range vp.List {
+				if !had[p.Line] {
+					probs.List = append(probs.List, p)
+				}
+			}
+		}
 		return nil, probs.orNil()
 	}
 	if err := c.Validate(); err != nil {

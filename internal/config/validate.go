@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 
@@ -24,6 +25,37 @@ func (c *Config) Validate() error {
 	v.intercept()
 	for _, p := range v.c.Secrets.Validate() {
 		v.add(p.Path, "%s", p.Msg)
+	}
+	return v.probs.orNil()
+}
+
+// CheckFiles reports every file the configuration names that is not there
+// to read: the tls and intercept certificates and keys, the extra upstream
+// CAs, the credentials' files. Validate judges values only; this looks at
+// the machine, for check-config, so a missing key file fails the check
+// instead of the proxy's start. It never reads a file's contents.
+func (c *Config) CheckFiles() error {
+	v := validator{c: c, probs: &Problems{File: c.name}}
+	need := func(path, file string) {
+		if file == "" {
+			return
+		}
+		if _, err := os.Stat(file); err != nil {
+			v.add(path, "%s cannot be read: %v", strconv.Quote(file), errors.Unwrap(err))
+		}
+	}
+	if t := c.TLS; t != nil {
+		need("tls.cert", t.Cert)
+		need("tls.key", t.Key)
+		need("tls.client_ca", t.ClientCA)
+	}
+	need("intercept.ca_cert", c.Intercept.CACert)
+	need("intercept.ca_key", c.Intercept.CAKey)
+	for i, f := range c.Intercept.UpstreamCA {
+		need(fmt.Sprintf("intercept.upstream_ca[%d]", i), f)
+	}
+	for i, cr := range c.Secrets.Credentials {
+		need(fmt.Sprintf("secrets.credentials[%d].file", i), cr.File)
 	}
 	return v.probs.orNil()
 }

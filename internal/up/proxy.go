@@ -19,13 +19,27 @@ import (
 
 // proxyConfig is the user's configuration (or the embedded default) with
 // up's listen address, audit file, state dir and tls section, and Ollama
-// allowed.
-func proxyConfig(file, listen, stateDir string, tls *config.TLS, ol *ollama) (*config.Config, error) {
-	cfg := config.Default()
+// allowed. replaced names the user's own settings up overrode, so none is
+// dropped silently.
+func proxyConfig(file, listen, stateDir string, tls *config.TLS, ol *ollama) (cfg *config.Config, replaced []string, err error) {
+	cfg = config.Default()
 	if file != "" {
-		var err error
 		if cfg, err = config.Load(file); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		def := config.Default()
+		for _, r := range []struct {
+			key  string
+			mine bool
+		}{
+			{"listen " + cfg.Listen, cfg.Listen != def.Listen},
+			{"state_dir " + cfg.StateDir, cfg.StateDir != def.StateDir},
+			{"the tls section (up's CA issues the proxy's and the agent's certificates)", cfg.TLS != nil},
+			{"audit.file " + cfg.Audit.File, cfg.Audit.File != def.Audit.File},
+		} {
+			if r.mine {
+				replaced = append(replaced, r.key)
+			}
 		}
 	}
 	cfg.Listen = listen
@@ -36,13 +50,13 @@ func proxyConfig(file, listen, stateDir string, tls *config.TLS, ol *ollama) (*c
 	cfg.Audit.Stdout = false
 	host, _, err := net.SplitHostPort(ol.Host)
 	if err != nil {
-		return nil, fmt.Errorf("up: Ollama address %q is not host:port: %w", ol.Host, err)
+		return nil, nil, fmt.Errorf("up: Ollama address %q is not host:port: %w", ol.Host, err)
 	}
 	// Ollama usually listens on this machine's loopback, which the proxy
 	// refuses by default (SSRF protection): allow that address.
 	cfg.Policy.Allow = append(cfg.Policy.Allow, ol.Host)
 	cfg.Policy.PrivateAllow = append(cfg.Policy.PrivateAllow, host)
-	return cfg, nil
+	return cfg, replaced, nil
 }
 
 // writeProxyConfig dumps cfg where `slapenir proxy --config` reads it, and

@@ -29,9 +29,12 @@ secrets:
 		t.Fatal(err)
 	}
 	tls := &config.TLS{Cert: "/s/cert.pem", Key: "/s/key.pem", ClientCA: "/s/root.pem"}
-	cfg, err := proxyConfig(user, "10.213.1.1:3000", dir, tls, &ollama{Host: "127.0.0.1:11434"})
+	cfg, replaced, err := proxyConfig(user, "10.213.1.1:3000", dir, tls, &ollama{Host: "127.0.0.1:11434"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(replaced) != 0 {
+		t.Errorf("replaced %v, but the user set none of up's settings", replaced)
 	}
 	path := filepath.Join(dir, "proxy.yaml")
 	if err := writeProxyConfig(cfg, path); err != nil {
@@ -58,5 +61,24 @@ secrets:
 	}
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
 		t.Errorf("proxy.yaml mode %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+// A tls section (or listen, audit file…) of the user's is replaced by up's,
+// and up says which: none is dropped silently.
+func TestProxyConfigNamesWhatItReplaced(t *testing.T) {
+	dir := t.TempDir()
+	user := filepath.Join(dir, "user.yaml")
+	for _, f := range []string{"c.pem", "k.pem", "ca.pem"} {
+		os.WriteFile(filepath.Join(dir, f), nil, 0o600)
+	}
+	os.WriteFile(user, []byte("listen: 127.0.0.1:4000\naudit:\n  file: /var/log/mine.jsonl\ntls:\n  cert: "+dir+"/c.pem\n  key: "+dir+"/k.pem\n  client_ca: "+dir+"/ca.pem\n"), 0o600)
+	_, replaced, err := proxyConfig(user, "10.213.1.1:3000", dir, nil, &ollama{Host: "127.0.0.1:11434"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"listen 127.0.0.1:4000", "the tls section (up's CA issues the proxy's and the agent's certificates)", "audit.file /var/log/mine.jsonl"}
+	if !slices.Equal(replaced, want) {
+		t.Errorf("replaced %q, want %q", replaced, want)
 	}
 }

@@ -160,9 +160,12 @@ func Run(ctx context.Context, o Options) (err error) {
 		caWhat = "development CA, root " + rootFile + " (agent certificate issued by up: no step-ca, so no enrollment)"
 	}
 
-	cfg, err := proxyConfig(o.ProxyConfig, proxyAddr, state, proxyTLS, ol)
+	cfg, replaced, err := proxyConfig(o.ProxyConfig, proxyAddr, state, proxyTLS, ol)
 	if err != nil {
 		return err
+	}
+	if len(replaced) > 0 {
+		say("note: up sets these itself, in place of %s's: %s", o.ProxyConfig, strings.Join(replaced, "; "))
 	}
 	placeholders, placeholderVars, err := placeholderEnv(cfg, o.Env)
 	if err != nil {
