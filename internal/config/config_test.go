@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func TestDefaultIsValidAndComplete(t *testing.T) {
@@ -253,5 +255,61 @@ intercept:
 	_, err = Parse("p.yaml", []byte("listen: \":3000\"\nsecrets:\n  credentials:\n    - name: github\n      hosts: [api.github.com]\nintercept:\n  ca_cert: /x.pem\n"))
 	if err == nil || !strings.Contains(err.Error(), "p.yaml:4: secrets.credentials[0]: has neither env nor file") || !strings.Contains(err.Error(), "p.yaml:6: intercept: ca_cert and ca_key go together") {
 		t.Fatalf("problems: %v", err)
+	}
+}
+
+// The example file says which of its lines differ from the defaults: every
+// key whose value is not the default is marked "example, default: …", and
+// no line is marked that holds the default.
+func TestExampleMarksWhatIsNotTheDefault(t *testing.T) {
+	data, err := os.ReadFile("../../configs/proxy.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse("example", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asMap := func(v any) map[string]any {
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	example, def := asMap(c), asMap(Default())
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	// Each key of the file, one level into each section.
+	root := doc.Content[0]
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		section, body := root.Content[i], root.Content[i+1]
+		check := func(path string, key *yaml.Node, got, want any) {
+			differs := !reflect.DeepEqual(got, want)
+			marked := strings.Contains(lines[key.Line-1], "# example, default: ")
+			if differs && !marked {
+				t.Errorf("line %d: %s is %v, not the default %v, and is not marked \"example, default: …\"", key.Line, path, got, want)
+			}
+			if !differs && marked {
+				t.Errorf("line %d: %s is marked as not the default, but it is the default", key.Line, path)
+			}
+		}
+		if body.Kind != yaml.MappingNode {
+			check(section.Value, section, example[section.Value], def[section.Value])
+			continue
+		}
+		ex, _ := example[section.Value].(map[string]any)
+		de, _ := def[section.Value].(map[string]any)
+		for j := 0; j+1 < len(body.Content); j += 2 {
+			k := body.Content[j]
+			check(section.Value+"."+k.Value, k, ex[k.Value], de[k.Value])
+		}
 	}
 }
