@@ -65,6 +65,13 @@ func TestUpStateKeptAndLocked(t *testing.T) {
 	e := first.endpoints(true)
 	first.waitFor(t, `^\[up\] SLAPENIR is up; every agent service is ready`, time.Minute)
 
+	// slapenir shell, from another terminal, joins the running up's agent.
+	joined, err := exec.Command(slapenir, "shell", "--state-dir", state, "-c", `echo "uid=$(id -u) proxy=$http_proxy net=$(readlink /proc/self/ns/net)"`).CombinedOutput()
+	hostNet, _ := os.Readlink("/proc/self/ns/net")
+	if err != nil || !strings.HasPrefix(string(joined), "uid=1000 proxy=http://127.0.0.1:3128 net=") || strings.Contains(string(joined), hostNet) {
+		t.Errorf("slapenir shell --state-dir %s: %v\n%s(want uid 1000, the agent's proxy, not the host's network namespace %s)", state, err, joined, hostNet)
+	}
+
 	second := startUp(t, state, env, "--fake-ollama")
 	select {
 	case <-second.done:

@@ -1,16 +1,19 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/slapenir/slapenir/internal/up"
 )
 
 func init() {
-	register("shell", "an interactive shell as the agent (uid 1000, no privileges), with the agent's environment; args go to the shell, or -- CMD ARGS runs CMD instead", runShell)
+	register("shell", "an interactive shell as the agent (uid 1000, no privileges), with the agent's environment; on the host, joins the agent of a running up ([--state-dir DIR]); args go to the shell, or -- CMD ARGS runs CMD instead", runShell)
 }
 
 // agentUID is the agent user the seed names: agent, uid and gid 1000.
@@ -23,6 +26,34 @@ const agentUID = 1000
 // the seed says, and `slapenir up -- CMD` runs CMD as the agent; as anyone
 // else it just runs the program.
 func runShell(args []string) int {
+	// On the host, with an up running: join its agent, as `docker exec -it
+	// slapenir-agent bash` joins the container's. Inside the agent (the
+	// container's image and up's agent set InAgentEnv) this is the agent
+	// already.
+	stateDir, joinAsked := "", false
+	if len(args) >= 2 && args[0] == "--state-dir" {
+		stateDir, joinAsked, args = args[1], true, args[2:]
+	}
+	if os.Getenv(up.InAgentEnv) == "" {
+		argv, env, dir, err := up.Attach(stateDir, args)
+		switch {
+		case err == nil:
+			if dir != "" {
+				_ = os.Chdir(dir)
+			}
+			prog, lerr := exec.LookPath(argv[0])
+			if lerr != nil {
+				fmt.Fprintf(os.Stderr, "slapenir shell: %v\n", lerr)
+				return 127
+			}
+			err = syscall.Exec(prog, argv, env)
+			fmt.Fprintf(os.Stderr, "slapenir shell: exec %s: %v\n", prog, err)
+			return 127
+		case joinAsked || !errors.Is(err, up.ErrNoUp):
+			fmt.Fprintf(os.Stderr, "slapenir shell: cannot join the agent of slapenir up: %v\n", err)
+			return 1
+		}
+	}
 	var prog string
 	var err error
 	if len(args) > 0 && args[0] == "--" {

@@ -122,7 +122,7 @@ func commandEnv(env []string, vars [][2]string, socket string) []string {
 	for _, kv := range vars {
 		out = append(out, kv[0]+"="+kv[1])
 	}
-	return append(out, "SLAPENIR_INIT_SOCKET="+socket)
+	return append(out, "SLAPENIR_INIT_SOCKET="+socket, InAgentEnv+"=1")
 }
 
 // servicesLog opens the file the parts' output goes to while the command

@@ -243,6 +243,16 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	slapenir := filepath.Join(bin, "slapenir")
+	agentShellEnv := commandEnv(env, agentVars(p), socket)
+	at := attachInfo{Bin: slapenir, Dir: workspace, Env: agentShellEnv}
+	if ns != nil {
+		at.Netns = ns.Name
+	}
+	removeAttach, err := writeAttach(state, at)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, removeAttach)
 	kept = fmt.Sprintf("the audit log %s with its key and checkpoint, the CA (%s)", cfg.Audit.File, caRoot)
 
 	say("SLAPENIR is up; every agent service is ready; state directory %s", state)
@@ -289,8 +299,9 @@ func Run(ctx context.Context, o Options) (err error) {
 	say("  %s audit show %s                       # what the proxy decided", slapenir, cfg.Audit.File)
 	say("  %s audit verify %s --key %s --checkpoint %s   # that nobody rewrote or cut it", slapenir, cfg.Audit.File, filepath.Join(state, audit.KeyFile), filepath.Join(state, audit.CheckpointFile))
 	say("  %s ctl --socket %s status", slapenir, socket)
+	say("  %s shell --state-dir %s    # a shell as the agent, from another terminal", slapenir, state)
 	if command != nil {
-		return runCommand(ctx, &o, command, out, say, slapenir, ns, commandEnv(env, agentVars(p), socket), workspace, state, ag)
+		return runCommand(ctx, &o, command, out, say, slapenir, ns, agentShellEnv, workspace, state, ag)
 	}
 	say("Ctrl-C stops everything.")
 
