@@ -122,6 +122,9 @@ func (p Policy) Summary() string {
 }
 
 func joinAddrPorts(aps []netip.AddrPort) string {
+	if len(aps) == 0 {
+		return "none"
+	}
 	s := make([]string, len(aps))
 	for i, ap := range aps {
 		s[i] = ap.String()

@@ -116,3 +116,12 @@ func TestResolve(t *testing.T) {
 		}
 	}
 }
+
+// With --no-ca there is no CA to allow, and the summary says "none"
+// rather than leaving a blank.
+func TestSummaryWithoutCA(t *testing.T) {
+	p := Policy{Proxy: []netip.AddrPort{netip.MustParseAddrPort("10.0.0.3:3000")}}
+	if got, want := p.Summary(), "allowed: loopback, replies, proxy 10.0.0.3:3000, CA none, DNS none; SSH blocked"; got != want {
+		t.Errorf("Summary = %q, want %q", got, want)
+	}
+}
