@@ -313,3 +313,25 @@ func TestComposeStack(t *testing.T) {
 	}
 
 }
+
+// The seed's `docker build -t slapenir-agent:latest ./agent`, on the
+// repository's own ./agent with no binary put there: the context holds no
+// source, so the build must stop at once saying what to run, not fail
+// somewhere obscure or build something half-made.
+func TestAgentBuildWithoutBinarySaysWhatToDo(t *testing.T) {
+	needDocker(t)
+	if _, err := os.Stat("../agent/slapenir"); err == nil {
+		t.Skip("agent/slapenir exists here (built by hand), so ./agent would build: nothing to check")
+	}
+	debianBase(t)
+	out, err := exec.Command("docker", "build", "-t", "slapenir-agent:e2e-nobinary", "--build-arg", "GO_IMAGE="+testBaseImage,
+		"--build-arg", "BASE_IMAGE="+testBaseImage, "--build-arg", "INSTALL_AIDER=false", "../agent").CombinedOutput()
+	if err == nil {
+		exec.Command("docker", "image", "rm", "slapenir-agent:e2e-nobinary").Run()
+		t.Fatalf("docker build ./agent without a binary succeeded:\n%s", out)
+	}
+	want := "agent/Dockerfile: no slapenir binary in the build context: run 'CGO_ENABLED=0 go build -o agent/slapenir ./cmd/slapenir' first"
+	if !strings.Contains(string(out), want) {
+		t.Errorf("docker build ./agent failed without saying what to do (want %q):\n%s", want, out)
+	}
+}
