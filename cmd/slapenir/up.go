@@ -152,10 +152,15 @@ func withDotenv(env []string, path string, asked bool) (out, read []string, err 
 		}
 		return nil, nil, err
 	}
+	set := map[string]bool{}
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		set[k] = true
+	}
 	out = env
 	for _, kv := range vars {
 		k, _, _ := strings.Cut(kv, "=")
-		if _, set := os.LookupEnv(k); set {
+		if set[k] {
 			continue
 		}
 		out = append(out, kv)

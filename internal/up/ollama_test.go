@@ -53,3 +53,28 @@ func TestStartOllamaSaysWhatItTried(t *testing.T) {
 		t.Fatalf("tried %q", got)
 	}
 }
+
+// --no-fake-ollama with no Ollama fails, naming what was tried;
+// --fake-ollama serves the fake even when a real one answers.
+func TestOllamaChoice(t *testing.T) {
+	ctx := context.Background()
+	_, err := startOllama(ctx, "127.0.0.1:1", "m:1", OllamaReal)
+	if err == nil || !strings.Contains(err.Error(), "no Ollama answers at $OLLAMA_HOST=127.0.0.1:1 (") || !strings.Contains(err.Error(), "--no-fake-ollama refuses the built-in fake") {
+		t.Fatalf("OllamaReal without an Ollama: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := fake.New(fake.Options{Models: []string{"m:1"}})
+	go srv.Serve(ln)
+	defer srv.Close()
+	o, err := startOllama(ctx, ln.Addr().String(), "m:1", OllamaFake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.stop(ctx)
+	if !o.Fake || o.Host == ln.Addr().String() || strings.Join(o.Tried, ",") != "nothing (--fake-ollama)" {
+		t.Fatalf("OllamaFake: %+v", o)
+	}
+}
