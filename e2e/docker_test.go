@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -333,5 +334,42 @@ func TestAgentBuildWithoutBinarySaysWhatToDo(t *testing.T) {
 	want := "agent/Dockerfile: no slapenir binary in the build context: run 'CGO_ENABLED=0 go build -o agent/slapenir ./cmd/slapenir' first"
 	if !strings.Contains(string(out), want) {
 		t.Errorf("docker build ./agent failed without saying what to do (want %q):\n%s", want, out)
+	}
+}
+
+// What `docker compose up -d` builds for a newcomer: the agent image from
+// the repository's source (context ".", agent/Dockerfile), slapenir
+// compiled in GO_IMAGE with its modules from the Go module proxy. With no
+// registry here, GO_IMAGE is made from the Debian base and this machine's
+// Go toolchain (and its CA bundle, which trusts the way to the module
+// proxy).
+func TestAgentImageBuildsFromSource(t *testing.T) {
+	needDocker(t)
+	debianBase(t)
+	goImage := "slapenir-test-go:" + strings.TrimPrefix(runtime.Version(), "go")
+	if exec.Command("docker", "image", "inspect", goImage).Run() != nil {
+		ctx := t.TempDir()
+		if out, err := exec.Command("cp", "-a", runtime.GOROOT(), filepath.Join(ctx, "go")).CombinedOutput(); err != nil {
+			t.Fatalf("copying the Go toolchain: %v\n%s", err, out)
+		}
+		copyFile(t, "/etc/ssl/certs/ca-certificates.crt", filepath.Join(ctx, "ca-certificates.crt"), 0o644)
+		writeFile(t, filepath.Join(ctx, "Dockerfile"), "FROM "+testBaseImage+"\nCOPY go /usr/local/go\nCOPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt\nENV PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin GOTOOLCHAIN=local\n")
+		docker(t, "build", "-q", "-t", goImage, ctx)
+	}
+	const img = "slapenir-agent:e2e-source"
+	args := []string{"build", "-q", "-f", "../agent/Dockerfile", "-t", img,
+		"--build-arg", "GO_IMAGE=" + goImage, "--build-arg", "BASE_IMAGE=" + testBaseImage, "--build-arg", "INSTALL_AIDER=false"}
+	if p := os.Getenv("GOPROXY"); p != "" {
+		t.Logf("note: GOPROXY=%s is not passed into the build; it uses the image's default", p)
+	}
+	docker(t, append(args, "..")...)
+	defer exec.Command("docker", "image", "rm", "-f", img).Run()
+	out := docker(t, "run", "--rm", "--entrypoint", "slapenir", img, "version")
+	if !strings.Contains(out, "slapenir") {
+		t.Errorf("slapenir version in the image built from source: %q", out)
+	}
+	// The binary and the seed's script names are where the seed puts them.
+	if file := docker(t, "run", "--rm", "--entrypoint", "sh", img, "-c", "head -c 4 /usr/local/bin/slapenir | od -c | head -1; ls -l /home/agent/scripts"); !strings.Contains(file, "E   L   F") || !strings.Contains(file, "aider-ollama -> /usr/local/bin/slapenir") {
+		t.Errorf("the image's binary and scripts:\n%s", file)
 	}
 }
