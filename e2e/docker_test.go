@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -346,10 +345,15 @@ func TestAgentBuildWithoutBinarySaysWhatToDo(t *testing.T) {
 func TestAgentImageBuildsFromSource(t *testing.T) {
 	needDocker(t)
 	debianBase(t)
-	goImage := "slapenir-test-go:" + strings.TrimPrefix(runtime.Version(), "go")
+	goEnv, err := exec.Command("go", "env", "GOROOT", "GOVERSION").Output()
+	f := strings.Fields(string(goEnv))
+	if err != nil || len(f) != 2 {
+		t.Fatalf("go env GOROOT GOVERSION: %v %q", err, goEnv)
+	}
+	goroot, goImage := f[0], "slapenir-test-go:"+strings.TrimPrefix(f[1], "go")
 	if exec.Command("docker", "image", "inspect", goImage).Run() != nil {
 		ctx := t.TempDir()
-		if out, err := exec.Command("cp", "-a", runtime.GOROOT(), filepath.Join(ctx, "go")).CombinedOutput(); err != nil {
+		if out, err := exec.Command("cp", "-a", goroot, filepath.Join(ctx, "go")).CombinedOutput(); err != nil {
 			t.Fatalf("copying the Go toolchain: %v\n%s", err, out)
 		}
 		copyFile(t, "/etc/ssl/certs/ca-certificates.crt", filepath.Join(ctx, "ca-certificates.crt"), 0o644)
