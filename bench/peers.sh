@@ -59,8 +59,12 @@ SLP=127.0.0.1:18084 SLP_CRED=127.0.0.1:18085
 
 # The origin: nginx serving static files (the fastest upstream here).
 mkdir -p "$work/www" "$work/nginx"
-head -c 1024 /dev/urandom | base64 -w 0 | head -c 1024 >"$work/www/1k"
-head -c 65536 /dev/urandom | base64 -w 0 | head -c 65536 >"$work/www/64k"
+# Text bodies (as API answers are), cut to size with truncate: a pipe into
+# head would end base64 with SIGPIPE, which pipefail turns into an exit.
+for n in 1024:1k 65536:64k; do
+	head -c "${n%%:*}" /dev/urandom | base64 -w 0 >"$work/www/${n#*:}"
+	truncate -s "${n%%:*}" "$work/www/${n#*:}"
+done
 head -c $((BULK_MB * 1024 * 1024)) /dev/urandom >"$work/www/bulk"
 cat >"$work/nginx.conf" <<EOF
 daemon on;
