@@ -76,7 +76,6 @@ func runUp(args []string) int {
 	if len(read) > 0 {
 		fmt.Printf("[up] read %s: %s\n", *envFile, strings.Join(read, ", "))
 	}
-	get := func(k string) string { return lookup(env, k) }
 	choice := up.OllamaAuto
 	if *fakeOllama {
 		choice = up.OllamaFake
@@ -110,15 +109,13 @@ func runUp(args []string) int {
 		Shell:       *shell,
 		Foreground:  foreground.Store,
 		Unconfined:  *unconfined,
-		CA: up.StepCA{URL: or(*caURL, get("STEP_CA_URL")), Provisioner: or(*prov, get("STEP_PROVISIONER")),
-			PasswordFile: or(*passFile, get("STEP_PASSWORD_FILE")), Root: *caRoot, Fingerprint: get("STEP_FINGERPRINT")},
-		OllamaHost: get("OLLAMA_HOST"),
-		Ollama:     choice,
-		Model:      get("OLLAMA_MODEL"),
-		AgentName:  *agentName,
-		Heartbeat:  *heartbeat,
-		Out:        os.Stdout,
-		Env:        env,
+		// Empty fields are read from env (the root .env included) by up.
+		CA:        up.StepCA{URL: *caURL, Provisioner: *prov, PasswordFile: *passFile, Root: *caRoot},
+		Ollama:    choice,
+		AgentName: *agentName,
+		Heartbeat: *heartbeat,
+		Out:       os.Stdout,
+		Env:       env,
 	})
 	var ce *up.CommandExit
 	if errors.As(err, &ce) {
@@ -167,23 +164,6 @@ func withDotenv(env []string, path string, asked bool) (out, read []string, err 
 		read = append(read, k)
 	}
 	return out, read, nil
-}
-
-func lookup(env []string, key string) string {
-	v := ""
-	for _, kv := range env {
-		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
-			v = val
-		}
-	}
-	return v
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func flagGiven(fs *flag.FlagSet, name string) bool {

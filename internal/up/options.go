@@ -28,8 +28,11 @@ type Options struct {
 	Unconfined bool
 	// CA is a running step-ca; its zero value means the development CA.
 	CA StepCA
-	// OllamaHost is the Ollama to use when it answers /api/tags (host:port,
-	// as $OLLAMA_HOST); else a fake Ollama is started on loopback.
+	// OllamaHost is the Ollama to use when it answers /api/tags (host:port;
+	// "" means $OLLAMA_HOST of Env); else a fake Ollama is started on
+	// loopback. Model and the CA's fields are read from Env the same way
+	// when empty (OLLAMA_MODEL, STEP_CA_URL, STEP_PROVISIONER,
+	// STEP_PASSWORD_FILE, STEP_FINGERPRINT).
 	OllamaHost string
 	// Ollama says whether a real Ollama is searched for, the fake served
 	// anyway, or the fake refused.
@@ -96,7 +99,24 @@ func (c StepCA) validate() error {
 	return nil
 }
 
+// defaults fills what was not given: from Env (the seed's variables, as up's
+// caller read them, the root .env included) and then up's own defaults.
 func (o *Options) defaults() {
+	if o.Env == nil {
+		o.Env = os.Environ()
+	}
+	for _, f := range []struct {
+		field *string
+		env   string
+	}{
+		{&o.OllamaHost, "OLLAMA_HOST"}, {&o.Model, "OLLAMA_MODEL"},
+		{&o.CA.URL, "STEP_CA_URL"}, {&o.CA.Provisioner, "STEP_PROVISIONER"},
+		{&o.CA.PasswordFile, "STEP_PASSWORD_FILE"}, {&o.CA.Fingerprint, "STEP_FINGERPRINT"},
+	} {
+		if *f.field == "" {
+			*f.field = envValue(o.Env, f.env)
+		}
+	}
 	if o.Model == "" {
 		o.Model = "qwen2.5-coder:7b"
 	}
@@ -108,9 +128,6 @@ func (o *Options) defaults() {
 	}
 	if o.CA.enabled() && o.CA.Provisioner == "" {
 		o.CA.Provisioner = "agent-provisioner"
-	}
-	if o.Env == nil {
-		o.Env = os.Environ()
 	}
 	if o.Stdin == nil {
 		o.Stdin = os.Stdin

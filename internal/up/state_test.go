@@ -133,3 +133,15 @@ func TestJudgeCrashLoop(t *testing.T) {
 		t.Fatalf("waiting %v notes %v err %v", waiting, notes, err)
 	}
 }
+
+// What the caller did not set comes from the environment it gave (the
+// seed's variables, the root .env included), then up's defaults.
+func TestDefaultsReadTheEnvironment(t *testing.T) {
+	o := Options{Env: []string{"OLLAMA_HOST=h:1", "OLLAMA_MODEL=m", "STEP_CA_URL=https://ca:9000", "STEP_PASSWORD_FILE=/p", "STEP_FINGERPRINT=ab"},
+		CA: StepCA{PasswordFile: "/given"}}
+	o.defaults()
+	if o.OllamaHost != "h:1" || o.Model != "m" || o.CA.URL != "https://ca:9000" || o.CA.PasswordFile != "/given" ||
+		o.CA.Fingerprint != "ab" || o.CA.Provisioner != "agent-provisioner" {
+		t.Errorf("defaults: %+v", o)
+	}
+}
