@@ -54,11 +54,7 @@ var ErrNoUp = errors.New("no slapenir up runs there")
 // agent's namespace, args after it), its environment and working
 // directory. It returns ErrNoUp when no up holds that directory.
 func Attach(stateDir string, args []string) (argv, env []string, dir string, err error) {
-	if stateDir == "" {
-		if stateDir = os.Getenv("SLAPENIR_STATE_DIR"); stateDir == "" {
-			stateDir = defaultStateDir()
-		}
-	}
+	stateDir = chooseStateDir(stateDir, os.Environ())
 	lock, err := os.Open(filepath.Join(stateDir, lockName))
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("%w (%s has no %s)", ErrNoUp, stateDir, lockName)

@@ -34,6 +34,18 @@ type stateDir struct {
 // $SLAPENIR_STATE_DIR is given: beside the proxy's default state, in "up".
 func defaultStateDir() string { return filepath.Join(config.DefaultStateDir(), "up") }
 
+// chooseStateDir is the state directory up uses, and slapenir shell looks
+// in: the one given, else $SLAPENIR_STATE_DIR of env, else the default.
+func chooseStateDir(given string, env []string) string {
+	if given != "" {
+		return given
+	}
+	if d := envValue(env, "SLAPENIR_STATE_DIR"); d != "" {
+		return d
+	}
+	return defaultStateDir()
+}
+
 // openState creates (or reuses) the state directory and locks it. An
 // --ephemeral run gets a fresh temporary directory.
 func (o *Options) openState(now time.Time) (*stateDir, error) {
@@ -45,14 +57,7 @@ func (o *Options) openState(now time.Time) (*stateDir, error) {
 		}
 		s.path = dir
 	} else {
-		dir := o.StateDir
-		if dir == "" {
-			dir = envValue(o.Env, "SLAPENIR_STATE_DIR")
-		}
-		if dir == "" {
-			dir = defaultStateDir()
-		}
-		abs, err := filepath.Abs(dir)
+		abs, err := filepath.Abs(chooseStateDir(o.StateDir, o.Env))
 		if err != nil {
 			return nil, err
 		}

@@ -164,6 +164,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
+	kept = fmt.Sprintf("the audit log %s with its key and checkpoint, the CA (%s)", cfg.Audit.File, caRoot)
 	if len(replaced) > 0 {
 		say("note: up sets these itself, in place of %s's: %s", o.ProxyConfig, strings.Join(replaced, "; "))
 	}
@@ -253,7 +254,6 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	cleanups = append(cleanups, removeAttach)
-	kept = fmt.Sprintf("the audit log %s with its key and checkpoint, the CA (%s)", cfg.Audit.File, caRoot)
 
 	say("SLAPENIR is up; every agent service is ready; state directory %s", state)
 	say("  CA:      %s", caWhat)
