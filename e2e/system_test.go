@@ -131,6 +131,12 @@ secrets:
 		if strings.Contains(out, secret) {
 			t.Fatal("/placeholders revealed the real secret")
 		}
+		// What slapenir shell joins with holds the placeholder, never the value.
+		if b, err := os.ReadFile(filepath.Join(state, "agent-shell.json")); err != nil {
+			t.Errorf("agent-shell.json: %v", err)
+		} else if strings.Contains(string(b), secret) || !strings.Contains(string(b), "SLAPENIR_E2E_SECRET="+placeholder) || strings.Contains(string(b), "STEP_TOKEN=") {
+			t.Errorf("agent-shell.json must carry the placeholder and neither the real secret nor the one-time token")
+		}
 		// The agent's processes hold the placeholder, never the value.
 		agentEnv := environ(t, serviceChild(t, e.InitPID, "agent"))
 		if !slices.Contains(agentEnv, "SLAPENIR_E2E_SECRET="+placeholder) {

@@ -28,18 +28,12 @@ func TestStartOllamaSaysWhatItTried(t *testing.T) {
 		t.Fatalf("fake %v, tried %q", o.Fake, got)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	realAddr := serveOllama(t)
+	real, err := startOllama(ctx, realAddr, "m:1", OllamaAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := fake.New(fake.Options{Models: []string{"m:1"}})
-	go srv.Serve(ln)
-	defer srv.Close()
-	real, err := startOllama(ctx, ln.Addr().String(), "m:1", OllamaAuto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if real.Fake || real.Host != ln.Addr().String() {
+	if real.Fake || real.Host != realAddr {
 		t.Fatalf("an Ollama answering at $OLLAMA_HOST was not used: %+v", real)
 	}
 
@@ -62,19 +56,27 @@ func TestOllamaChoice(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no Ollama answers at $OLLAMA_HOST=127.0.0.1:1 (") || !strings.Contains(err.Error(), "--no-fake-ollama refuses the built-in fake") {
 		t.Fatalf("OllamaReal without an Ollama: %v", err)
 	}
+	realAddr := serveOllama(t)
+	o, err := startOllama(ctx, realAddr, "m:1", OllamaFake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.stop(ctx)
+	if !o.Fake || o.Host == realAddr || strings.Join(o.Tried, ",") != "nothing (--fake-ollama)" {
+		t.Fatalf("OllamaFake: %+v", o)
+	}
+}
+
+// serveOllama is an Ollama answering on loopback (the fake, standing in for
+// a real one up should find), for the test's lifetime.
+func serveOllama(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := fake.New(fake.Options{Models: []string{"m:1"}})
 	go srv.Serve(ln)
-	defer srv.Close()
-	o, err := startOllama(ctx, ln.Addr().String(), "m:1", OllamaFake)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.stop(ctx)
-	if !o.Fake || o.Host == ln.Addr().String() || strings.Join(o.Tried, ",") != "nothing (--fake-ollama)" {
-		t.Fatalf("OllamaFake: %+v", o)
-	}
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
 }
