@@ -12,6 +12,8 @@
 # Usage (as root, to install what is missing from Debian):
 #   bench/peers.sh                    ROUNDS=3 DURATION=3s BULK_MB=1024 by default
 #   ROUNDS=5 DURATION=10s bench/peers.sh
+#   PPROF=1 bench/peers.sh            also serve Go's profiler on 127.0.0.1:16060
+#                                     (plain) and :16061 (credential) while it runs
 #
 # SLAPENIR runs with --insecure-plaintext (wrk speaks no client
 # certificates): this measures the proxy's own path, not the mTLS handshake
@@ -135,9 +137,14 @@ slp_conf "$SLP_CRED" "secrets:
     - name: bench
       env: BENCH_TOKEN
       hosts: [\"$ORIGIN\"]" >"$work/slp-cred.yaml"
-BENCH_TOKEN=bench-real-token-0123456789abcdef "$work/slapenir" proxy --config "$work/slp.yaml" --state-dir "$work/s1" --insecure-plaintext 2>"$work/slp.log" &
+pprof1=() pprof2=()
+if [ -n "${PPROF:-}" ]; then
+	pprof1=(--pprof 127.0.0.1:16060) pprof2=(--pprof 127.0.0.1:16061)
+	echo "profiles while it runs: go tool pprof http://127.0.0.1:16060/debug/pprof/profile?seconds=10 (plain), :16061 (credential)" >&2
+fi
+BENCH_TOKEN=bench-real-token-0123456789abcdef "$work/slapenir" proxy --config "$work/slp.yaml" --state-dir "$work/s1" --insecure-plaintext "${pprof1[@]}" 2>"$work/slp.log" &
 pids+=($!)
-BENCH_TOKEN=bench-real-token-0123456789abcdef "$work/slapenir" proxy --config "$work/slp-cred.yaml" --state-dir "$work/s2" --insecure-plaintext 2>"$work/slp-cred.log" &
+BENCH_TOKEN=bench-real-token-0123456789abcdef "$work/slapenir" proxy --config "$work/slp-cred.yaml" --state-dir "$work/s2" --insecure-plaintext "${pprof2[@]}" 2>"$work/slp-cred.log" &
 pids+=($!)
 
 wait_http() { # url [proxy]

@@ -32,6 +32,7 @@ func runProxy(args []string) int {
 	listen := fs.String("listen", "", "address to listen on (overrides the config's listen; default :3000)")
 	insecure := fs.Bool("insecure-plaintext", false, "serve plain HTTP without client certificates (development only; loudly logged)")
 	stateDir := fs.String("state-dir", "", "directory for the development CA and the proxy's own certificate (default $SLAPENIR_STATE_DIR, /var/lib/slapenir as root, else ~/.local/state/slapenir)")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiler on this loopback HOST:PORT for benchmarking (off by default; never on the proxy's own port)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -95,6 +96,15 @@ func runProxy(args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "proxy: cannot listen on %s: %v\n", cfg.Listen, err)
 		return 1
+	}
+	if *pprofAddr != "" {
+		_, stopPprof, err := servePprof(*pprofAddr, ln.Addr().String(), log)
+		if err != nil {
+			ln.Close()
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		defer stopPprof()
 	}
 	auditWhere := cfg.Audit.File
 	if auditWhere == "" {
