@@ -36,6 +36,14 @@ func FuzzRedact(f *testing.F) {
 		if !bytes.Equal(got, want) || n != wantN {
 			t.Fatalf("streamed %q (%d), want %q (%d)", got, n, want, wantN)
 		}
+		// The one-shot calls skip all work when nothing can hit: that
+		// shortcut must never skip a hit.
+		if got, n := fixed.Redact(bytes.Clone(in)); !bytes.Equal(got, want) || n != wantN {
+			t.Fatalf("Redact gave %q (%d), want %q (%d)", got, n, want, wantN)
+		}
+		if got, n := fixed.RedactString(string(in)); got != string(want) || n != wantN {
+			t.Fatalf("RedactString gave %q (%d), want %q (%d)", got, n, want, wantN)
+		}
 
 		// A secret from the input's own bytes exercises pattern building
 		// on arbitrary (including non-UTF-8) secrets.

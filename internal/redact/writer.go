@@ -56,6 +56,12 @@ func (r *Redactor) newWriter(dst io.Writer, bufCap int) *Writer {
 	}
 }
 
+// reset readies w for a new stream to dst, keeping its buffers.
+func (w *Writer) reset(dst io.Writer) {
+	*w = Writer{m: w.m, views: w.views, repl: w.repl, dst: dst,
+		buf: w.buf[:0], regions: w.regions[:0], out: w.out[:0]}
+}
+
 // Count is the number of replacements written so far: adjacent or
 // overlapping hits that are passed on as one replacement count once.
 func (w *Writer) Count() int { return w.count }

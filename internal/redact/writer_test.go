@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -142,6 +143,51 @@ func TestReaderDropsHeldBytesOnError(t *testing.T) {
 	if !errors.Is(err, boom) || string(got) != "ok " {
 		t.Fatalf("got %q, %v; want the safe prefix and the upstream error", got, err)
 	}
+}
+
+// TestReaderReuseCarriesNothingOver: Readers share pooled buffers, so a
+// Reader closed while it still held back the start of a secret must leave
+// nothing of it for the next one, and the closed one must not read again.
+func TestReaderReuseCarriesNothingOver(t *testing.T) {
+	r := mustNew(t, "ghp_SECRETTOKEN42")
+	first := r.NewReader(strings.NewReader("one ghp_SECRETTOKEN42 two ghp_SECRETTO"))
+	buf := make([]byte, 8)
+	if _, err := first.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := first.Read(buf); n != 0 || err == nil {
+		t.Fatalf("Read after Close = %d, %v; want an error", n, err)
+	}
+	if first.Count() != 1 {
+		t.Fatalf("Count() after Close = %d, want 1", first.Count())
+	}
+	for i := 0; i < 3; i++ {
+		got, err := io.ReadAll(r.NewReader(strings.NewReader("KEN42 fresh")))
+		if err != nil || string(got) != "KEN42 fresh" {
+			t.Fatalf("reader %d after a closed one: %q, %v", i, got, err)
+		}
+	}
+	// Many goroutines taking and giving back Readers (under -race).
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				rd := r.NewReader(strings.NewReader("a ghp_SECRETTOKEN42 b"))
+				got, err := io.ReadAll(rd)
+				rd.Close()
+				if err != nil || string(got) != "a [REDACTED] b" || rd.Count() != 1 {
+					t.Errorf("got %q, %v, count %d", got, err, rd.Count())
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 type iotestErr struct{ err error }
