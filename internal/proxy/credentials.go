@@ -276,24 +276,80 @@ func (c *Credentials) redactResponse(resp *http.Response, x *exchange) error {
 	x.redactions.Add(int64(c.redactHeader(resp.Header)))
 	// Announced trailer names go out in the Trailer header before the body.
 	x.redactions.Add(int64(c.redactHeader(resp.Trailer)))
+	if wholeBody(resp) {
+		return c.redactWhole(resp, x)
+	}
 	body, err := decodedBody(resp)
 	if err != nil {
 		return err
 	}
 	rd := c.red.NewReader(body)
 	x.bodyRedactor = rd
-	resp.Body = &trailerScrubber{Reader: rd, body: resp.Body, resp: resp, c: c, x: x}
+	resp.Body = &trailerScrubber{Reader: rd, rd: rd, body: resp.Body, resp: resp, c: c, x: x}
+	if resp.ContentLength >= 0 && !isStream(resp.Header) {
+		// The upstream sent a body of known length, not a stream: it goes
+		// out in full buffers, not flushed write by write as ReverseProxy
+		// flushes every body of unknown length — which redaction makes it.
+		x.w.flushOff = true
+	}
 	// Redaction changes lengths.
 	resp.ContentLength = -1
 	resp.Header.Del("Content-Length")
 	return nil
 }
 
+// wholeBody says whether resp's body is redacted in one piece, so that it
+// keeps an exact Content-Length: a small body of known length, not
+// compressed, not a stream, and not the bodiless answer to a HEAD or a
+// 204/304.
+func wholeBody(resp *http.Response) bool {
+	return resp.ContentLength >= 0 && resp.ContentLength <= smallBody &&
+		len(resp.Header.Values("Content-Encoding")) == 0 && !isStream(resp.Header) &&
+		resp.Request.Method != http.MethodHead &&
+		resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified
+}
+
+// redactWhole reads resp's small body (wholeBody) and replaces it with its
+// redacted form and that form's length. A body cut short is an upstream
+// error, answered as one, rather than passed on truncated.
+func (c *Credentials) redactWhole(resp *http.Response, x *exchange) error {
+	// One byte more than announced, so the read sees the body's end and
+	// the transport can reuse the connection.
+	b := make([]byte, resp.ContentLength+1)
+	n, err := io.ReadFull(resp.Body, b)
+	if int64(n) != resp.ContentLength || err != io.ErrUnexpectedEOF && err != io.EOF {
+		if err == nil || err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("the upstream's body ended after %d of the %d bytes it announced", n, resp.ContentLength)
+		}
+		return fmt.Errorf("proxy: reading the upstream's response: %w", err)
+	}
+	out, k := c.red.Redact(b[:n])
+	x.redactions.Add(int64(k))
+	resp.Body = &trailerScrubber{Reader: bytes.NewReader(out), body: resp.Body, resp: resp, c: c, x: x}
+	resp.ContentLength = int64(len(out))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
+	return nil
+}
+
+// isStream says whether h announces a streaming content type, whose every
+// write must reach the agent at once whatever the framing.
+func isStream(h http.Header) bool {
+	ct, _, _ := strings.Cut(h.Get("Content-Type"), ";")
+	switch strings.ToLower(strings.TrimSpace(ct)) {
+	case "text/event-stream", "application/x-ndjson", "application/ndjson", "application/jsonl",
+		"application/json-seq", "application/stream+json", "multipart/x-mixed-replace":
+		return true
+	}
+	return false
+}
+
 // trailerScrubber scrubs resp.Trailer when the body is closed: the transport
 // fills the trailers in when it reads the body's end, and ReverseProxy
-// closes the body before it copies them to the client.
+// closes the body before it copies them to the client. It then gives the
+// body's redact.Reader (rd, if any) back for reuse.
 type trailerScrubber struct {
 	io.Reader
+	rd   *redact.Reader
 	body io.Closer
 	resp *http.Response
 	c    *Credentials
@@ -303,7 +359,12 @@ type trailerScrubber struct {
 
 func (t *trailerScrubber) Close() error {
 	err := t.body.Close()
-	t.once.Do(func() { t.x.redactions.Add(int64(t.c.redactHeader(t.resp.Trailer))) })
+	t.once.Do(func() {
+		t.x.redactions.Add(int64(t.c.redactHeader(t.resp.Trailer)))
+		if t.rd != nil {
+			t.rd.Close()
+		}
+	})
 	return err
 }
 
@@ -315,7 +376,7 @@ func (t *trailerScrubber) Close() error {
 func (c *Credentials) redactHeader(h http.Header) int {
 	n := 0
 	for name, vals := range h {
-		if _, k := c.red.Redact([]byte(name)); k > 0 {
+		if _, k := c.red.RedactString(name); k > 0 {
 			delete(h, name)
 			n += k
 			continue
@@ -328,20 +389,19 @@ func (c *Credentials) redactHeader(h http.Header) int {
 }
 
 func (c *Credentials) redactValue(v string, n int) (string, int) {
-	b, k := c.red.Redact([]byte(v))
-	if k > 0 {
-		v, n = string(b), n+k
-	}
+	v, k := c.red.RedactString(v)
+	n += k
 	if !strings.ContainsAny(v, " \t") {
 		return v, n
 	}
-	squeezed := strings.Map(func(r rune) rune {
-		if r == ' ' || r == '\t' {
-			return -1
+	var tmp [256]byte
+	squeezed := tmp[:0]
+	for i := 0; i < len(v); i++ {
+		if v[i] != ' ' && v[i] != '\t' {
+			squeezed = append(squeezed, v[i])
 		}
-		return r
-	}, v)
-	if b, k := c.red.Redact([]byte(squeezed)); k > 0 {
+	}
+	if b, k := c.red.Redact(squeezed); k > 0 {
 		return string(b), n + k
 	}
 	return v, n
@@ -355,8 +415,8 @@ func (c *Credentials) scrub(s string) string {
 	if !c.active() {
 		return s
 	}
-	b, _ := c.red.Redact([]byte(s))
-	return string(b)
+	s, _ = c.red.RedactString(s)
+	return s
 }
 
 // scrub1xx wraps the upstream transport so that 1xx responses (103 Early

@@ -103,6 +103,9 @@ type responseRecorder struct {
 	status   int
 	wroteAt  time.Time
 	bytesOut int64
+	// flushOff turns flushing off for a body that is not a stream (see
+	// Credentials.redactResponse).
+	flushOff bool
 }
 
 func newResponseRecorder(w http.ResponseWriter, x *exchange, idle time.Duration) *responseRecorder {
@@ -133,7 +136,9 @@ func (r *responseRecorder) Write(p []byte) (int, error) {
 }
 
 func (r *responseRecorder) Flush() {
-	_ = r.rc.Flush()
+	if !r.flushOff {
+		_ = r.rc.Flush()
+	}
 }
 
 func (r *responseRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
