@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"hash"
 	"strconv"
@@ -36,30 +35,29 @@ const (
 	hashClose = `"}`
 )
 
-// encodeBody marshals r with its chain fields zeroed, ready for seal. It is the
+// encodeBody encodes r with its chain fields zeroed, ready for seal. It is the
 // expensive half of a write and needs no lock.
 func encodeBody(r *Record) ([]byte, error) {
 	c := *r
 	c.Seq, c.Prev, c.Hash = 0, "", ""
-	b, err := json.Marshal(&c)
+	b := appendRecord(make([]byte, 0, 1024), &c)
 	// Room for seq, prev and hash, which seal adds.
-	for n := 1024; err == nil && len(b)+32+2*hashLen > MaxRecordBytes && n >= 16; n /= 2 {
+	for n := 1024; len(b)+32+2*hashLen > MaxRecordBytes && n >= 16; n /= 2 {
 		c.bound(n)
-		b, err = json.Marshal(&c)
-	}
-	if err != nil {
-		return nil, err
+		b = appendRecord(b[:0], &c)
 	}
 	if !bytes.HasPrefix(b, []byte(zeroHead)) || !bytes.HasSuffix(b, []byte(zeroTail)) {
-		// Only a change to Record's field order can get here.
+		// Only a change to appendRecord's field order can get here.
 		return nil, fmt.Errorf("audit: Record must start with seq and end with prev, hash; got %.40q…", b)
 	}
 	return b, nil
 }
 
 // seal turns a body from encodeBody into the line for position seq after the
-// record whose hash is prev. It returns the line (with its newline) and its hash.
-func seal(body []byte, seq uint64, prev string, key []byte) (line []byte, hash string) {
+// record whose hash is prev, hashed with sum (newSum's, reset here; the
+// Logger keeps one, since making an HMAC costs more than using it). It
+// returns the line (with its newline) and its hash.
+func seal(body []byte, seq uint64, prev string, sum hash.Hash) (line []byte, hash string) {
 	mid := body[len(zeroHead) : len(body)-len(zeroTail)]
 	line = make([]byte, 0, len(body)+32+2*hashLen)
 	line = append(line, `{"seq":`...)
@@ -68,11 +66,12 @@ func seal(body []byte, seq uint64, prev string, key []byte) (line []byte, hash s
 	line = append(line, `"prev":"`...)
 	line = append(line, prev...)
 	line = append(line, '"')
-	sum := newSum(key)
+	sum.Reset()
 	sum.Write(line)
 	sum.Write([]byte{'}'})
+	var raw [sha256.Size]byte
 	var hexSum [hashLen]byte
-	hex.Encode(hexSum[:], sum.Sum(nil))
+	hex.Encode(hexSum[:], sum.Sum(raw[:0]))
 	line = append(line, hashOpen...)
 	line = append(line, hexSum[:]...)
 	line = append(line, hashClose...)

@@ -21,7 +21,7 @@ func FuzzSealedLinesVerify(f *testing.F) {
 			t.Fatal(err)
 		}
 		prev := link{seq: 41, hash: string(bytes.Repeat([]byte("a"), hashLen))}
-		line, hash := seal(body, 42, prev.hash, nil)
+		line, hash := seal(body, 42, prev.hash, newSum(nil))
 		line = bytes.TrimSuffix(line, []byte("\n"))
 		if bytes.IndexByte(line, '\n') >= 0 {
 			t.Fatalf("sealed line contains a newline: %q", line)
@@ -57,7 +57,7 @@ func TestRecordsAreBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	line, _ := seal(body, 1<<40, strings.Repeat("a", hashLen), nil)
+	line, _ := seal(body, 1<<40, strings.Repeat("a", hashLen), newSum(nil))
 	if len(line) > MaxRecordBytes {
 		t.Fatalf("a line of %d bytes, want at most %d", len(line), MaxRecordBytes)
 	}

@@ -48,7 +48,7 @@ func rewriteLikeAnAttacker(t *testing.T, lines []string, key []byte) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		line, h := seal(body, uint64(i+1), prev, key)
+		line, h := seal(body, uint64(i+1), prev, newSum(key))
 		out = append(out, strings.TrimSuffix(string(line), "\n"))
 		prev = h
 	}

@@ -3,6 +3,7 @@ package audit
 import (
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -42,6 +43,7 @@ type Logger struct {
 	size    int64
 	last    link // the chain so far; seq 0 = nothing written yet
 	closed  bool
+	sum     hash.Hash // newSum(opts.Key), reused under mu
 
 	health atomic.Pointer[error] // nil = the last write succeeded
 	// written counts the bytes put in the file, so that a guard of the
@@ -59,7 +61,7 @@ func Open(o Options) (*Logger, error) {
 	if o.MaxBytes < 0 || o.MaxBackups < 0 {
 		return nil, fmt.Errorf("audit: max bytes (%d) and max backups (%d) must not be negative", o.MaxBytes, o.MaxBackups)
 	}
-	l := &Logger{opts: o}
+	l := &Logger{opts: o, sum: newSum(o.Key)}
 	if o.File == "" {
 		return l, nil
 	}
@@ -121,7 +123,7 @@ func (l *Logger) Write(r *Record) error {
 	if l.closed {
 		return ErrClosed
 	}
-	line, hash := seal(body, l.last.seq+1, l.last.hash, l.opts.Key)
+	line, hash := seal(body, l.last.seq+1, l.last.hash, l.sum)
 	written, err := l.writeLine(line)
 	if written {
 		l.last = link{seq: l.last.seq + 1, hash: hash}

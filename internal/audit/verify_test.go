@@ -36,7 +36,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			r, _ := checkLine([]byte(l[3]), nil, nil)
 			r.Host = "innocent.example"
 			body, _ := encodeBody(&r)
-			line, _ := seal(body, r.Seq, r.Prev, nil)
+			line, _ := seal(body, r.Seq, r.Prev, newSum(nil))
 			l[3] = strings.TrimSuffix(string(line), "\n")
 			return l
 		}, 5, "prev does not match"},
