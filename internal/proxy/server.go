@@ -19,6 +19,7 @@ import (
 
 	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/pki/reload"
 	"github.com/slapenir/slapenir/internal/policy"
 )
 
@@ -46,16 +47,19 @@ type Options struct {
 // Server is the proxy. Create it with New, run it with Serve, stop it with
 // Shutdown.
 type Server struct {
-	cfg       *config.Config
-	policy    *policy.Policy
-	dialer    *policy.Dialer
-	audit     *audit.Logger
-	log       *slog.Logger
-	metrics   *metrics
-	limiter   *rateLimiter
-	started   time.Time
-	disk      *diskGuard
-	tls       *TLSOptions
+	cfg     *config.Config
+	policy  *policy.Policy
+	dialer  *policy.Dialer
+	audit   *audit.Logger
+	log     *slog.Logger
+	metrics *metrics
+	limiter *rateLimiter
+	started time.Time
+	disk    *diskGuard
+	tls     *TLSOptions
+	// verifier checks client certificates, caching successes: an agent
+	// opening many connections pays for one chain verification.
+	verifier  *reload.Verifier
 	intercept *InterceptOptions
 	creds     *Credentials
 	// unavailable thins out the records of audit_unavailable refusals.
@@ -112,6 +116,9 @@ func New(o Options) (*Server, error) {
 		clientTunnels: map[string]int{},
 		innerServers:  map[*http.Server]struct{}{},
 	}
+	if o.TLS != nil {
+		s.verifier = reload.NewVerifier(o.TLS.ClientCA, o.TLS.AllowedIdentities)
+	}
 	s.dialer = &policy.Dialer{Policy: pol, Resolver: o.Resolver}
 	s.transport = s.newTransport()
 	s.reverse = s.newReverseProxy()
@@ -139,8 +146,8 @@ func New(o Options) (*Server, error) {
 func (s *Server) Serve(ln net.Listener) error {
 	gl := guardListener{Listener: ln, onReject: s.auditRejection, onTLSFailure: s.auditTLSFailure}
 	if s.tls != nil {
-		gl.tls = s.tls
 		gl.tlsConfig = s.tls.serverConfig()
+		gl.verifier = s.verifier
 	}
 	return s.http.Serve(gl)
 }
@@ -185,8 +192,8 @@ type guardListener struct {
 	net.Listener
 	onReject     func(g *guardConn, status int, detail string, head []byte)
 	onTLSFailure func(g *guardConn, reason, detail string)
-	tls          *TLSOptions
 	tlsConfig    *tls.Config
+	verifier     *reload.Verifier
 }
 
 func (l guardListener) Accept() (net.Conn, error) {
@@ -198,7 +205,7 @@ func (l guardListener) Accept() (net.Conn, error) {
 	if l.tlsConfig != nil {
 		tc := tls.Server(c, l.tlsConfig)
 		g.Conn = tc
-		g.tls = &tlsState{conn: tc, opts: l.tls}
+		g.tls = &tlsState{conn: tc, verifier: l.verifier}
 	}
 	return g, nil
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -359,5 +360,49 @@ func TestRateLimitPerIdentity(t *testing.T) {
 		if !strings.Contains(string(m), want) {
 			t.Fatalf("metrics lack %s:\n%.2000s", want, m)
 		}
+	}
+}
+
+// TestResumedSessionIsStillChecked: an agent's second connection resumes its
+// TLS session (issue 13: a new mTLS connection should cost little more than
+// a plain one) and is still named and audited as that agent; a resumed
+// session whose certificate has since expired is refused like any other.
+func TestResumedSessionIsStillChecked(t *testing.T) {
+	up := echoUpstream(t)
+	f := startMTLSProxy(t, []string{"agent-*"})
+	cert := f.clientCert(t, devca.Request{CommonName: "agent-1", NotBefore: time.Now(), Lifetime: 2 * time.Second})
+	cfg := &tls.Config{RootCAs: f.roots, Certificates: []tls.Certificate{*cert}, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	get := func() (resumed bool, status int) {
+		t.Helper()
+		c, err := tls.Dial("tcp", f.addr, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, "GET /x HTTP/1.1\r\nHost: proxy\r\nX-Target-URL: "+up.URL+"\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return c.ConnectionState().DidResume, resp.StatusCode
+	}
+	if resumed, status := get(); resumed || status != http.StatusOK {
+		t.Fatalf("first connection: resumed %v, status %d", resumed, status)
+	}
+	if resumed, status := get(); !resumed || status != http.StatusOK {
+		t.Fatalf("second connection: resumed %v, status %d; want a resumed session served", resumed, status)
+	}
+	for _, r := range f.records(t, 2) {
+		if r.Identity != "agent-1" {
+			t.Fatalf("record of a resumed connection does not name the agent: %+v", r)
+		}
+	}
+	time.Sleep(time.Until(cert.Leaf.NotAfter) + 1100*time.Millisecond)
+	// Whether crypto/tls still resumes such a session is its choice; either
+	// way the proxy must refuse.
+	if _, status := get(); status != http.StatusForbidden {
+		t.Errorf("after the certificate expired: status %d; want 403", status)
 	}
 }

@@ -33,11 +33,11 @@ func (o *TLSOptions) serverConfig() *tls.Config {
 // tlsState is a guard connection's TLS side: the handshake, done on the
 // first read, and what the client certificate proved.
 type tlsState struct {
-	conn    *tls.Conn
-	opts    *TLSOptions
-	done    bool
-	peer    reload.Peer
-	refused *reload.Refused
+	conn     *tls.Conn
+	verifier *reload.Verifier
+	done     bool
+	peer     reload.Peer
+	refused  *reload.Refused
 }
 
 // handshake runs the TLS handshake and checks the client certificate. A
@@ -63,7 +63,7 @@ func (g *guardConn) handshake() error {
 		return err
 	}
 	state := t.conn.ConnectionState()
-	peer, err := reload.VerifyClient(&state, t.opts.ClientCA, t.opts.AllowedIdentities, time.Now())
+	peer, err := t.verifier.Verify(&state, time.Now())
 	if err != nil {
 		var r *reload.Refused
 		if !errors.As(err, &r) {

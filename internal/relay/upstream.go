@@ -25,7 +25,7 @@ const dialTimeout = 15 * time.Second
 // proxy's --insecure-plaintext mode).
 type Upstream struct {
 	url    *url.URL
-	tls    *tls.Config // nil for plaintext
+	tls    *reload.ResumingClient // nil for plaintext
 	dialer net.Dialer
 }
 
@@ -53,7 +53,7 @@ func NewUpstream(proxyURL string, certs certfile.Dir) (*Upstream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: the proxy %s needs the root CA to verify it: %w (run \"slapenir certs bootstrap\" first)", up.url, err)
 	}
-	up.tls = reload.ClientConfig(kp, roots, u.Hostname())
+	up.tls = reload.NewResumingClient(kp, roots, u.Hostname())
 	return up, nil
 }
 
@@ -69,7 +69,7 @@ func (u *Upstream) dial(ctx context.Context) (net.Conn, error) {
 	if err != nil || u.tls == nil {
 		return c, err
 	}
-	tc := tls.Client(c, u.tls)
+	tc := tls.Client(c, u.tls.Config())
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("TLS handshake with %s: %w", u.url.Host, err)

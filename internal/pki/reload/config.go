@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"sync"
 )
 
 // ServerConfig is the TLS configuration of an mTLS server whose certificate
@@ -50,4 +51,46 @@ func ClientConfig(kp *KeyPair, roots *CAPool, serverName string) *tls.Config {
 			return nil
 		},
 	}
+}
+
+// ResumingClient hands out ClientConfig's configuration with TLS session
+// resumption on, for a client that opens many connections to one server
+// (the relay to the proxy): a resumed handshake skips the certificates and
+// their signatures. A resumed session carries the client certificate it was
+// made with, so each certificate gets a configuration and session cache of
+// its own: after a renewal, the next connection presents the new
+// certificate in a full handshake and never resumes a session of the old
+// one (which the server would refuse once it expires).
+type ResumingClient struct {
+	kp   *KeyPair
+	base *tls.Config
+
+	mu   sync.Mutex
+	cert *tls.Certificate // the certificate cfg presents
+	cfg  *tls.Config
+}
+
+// sessionsPerCertificate bounds a cache: the relay talks to one proxy.
+const sessionsPerCertificate = 16
+
+// NewResumingClient is ClientConfig(kp, roots, serverName) with resumption.
+func NewResumingClient(kp *KeyPair, roots *CAPool, serverName string) *ResumingClient {
+	return &ResumingClient{kp: kp, base: ClientConfig(kp, roots, serverName)}
+}
+
+// Config is the configuration for the next connection.
+func (r *ResumingClient) Config() *tls.Config {
+	cur := r.kp.Current()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur != r.cert {
+		cfg := r.base.Clone()
+		// Pinned, so that a renewal during this handshake cannot put a
+		// session of the new certificate in the old one's cache or the
+		// other way round.
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cur, nil }
+		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(sessionsPerCertificate)
+		r.cert, r.cfg = cur, cfg
+	}
+	return r.cfg
 }

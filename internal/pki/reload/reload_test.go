@@ -124,6 +124,30 @@ func TestRenewedClientCertificatePresentedWithoutRestart(t *testing.T) {
 	}
 }
 
+// TestResumptionFollowsTheCertificate: a returning client resumes its TLS
+// session (no certificate exchange), but never a session made with a
+// certificate it has since renewed: the server would go on seeing the old
+// one, and refuse it once it expired.
+func TestResumptionFollowsTheCertificate(t *testing.T) {
+	w := newWorld(t)
+	addr := serve(t, keyPair(t, w.serverDir), caPool(t, w.caFile), []string{"agent-*"})
+	rc := reload.NewResumingClient(keyPair(t, w.client), caPool(t, w.caFile), "127.0.0.1")
+	for i, want := range []struct {
+		answer  string
+		resumed bool
+	}{{"ok agent-1", false}, {"ok agent-1", true}, {"ok agent-1-renewed", false}, {"ok agent-1-renewed", true}} {
+		if i == 2 {
+			w.issueClient(t, devca.Request{CommonName: "agent-1-renewed"})
+		}
+		c := tlsline.Dial(t, addr, rc.Config())
+		// The answer is read after the server's session ticket, which the
+		// next connection can then use.
+		if got := c.Ask(t); got != want.answer || c.ConnectionState().DidResume != want.resumed {
+			t.Errorf("connection %d: %q, resumed %v; want %q, resumed %v", i+1, got, c.ConnectionState().DidResume, want.answer, want.resumed)
+		}
+	}
+}
+
 func TestBrokenFilesKeepLastGoodPair(t *testing.T) {
 	w := newWorld(t)
 	kp := keyPair(t, w.client)
