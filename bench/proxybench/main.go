@@ -89,7 +89,14 @@ func main() {
 		return r
 	}, direct)
 	run("forward over mTLS (keep-alive)", *n, *conc, transport(mtlsURL, mtlsClient), func() *http.Request { return get(up.URL + "/small") }, direct)
-	handshakes("forward over mTLS, new connection each", *n/10, transport(mtlsURL, mtlsClient), up.URL+"/small", direct)
+	// New connections: mTLS's cost is shown over a new plain connection's,
+	// with a full handshake and with the session resumed, as the relay
+	// resumes it.
+	plainNew := handshakes("forward (plain), new connection each", *n/10, transport(proxyURL, nil), up.URL+"/small", direct)
+	handshakes("forward over mTLS, new connection each, full handshake (added: over plain new)", *n/10, transport(mtlsURL, mtlsClient), up.URL+"/small", plainNew)
+	resuming := mtlsClient.Clone()
+	resuming.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+	handshakes("forward over mTLS, new connection each, resumed (added: over plain new)", *n/10, transport(mtlsURL, resuming), up.URL+"/small", plainNew)
 	directTLS := run("direct TLS", *n, *conc, transport(nil, tlsCfg), func() *http.Request { return get(upTLS.URL + "/small") }, 0)
 	run("connect (TLS tunnel)", *n, *conc, transport(proxyURL, tlsCfg), func() *http.Request { return get(upTLS.URL + "/small") }, directTLS)
 
@@ -105,9 +112,9 @@ func main() {
 
 // handshakes sends sequential requests each on a fresh connection, so every
 // one pays the mTLS handshake.
-func handshakes(name string, n int, tr *http.Transport, u string, baseP50 time.Duration) {
+func handshakes(name string, n int, tr *http.Transport, u string, baseP50 time.Duration) time.Duration {
 	tr.DisableKeepAlives = true
-	run(name, n, 1, tr, func() *http.Request { return get(u) }, baseP50)
+	return run(name, n, 1, tr, func() *http.Request { return get(u) }, baseP50)
 }
 
 func get(u string) *http.Request {
