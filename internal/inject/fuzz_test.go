@@ -32,5 +32,10 @@ func FuzzInject(f *testing.F) {
 		if !bytes.Equal(got, want) || !slices.Equal(used.Injected, wantUsed.Injected) || !slices.Equal(used.Foreign, wantUsed.Foreign) {
 			t.Fatalf("got %q %+v, want %q %+v", got, used, want, wantUsed)
 		}
+		// ReplaceString skips values where no placeholder can start: the
+		// shortcut must never skip one.
+		if s, used := inj.ReplaceString(string(in), allow); s != string(want) || !slices.Equal(used.Injected, wantUsed.Injected) || !slices.Equal(used.Foreign, wantUsed.Foreign) {
+			t.Fatalf("ReplaceString: got %q %+v, want %q %+v", s, used, want, wantUsed)
+		}
 	})
 }

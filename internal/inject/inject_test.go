@@ -312,3 +312,20 @@ func TestConcurrentStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestReplaceStringAllocatesNothingWithoutAPlaceholder: every header of
+// every request to a credential's host goes through ReplaceString.
+func TestReplaceStringAllocatesNothingWithoutAPlaceholder(t *testing.T) {
+	inj, err := New(testPairs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow := func(int) bool { return true }
+	v := "Mozilla/5.0 (X11; Linux x86_64) curl/8.5.0 application/json; charset=utf-8"
+	if n := testing.AllocsPerRun(100, func() { _, _ = inj.ReplaceString(v, allow) }); n != 0 {
+		t.Fatalf("ReplaceString allocates %v times for a value without a placeholder", n)
+	}
+	if got, used := inj.ReplaceString("Bearer DUMMY_GITHUB", allow); got != "Bearer ghp_realGitHubToken0123456789" || len(used.Injected) != 1 {
+		t.Fatalf("ReplaceString = %q, %+v", got, used)
+	}
+}

@@ -3,6 +3,7 @@ package inject
 import (
 	"bytes"
 	"fmt"
+	"unsafe"
 )
 
 // Pair is one credential as the injector sees it: what the agent sends and
@@ -101,4 +102,25 @@ func (in *Injector) Replace(b []byte, allow func(i int) bool) ([]byte, Used) {
 	_, _ = w.Write(b)
 	_ = w.Close()
 	return out.Bytes(), w.Used()
+}
+
+// ReplaceString is Replace for a string. Most values hold no placeholder:
+// those come back as they are, with nothing copied or allocated.
+func (in *Injector) ReplaceString(s string, allow func(i int) bool) (string, Used) {
+	// The scan only reads, so it may look at the string's bytes in place.
+	if !in.mayHold(unsafe.Slice(unsafe.StringData(s), len(s))) {
+		return s, Used{}
+	}
+	b, used := in.Replace([]byte(s), allow)
+	return string(b), used
+}
+
+// mayHold reports whether a placeholder could start anywhere in b.
+func (in *Injector) mayHold(b []byte) bool {
+	for i := 0; i+1 < len(b); i++ {
+		if in.startsHere(b[i], b[i+1]) {
+			return true
+		}
+	}
+	return false
 }

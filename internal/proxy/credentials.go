@@ -153,9 +153,11 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, u 
 	replacer := func(loc secrets.Location) func(string) string {
 		allow := in(loc)
 		return func(s string) string {
-			b, used := c.inj.Replace([]byte(s), allow)
-			u.add(used, toHost, loc)
-			return string(b)
+			r, used := c.inj.ReplaceString(s, allow)
+			if len(used.Injected)+len(used.Foreign) > 0 {
+				u.add(used, toHost, loc)
+			}
+			return r
 		}
 	}
 	inPath, inHeader := replacer(secrets.InPath), replacer(secrets.InHeader)

@@ -192,3 +192,18 @@ func BenchmarkWriterEscapedJSON(b *testing.B) {
 	text := []byte(sb.String())
 	benchStream(b, benchSecrets(100), text)
 }
+
+// BenchmarkWriterBinary is BenchmarkWriter on random bytes (a tarball, an
+// image), where every escape character turns up once in 256 bytes.
+func BenchmarkWriterBinary(b *testing.B) {
+	data := make([]byte, 4<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	for _, n := range []int{1, 100} {
+		b.Run(fmt.Sprintf("secrets=%d", n), func(b *testing.B) {
+			benchStream(b, benchSecrets(n), data)
+		})
+	}
+}

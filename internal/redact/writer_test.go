@@ -263,3 +263,16 @@ func TestConcurrentStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactStringAllocatesNothingWithoutAHit: every header of every
+// response from a credential's host goes through RedactString.
+func TestRedactStringAllocatesNothingWithoutAHit(t *testing.T) {
+	r := mustNew(t, "ghp_SECRETTOKEN42")
+	v := "Thu, 03 Dec 2026 08:34:59 GMT; text/html; charset=utf-8 %20 &amp; \\u0041"
+	if n := testing.AllocsPerRun(100, func() { _, _ = r.RedactString(v) }); n != 0 {
+		t.Fatalf("RedactString allocates %v times for a value without a hit", n)
+	}
+	if got, n := r.RedactString("x ghp_SECRETTOKEN42 y"); got != "x [REDACTED] y" || n != 1 {
+		t.Fatalf("RedactString = %q, %d", got, n)
+	}
+}
