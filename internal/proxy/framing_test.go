@@ -3,12 +3,15 @@ package proxy
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -164,4 +167,61 @@ func TestOnlyStreamsAreFlushedWriteByWrite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWholeBodiesDoNotShareBuffers: whole bodies are read into pooled
+// buffers; many at once must each get their own bytes back.
+func TestWholeBodiesDoNotShareBuffers(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := r.URL.Path + " " + realToken + " " + strings.Repeat(r.URL.Path, 300)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(up.Close)
+	p := credProxy(t, []string{"127.0.0.1"}, nil)
+	c := p.client()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 25 {
+				path := fmt.Sprintf("/g%di%d", g, i)
+				resp, err := c.Get(up.URL + path)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if want := path + " [REDACTED] " + strings.Repeat(path, 300); err != nil || string(got) != want {
+					t.Errorf("%s: got %d bytes (%v), not its own body", path, len(got), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestWholeBodyBufferIsHeldUntilClose: the pooled buffer behind a whole
+// body goes back only when the body is closed, not while ReverseProxy may
+// still be writing from it.
+func TestWholeBodyBufferIsHeldUntilClose(t *testing.T) {
+	p := credProxy(t, []string{"127.0.0.1"}, nil)
+	body := "hello " + realToken
+	resp := &http.Response{StatusCode: 200, Header: http.Header{}, ContentLength: int64(len(body)),
+		Body: io.NopCloser(strings.NewReader(body)), Request: httptest.NewRequest("GET", "http://x/", nil)}
+	x := &exchange{w: &responseRecorder{}}
+	if err := p.srv.creds.redactResponse(resp, x); err != nil {
+		t.Fatal(err)
+	}
+	held := resp.Body.(*trailerScrubber).whole
+	for range 8 {
+		if b := wholePool.Get().(*[]byte); b == held {
+			t.Fatal("the buffer of an open body is back in the pool")
+		}
+	}
+	if got, _ := io.ReadAll(resp.Body); string(got) != "hello [REDACTED]" {
+		t.Fatalf("body %q", got)
+	}
+	resp.Body.Close()
 }
