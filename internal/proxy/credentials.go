@@ -317,11 +317,21 @@ func wholeBody(resp *http.Response) bool {
 func (c *Credentials) redactWhole(resp *http.Response, x *exchange) error {
 	// One byte more than announced, so the read sees the body's end and
 	// the transport can reuse the connection.
-	whole := wholePool.Get().(*[]byte)
-	b := (*whole)[:resp.ContentLength+1]
+	var whole *[]byte
+	var b []byte
+	if resp.ContentLength < smallPooled {
+		// A pooled 64 KiB buffer (the pool is emptied by every GC) would
+		// cost more than a small one of the right size.
+		b = make([]byte, resp.ContentLength+1)
+	} else {
+		whole = wholePool.Get().(*[]byte)
+		b = (*whole)[:resp.ContentLength+1]
+	}
 	n, err := io.ReadFull(resp.Body, b)
 	if int64(n) != resp.ContentLength || err != io.ErrUnexpectedEOF && err != io.EOF {
-		wholePool.Put(whole)
+		if whole != nil {
+			wholePool.Put(whole)
+		}
 		if err == nil || err == io.EOF || err == io.ErrUnexpectedEOF {
 			err = fmt.Errorf("the upstream's body ended after %d of the %d bytes it announced", n, resp.ContentLength)
 		}
@@ -334,6 +344,9 @@ func (c *Credentials) redactWhole(resp *http.Response, x *exchange) error {
 	resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
 	return nil
 }
+
+// smallPooled is the smallest body read into a wholePool buffer.
+const smallPooled = 8 << 10
 
 // wholePool keeps redactWhole's buffers: a fresh 64 KiB per response was
 // garbage the collector then spent a tenth of the time on.

@@ -173,7 +173,7 @@ func TestOnlyStreamsAreFlushedWriteByWrite(t *testing.T) {
 // buffers; many at once must each get their own bytes back.
 func TestWholeBodiesDoNotShareBuffers(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body := r.URL.Path + " " + realToken + " " + strings.Repeat(r.URL.Path, 300)
+		body := r.URL.Path + " " + realToken + " " + strings.Repeat(r.URL.Path, 2000)
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		io.WriteString(w, body)
 	}))
@@ -192,7 +192,7 @@ func TestWholeBodiesDoNotShareBuffers(t *testing.T) {
 				}
 				got, err := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if want := path + " [REDACTED] " + strings.Repeat(path, 300); err != nil || string(got) != want {
+				if want := path + " [REDACTED] " + strings.Repeat(path, 2000); err != nil || string(got) != want {
 					t.Errorf("%s: got %d bytes (%v), not its own body", path, len(got), err)
 					return
 				}
@@ -207,7 +207,7 @@ func TestWholeBodiesDoNotShareBuffers(t *testing.T) {
 // still be writing from it.
 func TestWholeBodyBufferIsHeldUntilClose(t *testing.T) {
 	p := credProxy(t, []string{"127.0.0.1"}, nil)
-	body := "hello " + realToken
+	body := "hello " + realToken + strings.Repeat(".", smallPooled)
 	resp := &http.Response{StatusCode: 200, Header: http.Header{}, ContentLength: int64(len(body)),
 		Body: io.NopCloser(strings.NewReader(body)), Request: httptest.NewRequest("GET", "http://x/", nil)}
 	x := &exchange{w: &responseRecorder{}}
@@ -220,7 +220,7 @@ func TestWholeBodyBufferIsHeldUntilClose(t *testing.T) {
 			t.Fatal("the buffer of an open body is back in the pool")
 		}
 	}
-	if got, _ := io.ReadAll(resp.Body); string(got) != "hello [REDACTED]" {
+	if got, _ := io.ReadAll(resp.Body); string(got) != "hello [REDACTED]"+strings.Repeat(".", smallPooled) {
 		t.Fatalf("body %q", got)
 	}
 	resp.Body.Close()
