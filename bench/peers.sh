@@ -14,6 +14,9 @@
 #   ROUNDS=5 DURATION=10s bench/peers.sh
 #   PPROF=1 bench/peers.sh            also serve Go's profiler on 127.0.0.1:16060
 #                                     (plain) and :16061 (credential) while it runs
+#   BASELINE=ac326fe bench/peers.sh   also run SLAPENIR built from that git revision
+#                                     (base, base-cred) in the same rounds: a
+#                                     before/after in one run
 #
 # SLAPENIR runs with --insecure-plaintext (wrk speaks no client
 # certificates): this measures the proxy's own path, not the mTLS handshake
@@ -57,7 +60,7 @@ cleanup() {
 trap cleanup EXIT
 
 ORIGIN=127.0.0.1:18080 NGINX_RP=127.0.0.1:18081 SQUID_PORT=18082 TINY_PORT=18083
-SLP=127.0.0.1:18084 SLP_CRED=127.0.0.1:18085
+SLP=127.0.0.1:18084 SLP_CRED=127.0.0.1:18085 BASE=127.0.0.1:18086 BASE_CRED=127.0.0.1:18087
 
 # The origin: nginx serving static files (the fastest upstream here).
 mkdir -p "$work/www" "$work/nginx"
@@ -146,6 +149,21 @@ BENCH_TOKEN=bench-real-token-0123456789abcdef "$work/slapenir" proxy --config "$
 pids+=($!)
 BENCH_TOKEN=bench-real-token-0123456789abcdef "$work/slapenir" proxy --config "$work/slp-cred.yaml" --state-dir "$work/s2" --insecure-plaintext "${pprof2[@]}" 2>"$work/slp-cred.log" &
 pids+=($!)
+if [ -n "${BASELINE:-}" ]; then
+	git worktree add -q --detach "$work/base-src" "$BASELINE"
+	(cd "$work/base-src" && go build -o "$work/slapenir-base" ./cmd/slapenir)
+	git worktree remove --force "$work/base-src"
+	slp_conf "$BASE" "" >"$work/base.yaml"
+	slp_conf "$BASE_CRED" "secrets:
+  credentials:
+    - name: bench
+      env: BENCH_TOKEN
+      hosts: [\"$ORIGIN\"]" >"$work/base-cred.yaml"
+	BENCH_TOKEN=bench-real-token-0123456789abcdef "$work/slapenir-base" proxy --config "$work/base.yaml" --state-dir "$work/s3" --insecure-plaintext 2>"$work/base.log" &
+	pids+=($!)
+	BENCH_TOKEN=bench-real-token-0123456789abcdef "$work/slapenir-base" proxy --config "$work/base-cred.yaml" --state-dir "$work/s4" --insecure-plaintext 2>"$work/base-cred.log" &
+	pids+=($!)
+fi
 
 wait_http() { # url [proxy]
 	for _ in $(seq 100); do
@@ -175,6 +193,11 @@ request = function() return wrk.format("GET", path, { ["X-Target-URL"] = target 
 EOF
 
 peers=(direct nginx squid tinyproxy slapenir slapenir-target slapenir-cred)
+if [ -n "${BASELINE:-}" ]; then
+	wait_http "http://$ORIGIN/1k" "http://$BASE"
+	wait_http "http://$ORIGIN/1k" "http://$BASE_CRED"
+	peers+=(base base-cred)
+fi
 # run_wrk PEER SIZE CONNS prints "rps p50ms"
 run_wrk() {
 	local peer=$1 size=$2 c=$3 t=2 out
@@ -188,6 +211,8 @@ run_wrk() {
 	slapenir) out=$(wrk -t$t -c"$c" -d"$DURATION" --latency -s "$work/forward.lua" "http://$SLP" -- "$url" "$ORIGIN") ;;
 	slapenir-target) out=$(wrk -t$t -c"$c" -d"$DURATION" --latency -s "$work/target.lua" "http://$SLP" -- "/$size" "http://$ORIGIN") ;;
 	slapenir-cred) out=$(wrk -t$t -c"$c" -d"$DURATION" --latency -s "$work/forward.lua" "http://$SLP_CRED" -- "$url" "$ORIGIN") ;;
+	base) out=$(wrk -t$t -c"$c" -d"$DURATION" --latency -s "$work/forward.lua" "http://$BASE" -- "$url" "$ORIGIN") ;;
+	base-cred) out=$(wrk -t$t -c"$c" -d"$DURATION" --latency -s "$work/forward.lua" "http://$BASE_CRED" -- "$url" "$ORIGIN") ;;
 	esac
 	if grep -q "Non-2xx" <<<"$out"; then
 		echo "peers: $peer answered errors:" >&2
@@ -230,6 +255,8 @@ for round in $(seq "$ROUNDS"); do
 		slapenir) args=(-x "http://$SLP" "http://$ORIGIN/bulk") ;;
 		slapenir-target) args=(-H "X-Target-URL: http://$ORIGIN" "http://$SLP/bulk") ;;
 		slapenir-cred) args=(-x "http://$SLP_CRED" "http://$ORIGIN/bulk") ;;
+		base) args=(-x "http://$BASE" "http://$ORIGIN/bulk") ;;
+		base-cred) args=(-x "http://$BASE_CRED" "http://$ORIGIN/bulk") ;;
 		esac
 		bps=$(curl -sS -o /dev/null -w '%{speed_download}' "${args[@]}")
 		echo "bulk 1 $peer $round $(awk -v b="$bps" 'BEGIN {printf "%.1f", b / 1e6}') 0" >>"$res"
