@@ -56,22 +56,21 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	if err != nil {
 		return nil, fmt.Errorf("policy: dial: %w", err)
 	}
-	ips, err := d.resolve(ctx, family, host)
+	checked, err := d.check(ctx, family, host)
 	if err != nil {
 		return nil, err
 	}
 
 	var passed []netip.Addr
 	var refused *RefusedError
-	for _, ip := range ips {
-		dec := d.Policy.CheckAddr(host, ip)
-		if !dec.Allow {
+	for _, c := range checked {
+		if !c.Decision.Allow {
 			if refused == nil {
-				refused = &RefusedError{Host: host, Addr: ip, Decision: dec}
+				refused = &RefusedError{Host: host, Addr: c.Addr, Decision: c.Decision}
 			}
 			continue
 		}
-		passed = append(passed, ip)
+		passed = append(passed, c.Addr)
 	}
 	if len(passed) == 0 {
 		return nil, refused
@@ -94,6 +93,32 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		}
 	}
 	return nil, fmt.Errorf("policy: connecting to %q: %w", host, last)
+}
+
+// AddrCheck is one resolved address of a host and the address-level
+// decision on it.
+type AddrCheck struct {
+	Addr     netip.Addr
+	Decision Decision
+}
+
+// Check resolves host as DialContext does and returns each address with
+// CheckAddr's decision on it, without connecting: DialContext dials the
+// allowed ones, in this order, and refuses when there are none.
+func (d *Dialer) Check(ctx context.Context, host string) ([]AddrCheck, error) {
+	return d.check(ctx, "ip", host)
+}
+
+func (d *Dialer) check(ctx context.Context, family, host string) ([]AddrCheck, error) {
+	ips, err := d.resolve(ctx, family, host)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AddrCheck, len(ips))
+	for i, ip := range ips {
+		out[i] = AddrCheck{Addr: ip, Decision: d.Policy.CheckAddr(host, ip)}
+	}
+	return out, nil
 }
 
 // resolve returns the addresses of host; an IP literal is its own answer

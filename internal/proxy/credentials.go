@@ -51,20 +51,6 @@ func NewCredentials(v *secrets.Vault) (*Credentials, error) {
 // active reports whether there is anything to inject or redact.
 func (c *Credentials) active() bool { return c != nil && len(c.creds) > 0 }
 
-// needsInterception says whether a CONNECT to host:port must be terminated
-// so a credential can be injected.
-func (c *Credentials) needsInterception(host string, port int) bool {
-	if !c.active() {
-		return false
-	}
-	for _, cr := range c.creds {
-		if cr.Matches(host, port) {
-			return true
-		}
-	}
-	return false
-}
-
 // usage collects which credentials a request used, across the URL, headers
 // and a body that is still streaming while the response comes back, and
 // which placeholders were left alone: sent to a host not among their

@@ -36,15 +36,7 @@ type InterceptOptions struct {
 
 // intercepts says whether a CONNECT to host:port is terminated here.
 func (s *Server) intercepts(host string, port int) bool {
-	if s.intercept == nil {
-		return false
-	}
-	for _, g := range s.intercept.Hosts {
-		if g.Match(host, port) {
-			return true
-		}
-	}
-	return s.creds.needsInterception(host, port)
+	return s.explainer.intercepts(host, port)
 }
 
 // serveIntercepted terminates the agent's TLS inside an allowed CONNECT

@@ -18,7 +18,7 @@ const usageText = `this is the SLAPENIR egress proxy; it has no page at this pat
 	`(1) as an HTTP proxy: HTTP_PROXY=http://<proxy>:3000 or curl -x http://<proxy>:3000 http://example.com/; ` +
 	`(2) with CONNECT for HTTPS: HTTPS_PROXY=http://<proxy>:3000; ` +
 	`(3) with a target header: curl -H "X-Target-URL: http://host:port" http://<proxy>:3000/path. ` +
-	`Its own endpoints are /health, /metrics, /ca.pem and /placeholders.`
+	`Its own endpoints are /health, /metrics, /ca.pem, /placeholders and /explain.`
 
 // serveLocal answers origin-form requests without a target: the proxy's own
 // endpoints, and a 400 that explains the proxy to anything else.
@@ -44,6 +44,9 @@ func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request, x *exchange)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(list)
+	case "/explain":
+		x.quiet = true
+		s.serveExplain(w, r, x)
 	case "/metrics":
 		x.quiet = true
 		promhttp.HandlerFor(s.metrics.gatherer, promhttp.HandlerOpts{}).ServeHTTP(w, r)

@@ -62,6 +62,9 @@ type Server struct {
 	verifier  *reload.Verifier
 	intercept *InterceptOptions
 	creds     *Credentials
+	// explainer answers /explain and decides interception, so that the
+	// two cannot disagree.
+	explainer *Explainer
 	// unavailable thins out the records of audit_unavailable refusals.
 	unavailable sampler
 	// cutting is set when Shutdown's grace has run out and it cuts what
@@ -120,6 +123,7 @@ func New(o Options) (*Server, error) {
 		s.verifier = reload.NewVerifier(o.TLS.ClientCA, o.TLS.AllowedIdentities)
 	}
 	s.dialer = &policy.Dialer{Policy: pol, Resolver: o.Resolver}
+	s.explainer = s.serverExplainer()
 	s.transport = s.newTransport()
 	s.reverse = s.newReverseProxy()
 	s.http = &http.Server{

@@ -136,6 +136,18 @@ func TestMTLSAgentIsServedAndNamed(t *testing.T) {
 			t.Fatalf("record does not name the agent: %+v", r)
 		}
 	}
+	// /explain answers the agent for itself by default.
+	tr := c.Transport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	resp, err = (&http.Client{Transport: tr}).Get("https://" + f.addr + "/explain?method=GET&url=" + up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x Explanation
+	decodeJSON(t, resp, &x)
+	if x.Identity != "agent-1" || x.Decision != "allow" {
+		t.Fatalf("/explain over mTLS: %+v", x)
+	}
 }
 
 func TestMTLSConnectTunnel(t *testing.T) {
@@ -211,8 +223,16 @@ func TestMTLSRefusalsStillServeHealth(t *testing.T) {
 			if e := decodeError(t, resp); resp.StatusCode != 403 || e.Reason != tc.reason {
 				t.Fatalf("forward without a valid certificate: %d %+v", resp.StatusCode, e)
 			}
-			recs := f.records(t, 2*(i+1))
-			for _, r := range recs[2*i:] {
+			// The proxy's other endpoints (here /explain) are refused too.
+			resp, err = (&http.Client{Transport: tr}).Get("https://" + f.addr + "/explain?url=http://example.com/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := decodeError(t, resp); resp.StatusCode != 403 || e.Reason != tc.reason {
+				t.Fatalf("/explain without a valid certificate: %d %+v", resp.StatusCode, e)
+			}
+			recs := f.records(t, 3*(i+1))
+			for _, r := range recs[3*i:] {
 				if r.Reason != tc.reason || r.Decision != "deny" || r.Identity != "" {
 					t.Fatalf("refusal record: %+v", r)
 				}

@@ -187,6 +187,33 @@ func (cr CredentialConfig) InjectIn() []Location {
 	return out
 }
 
+// describe is what may be known of cr without its value; Placeholder is
+// set only when it does not derive from the value (staticPlaceholder).
+// cr must have passed Validate.
+func (cr CredentialConfig) describe() Credential {
+	c := Credential{Name: cr.Name, AgentEnv: cr.agentEnv(), Inject: cr.InjectIn(), Placeholder: staticPlaceholder(cr)}
+	for _, h := range cr.Hosts {
+		g, _ := hostport.ParseGlob(h) // checked by Validate
+		c.Hosts = append(c.Hosts, g)
+	}
+	return c
+}
+
+// Describe lists the configured credentials as the proxy knows them, without
+// reading any value: for explaining a configuration where the secrets are
+// not at hand. A format-preserving placeholder, which derives from the
+// value, is left empty.
+func (c Config) Describe() ([]Credential, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	out := make([]Credential, len(c.Credentials))
+	for i, cr := range c.Credentials {
+		out[i] = cr.describe()
+	}
+	return out, nil
+}
+
 func (cr CredentialConfig) agentEnv() string {
 	if cr.AgentEnv != "" {
 		return cr.AgentEnv

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/slapenir/slapenir/internal/hostport"
 	"github.com/slapenir/slapenir/internal/inject"
 	"github.com/slapenir/slapenir/internal/redact"
 )
@@ -82,11 +81,8 @@ func Open(cfg Config, opts Options) (*Vault, error) {
 	defer wipeAll(values)
 	v := &Vault{}
 	for i, cr := range cfg.Credentials {
-		c := Credential{Name: cr.Name, AgentEnv: cr.agentEnv(), Inject: cr.InjectIn(), Source: sources[i]}
-		for _, h := range cr.Hosts {
-			g, _ := hostport.ParseGlob(h) // checked by cfg.check
-			c.Hosts = append(c.Hosts, g)
-		}
+		c := cr.describe()
+		c.Source = sources[i]
 		v.creds = append(v.creds, c)
 	}
 	if err := v.placeholders(cfg, values, key); err != nil {

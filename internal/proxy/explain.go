@@ -1,0 +1,284 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/hostport"
+	"github.com/slapenir/slapenir/internal/pki/reload"
+	"github.com/slapenir/slapenir/internal/policy"
+	"github.com/slapenir/slapenir/internal/secrets"
+)
+
+// Explainer says what the proxy would do with a request, without sending
+// anything, by the same checks that decide real requests: the policy's
+// name-level decision, the dialer's address-level one, the interception
+// rule and the credentials' hosts and locations. slapenir policy explain
+// builds one from a configuration; the Server serves its own at /explain.
+type Explainer struct {
+	policy *policy.Policy
+	dialer *policy.Dialer
+	creds  []secrets.Credential
+	// canIntercept is false for a Server without interception options.
+	canIntercept bool
+	intercept    []hostport.Glob // intercept.hosts, besides the credentials' hosts
+	allowed      []string        // tls.allowed_identities
+}
+
+// NewExplainer explains cfg with the credentials creds (from the vault, or
+// secrets.Config.Describe when the values are not at hand).
+func NewExplainer(cfg *config.Config, creds []secrets.Credential) (*Explainer, error) {
+	pol, err := policy.New(cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
+	// slapenir proxy always has an interception CA.
+	e := &Explainer{policy: pol, dialer: &policy.Dialer{Policy: pol}, creds: creds, canIntercept: true, allowed: cfg.TLS.Identities()}
+	for _, h := range cfg.Intercept.Hosts {
+		g, err := hostport.ParseGlob(h)
+		if err != nil {
+			return nil, fmt.Errorf("intercept.hosts: %w", err)
+		}
+		e.intercept = append(e.intercept, g)
+	}
+	return e, nil
+}
+
+// Explanation is what the proxy would do with one request.
+type Explanation struct {
+	Method string `json:"method"`
+	URL    string `json:"url"`
+	// Way is how an agent's tools send it: "forward" for http URLs,
+	// "connect" (a CONNECT tunnel) for https.
+	Way      string `json:"way"`
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	Identity string `json:"identity,omitempty"`
+	// Role is "default": the top-level policy (roles are not configured).
+	Role     string `json:"role"`
+	Decision string `json:"decision"` // allow, deny or report
+	Reason   string `json:"reason"`
+	Rule     string `json:"rule,omitempty"`
+	// Addresses are the host's addresses and the decision on each; empty
+	// when the name was refused or not looked up.
+	Addresses []ExplainedAddress `json:"addresses,omitempty"`
+	Lookup    string             `json:"lookup_error,omitempty"`
+	// Intercepted says whether a CONNECT tunnel would be terminated
+	// (and its requests decided and injected one by one).
+	Intercepted bool                  `json:"intercepted"`
+	Credentials []ExplainedCredential `json:"credentials"`
+}
+
+// ExplainedAddress is one resolved address and the decision on it.
+type ExplainedAddress struct {
+	Address  string `json:"address"`
+	Decision string `json:"decision"`
+	Reason   string `json:"reason"`
+	Rule     string `json:"rule,omitempty"`
+}
+
+// ExplainedCredential is one configured credential and what happens to its
+// placeholder in this request.
+type ExplainedCredential struct {
+	Name        string `json:"name"`
+	Placeholder string `json:"placeholder,omitempty"`
+	// Injected lists the locations where the placeholder becomes the real
+	// value; empty when it is forwarded unchanged (Why says why).
+	Injected []string `json:"injected"`
+	Why      string   `json:"why,omitempty"`
+}
+
+// Explain explains method url for identity ("" for any allowed one). It
+// looks the host up unless lookup is false; nothing is sent to it.
+func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string, lookup bool) (Explanation, error) {
+	u, err := hostport.ParseTarget(rawURL)
+	if err != nil {
+		return Explanation{}, err
+	}
+	port := 80
+	way := modeForward
+	if u.Scheme == "https" {
+		port, way = 443, modeConnect
+	}
+	host, port, err := hostport.Parse(u.Host, port)
+	if err != nil {
+		return Explanation{}, err
+	}
+	x := Explanation{Method: strings.ToUpper(method), URL: rawURL, Way: way, Host: host, Port: port, Identity: identity, Role: "default"}
+	decided := func(d policy.Decision) string {
+		switch {
+		case d.Report:
+			return decisionReport
+		case d.Allow:
+			return decisionAllow
+		}
+		return decisionDeny
+	}
+	if identity != "" && !reload.Allowed([]string{identity}, e.allowed) {
+		x.Decision, x.Reason, x.Rule = decisionDeny, reload.ReasonNotAllowed, strings.Join(e.allowed, ", ")
+		return x, nil
+	}
+	d := e.policy.Decide(host, port, way == modeConnect)
+	x.Decision, x.Reason, x.Rule = decided(d), d.Reason, d.Rule
+	if !d.Allow {
+		x.Credentials = e.credentials(x, false)
+		return x, nil
+	}
+	if lookup {
+		checks, err := e.dialer.Check(ctx, host)
+		if err != nil {
+			x.Lookup = err.Error()
+		}
+		allowed := 0
+		for _, c := range checks {
+			x.Addresses = append(x.Addresses, ExplainedAddress{Address: c.Addr.String(), Decision: decided(c.Decision), Reason: c.Decision.Reason, Rule: c.Decision.Rule})
+			if c.Decision.Allow {
+				allowed++
+			}
+		}
+		if len(checks) > 0 && allowed == 0 {
+			// The dialer refuses: the agent gets a 403 for the first
+			// address refused.
+			first := checks[0].Decision
+			x.Decision, x.Reason, x.Rule = decided(first), first.Reason, first.Rule
+		}
+	}
+	x.Intercepted = way == modeConnect && e.intercepts(host, port)
+	x.Credentials = e.credentials(x, x.Decision != decisionDeny)
+	return x, nil
+}
+
+// intercepts says whether a CONNECT tunnel to host:port is terminated:
+// when it is to a host of intercept.hosts or of a credential (which can only
+// be injected into a tunnel it sees inside). The Server decides by it.
+func (e *Explainer) intercepts(host string, port int) bool {
+	if !e.canIntercept {
+		return false
+	}
+	for _, g := range e.intercept {
+		if g.Match(host, port) {
+			return true
+		}
+	}
+	for _, c := range e.creds {
+		if c.Matches(host, port) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Explainer) credentials(x Explanation, sent bool) []ExplainedCredential {
+	out := []ExplainedCredential{}
+	for _, c := range e.creds {
+		ec := ExplainedCredential{Name: c.Name, Placeholder: c.Placeholder, Injected: []string{}}
+		switch {
+		case !sent:
+			ec.Why = "the request is refused: nothing is sent"
+		case !c.Matches(x.Host, x.Port):
+			ec.Why = "placeholder_foreign_host: " + hostport.Join(x.Host, x.Port) + " is not among its hosts; a placeholder is forwarded unchanged and audited"
+		default:
+			for _, l := range secrets.Locations {
+				if c.InjectsIn(l) {
+					ec.Injected = append(ec.Injected, string(l))
+				}
+			}
+			ec.Why = "a placeholder anywhere else is forwarded unchanged and audited (placeholder_location)"
+		}
+		out = append(out, ec)
+	}
+	return out
+}
+
+// Text is the explanation for a terminal.
+func (x Explanation) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s → %s (%s", x.Method, x.URL, x.Decision, x.Reason)
+	if x.Rule != "" {
+		fmt.Fprintf(&b, ", rule %q", x.Rule)
+	}
+	b.WriteString(")\n")
+	if x.Way == modeConnect {
+		how := "a blind tunnel: only the host is decided, nothing inside is seen or injected"
+		switch {
+		case x.Decision == decisionDeny:
+			how = "refused: no tunnel is opened"
+		case x.Intercepted:
+			how = "intercepted: each request inside is decided, injected and audited on its own"
+		}
+		fmt.Fprintf(&b, "  way:         CONNECT %s, %s\n", hostport.Join(x.Host, x.Port), how)
+	} else {
+		fmt.Fprintf(&b, "  way:         forward proxy request to %s\n", hostport.Join(x.Host, x.Port))
+	}
+	id := x.Identity
+	if id == "" {
+		id = "(any allowed; pass --identity to check one)"
+	}
+	fmt.Fprintf(&b, "  identity:    %s\n  role:        %s\n", id, x.Role)
+	for _, a := range x.Addresses {
+		fmt.Fprintf(&b, "  address:     %s %s (%s)\n", a.Address, a.Decision, a.Reason)
+	}
+	if x.Lookup != "" {
+		fmt.Fprintf(&b, "  address:     %s (the proxy would answer 502)\n", x.Lookup)
+	}
+	for _, c := range x.Credentials {
+		where := "not injected"
+		if len(c.Injected) > 0 {
+			where = "injected in " + strings.Join(c.Injected, ", ")
+		}
+		ph := ""
+		if c.Placeholder != "" {
+			ph = " (placeholder " + c.Placeholder + ")"
+		}
+		fmt.Fprintf(&b, "  credential:  %s%s: %s; %s\n", c.Name, ph, where, c.Why)
+	}
+	b.WriteString("nothing was sent.\n")
+	return b.String()
+}
+
+// serveExplain answers GET /explain?method=…&url=…[&identity=…], for
+// operators, with the Server's own Explainer; identity defaults to the
+// caller's.
+func (s *Server) serveExplain(w http.ResponseWriter, r *http.Request, x *exchange) {
+	q := r.URL.Query()
+	target := q.Get("url")
+	if target == "" {
+		writeError(w, x, http.StatusBadRequest, "explain: give the request to explain as ?method=GET&url=https://host/path (and &identity=NAME to check another agent)", "explain_bad_request")
+		return
+	}
+	method := q.Get("method")
+	if method == "" {
+		method = http.MethodGet
+	}
+	identity := q.Get("identity")
+	if identity == "" {
+		identity = x.rec.Identity
+	}
+	e, err := s.explainer.Explain(r.Context(), method, target, identity, true)
+	if err != nil {
+		writeError(w, x, http.StatusBadRequest, "explain: "+err.Error(), "explain_bad_request")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(e)
+}
+
+// serverExplainer is the Explainer of s's own configuration.
+func (s *Server) serverExplainer() *Explainer {
+	e := &Explainer{policy: s.policy, dialer: s.dialer, allowed: []string{"*"}}
+	if s.creds != nil {
+		e.creds = slices.Clone(s.creds.creds)
+	}
+	if s.intercept != nil {
+		e.canIntercept, e.intercept = true, s.intercept.Hosts
+	}
+	if s.tls != nil {
+		e.allowed = s.tls.AllowedIdentities
+	}
+	return e
+}

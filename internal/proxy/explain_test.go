@@ -1,0 +1,75 @@
+package proxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/secrets"
+)
+
+// TestExplainAgreesWithTheProxy: for a table of requests, what GET /explain
+// says (decision, reason, injection) is what the proxy then does with the
+// real request: the audit record's decision and reason, and what the
+// upstream receives.
+func TestExplainAgreesWithTheProxy(t *testing.T) {
+	var mu sync.Mutex
+	var seen string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = r.Header.Get("Authorization")
+		mu.Unlock()
+	}))
+	t.Cleanup(up.Close)
+	port := strings.TrimPrefix(up.URL, "http://127.0.0.1:")
+	p := credProxyWith(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}},
+		func(cfg *config.Config, _ *Options) { cfg.Policy.Deny = []string{"denied.test"} })
+	client := p.client()
+	for i, c := range []struct{ name, url string }{
+		{"allowed, credential's host", up.URL + "/a"},
+		{"allowed, not the credential's host", "http://localhost:" + port + "/b"},
+		{"deny list", "http://denied.test/c"},
+		{"telemetry", "http://sentry.io/d"},
+		{"private address", "http://10.255.255.1:9/e"},
+	} {
+		resp, err := http.Get("http://" + p.addr + "/explain?method=GET&url=" + url.QueryEscape(c.url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var x Explanation
+		err = json.NewDecoder(resp.Body).Decode(&x)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: /explain answered %d: %v", c.name, resp.StatusCode, err)
+		}
+
+		mu.Lock()
+		seen = ""
+		mu.Unlock()
+		req, _ := http.NewRequest("GET", c.url, nil)
+		req.Header.Set("Authorization", "Bearer DUMMY_GITHUB")
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		rec := p.lastRecord(t, i+1)
+		t.Logf("%s: %s (%s), injected %v", c.name, x.Decision, x.Reason, len(x.Credentials) == 1 && len(x.Credentials[0].Injected) > 0)
+		if rec.Decision != x.Decision || rec.Reason != x.Reason {
+			t.Errorf("%s: explain said %s (%s), the proxy did %s (%s)", c.name, x.Decision, x.Reason, rec.Decision, rec.Reason)
+		}
+		injected := len(x.Credentials) == 1 && len(x.Credentials[0].Injected) > 0
+		mu.Lock()
+		got := seen
+		mu.Unlock()
+		if injected != (got == "Bearer "+realToken) {
+			t.Errorf("%s: explain said injected %v, the upstream got %q", c.name, injected, got)
+		}
+		if x.Decision == decisionAllow && !injected && got != "Bearer DUMMY_GITHUB" {
+			t.Errorf("%s: the placeholder did not arrive unchanged: %q", c.name, got)
+		}
+	}
+}
