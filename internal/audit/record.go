@@ -14,8 +14,8 @@ type Record struct {
 	Time        time.Time `json:"time"`
 	RequestID   string    `json:"request_id"`
 	Client      string    `json:"client"`   // remote ip:port
-	Identity    string    `json:"identity"` // mTLS identity ("" until mTLS lands)
-	Mode        string    `json:"mode"`     // forward | connect | target | local | malformed
+	Identity    string    `json:"identity"` // the client certificate's identity ("" without one)
+	Mode        string    `json:"mode"`     // forward | connect | target | intercept | local | malformed | tls
 	Method      string    `json:"method"`
 	Scheme      string    `json:"scheme"`
 	Host        string    `json:"host"`
