@@ -34,11 +34,40 @@ type Config struct {
 type Policy struct {
 	Default       string   `yaml:"default"`        // "allow" (default) | "deny"
 	Mode          string   `yaml:"mode"`           // "enforce" (default) | "report"
-	Allow         []string `yaml:"allow"`          // host globs with optional ":port" ("*.github.com", "api.openai.com:443", "example.com:*")
-	Deny          []string `yaml:"deny"`           // host globs, checked before Allow
+	Allow         []Rule   `yaml:"allow"`          // host globs with optional ":port" ("*.github.com", "api.openai.com:443", "example.com:*"), each alone or with methods and paths
+	Deny          []Rule   `yaml:"deny"`           // the same, checked before Allow
 	PrivateAllow  []string `yaml:"private_allow"`  // host names/globs, IPs or CIDRs allowed despite resolving to private addresses
 	ConnectPorts  []int    `yaml:"connect_ports"`  // ports CONNECT may reach, default [443]
 	TelemetryDeny *bool    `yaml:"telemetry_deny"` // the built-in telemetry deny list (TelemetryHosts); default true
+}
+
+// Rule is one policy.allow or policy.deny entry: a host glob, written
+// alone ("api.github.com") or as a mapping that also narrows it to some
+// methods and path patterns:
+//
+//	{host: api.github.com, methods: [GET], paths: ["/repos/acme/**"]}
+//
+// In a path pattern "*" is one segment and "**" any number of them.
+type Rule struct {
+	Host    string   `yaml:"host"`
+	Methods []string `yaml:"methods,omitempty"`
+	Paths   []string `yaml:"paths,omitempty"`
+}
+
+// setScalar takes the short form: a glob alone.
+func (r *Rule) setScalar(s string) { r.Host = s }
+
+// Narrowed reports whether r names methods or paths, which only a request
+// the proxy can see (not a blind CONNECT tunnel) can be decided by.
+func (r Rule) Narrowed() bool { return len(r.Methods)+len(r.Paths) > 0 }
+
+// Hosts is a list of rules of host globs alone.
+func Hosts(globs ...string) []Rule {
+	out := make([]Rule, len(globs))
+	for i, g := range globs {
+		out[i] = Rule{Host: g}
+	}
+	return out
 }
 
 // TelemetryOn reports whether the built-in telemetry deny list applies; an

@@ -35,7 +35,7 @@ func TestDefaultIsValidAndComplete(t *testing.T) {
 
 func TestTelemetryHostsAreValidGlobs(t *testing.T) {
 	c := Default()
-	c.Policy.Deny = TelemetryHosts
+	c.Policy.Deny = Hosts(TelemetryHosts...)
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ limits:
 	}
 	want := Default()
 	want.Listen = "127.0.0.1:0"
-	want.Policy.Allow = []string{"*.github.com", "api.openai.com:443"}
+	want.Policy.Allow = Hosts("*.github.com", "api.openai.com:443")
 	want.Policy.PrivateAllow = []string{}
 	off := false
 	want.Policy.TelemetryDeny = &off
@@ -310,6 +310,44 @@ func TestExampleMarksWhatIsNotTheDefault(t *testing.T) {
 		for j := 0; j+1 < len(body.Content); j += 2 {
 			k := body.Content[j]
 			check(section.Value+"."+k.Value, k, ex[k.Value], de[k.Value])
+		}
+	}
+}
+
+// TestNarrowedRules: an allow or deny entry is a glob or a mapping with
+// methods and paths; the mapping is strict, its values checked, and a
+// narrowed rule for a host whose tunnels would not be intercepted refused.
+func TestNarrowedRules(t *testing.T) {
+	good := `policy:
+  allow:
+    - api.openai.com
+    - {host: api.github.com, methods: [GET], paths: ["/repos/acme/**"]}
+    - host: internal.example:8080
+      methods: [POST]
+  deny:
+    - {host: "*.github.com", paths: ["/admin/*"]}
+intercept:
+  hosts: ["api.github.com", "*.github.com"]
+`
+	c, err := Parse("good.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Rule{{Host: "api.openai.com"}, {Host: "api.github.com", Methods: []string{"GET"}, Paths: []string{"/repos/acme/**"}}, {Host: "internal.example:8080", Methods: []string{"POST"}}}
+	if !reflect.DeepEqual(c.Policy.Allow, want) || c.Policy.Deny[0].Paths[0] != "/admin/*" {
+		t.Fatalf("allow %+v, deny %+v", c.Policy.Allow, c.Policy.Deny)
+	}
+	for _, bad := range []struct{ yaml, want string }{
+		{"policy:\n  allow:\n    - {host: a.example, method: [GET]}\nintercept:\n  hosts: [a.example]\n", `good.yaml:3: unknown key "policy.allow[0].method" (did you mean "methods"?)`},
+		{"policy:\n  allow:\n    - {host: a.example, methods: [get]}\nintercept:\n  hosts: [a.example]\n", `"get" is not an HTTP method`},
+		{"policy:\n  allow:\n    - {host: a.example, paths: [repos]}\nintercept:\n  hosts: [a.example]\n", `does not start with "/"`},
+		{"policy:\n  allow:\n    - {host: a.example, paths: [/re*]}\nintercept:\n  hosts: [a.example]\n", `whole segments`},
+		{"policy:\n  allow:\n    - {host: a.example, methods: [GET]}\n", `needs its tunnels intercepted: add "a.example" to intercept.hosts`},
+		{"policy:\n  deny:\n    - {host: a.example:443, methods: [DELETE]}\n", `needs its tunnels intercepted`},
+	} {
+		_, err := Parse("good.yaml", []byte(bad.yaml))
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: %v, want %q", bad.yaml, err, bad.want)
 		}
 	}
 }

@@ -156,6 +156,11 @@ func (d *decoder) value(path string, n *yaml.Node, v reflect.Value) {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return
 	}
+	if sc, ok := v.Addr().Interface().(interface{ setScalar(string) }); ok && n.Kind == yaml.ScalarNode {
+		// A type with a short form (a Rule written as its host alone).
+		sc.setScalar(n.Value)
+		return
+	}
 	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) {
 		if err := n.Decode(v.Addr().Interface()); err != nil {
 			d.problem(n, "%s: %v", path, err)

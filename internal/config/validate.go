@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -114,8 +115,8 @@ func (v *validator) policy() {
 	p := v.c.Policy
 	v.oneOf("policy.default", p.Default, "allow", "deny")
 	v.oneOf("policy.mode", p.Mode, "enforce", "report")
-	v.globs("policy.allow", p.Allow)
-	v.globs("policy.deny", p.Deny)
+	v.rules("policy.allow", p.Allow)
+	v.rules("policy.deny", p.Deny)
 	for i, s := range p.PrivateAllow {
 		path := fmt.Sprintf("policy.private_allow[%d]", i)
 		if err := CheckPrivateAllow(s); err != nil {
@@ -144,6 +145,85 @@ func (v *validator) oneOf(path, got string, want ...string) {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	v.add(path, "%s", msg)
+}
+
+// rules checks policy.allow or policy.deny. A rule narrowed to methods or
+// paths must be for a host whose CONNECT tunnels the proxy intercepts (in
+// intercept.hosts or a credential's hosts), unless its port cannot be
+// tunnelled at all: a blind tunnel is decided by host alone, so the rule
+// would silently not apply to https.
+func (v *validator) rules(path string, list []Rule) {
+	for i, r := range list {
+		at := fmt.Sprintf("%s[%d]", path, i)
+		g, err := hostport.ParseGlob(r.Host)
+		if err != nil {
+			v.add(at, "bad host glob %q: %v", r.Host, errors.Unwrap(err))
+			continue
+		}
+		for j, m := range r.Methods {
+			if !isMethod(m) {
+				v.add(fmt.Sprintf("%s.methods[%d]", at, j), "%q is not an HTTP method (upper case, such as GET or POST)", m)
+			}
+		}
+		for j, pat := range r.Paths {
+			if err := CheckPathPattern(pat); err != nil {
+				v.add(fmt.Sprintf("%s.paths[%d]", at, j), "%v", err)
+			}
+		}
+		if r.Narrowed() && v.tunnelledBlind(g) {
+			v.add(at, "a rule with methods or paths for %q needs its tunnels intercepted: add %q to intercept.hosts (a CONNECT tunnel the proxy does not intercept is decided by host alone, so the rule would not apply to https)", r.Host, r.Host)
+		}
+	}
+}
+
+func isMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for _, c := range m {
+		if c < 'A' || c > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckPathPattern checks one path pattern of a policy rule: it starts
+// with "/"; "*" and "**" stand for whole segments only.
+func CheckPathPattern(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Errorf("path pattern %q does not start with \"/\"", p)
+	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if strings.Contains(seg, "*") && seg != "*" && seg != "**" {
+			return fmt.Errorf("path pattern %q: \"*\" and \"**\" stand for whole segments (\"/repos/*/issues\", \"/repos/**\"), not part of one", p)
+		}
+	}
+	return nil
+}
+
+// tunnelledBlind says whether CONNECT tunnels to hosts of g may be
+// opened without being intercepted.
+func (v *validator) tunnelledBlind(g hostport.Glob) bool {
+	ports := v.c.Policy.ConnectPorts
+	if g.Port != 0 && !slices.Contains(ports, g.Port) {
+		return false
+	}
+	intercepted := append([]string(nil), v.c.Intercept.Hosts...)
+	for _, cr := range v.c.Secrets.Credentials {
+		intercepted = append(intercepted, cr.Hosts...)
+	}
+	for _, s := range intercepted {
+		h, err := hostport.ParseGlob(s)
+		if err != nil || h.Port != 0 && h.Port != g.Port {
+			continue
+		}
+		if h.Any || h.Wildcard == g.Wildcard && h.Host == g.Host ||
+			h.Wildcard && !g.Any && strings.HasSuffix(g.Host, "."+h.Host) {
+			return false
+		}
+	}
+	return true
 }
 
 func (v *validator) globs(path string, list []string) {

@@ -14,10 +14,10 @@ func benchPolicy(b *testing.B) *Policy {
 	cfg := config.Default().Policy
 	cfg.Default = "deny"
 	for i := range 25 {
-		cfg.Allow = append(cfg.Allow, fmt.Sprintf("api%d.allowed%d.example:443", i, i), fmt.Sprintf("*.cdn%d.example", i))
+		cfg.Allow = append(cfg.Allow, config.Hosts(fmt.Sprintf("api%d.allowed%d.example:443", i, i), fmt.Sprintf("*.cdn%d.example", i))...)
 	}
 	for i := range 20 {
-		cfg.Deny = append(cfg.Deny, fmt.Sprintf("bad%d.example", i), fmt.Sprintf("*.tracker%d.example", i))
+		cfg.Deny = append(cfg.Deny, config.Hosts(fmt.Sprintf("bad%d.example", i), fmt.Sprintf("*.tracker%d.example", i))...)
 	}
 	for i := range 10 {
 		cfg.PrivateAllow = append(cfg.PrivateAllow, fmt.Sprintf("10.%d.0.0/16", i))

@@ -9,6 +9,8 @@ const (
 	ReasonDefaultAllow    = "default_allow"    // no rule matched, policy.default is allow
 	ReasonDefaultDeny     = "default_deny"     // no rule matched, policy.default is deny
 	ReasonConnectPort     = "connect_port"     // CONNECT to a port outside connect_ports
+	ReasonMethodDenied    = "method_denied"    // a rule narrowed to methods refused the request's method
+	ReasonPathDenied      = "path_denied"      // a rule narrowed to paths refused the request's path
 	ReasonPrivateAddress  = "private_address"  // resolved to a loopback/private/reserved address
 	ReasonMetadataAddress = "metadata_address" // resolved to a cloud metadata address
 	ReasonPrivateAllow    = "private_allow"    // a private address, allowed by private_allow

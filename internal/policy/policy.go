@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/slapenir/slapenir/internal/config"
@@ -46,8 +47,8 @@ func New(cfg config.Policy) (*Policy, error) {
 	default:
 		errs = append(errs, fmt.Errorf("mode %q is not \"enforce\" or \"report\"", cfg.Mode))
 	}
-	errs = append(errs, addGlobs(&p.allow, "allow", cfg.Allow)...)
-	errs = append(errs, addGlobs(&p.deny, "deny", cfg.Deny)...)
+	errs = append(errs, addRules(&p.allow, "allow", cfg.Allow)...)
+	errs = append(errs, addRules(&p.deny, "deny", cfg.Deny)...)
 	if cfg.TelemetryOn() {
 		errs = append(errs, addGlobs(&p.telemetry, "telemetry", config.TelemetryHosts)...)
 	}
@@ -81,6 +82,30 @@ func addGlobs(r *ruleSet, list string, globs []string) []error {
 	return errs
 }
 
+func addRules(r *ruleSet, list string, rules []config.Rule) []error {
+	var errs []error
+	for i, cr := range rules {
+		g, err := hostport.ParseGlob(cr.Host)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s[%d]: %w", list, i, err))
+			continue
+		}
+		ru := rule{glob: g, text: g.String(), methods: cr.Methods}
+		for _, pat := range cr.Paths {
+			if err := config.CheckPathPattern(pat); err != nil {
+				errs = append(errs, fmt.Errorf("%s[%d]: %w", list, i, err))
+				continue
+			}
+			ru.paths = append(ru.paths, strings.Split(pat[1:], "/"))
+		}
+		if ru.narrowed() {
+			ru.text += " " + strings.Join(append(slices.Clone(cr.Methods), cr.Paths...), " ")
+		}
+		r.addRule(ru)
+	}
+	return errs
+}
+
 // addPrivate reads a private_allow entry the way config.CheckPrivateAllow
 // checks it: CIDR, then IP, then host glob.
 func (p *Policy) addPrivate(s string) error {
@@ -106,19 +131,102 @@ func (p *Policy) addPrivate(s string) error {
 // allow list, then the default. host is the destination as the client
 // named it; it is normalised here (case, trailing dot, IPv6 spelling) so no
 // spelling slips past a deny rule.
+//
+// Decide sees the host alone, as for a CONNECT tunnel: a rule narrowed to
+// methods or paths allows the tunnel (config.Validate makes sure tunnels
+// to its host are intercepted, and each request inside then goes through
+// DecideRequest), and a narrowed deny rule is left to those requests.
 func (p *Policy) Decide(host string, port int, connect bool) Decision {
 	host = normaliseHost(host)
-	if g, ok := p.deny.match(host, port); ok {
-		return p.refuse(ReasonDenylist, g)
+	var d Decision
+	decided := false
+	p.deny.each(host, port, func(r *rule) bool {
+		if !r.narrowed() {
+			d, decided = p.refuse(ReasonDenylist, r.text), true
+		}
+		return !decided
+	})
+	if decided {
+		return d
 	}
+	return p.afterDeny(host, port, connect, func() (Decision, bool) {
+		if g, ok := p.allow.match(host, port); ok {
+			return Decision{Allow: true, Reason: ReasonAllowlist, Rule: g}, true
+		}
+		return Decision{}, false
+	})
+}
+
+// DecideRequest is Decide for one request the proxy sees whole (a forward
+// or X-Target-URL request, or one inside an intercepted tunnel), where
+// rules narrowed to methods and paths apply: a deny rule refuses a request
+// it matches (method_denied, or path_denied when it names paths); among the
+// allow rules for the host, the most specific that matches allows it, and
+// when rules exist for the host but none matches, the request is refused
+// (method_denied if none allows its method, else path_denied) rather than
+// left to the default.
+func (p *Policy) DecideRequest(host string, port int, method, path string) Decision {
+	host = normaliseHost(host)
+	var d Decision
+	decided := false
+	p.deny.each(host, port, func(r *rule) bool {
+		switch {
+		case !r.narrowed():
+			d, decided = p.refuse(ReasonDenylist, r.text), true
+		case r.methodOK(method) && r.pathOK(path):
+			reason := ReasonMethodDenied
+			if len(r.paths) > 0 {
+				reason = ReasonPathDenied
+			}
+			d, decided = p.refuse(reason, r.text), true
+		}
+		return !decided
+	})
+	if decided {
+		return d
+	}
+	return p.afterDeny(host, port, false, func() (Decision, bool) {
+		var first *rule
+		methodSeen := false
+		var allowed *rule
+		p.allow.each(host, port, func(r *rule) bool {
+			if first == nil {
+				first = r
+			}
+			if r.methodOK(method) {
+				methodSeen = true
+				if r.pathOK(path) {
+					allowed = r
+					return false
+				}
+			}
+			return true
+		})
+		switch {
+		case allowed != nil:
+			return Decision{Allow: true, Reason: ReasonAllowlist, Rule: allowed.text}, true
+		case first == nil:
+			return Decision{}, false
+		case !methodSeen:
+			return p.refuse(ReasonMethodDenied, first.text), true
+		default:
+			return p.refuse(ReasonPathDenied, first.text), true
+		}
+	})
+}
+
+// afterDeny is the rest of a decision once no deny rule refused: the
+// telemetry list, the CONNECT port, the allow list (allowed: decided when
+// a rule for the host decided), the default.
+func (p *Policy) afterDeny(host string, port int, connect bool, allowed func() (Decision, bool)) Decision {
 	if g, ok := p.telemetry.match(host, port); ok {
 		return p.refuse(ReasonTelemetry, g)
 	}
 	if connect && !p.connectPorts[port] {
 		return p.refuse(ReasonConnectPort, fmt.Sprint(port))
 	}
-	if g, ok := p.allow.match(host, port); ok {
-		return Decision{Allow: true, Reason: ReasonAllowlist, Rule: g}
+	if d, ok := allowed(); ok {
+		return d
 	}
 	if p.defaultAllow {
 		return Decision{Allow: true, Reason: ReasonDefaultAllow}

@@ -20,11 +20,11 @@ func TestDecide(t *testing.T) {
 	off := false
 	base := config.Policy{
 		Default:      "deny",
-		Allow:        []string{"api.openai.com:443", "*.github.com", "github.com", "example.com:*", "10.0.0.7", "[::1]:8080", "sentry.io", "git.example.org:22"},
-		Deny:         []string{"gist.github.com", "*.evil.github.com", "example.com:25"},
+		Allow:        config.Hosts("api.openai.com:443", "*.github.com", "github.com", "example.com:*", "10.0.0.7", "[::1]:8080", "sentry.io", "git.example.org:22"),
+		Deny:         config.Hosts("gist.github.com", "*.evil.github.com", "example.com:25"),
 		ConnectPorts: []int{443, 8443},
 	}
-	allowAll := config.Policy{Default: "allow", Deny: []string{"blocked.example"}}
+	allowAll := config.Policy{Default: "allow", Deny: config.Hosts("blocked.example")}
 	noTelemetry := config.Policy{Default: "allow", TelemetryDeny: &off}
 
 	cases := []struct {
@@ -72,7 +72,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestDecideReportMode(t *testing.T) {
-	p := mustNew(t, config.Policy{Default: "deny", Mode: "report", Allow: []string{"ok.example"}, Deny: []string{"bad.example"}, ConnectPorts: []int{443}})
+	p := mustNew(t, config.Policy{Default: "deny", Mode: "report", Allow: config.Hosts("ok.example"), Deny: config.Hosts("bad.example"), ConnectPorts: []int{443}})
 	cases := []struct {
 		host    string
 		port    int
@@ -93,7 +93,7 @@ func TestDecideReportMode(t *testing.T) {
 }
 
 func TestDecideMostSpecificRule(t *testing.T) {
-	p := mustNew(t, config.Policy{Default: "deny", Allow: []string{"*", "*.com", "*.example.com", "api.example.com:*", "*:443"}})
+	p := mustNew(t, config.Policy{Default: "deny", Allow: config.Hosts("*", "*.com", "*.example.com", "api.example.com:*", "*:443")})
 	for host, want := range map[string]string{
 		"api.example.com":   "api.example.com",
 		"x.api.example.com": "*.example.com",
@@ -110,8 +110,8 @@ func TestNewReportsEveryProblem(t *testing.T) {
 	_, err := New(config.Policy{
 		Default:      "maybe",
 		Mode:         "loud",
-		Allow:        []string{"ok.example", "a*b.example"},
-		Deny:         []string{"x:0"},
+		Allow:        config.Hosts("ok.example", "a*b.example"),
+		Deny:         config.Hosts("x:0"),
 		ConnectPorts: []int{0},
 		PrivateAllow: []string{"10.0.0.0/40", "h:80"},
 	})
@@ -135,5 +135,76 @@ func TestNewAcceptsDefaults(t *testing.T) {
 	}
 	if d := p.Decide("api.openai.com", 22, true); d.Allow || d.Reason != ReasonConnectPort {
 		t.Errorf("default policy lets CONNECT reach port 22: %+v", d)
+	}
+}
+
+// TestMethodAndPathRules: rules narrowed to methods and paths decide each
+// request the proxy sees whole; a tunnel is decided by host alone.
+func TestMethodAndPathRules(t *testing.T) {
+	p := mustNew(t, config.Policy{Default: "allow", ConnectPorts: []int{443},
+		Allow: []config.Rule{
+			{Host: "api.github.com", Methods: []string{"GET", "HEAD"}, Paths: []string{"/repos/acme/**", "/user"}},
+			{Host: "api.github.com", Methods: []string{"POST"}, Paths: []string{"/repos/acme/*/issues"}},
+			{Host: "uploads.example"},
+		},
+		Deny: []config.Rule{
+			{Host: "*.example", Methods: []string{"DELETE"}},
+			{Host: "files.example", Paths: []string{"/secret/**"}},
+		},
+	})
+	for _, c := range []struct {
+		host, method, path string
+		reason, rule       string
+	}{
+		{"api.github.com", "GET", "/repos/acme/widgets/pulls", ReasonAllowlist, "api.github.com GET HEAD /repos/acme/** /user"},
+		{"api.github.com", "GET", "/repos/acme", ReasonAllowlist, "api.github.com GET HEAD /repos/acme/** /user"},
+		{"api.github.com", "HEAD", "/user", ReasonAllowlist, "api.github.com GET HEAD /repos/acme/** /user"},
+		{"api.github.com", "POST", "/repos/acme/widgets/issues", ReasonAllowlist, "api.github.com POST /repos/acme/*/issues"},
+		{"API.GitHub.com.", "GET", "/user", ReasonAllowlist, "api.github.com GET HEAD /repos/acme/** /user"},
+		{"api.github.com", "DELETE", "/repos/acme/widgets", ReasonMethodDenied, "api.github.com GET HEAD /repos/acme/** /user"},
+		{"api.github.com", "GET", "/repos/other/x", ReasonPathDenied, "api.github.com GET HEAD /repos/acme/** /user"},
+		{"api.github.com", "POST", "/repos/acme/widgets/pulls", ReasonPathDenied, "api.github.com GET HEAD /repos/acme/** /user"},
+		// Dot and empty segments never match a pattern: the upstream may
+		// resolve them out of it.
+		{"api.github.com", "GET", "/repos/acme/../other", ReasonPathDenied, "api.github.com GET HEAD /repos/acme/** /user"},
+		{"api.github.com", "GET", "/repos/acme/./x", ReasonPathDenied, "api.github.com GET HEAD /repos/acme/** /user"},
+		{"api.github.com", "GET", "//repos/acme/x", ReasonPathDenied, "api.github.com GET HEAD /repos/acme/** /user"},
+		{"uploads.example", "DELETE", "/x", ReasonMethodDenied, "*.example DELETE"},
+		{"uploads.example", "PUT", "/x", ReasonAllowlist, "uploads.example"},
+		{"files.example", "GET", "/secret/a/b", ReasonPathDenied, "files.example /secret/**"},
+		{"files.example", "GET", "/public", ReasonDefaultAllow, ""},
+		{"other.test", "DELETE", "/", ReasonDefaultAllow, ""},
+	} {
+		d := p.DecideRequest(c.host, 443, c.method, c.path)
+		wantAllow := c.reason == ReasonAllowlist || c.reason == ReasonDefaultAllow
+		if d.Allow != wantAllow || d.Reason != c.reason || d.Rule != c.rule {
+			t.Errorf("%s %s%s: %+v, want allow=%v %s %q", c.method, c.host, c.path, d, wantAllow, c.reason, c.rule)
+		}
+	}
+	// A tunnel sees no method or path: narrowed allow rules let it open
+	// (its requests are decided inside), narrowed deny rules do not refuse it.
+	if d := p.Decide("api.github.com", 443, true); !d.Allow || d.Reason != ReasonAllowlist {
+		t.Errorf("CONNECT api.github.com: %+v", d)
+	}
+	if d := p.Decide("files.example", 443, true); !d.Allow || d.Reason != ReasonDefaultAllow {
+		t.Errorf("CONNECT files.example: %+v", d)
+	}
+	deny := mustNew(t, config.Policy{Default: "deny", Allow: []config.Rule{{Host: "api.github.com", Methods: []string{"GET"}}}})
+	if d := deny.DecideRequest("api.github.com", 80, "POST", "/"); d.Allow || d.Reason != ReasonMethodDenied {
+		t.Errorf("default deny, POST to a GET-only host: %+v, want method_denied rather than default_deny", d)
+	}
+}
+
+// TestDecideAllocatesNothing: a decision is made for every request.
+func TestDecideAllocatesNothing(t *testing.T) {
+	p := mustNew(t, config.Policy{Default: "deny", ConnectPorts: []int{443},
+		Allow: append(config.Hosts("*.github.com", "api.openai.com:443"), config.Rule{Host: "api.github.com", Methods: []string{"GET"}, Paths: []string{"/repos/**"}}),
+		Deny:  config.Hosts("gist.github.com")})
+	if n := testing.AllocsPerRun(100, func() {
+		p.Decide("api.github.com", 443, true)
+		p.DecideRequest("api.github.com", 443, "GET", "/repos/acme/x")
+		p.DecideRequest("gist.github.com", 443, "GET", "/")
+	}); n != 0 {
+		t.Fatalf("a decision allocates %v times", n)
 	}
 }

@@ -1,16 +1,77 @@
 package policy
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/slapenir/slapenir/internal/hostport"
 )
 
 // rule is a glob with its canonical text, computed once so that a
-// decision costs no allocation.
+// decision costs no allocation, and the methods and path patterns a
+// narrowed rule is limited to (none: any).
 type rule struct {
-	glob hostport.Glob
-	text string
+	glob    hostport.Glob
+	text    string
+	methods []string
+	paths   [][]string // patterns, split into segments
+}
+
+func (r *rule) narrowed() bool { return len(r.methods)+len(r.paths) > 0 }
+
+func (r *rule) methodOK(method string) bool {
+	return len(r.methods) == 0 || slices.Contains(r.methods, method)
+}
+
+// pathOK matches a path against the rule's patterns. A path with dot
+// segments or empty segments ("/a/../b", "//b") never matches one: the
+// upstream may resolve it to somewhere the pattern does not cover.
+func (r *rule) pathOK(path string) bool {
+	if len(r.paths) == 0 {
+		return true
+	}
+	if !strings.HasPrefix(path, "/") {
+		return false
+	}
+	// Split without allocating for up to 32 segments.
+	var buf [32]string
+	segs := buf[:0]
+	for rest := path[1:]; ; {
+		seg, after, more := strings.Cut(rest, "/")
+		if seg == "." || seg == ".." || seg == "" && more {
+			return false
+		}
+		segs = append(segs, seg)
+		if !more {
+			break
+		}
+		rest = after
+	}
+	for _, p := range r.paths {
+		if matchSegments(p, segs) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchSegments: "*" is one segment, "**" any number of them.
+func matchSegments(pat, segs []string) bool {
+	for len(pat) > 0 {
+		if pat[0] == "**" {
+			for k := 0; k <= len(segs); k++ {
+				if matchSegments(pat[1:], segs[k:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(segs) == 0 || pat[0] != "*" && pat[0] != segs[0] {
+			return false
+		}
+		pat, segs = pat[1:], segs[1:]
+	}
+	return len(segs) == 0
 }
 
 // ruleSet indexes host globs so that a lookup costs a few map probes per
@@ -21,8 +82,10 @@ type ruleSet struct {
 	any    []rule            // "*" globs
 }
 
-func (r *ruleSet) add(g hostport.Glob) {
-	ru := rule{g, g.String()}
+func (r *ruleSet) add(g hostport.Glob) { r.addRule(rule{glob: g, text: g.String()}) }
+
+func (r *ruleSet) addRule(ru rule) {
+	g := ru.glob
 	switch {
 	case g.Any:
 		r.any = append(r.any, ru)
@@ -43,8 +106,27 @@ func (r *ruleSet) add(g hostport.Glob) {
 // host and port: an exact name before the longest wildcard suffix before
 // "*".
 func (r *ruleSet) match(host string, port int) (string, bool) {
-	if g, ok := first(r.exact[host], host, port); ok {
-		return g, true
+	text, ok := "", false
+	r.each(host, port, func(ru *rule) bool {
+		text, ok = ru.text, true
+		return false
+	})
+	return text, ok
+}
+
+// each calls f with every rule matching host and port, most specific
+// first (as match orders them), until f returns false.
+func (r *ruleSet) each(host string, port int, f func(*rule) bool) {
+	visit := func(rules []rule) bool {
+		for i := range rules {
+			if rules[i].glob.Match(host, port) && !f(&rules[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	if !visit(r.exact[host]) {
+		return
 	}
 	if r.suffix != nil {
 		for rest := host; ; {
@@ -53,19 +135,10 @@ func (r *ruleSet) match(host string, port int) (string, bool) {
 				break
 			}
 			rest = rest[i+1:]
-			if g, ok := first(r.suffix[rest], host, port); ok {
-				return g, true
+			if !visit(r.suffix[rest]) {
+				return
 			}
 		}
 	}
-	return first(r.any, host, port)
-}
-
-func first(rules []rule, host string, port int) (string, bool) {
-	for _, r := range rules {
-		if r.glob.Match(host, port) {
-			return r.text, true
-		}
-	}
-	return "", false
+	visit(r.any)
 }

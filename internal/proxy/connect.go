@@ -25,7 +25,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 		return
 	}
 	x.rec.Host, x.rec.Port = host, port
-	if !s.decide(w, x, host, port, true) {
+	if !s.decide(w, x, s.policy.Decide(host, port, true), host, port) {
 		return
 	}
 	select {

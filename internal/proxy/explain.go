@@ -123,7 +123,15 @@ func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string
 		x.Decision, x.Reason, x.Rule = decisionDeny, reload.ReasonNotAllowed, strings.Join(e.allowed, ", ")
 		return x, nil
 	}
-	d := e.policy.Decide(host, port, way == modeConnect)
+	d := e.policy.DecideRequest(host, port, x.Method, u.Path)
+	if way == modeConnect {
+		// The tunnel is decided by host; with interception each request
+		// inside is then decided whole, which is what the method and path
+		// of the URL ask about.
+		if d = e.policy.Decide(host, port, true); d.Allow && e.intercepts(host, port) {
+			d = e.policy.DecideRequest(host, port, x.Method, u.Path)
+		}
+	}
 	x.Decision, x.Reason, x.Rule = decided(d), d.Reason, d.Rule
 	if !d.Allow {
 		x.Credentials = e.credentials(x, false)

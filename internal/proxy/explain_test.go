@@ -28,16 +28,20 @@ func TestExplainAgreesWithTheProxy(t *testing.T) {
 	t.Cleanup(up.Close)
 	port := strings.TrimPrefix(up.URL, "http://127.0.0.1:")
 	p := credProxyWith(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}},
-		func(cfg *config.Config, _ *Options) { cfg.Policy.Deny = []string{"denied.test"} })
+		func(cfg *config.Config, _ *Options) {
+			cfg.Policy.Deny = append(config.Hosts("denied.test"), config.Rule{Host: "127.0.0.1:" + port, Methods: []string{"DELETE"}})
+		})
 	client := p.client()
-	for i, c := range []struct{ name, url string }{
-		{"allowed, credential's host", up.URL + "/a"},
-		{"allowed, not the credential's host", "http://localhost:" + port + "/b"},
-		{"deny list", "http://denied.test/c"},
-		{"telemetry", "http://sentry.io/d"},
-		{"private address", "http://10.255.255.1:9/e"},
+	for i, c := range []struct{ name, method, url string }{
+		{"allowed, credential's host", "GET", up.URL + "/a"},
+		{"allowed, not the credential's host", "GET", "http://localhost:" + port + "/b"},
+		{"deny list", "GET", "http://denied.test/c"},
+		{"telemetry", "GET", "http://sentry.io/d"},
+		{"private address", "GET", "http://10.255.255.1:9/e"},
+		{"a deny rule for one method", "DELETE", up.URL + "/f"},
+		{"another method to that host", "PUT", up.URL + "/g"},
 	} {
-		resp, err := http.Get("http://" + p.addr + "/explain?method=GET&url=" + url.QueryEscape(c.url))
+		resp, err := http.Get("http://" + p.addr + "/explain?method=" + c.method + "&url=" + url.QueryEscape(c.url))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +55,7 @@ func TestExplainAgreesWithTheProxy(t *testing.T) {
 		mu.Lock()
 		seen = ""
 		mu.Unlock()
-		req, _ := http.NewRequest("GET", c.url, nil)
+		req, _ := http.NewRequest(c.method, c.url, nil)
 		req.Header.Set("Authorization", "Bearer DUMMY_GITHUB")
 		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()

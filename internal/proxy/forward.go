@@ -87,7 +87,8 @@ func joinQuery(p, q string) string {
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, x *exchange, host string, port int, up *upstream) {
 	x.rec.Host, x.rec.Port = host, port
 	up.destHost, up.destPort = host, port
-	if !s.decide(w, x, host, port, false) {
+	d := s.policy.DecideRequest(host, port, r.Method, up.url.Path)
+	if !s.decide(w, x, d, host, port) {
 		return
 	}
 	// An upstream that answers as soon as it has the body's last byte
@@ -107,10 +108,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, x *exchange, ho
 	s.reverse.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// decide applies the name-level policy and answers a refusal. The
+// decide applies the name-level decision d (the policy's Decide for a
+// tunnel, DecideRequest for a request) and answers a refusal. The
 // address-level check happens when the upstream is dialled.
-func (s *Server) decide(w http.ResponseWriter, x *exchange, host string, port int, connect bool) bool {
-	d := s.policy.Decide(host, port, connect)
+func (s *Server) decide(w http.ResponseWriter, x *exchange, d policy.Decision, host string, port int) bool {
 	x.rec.Reason = d.Reason
 	if d.Report {
 		x.rec.Decision = decisionReport

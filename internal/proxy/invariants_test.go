@@ -46,6 +46,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/slapenir/slapenir/internal/config"
 )
 
 func TestEveryRequestIsDecidedAndAudited(t *testing.T) {
@@ -56,7 +58,7 @@ func TestEveryRequestIsDecidedAndAudited(t *testing.T) {
 	}))
 	defer up.Close()
 	cfg := loopbackConfig()
-	cfg.Policy.Deny = []string{"denied.example"}
+	cfg.Policy.Deny = config.Hosts("denied.example")
 	cfg.Policy.ConnectPorts = []int{portOf(t, up.URL)}
 	p := startProxy(t, cfg)
 	dead := "http://127.0.0.1:1"

@@ -25,7 +25,7 @@ func TestRefusalsHaveOneShape(t *testing.T) {
 		{"telemetry deny list", nil, "http://sentry.io:443", "telemetry"},
 		{"deny list glob", func() *config.Config {
 			c := loopbackConfig()
-			c.Policy.Deny = []string{"*.blocked.example"}
+			c.Policy.Deny = config.Hosts("*.blocked.example")
 			return c
 		}, "http://api.blocked.example:443", "denylist"},
 		{"default deny", func() *config.Config {

@@ -54,7 +54,7 @@ func proxyConfig(file, listen, stateDir string, tls *config.TLS, ol *ollama) (cf
 	}
 	// Ollama usually listens on this machine's loopback, which the proxy
 	// refuses by default (SSRF protection): allow that address.
-	cfg.Policy.Allow = append(cfg.Policy.Allow, ol.Host)
+	cfg.Policy.Allow = append(cfg.Policy.Allow, config.Rule{Host: ol.Host})
 	cfg.Policy.PrivateAllow = append(cfg.Policy.PrivateAllow, host)
 	return cfg, replaced, nil
 }

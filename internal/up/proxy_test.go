@@ -3,6 +3,7 @@ package up
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -53,7 +54,7 @@ secrets:
 	if got.Policy.Default != "deny" || got.Limits.ShutdownGrace.String() != "3s" {
 		t.Errorf("the user's policy default %q / shutdown grace %s were not kept", got.Policy.Default, got.Limits.ShutdownGrace)
 	}
-	if !slices.Equal(got.Policy.Allow, []string{"api.example.com:443", "127.0.0.1:11434"}) || !slices.Contains(got.Policy.PrivateAllow, "127.0.0.1") {
+	if !reflect.DeepEqual(got.Policy.Allow, config.Hosts("api.example.com:443", "127.0.0.1:11434")) || !slices.Contains(got.Policy.PrivateAllow, "127.0.0.1") {
 		t.Errorf("allow %v, private_allow %v: want the user's entries and Ollama's", got.Policy.Allow, got.Policy.PrivateAllow)
 	}
 	if len(got.Secrets.Credentials) != 1 || got.Secrets.Credentials[0].Env != "DEMO_TOKEN" {

@@ -1,0 +1,121 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/slapenir/slapenir/internal/config"
+)
+
+// narrowed allows GETs under /repos/acme/ and POSTs to issues on host.
+func narrowed(host string) []config.Rule {
+	return []config.Rule{
+		{Host: host, Methods: []string{"GET"}, Paths: []string{"/repos/acme/**"}},
+		{Host: host, Methods: []string{"POST"}, Paths: []string{"/repos/acme/*/issues"}},
+	}
+}
+
+type ruleCase struct {
+	method, path string
+	status       int
+	reason       string
+}
+
+var ruleCases = []ruleCase{
+	{"GET", "/repos/acme/widgets", 200, "allowlist"},
+	{"POST", "/repos/acme/widgets/issues", 200, "allowlist"},
+	{"DELETE", "/repos/acme/widgets", 403, "method_denied"},
+	{"GET", "/repos/other/x", 403, "path_denied"},
+	{"GET", "/repos/acme/../other/x", 403, "path_denied"},
+	{"POST", "/repos/acme/widgets/pulls", 403, "path_denied"},
+}
+
+// TestMethodAndPathRulesOnRequests: a rule narrowed to methods and paths
+// decides forward and X-Target-URL requests by their method and path, before
+// anything is sent; a refusal has the one JSON shape, its reason and rule,
+// and its audit record.
+func TestMethodAndPathRulesOnRequests(t *testing.T) {
+	up := echoUpstream(t)
+	host := strings.TrimPrefix(up.URL, "http://")
+	cfg := loopbackConfig()
+	cfg.Policy.Allow = narrowed(host)
+	p := startProxy(t, cfg)
+	n := 0
+	for _, mode := range []string{modeForward, modeTarget} {
+		for _, c := range ruleCases {
+			var req *http.Request
+			if mode == modeForward {
+				req, _ = http.NewRequest(c.method, up.URL+c.path, nil)
+			} else {
+				req, _ = http.NewRequest(c.method, "http://"+p.addr+c.path, nil)
+				req.Header.Set("X-Target-URL", up.URL)
+			}
+			client := p.client()
+			if mode == modeTarget {
+				client = &http.Client{}
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+			rec := p.lastRecord(t, n)
+			if resp.StatusCode != c.status || rec.Reason != c.reason {
+				t.Errorf("%s %s %s: %d, record %s; want %d %s", mode, c.method, c.path, resp.StatusCode, rec.Reason, c.status, c.reason)
+			}
+			if c.status == 403 {
+				e := decodeError(t, resp)
+				if e.Reason != c.reason || !strings.Contains(e.Error, host) {
+					t.Errorf("%s %s %s: refusal %+v", mode, c.method, c.path, e)
+				}
+			} else {
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if !strings.HasPrefix(string(body), c.method+" "+c.path) {
+					t.Errorf("%s %s %s: upstream saw %q", mode, c.method, c.path, body)
+				}
+			}
+		}
+	}
+}
+
+// TestMethodAndPathRulesInsideInterceptedTunnels: a tunnel is decided by
+// host; each request inside an intercepted one by its method and path.
+func TestMethodAndPathRulesInsideInterceptedTunnels(t *testing.T) {
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s", r.Method, r.URL.Path)
+	}))
+	up.EnableHTTP2 = true
+	up.StartTLS()
+	defer up.Close()
+	host := strings.TrimPrefix(up.URL, "https://")
+	cfg := loopbackConfig()
+	cfg.Policy.ConnectPorts = []int{portOf(t, up.URL)}
+	cfg.Policy.Allow = narrowed(host)
+	p := startProxyOpts(t, cfg, Options{Intercept: interceptLoopback(t, up)})
+	pool := interceptCA(t, p)
+	for _, h2 := range []bool{false, true} {
+		tr := &http.Transport{Proxy: http.ProxyURL(p.url()), TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: h2}
+		if !h2 {
+			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		}
+		for _, c := range ruleCases {
+			req, _ := http.NewRequest(c.method, up.URL+c.path, nil)
+			resp, err := (&http.Client{Transport: tr}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status || c.status == 403 && !strings.Contains(string(body), c.reason) {
+				t.Errorf("h2=%v %s %s: %d %s; want %d %s", h2, c.method, c.path, resp.StatusCode, body, c.status, c.reason)
+			}
+		}
+		tr.CloseIdleConnections()
+	}
+}
