@@ -117,14 +117,19 @@ func (s *Server) decide(w http.ResponseWriter, x *exchange, d policy.Decision, h
 		x.rec.Decision = decisionReport
 	}
 	if !d.Allow {
-		writeError(w, x, http.StatusForbidden, refusalMessage(host, port, d), d.Reason)
+		writeError(w, x, http.StatusForbidden, refusalMessage(x, host, port, d), d.Reason)
 		return false
 	}
 	return s.writeAhead(w, x)
 }
 
-func refusalMessage(host string, port int, d policy.Decision) string {
-	msg := fmt.Sprintf("egress to %s denied by policy (%s", net.JoinHostPort(host, strconv.Itoa(port)), d.Reason)
+func refusalMessage(x *exchange, host string, port int, d policy.Decision) string {
+	what := "egress to " + net.JoinHostPort(host, strconv.Itoa(port))
+	if d.Reason == policy.ReasonMethodDenied || d.Reason == policy.ReasonPathDenied {
+		// The rule named methods and paths: say which of the request's.
+		what = fmt.Sprintf("%s %s on %s", sanitize(x.rec.Method, 20), x.rec.Path, net.JoinHostPort(host, strconv.Itoa(port)))
+	}
+	msg := fmt.Sprintf("%s denied by policy (%s", what, d.Reason)
 	if d.Rule != "" {
 		msg += ": " + d.Rule
 	}

@@ -70,7 +70,7 @@ func TestMethodAndPathRulesOnRequests(t *testing.T) {
 			}
 			if c.status == 403 {
 				e := decodeError(t, resp)
-				if e.Reason != c.reason || !strings.Contains(e.Error, host) {
+				if e.Reason != c.reason || !strings.Contains(e.Error, c.method+" "+c.path+" on "+host) {
 					t.Errorf("%s %s %s: refusal %+v", mode, c.method, c.path, e)
 				}
 			} else {
