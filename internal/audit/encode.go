@@ -74,6 +74,9 @@ func appendRecord(b []byte, r *Record) []byte {
 		}
 		b = append(b, ']')
 	}
+	if r.Config != "" {
+		b = appendField(b, "config", r.Config)
+	}
 	if r.Phase != "" {
 		b = appendField(b, "phase", r.Phase)
 	}

@@ -25,7 +25,7 @@ func FuzzAppendRecord(f *testing.F) {
 			Identity: other, Mode: "forward", Method: method, Scheme: "http", Host: other,
 			Port: int(n % 65536), Path: path, Decision: "allow", Reason: errText, Status: k,
 			BytesIn: n, BytesOut: -n, TTFBMs: ttfb, DurationMs: dur, Error: errText,
-			Redactions: k, Phase: method, Prev: other, Hash: path,
+			Redactions: k, Config: errText, Phase: method, Prev: other, Hash: path,
 		}
 		for i := 0; i < k%4; i++ {
 			r.Credentials = append(r.Credentials, other)

@@ -34,6 +34,9 @@ type Record struct {
 	// Placeholders are the placeholders the request carried that were
 	// forwarded unchanged, and why.
 	Placeholders []PlaceholderNote `json:"placeholders,omitempty"`
+	// Config is the version of the configuration that decided the
+	// request (config.Config.Version).
+	Config string `json:"config,omitempty"`
 	// Phase is "start" for the record written before an allowed request
 	// is forwarded (write-ahead), so that a request that left the proxy
 	// has a trace even if the proxy dies before it ends; the record of

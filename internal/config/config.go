@@ -1,7 +1,11 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/slapenir/slapenir/internal/secrets"
 )
@@ -39,6 +43,20 @@ type Policy struct {
 	PrivateAllow  []string `yaml:"private_allow"`  // host names/globs, IPs or CIDRs allowed despite resolving to private addresses
 	ConnectPorts  []int    `yaml:"connect_ports"`  // ports CONNECT may reach, default [443]
 	TelemetryDeny *bool    `yaml:"telemetry_deny"` // the built-in telemetry deny list (TelemetryHosts); default true
+}
+
+// Version names this configuration as the proxy runs it: the first 12 hex
+// digits of the SHA-256 of its YAML form, defaults and command-line
+// overrides included, so the same settings give the same version however
+// the file was written. Audit records and /health carry it.
+func (c *Config) Version() string {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		// Every field of Config marshals; this cannot happen.
+		return "unknown"
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
 }
 
 // Rule is one policy.allow or policy.deny entry: a host glob, written

@@ -77,3 +77,44 @@ func TestExplainAgreesWithTheProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordsAndHealthNameTheConfigVersion: every audit record (write-ahead
+// and outcome, allowed and refused) and /health carry the version of the
+// configuration the proxy runs; another configuration has another.
+func TestRecordsAndHealthNameTheConfigVersion(t *testing.T) {
+	up := echoUpstream(t)
+	cfg := loopbackConfig()
+	cfg.Policy.Deny = config.Hosts("denied.test")
+	p := startProxy(t, cfg)
+	want := cfg.Version()
+	if len(want) != 12 {
+		t.Fatalf("version %q", want)
+	}
+	resp, err := http.Get("http://" + p.addr + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct{ Config string }
+	decodeJSON(t, resp, &h)
+	if h.Config != want {
+		t.Fatalf("/health config %q, want %q", h.Config, want)
+	}
+	for _, u := range []string{up.URL + "/a", "http://denied.test/b"} {
+		if resp, err := p.client().Get(u); err == nil {
+			resp.Body.Close()
+		}
+	}
+	recs := readAllRecords(t, p.auditFile)
+	if len(recs) < 3 {
+		t.Fatalf("%d records, want a start, an outcome and a refusal", len(recs))
+	}
+	for _, r := range recs {
+		if r.Config != want {
+			t.Fatalf("record %+v does not name config %s", r, want)
+		}
+	}
+	other := loopbackConfig()
+	if other.Version() == want || other.Version() != loopbackConfig().Version() {
+		t.Errorf("versions: %s for another config, %s for the same one again; want different, equal", other.Version(), loopbackConfig().Version())
+	}
+}

@@ -232,6 +232,7 @@ func (s *Server) finish(x *exchange) {
 func (s *Server) writeAhead(w http.ResponseWriter, x *exchange) bool {
 	rec := x.rec
 	rec.Phase = audit.PhaseStart
+	rec.Config = s.configVersion
 	if err := s.audit.Write(&rec); err != nil {
 		s.metrics.auditErrors.Inc()
 		s.log.Error("audit write failed; refusing new requests until it works again", "err", err)
@@ -261,6 +262,7 @@ func (s *Server) noteCredentials(x *exchange) {
 
 // record writes one audit record and counts it.
 func (s *Server) record(rec *audit.Record, d time.Duration) {
+	rec.Config = s.configVersion
 	if err := s.audit.Write(rec); err != nil {
 		s.metrics.auditErrors.Inc()
 		s.log.Error("audit write failed; refusing new requests until it works again", "err", err)

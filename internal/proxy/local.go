@@ -58,6 +58,7 @@ func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request, x *exchange)
 type health struct {
 	Status        string  `json:"status"`
 	Version       string  `json:"version"`
+	Config        string  `json:"config"` // the configuration's version (config.Config.Version)
 	UptimeSeconds float64 `json:"uptime_seconds"`
 	Audit         string  `json:"audit"`
 }
@@ -65,7 +66,7 @@ type health struct {
 // serveHealth reports liveness; it answers 503 while the audit log is
 // failing, because the proxy refuses all traffic then.
 func (s *Server) serveHealth(w http.ResponseWriter) {
-	h := health{Status: "ok", Version: version.Short(), UptimeSeconds: time.Since(s.started).Seconds(), Audit: "ok"}
+	h := health{Status: "ok", Version: version.Short(), Config: s.configVersion, UptimeSeconds: time.Since(s.started).Seconds(), Audit: "ok"}
 	code := http.StatusOK
 	err := s.audit.Healthy()
 	if err == nil {

@@ -65,6 +65,9 @@ type Server struct {
 	// explainer answers /explain and decides interception, so that the
 	// two cannot disagree.
 	explainer *Explainer
+	// configVersion names the configuration in every audit record and in
+	// /health.
+	configVersion string
 	// unavailable thins out the records of audit_unavailable refusals.
 	unavailable sampler
 	// cutting is set when Shutdown's grace has run out and it cuts what
@@ -124,6 +127,7 @@ func New(o Options) (*Server, error) {
 	}
 	s.dialer = &policy.Dialer{Policy: pol, Resolver: o.Resolver}
 	s.explainer = s.serverExplainer()
+	s.configVersion = o.Config.Version()
 	s.transport = s.newTransport()
 	s.reverse = s.newReverseProxy()
 	s.http = &http.Server{
