@@ -137,24 +137,7 @@ func (p *Policy) addPrivate(s string) error {
 // to its host are intercepted, and each request inside then goes through
 // DecideRequest), and a narrowed deny rule is left to those requests.
 func (p *Policy) Decide(host string, port int, connect bool) Decision {
-	host = normaliseHost(host)
-	var d Decision
-	decided := false
-	p.deny.each(host, port, func(r *rule) bool {
-		if !r.narrowed() {
-			d, decided = p.refuse(ReasonDenylist, r.text), true
-		}
-		return !decided
-	})
-	if decided {
-		return d
-	}
-	return p.afterDeny(host, port, connect, func() (Decision, bool) {
-		if g, ok := p.allow.match(host, port); ok {
-			return Decision{Allow: true, Reason: ReasonAllowlist, Rule: g}, true
-		}
-		return Decision{}, false
-	})
+	return p.decide(normaliseHost(host), port, connect, nil)
 }
 
 // DecideRequest is Decide for one request the proxy sees whole (a forward
@@ -166,14 +149,23 @@ func (p *Policy) Decide(host string, port int, connect bool) Decision {
 // (method_denied if none allows its method, else path_denied) rather than
 // left to the default.
 func (p *Policy) DecideRequest(host string, port int, method, path string) Decision {
-	host = normaliseHost(host)
+	return p.decide(normaliseHost(host), port, false, &request{method, path})
+}
+
+// request is what a narrowed rule is matched against; nil for a tunnel.
+type request struct{ method, path string }
+
+func (p *Policy) decide(host string, port int, connect bool, req *request) Decision {
+	// A rule applies to req when it is not narrowed, or req matches it;
+	// without a request only rules of the host alone apply to a deny, and
+	// every rule for the host to an allow.
 	var d Decision
 	decided := false
 	p.deny.each(host, port, func(r *rule) bool {
 		switch {
 		case !r.narrowed():
 			d, decided = p.refuse(ReasonDenylist, r.text), true
-		case r.methodOK(method) && r.pathOK(path):
+		case req != nil && r.methodOK(req.method) && r.pathOK(req.path):
 			reason := ReasonMethodDenied
 			if len(r.paths) > 0 {
 				reason = ReasonPathDenied
@@ -185,50 +177,39 @@ func (p *Policy) DecideRequest(host string, port int, method, path string) Decis
 	if decided {
 		return d
 	}
-	return p.afterDeny(host, port, false, func() (Decision, bool) {
-		var first *rule
-		methodSeen := false
-		var allowed *rule
-		p.allow.each(host, port, func(r *rule) bool {
-			if first == nil {
-				first = r
-			}
-			if r.methodOK(method) {
-				methodSeen = true
-				if r.pathOK(path) {
-					allowed = r
-					return false
-				}
-			}
-			return true
-		})
-		switch {
-		case allowed != nil:
-			return Decision{Allow: true, Reason: ReasonAllowlist, Rule: allowed.text}, true
-		case first == nil:
-			return Decision{}, false
-		case !methodSeen:
-			return p.refuse(ReasonMethodDenied, first.text), true
-		default:
-			return p.refuse(ReasonPathDenied, first.text), true
-		}
-	})
-}
-
-// afterDeny is the rest of a decision once no deny rule refused: the
-// telemetry list, the CONNECT port, the allow list (allowed: decided when
-// a rule for the host decided), the default.
-func (p *Policy) afterDeny(host string, port int, connect bool, allowed func() (Decision, bool)) Decision {
 	if g, ok := p.telemetry.match(host, port); ok {
 		return p.refuse(ReasonTelemetry, g)
 	}
 	if connect && !p.connectPorts[port] {
 		return p.refuse(ReasonConnectPort, fmt.Sprint(port))
 	}
-	if d, ok := allowed(); ok {
-		return d
-	}
-	if p.defaultAllow {
+	var first, allowed *rule
+	methodSeen := false
+	p.allow.each(host, port, func(r *rule) bool {
+		if first == nil {
+			first = r
+		}
+		if req == nil {
+			allowed = r
+			return false
+		}
+		if r.methodOK(req.method) {
+			methodSeen = true
+			if r.pathOK(req.path) {
+				allowed = r
+				return false
+			}
+		}
+		return true
+	})
+	switch {
+	case allowed != nil:
+		return Decision{Allow: true, Reason: ReasonAllowlist, Rule: allowed.text}
+	case first != nil && !methodSeen:
+		return p.refuse(ReasonMethodDenied, first.text)
+	case first != nil:
+		return p.refuse(ReasonPathDenied, first.text)
+	case p.defaultAllow:
 		return Decision{Allow: true, Reason: ReasonDefaultAllow}
 	}
 	return p.refuse(ReasonDefaultDeny, "")
