@@ -67,26 +67,28 @@ func policyExplain(args []string, stdout, stderr io.Writer) int {
 	}
 	// The credentials as configured; their values are not needed.
 	creds, err := cfg.Secrets.Describe()
-	if err == nil {
-		var e *proxy.Explainer
-		if e, err = proxy.NewExplainer(cfg, creds); err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			var x proxy.Explanation
-			if x, err = e.Explain(ctx, fs.Arg(0), fs.Arg(1), *identity, !*noLookup); err != nil {
-				fmt.Fprintf(stderr, "policy explain: %v\n", err)
-				return 2
-			}
-			if *asJSON {
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				_ = enc.Encode(x)
-			} else {
-				fmt.Fprint(stdout, x.Text())
-			}
-			return 0
-		}
+	if err != nil {
+		fmt.Fprintf(stderr, "policy explain: %v\n", err)
+		return 1
 	}
-	fmt.Fprintf(stderr, "policy explain: %v\n", err)
-	return 1
+	e, err := proxy.NewExplainer(cfg, creds)
+	if err != nil {
+		fmt.Fprintf(stderr, "policy explain: %v\n", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	x, err := e.Explain(ctx, fs.Arg(0), fs.Arg(1), *identity, !*noLookup)
+	if err != nil {
+		fmt.Fprintf(stderr, "policy explain: %v\n", err)
+		return 2
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(x)
+	} else {
+		fmt.Fprint(stdout, x.Text())
+	}
+	return 0
 }

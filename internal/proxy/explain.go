@@ -123,14 +123,16 @@ func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string
 		x.Decision, x.Reason, x.Rule = decisionDeny, reload.ReasonNotAllowed, strings.Join(e.allowed, ", ")
 		return x, nil
 	}
-	d := e.policy.DecideRequest(host, port, x.Method, u.Path)
+	// A tunnel is decided by host; when it is intercepted each request
+	// inside is then decided whole, which is what the URL's method and
+	// path ask about.
+	intercepted := way == modeConnect && e.intercepts(host, port)
+	var d policy.Decision
 	if way == modeConnect {
-		// The tunnel is decided by host; with interception each request
-		// inside is then decided whole, which is what the method and path
-		// of the URL ask about.
-		if d = e.policy.Decide(host, port, true); d.Allow && e.intercepts(host, port) {
-			d = e.policy.DecideRequest(host, port, x.Method, u.Path)
-		}
+		d = e.policy.Decide(host, port, true)
+	}
+	if way != modeConnect || d.Allow && intercepted {
+		d = e.policy.DecideRequest(host, port, x.Method, u.Path)
 	}
 	x.Decision, x.Reason, x.Rule = decided(d), d.Reason, d.Rule
 	if !d.Allow {
@@ -156,7 +158,7 @@ func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string
 			x.Decision, x.Reason, x.Rule = decided(first), first.Reason, first.Rule
 		}
 	}
-	x.Intercepted = way == modeConnect && e.intercepts(host, port)
+	x.Intercepted = intercepted
 	x.Credentials = e.credentials(x, x.Decision != decisionDeny)
 	return x, nil
 }
