@@ -405,8 +405,9 @@ func (c *Credentials) redactValue(v string, n int) (string, int) {
 	if !strings.ContainsAny(v, " \t") {
 		return v, n
 	}
-	var tmp [256]byte
-	squeezed := tmp[:0]
+	// One copy of the right size: a stack buffer would escape through the
+	// redactor's scan anyway.
+	squeezed := make([]byte, 0, len(v))
 	for i := 0; i < len(v); i++ {
 		if v[i] != ' ' && v[i] != '\t' {
 			squeezed = append(squeezed, v[i])
