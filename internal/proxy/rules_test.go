@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/slapenir/slapenir/internal/config"
@@ -81,6 +82,35 @@ func TestMethodAndPathRulesOnRequests(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestPathRulesAgainstEncodedPaths: a hostile agent's raw request lines
+// that hide dot segments or slashes behind percent-encoding are refused,
+// and nothing reaches the upstream.
+func TestPathRulesAgainstEncodedPaths(t *testing.T) {
+	var reached atomic.Int32
+	up := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached.Add(1) }))
+	t.Cleanup(up.Close)
+	host := strings.TrimPrefix(up.URL, "http://")
+	cfg := loopbackConfig()
+	cfg.Policy.Allow = narrowed(host)
+	p := startProxy(t, cfg)
+	for _, line := range []string{
+		"GET http://" + host + "/repos/acme/%2e%2e/other/x HTTP/1.1",
+		"GET http://" + host + "/repos/acme/%2E%2E/other/x HTTP/1.1",
+		"GET http://" + host + "/repos/acme%2F..%2Fother/x HTTP/1.1",
+		"POST http://" + host + "/repos/acme/a%2Fb/issues HTTP/1.1",
+		"GET http://" + host + "/repos//acme/x HTTP/1.1",
+		"get http://" + host + "/repos/acme/x HTTP/1.1",
+	} {
+		raw := rawRequest(t, p.addr, line+"\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+		if !strings.HasPrefix(raw, "HTTP/1.1 403 ") || !strings.Contains(raw, "_denied") {
+			t.Errorf("%s: %.120q, want a 403 method_denied or path_denied", line, raw)
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("%d refused requests reached the upstream", n)
 	}
 }
 
