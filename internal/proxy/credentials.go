@@ -353,7 +353,8 @@ func isStream(h http.Header) bool {
 // trailerScrubber scrubs resp.Trailer when the body is closed: the transport
 // fills the trailers in when it reads the body's end, and ReverseProxy
 // closes the body before it copies them to the client. It then gives the
-// body's redact.Reader (rd, if any) back for reuse.
+// body's buffers back for reuse: its redact.Reader (rd) or redactWhole's
+// buffer (whole), whichever it has.
 type trailerScrubber struct {
 	io.Reader
 	rd    *redact.Reader
