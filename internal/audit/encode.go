@@ -22,6 +22,9 @@ func appendRecord(b []byte, r *Record) []byte {
 	b = appendField(b, "request_id", r.RequestID)
 	b = appendField(b, "client", r.Client)
 	b = appendField(b, "identity", r.Identity)
+	if r.Role != "" {
+		b = appendField(b, "role", r.Role)
+	}
 	b = appendField(b, "mode", r.Mode)
 	b = appendField(b, "method", r.Method)
 	b = appendField(b, "scheme", r.Scheme)

@@ -22,7 +22,7 @@ func FuzzAppendRecord(f *testing.F) {
 		}
 		r := Record{
 			Seq: seq, Time: time.Unix(n%(1<<34), n%1e9).UTC(), RequestID: other, Client: "127.0.0.1:1",
-			Identity: other, Mode: "forward", Method: method, Scheme: "http", Host: other,
+			Identity: other, Role: method, Mode: "forward", Method: method, Scheme: "http", Host: other,
 			Port: int(n % 65536), Path: path, Decision: "allow", Reason: errText, Status: k,
 			BytesIn: n, BytesOut: -n, TTFBMs: ttfb, DurationMs: dur, Error: errText,
 			Redactions: k, Config: errText, Phase: method, Prev: other, Hash: path,

@@ -13,9 +13,10 @@ type Record struct {
 	Seq         uint64    `json:"seq"`
 	Time        time.Time `json:"time"`
 	RequestID   string    `json:"request_id"`
-	Client      string    `json:"client"`   // remote ip:port
-	Identity    string    `json:"identity"` // the client certificate's identity ("" without one)
-	Mode        string    `json:"mode"`     // forward | connect | target | intercept | local | malformed | tls
+	Client      string    `json:"client"`         // remote ip:port
+	Identity    string    `json:"identity"`       // the client certificate's identity ("" without one)
+	Role        string    `json:"role,omitempty"` // the role whose policy decided (config roles; "default" for the top-level policy)
+	Mode        string    `json:"mode"`           // forward | connect | target | intercept | local | malformed | tls
 	Method      string    `json:"method"`
 	Scheme      string    `json:"scheme"`
 	Host        string    `json:"host"`

@@ -24,6 +24,15 @@ type Config struct {
 	Secrets secrets.Config `yaml:"secrets"`
 	// Intercept is TLS interception of CONNECT tunnels.
 	Intercept Intercept `yaml:"intercept"`
+	// Roles give agents, by their certificate's names, their own policy,
+	// limits, credentials and dlp; the top-level policy, limits and dlp
+	// are the role "default" for everyone else.
+	Roles []Role `yaml:"roles"`
+	// DefaultRole is the role of identities no role matches: "default"
+	// (the top-level sections), or the name of a role.
+	DefaultRole string `yaml:"default_role"`
+	// DLP is the default role's outbound scanning.
+	DLP DLP `yaml:"dlp"`
 	// StateDir holds what the proxy creates for itself (the development
 	// CA, its server certificate); "" means DefaultStateDir().
 	StateDir string `yaml:"state_dir"`
@@ -169,7 +178,9 @@ var TelemetryHosts = []string{
 func Default() *Config {
 	on := true
 	return &Config{
-		Listen: ":3000",
+		Listen:      ":3000",
+		DefaultRole: DefaultRoleName,
+		DLP:         DLP{Mode: DLPOff},
 		Policy: Policy{
 			Default:       "allow",
 			Mode:          "enforce",

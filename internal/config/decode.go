@@ -55,6 +55,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		d.value("", doc.Content[0], reflect.ValueOf(c).Elem())
 	}
 	probs.List = append(probs.List, d.probs...)
+	c.fillRoleDefaults()
 	if len(probs.List) > 0 {
 		// The values that did decode are validated too, so one run shows
 		// every problem; a key that failed to decode kept its (valid)

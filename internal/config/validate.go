@@ -19,7 +19,8 @@ import (
 func (c *Config) Validate() error {
 	v := validator{c: c, probs: &Problems{File: c.name}}
 	v.listen()
-	v.policy()
+	v.policyOf("policy", v.c.Policy)
+	v.roles()
 	v.audit()
 	v.limits()
 	v.tls()
@@ -111,21 +112,22 @@ func checkListen(s string) error {
 	return nil
 }
 
-func (v *validator) policy() {
-	p := v.c.Policy
-	v.oneOf("policy.default", p.Default, "allow", "deny")
-	v.oneOf("policy.mode", p.Mode, "enforce", "report")
-	v.rules("policy.allow", p.Allow)
-	v.rules("policy.deny", p.Deny)
+// policyOf checks the policy p found at path (the top level's or a
+// role's).
+func (v *validator) policyOf(path string, p Policy) {
+	v.oneOf(path+".default", p.Default, "allow", "deny")
+	v.oneOf(path+".mode", p.Mode, "enforce", "report")
+	v.rules(path+".allow", p.Allow, p.ConnectPorts)
+	v.rules(path+".deny", p.Deny, p.ConnectPorts)
 	for i, s := range p.PrivateAllow {
-		path := fmt.Sprintf("policy.private_allow[%d]", i)
+		path := fmt.Sprintf("%s.private_allow[%d]", path, i)
 		if err := CheckPrivateAllow(s); err != nil {
 			v.add(path, "%v", err)
 		}
 	}
 	for i, port := range p.ConnectPorts {
 		if port < 1 || port > 65535 {
-			v.add(fmt.Sprintf("policy.connect_ports[%d]", i), "port %d out of range 1-65535", port)
+			v.add(fmt.Sprintf("%s.connect_ports[%d]", path, i), "port %d out of range 1-65535", port)
 		}
 	}
 }
@@ -152,7 +154,7 @@ func (v *validator) oneOf(path, got string, want ...string) {
 // intercept.hosts or a credential's hosts), unless its port cannot be
 // tunnelled at all: a blind tunnel is decided by host alone, so the rule
 // would silently not apply to https.
-func (v *validator) rules(path string, list []Rule) {
+func (v *validator) rules(path string, list []Rule, connectPorts []int) {
 	for i, r := range list {
 		at := fmt.Sprintf("%s[%d]", path, i)
 		g, err := hostport.ParseGlob(r.Host)
@@ -170,7 +172,7 @@ func (v *validator) rules(path string, list []Rule) {
 				v.add(fmt.Sprintf("%s.paths[%d]", at, j), "%v", err)
 			}
 		}
-		if r.Narrowed() && v.tunnelledBlind(g) {
+		if r.Narrowed() && v.tunnelledBlind(g, connectPorts) {
 			v.add(at, "a rule with methods or paths for %q needs its tunnels intercepted: add %q to intercept.hosts (a CONNECT tunnel the proxy does not intercept is decided by host alone, so the rule would not apply to https)", r.Host, r.Host)
 		}
 	}
@@ -204,9 +206,8 @@ func CheckPathPattern(p string) error {
 
 // tunnelledBlind says whether CONNECT tunnels to hosts of g may be
 // opened without being intercepted.
-func (v *validator) tunnelledBlind(g hostport.Glob) bool {
-	ports := v.c.Policy.ConnectPorts
-	if g.Port != 0 && !slices.Contains(ports, g.Port) {
+func (v *validator) tunnelledBlind(g hostport.Glob, connectPorts []int) bool {
+	if g.Port != 0 && !slices.Contains(connectPorts, g.Port) {
 		return false
 	}
 	intercepted := append([]string(nil), v.c.Intercept.Hosts...)
@@ -315,11 +316,7 @@ func (v *validator) tls() {
 			v.add("tls."+f.key, "missing: a tls section needs cert, key and client_ca (or leave tls out for the development CA)")
 		}
 	}
-	for i, g := range t.AllowedIdentities {
-		if strings.TrimSpace(g) == "" || strings.ContainsAny(g, " \t\n") {
-			v.add(fmt.Sprintf("tls.allowed_identities[%d]", i), "%q is not a name glob (e.g. \"agent-*\" or \"*.agents.internal\")", g)
-		}
-	}
+	v.identityGlobs("tls.allowed_identities", t.AllowedIdentities)
 }
 
 func (v *validator) intercept() {

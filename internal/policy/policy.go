@@ -224,3 +224,7 @@ func normaliseHost(host string) string {
 	}
 	return host
 }
+
+// ReportMode reports whether the policy only notes what it would refuse
+// (mode: report).
+func (p *Policy) ReportMode() bool { return p.report }

@@ -25,7 +25,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 		return
 	}
 	x.rec.Host, x.rec.Port = host, port
-	if !s.decide(w, x, s.policy.Decide(host, port, true), host, port) {
+	if !s.decide(w, x, x.role.policy.Decide(host, port, true), host, port) {
 		return
 	}
 	select {
@@ -37,18 +37,18 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 		return
 	}
 	who := clientKey(x.rec.Identity, r.RemoteAddr)
-	if !s.takeClientTunnel(who) {
+	if !s.takeClientTunnel(who, x.role.maxTunnels) {
 		w.Header().Set("Retry-After", "1")
-		writeError(w, x, http.StatusServiceUnavailable, fmt.Sprintf("proxy: this client already has %d tunnels open (limits.max_tunnels_per_identity); close some or retry shortly", s.cfg.Limits.MaxTunnelsPerIdentity), "tunnel_limit")
+		writeError(w, x, http.StatusServiceUnavailable, fmt.Sprintf("proxy: this client already has %d tunnels open (max_tunnels_per_identity of role %s); close some or retry shortly", x.role.maxTunnels, x.role.name), "tunnel_limit")
 		return
 	}
 	defer s.giveClientTunnel(who)
 
-	intercept := s.intercepts(host, port)
+	intercept := x.intercepts(host, port)
 	var upConn net.Conn
 	if !intercept {
 		var err error
-		upConn, err = s.dialer.DialContext(r.Context(), "tcp", hostport.Join(host, port))
+		upConn, err = x.role.dialer.DialContext(r.Context(), "tcp", hostport.Join(host, port))
 		if err != nil {
 			var refused *policy.RefusedError
 			if errors.As(err, &refused) {
@@ -185,10 +185,10 @@ func (s *Server) trackTunnel(client, up net.Conn, open bool) {
 
 // takeClientTunnel counts a tunnel against one client's share, so that one
 // agent cannot take every slot; false when its share is used up.
-func (s *Server) takeClientTunnel(who string) bool {
+func (s *Server) takeClientTunnel(who string, limit int) bool {
 	s.tunnelMu.Lock()
 	defer s.tunnelMu.Unlock()
-	if s.clientTunnels[who] >= s.cfg.Limits.MaxTunnelsPerIdentity {
+	if s.clientTunnels[who] >= limit {
 		return false
 	}
 	s.clientTunnels[who]++

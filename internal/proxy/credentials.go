@@ -59,6 +59,9 @@ type usage struct {
 	mu        sync.Mutex
 	injected  map[int]bool
 	foreign   map[int]bool
+	// notGranted are placeholders sent to their credential's host by an
+	// agent whose role may not use the credential.
+	notGranted map[int]bool
 	misplaced map[int]map[secrets.Location]bool
 	// bodyDone, set when a body streams through the injector, is closed
 	// when that goroutine has finished, so the record names what it
@@ -69,7 +72,7 @@ type usage struct {
 // add notes what one location's replacement did. A placeholder left alone
 // although its credential belongs to the destination was in a location its
 // credential does not inject into.
-func (u *usage) add(used inject.Used, toHost func(int) bool, loc secrets.Location) {
+func (u *usage) add(used inject.Used, toHost, granted func(int) bool, loc secrets.Location) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, i := range used.Injected {
@@ -84,6 +87,13 @@ func (u *usage) add(used inject.Used, toHost func(int) bool, loc secrets.Locatio
 				u.foreign = map[int]bool{}
 			}
 			u.foreign[i] = true
+			continue
+		}
+		if !granted(i) {
+			if u.notGranted == nil {
+				u.notGranted = map[int]bool{}
+			}
+			u.notGranted[i] = true
 			continue
 		}
 		if u.misplaced == nil {
@@ -118,6 +128,9 @@ func (u *usage) notes(v *secrets.Vault) (injected []string, left []audit.Placeho
 	for _, i := range slices.Sorted(maps.Keys(u.foreign)) {
 		left = append(left, audit.PlaceholderNote{Credential: v.Names([]int{i})[0], Problem: "placeholder_foreign_host"})
 	}
+	for _, i := range slices.Sorted(maps.Keys(u.notGranted)) {
+		left = append(left, audit.PlaceholderNote{Credential: v.Names([]int{i})[0], Problem: "placeholder_not_granted"})
+	}
 	for _, i := range slices.Sorted(maps.Keys(u.misplaced)) {
 		for _, loc := range secrets.Locations {
 			if u.misplaced[i][loc] {
@@ -130,18 +143,19 @@ func (u *usage) notes(v *secrets.Vault) (injected []string, left []audit.Placeho
 
 // injectRequest swaps placeholders in out's URL, headers and body for the
 // destination host:port (the target URL or CONNECT authority, never an
-// inner Host header), each only in the locations its credential names.
-func (c *Credentials) injectRequest(out *http.Request, host string, port int, u *usage) {
+// inner Host header), each only in the locations its credential names and
+// only for the credentials granted (the agent's role's).
+func (c *Credentials) injectRequest(out *http.Request, host string, port int, granted func(int) bool, u *usage) {
 	toHost := c.vault.Allow(host, port)
 	in := func(loc secrets.Location) func(int) bool {
-		return func(i int) bool { return toHost(i) && c.creds[i].InjectsIn(loc) }
+		return func(i int) bool { return toHost(i) && granted(i) && c.creds[i].InjectsIn(loc) }
 	}
 	replacer := func(loc secrets.Location) func(string) string {
 		allow := in(loc)
 		return func(s string) string {
 			r, used := c.inj.ReplaceString(s, allow)
 			if len(used.Injected)+len(used.Foreign) > 0 {
-				u.add(used, toHost, loc)
+				u.add(used, toHost, granted, loc)
 			}
 			return r
 		}
@@ -157,7 +171,7 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, u 
 		for i, v := range vals {
 			if strings.EqualFold(name, "Authorization") || strings.EqualFold(name, "Proxy-Authorization") {
 				if nv, used := c.inj.Basic(v, headerAllow); len(used.Injected)+len(used.Foreign) > 0 {
-					u.add(used, toHost, secrets.InHeader)
+					u.add(used, toHost, granted, secrets.InHeader)
 					vals[i] = nv
 					continue
 				}
@@ -185,7 +199,7 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, u 
 		out.Body.Close()
 		if err == nil {
 			b, used := c.inj.Replace(b, bodyAllow)
-			u.add(used, toHost, secrets.InBody)
+			u.add(used, toHost, granted, secrets.InBody)
 			out.Body = io.NopCloser(bytes.NewReader(b))
 			out.ContentLength = int64(len(b))
 			out.Header.Set("Content-Length", strconv.Itoa(len(b)))
@@ -220,7 +234,7 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, u 
 		if cerr := w.Close(); err == nil {
 			err = cerr
 		}
-		u.add(w.Used(), toHost, secrets.InBody)
+		u.add(w.Used(), toHost, granted, secrets.InBody)
 		body.Close()
 		pw.CloseWithError(err)
 	}()

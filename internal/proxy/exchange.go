@@ -32,6 +32,11 @@ const (
 // exchange is one request's state as it moves through the pipeline: the audit
 // record being filled in, and the counting response writer.
 type exchange struct {
+	// st is the configuration that decides the exchange from its start
+	// to its end, even when a reload replaces it meanwhile; role is the
+	// agent's role in it.
+	st      *state
+	role    *role
 	start   time.Time
 	rec     audit.Record
 	w       *responseRecorder

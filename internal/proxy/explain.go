@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/slapenir/slapenir/internal/config"
@@ -21,9 +20,11 @@ import (
 // rule and the credentials' hosts and locations. slapenir policy explain
 // builds one from a configuration; the Server serves its own at /explain.
 type Explainer struct {
-	policy *policy.Policy
-	dialer *policy.Dialer
-	creds  []secrets.Credential
+	// roles are the configured roles in matching order; def is the role
+	// of identities none of them selects.
+	roles []*role
+	def   *role
+	creds []secrets.Credential
 	// canIntercept is false for a Server without interception options.
 	canIntercept bool
 	intercept    []hostport.Glob // intercept.hosts, besides the credentials' hosts
@@ -33,12 +34,12 @@ type Explainer struct {
 // NewExplainer explains cfg with the credentials creds (from the vault, or
 // secrets.Config.Describe when the values are not at hand).
 func NewExplainer(cfg *config.Config, creds []secrets.Credential) (*Explainer, error) {
-	pol, err := policy.New(cfg.Policy)
+	roles, def, err := compileRoles(cfg, creds, nil)
 	if err != nil {
 		return nil, err
 	}
 	// slapenir proxy always has an interception CA.
-	e := &Explainer{policy: pol, dialer: &policy.Dialer{Policy: pol}, creds: creds, canIntercept: true, allowed: cfg.TLS.Identities()}
+	e := &Explainer{roles: roles, def: def, creds: creds, canIntercept: true, allowed: cfg.TLS.Identities()}
 	for _, h := range cfg.Intercept.Hosts {
 		g, err := hostport.ParseGlob(h)
 		if err != nil {
@@ -59,7 +60,9 @@ type Explanation struct {
 	Host     string `json:"host"`
 	Port     int    `json:"port"`
 	Identity string `json:"identity,omitempty"`
-	// Role is "default": the top-level policy (roles are not configured).
+	// Role is the role whose policy decides: the first of roles whose
+	// identities match, else default_role ("default" is the top-level
+	// policy).
 	Role     string `json:"role"`
 	Decision string `json:"decision"` // allow, deny or report
 	Reason   string `json:"reason"`
@@ -109,7 +112,12 @@ func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string
 	if err != nil {
 		return Explanation{}, err
 	}
-	x := Explanation{Method: strings.ToUpper(method), URL: rawURL, Way: way, Host: host, Port: port, Identity: identity, Role: "default"}
+	var names []string
+	if identity != "" {
+		names = []string{identity}
+	}
+	r := e.roleFor(names)
+	x := Explanation{Method: strings.ToUpper(method), URL: rawURL, Way: way, Host: host, Port: port, Identity: identity, Role: r.name}
 	decided := func(d policy.Decision) string {
 		switch {
 		case d.Report:
@@ -129,18 +137,18 @@ func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string
 	intercepted := way == modeConnect && e.intercepts(host, port)
 	var d policy.Decision
 	if way == modeConnect {
-		d = e.policy.Decide(host, port, true)
+		d = r.policy.Decide(host, port, true)
 	}
 	if way != modeConnect || d.Allow && intercepted {
-		d = e.policy.DecideRequest(host, port, x.Method, u.Path)
+		d = r.policy.DecideRequest(host, port, x.Method, u.Path)
 	}
 	x.Decision, x.Reason, x.Rule = decided(d), d.Reason, d.Rule
 	if !d.Allow {
-		x.Credentials = e.credentials(x, false)
+		x.Credentials = e.credentials(x, r, false)
 		return x, nil
 	}
 	if lookup {
-		checks, err := e.dialer.Check(ctx, host)
+		checks, err := r.dialer.Check(ctx, host)
 		if err != nil {
 			x.Lookup = err.Error()
 		}
@@ -159,7 +167,7 @@ func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string
 		}
 	}
 	x.Intercepted = intercepted
-	x.Credentials = e.credentials(x, x.Decision != decisionDeny)
+	x.Credentials = e.credentials(x, r, x.Decision != decisionDeny)
 	return x, nil
 }
 
@@ -183,13 +191,15 @@ func (e *Explainer) intercepts(host string, port int) bool {
 	return false
 }
 
-func (e *Explainer) credentials(x Explanation, sent bool) []ExplainedCredential {
+func (e *Explainer) credentials(x Explanation, r *role, sent bool) []ExplainedCredential {
 	out := []ExplainedCredential{}
-	for _, c := range e.creds {
+	for i, c := range e.creds {
 		ec := ExplainedCredential{Name: c.Name, Placeholder: c.Placeholder, Injected: []string{}}
 		switch {
 		case !sent:
 			ec.Why = "the request is refused: nothing is sent"
+		case !r.grants(i):
+			ec.Why = "placeholder_not_granted: role " + r.name + " may not use it; a placeholder is forwarded unchanged and audited"
 		case !c.Matches(x.Host, x.Port):
 			ec.Why = "placeholder_foreign_host: " + hostport.Join(x.Host, x.Port) + " is not among its hosts; a placeholder is forwarded unchanged and audited"
 		default:
@@ -269,26 +279,11 @@ func (s *Server) serveExplain(w http.ResponseWriter, r *http.Request, x *exchang
 	if identity == "" {
 		identity = x.rec.Identity
 	}
-	e, err := s.explainer.Explain(r.Context(), method, target, identity, true)
+	e, err := x.st.explain.Explain(r.Context(), method, target, identity, true)
 	if err != nil {
 		writeError(w, x, http.StatusBadRequest, "explain: "+err.Error(), "explain_bad_request")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(e)
-}
-
-// serverExplainer is the Explainer of s's own configuration.
-func (s *Server) serverExplainer() *Explainer {
-	e := &Explainer{policy: s.policy, dialer: s.dialer, allowed: []string{"*"}}
-	if s.creds != nil {
-		e.creds = slices.Clone(s.creds.creds)
-	}
-	if s.intercept != nil {
-		e.canIntercept, e.intercept = true, s.intercept.Hosts
-	}
-	if s.tls != nil {
-		e.allowed = s.tls.AllowedIdentities
-	}
-	return e
 }

@@ -87,7 +87,7 @@ func joinQuery(p, q string) string {
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, x *exchange, host string, port int, up *upstream) {
 	x.rec.Host, x.rec.Port = host, port
 	up.destHost, up.destPort = host, port
-	d := s.policy.DecideRequest(host, port, r.Method, up.url.Path)
+	d := x.role.policy.DecideRequest(host, port, r.Method, up.url.Path)
 	if !s.decide(w, x, d, host, port) {
 		return
 	}
@@ -98,14 +98,14 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, x *exchange, ho
 	// it (HTTP/2 is full duplex already).
 	_ = http.NewResponseController(w).EnableFullDuplex()
 	ctx := context.WithValue(r.Context(), upstreamKey{}, up)
-	if s.cfg.Policy.Mode == "report" {
+	if x.role.policy.ReportMode() {
 		// Only report mode lets a refused address through, to be noted on
 		// whichever connection (new or pooled) the request gets.
 		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 			GotConn: func(info httptrace.GotConnInfo) { s.noteAddr(x, host, info.Conn) },
 		})
 	}
-	s.reverse.ServeHTTP(w, r.WithContext(ctx))
+	x.role.reverse.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // decide applies the name-level decision d (the policy's Decide for a
@@ -145,13 +145,15 @@ func (s *Server) noteAddr(x *exchange, host string, c net.Conn) {
 	if err != nil {
 		return
 	}
-	if d := s.policy.CheckAddr(host, ap.Addr().Unmap()); d.Report {
+	if d := x.role.policy.CheckAddr(host, ap.Addr().Unmap()); d.Report {
 		x.rec.Decision = decisionReport
 		x.rec.Reason = d.Reason
 	}
 }
 
-func (s *Server) newTransport() *http.Transport {
+// newTransport is the upstream transport of role r, dialling through its
+// dialer.
+func (s *Server) newTransport(r *role) *http.Transport {
 	idle := s.cfg.Limits.IdleTimeout.D()
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if s.intercept != nil {
@@ -162,7 +164,7 @@ func (s *Server) newTransport() *http.Transport {
 		// Never chain through the proxy's own HTTP_PROXY environment.
 		Proxy: nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := s.dialer.DialContext(ctx, network, addr)
+			c, err := r.dialer.DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
@@ -189,17 +191,19 @@ type bytePool struct{ p sync.Pool }
 func (b *bytePool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
 func (b *bytePool) Put(p []byte) { b.p.Put(&p) }
 
-func (s *Server) newReverseProxy() *httputil.ReverseProxy {
+// newReverseProxy serves role r's requests with the credentials of st.
+func (s *Server) newReverseProxy(st *state, r *role) *httputil.ReverseProxy {
+	creds := st.creds
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			up := pr.In.Context().Value(upstreamKey{}).(*upstream)
 			pr.Out.URL = up.url
 			pr.Out.Host = up.host
 			pr.Out.Header.Del(targetHeader)
-			if s.creds.active() {
+			if creds.active() {
 				// Ask for what the redactor can read without unpacking.
 				pr.Out.Header.Set("Accept-Encoding", "identity")
-				s.creds.injectRequest(pr.Out, up.destHost, up.destPort, &exchangeFrom(pr.In.Context()).usage)
+				creds.injectRequest(pr.Out, up.destHost, up.destPort, r.grants, &exchangeFrom(pr.In.Context()).usage)
 			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
@@ -208,12 +212,12 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 				return s.upgraded(resp, x)
 			}
 			resp.Body = upstreamBody{ReadCloser: resp.Body, x: x}
-			if !s.creds.active() {
+			if !creds.active() {
 				return nil
 			}
-			return s.creds.redactResponse(resp, x)
+			return creds.redactResponse(resp, x)
 		},
-		Transport: scrub1xx{next: s.transport, creds: s.creds},
+		Transport: scrub1xx{next: r.transport, creds: creds},
 		// Responses of unknown length (chunked NDJSON, SSE — and every body
 		// the redactor rewrites) are flushed write by write; ReverseProxy
 		// does that by itself. A body of known length is not a stream and
@@ -250,7 +254,7 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 		up := r.Context().Value(upstreamKey{}).(*upstream)
 		target := up.url.Scheme + "://" + up.url.Host
 		// The cause can quote what the upstream sent.
-		writeError(w, x, http.StatusBadGateway, s.creds.scrub(fmt.Sprintf("proxy: upstream %s failed: %v", target, unwrapURLError(err))), "upstream_failed")
+		writeError(w, x, http.StatusBadGateway, x.st.creds.scrub(fmt.Sprintf("proxy: upstream %s failed: %v", target, unwrapURLError(err))), "upstream_failed")
 	}
 }
 

@@ -30,7 +30,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer g.leave()
 	}
-	x, r := s.open(w, r)
+	x, r := s.open(w, r, g)
 	defer s.close(x)
 
 	mode := classify(r)
@@ -65,15 +65,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // refuseIdentity answers a request whose client certificate is missing or
 // no longer valid.
 func refuseIdentity(x *exchange, refused *reload.Refused) {
-	x.rec.Identity = ""
+	x.rec.Identity, x.rec.Role = "", ""
 	writeError(x.w, x, http.StatusForbidden, refused.Error()+"; without a valid client certificate only /health is served", refused.Reason)
 }
 
-// open starts an exchange: its record, its counting writer, and the request
-// carrying it in its context.
-func (s *Server) open(w http.ResponseWriter, r *http.Request) (*exchange, *http.Request) {
-	x := &exchange{start: time.Now()}
+// open starts an exchange: the configuration and role that decide it, its
+// record, its counting writer, and the request carrying it in its context.
+// The agent's role follows from the names of the certificate g carries.
+func (s *Server) open(w http.ResponseWriter, r *http.Request, g *guardConn) (*exchange, *http.Request) {
+	x := &exchange{start: time.Now(), st: s.acquire()}
+	x.role = x.st.explain.roleFor(g.names())
 	x.rec = audit.Record{
+		Role:      x.role.name,
 		Time:      x.start.UTC(),
 		RequestID: audit.NewRequestID(),
 		Client:    r.RemoteAddr,
@@ -98,6 +101,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) (*exchange, *http.
 // and audited as an internal error, and the request's connection is cut the
 // same way, while everyone else is served on.
 func (s *Server) close(x *exchange) {
+	defer x.st.release()
 	p := recover()
 	if p == nil {
 		s.finish(x)
@@ -106,7 +110,7 @@ func (s *Server) close(x *exchange) {
 	if p != http.ErrAbortHandler {
 		s.metrics.panics.Inc()
 		s.log.Error("panic serving a request; the request was cut, the proxy serves on",
-			"request_id", x.rec.RequestID, "panic", s.creds.scrub(fmt.Sprint(p)), "stack", s.creds.scrub(string(debug.Stack())))
+			"request_id", x.rec.RequestID, "panic", s.scrub(fmt.Sprint(p)), "stack", s.scrub(string(debug.Stack())))
 		x.rec.Decision = decisionError
 		x.rec.Reason = "internal_error"
 		x.rec.Error = "internal error: the proxy failed while serving this request (see its log, request id " + x.rec.RequestID + ")"
@@ -132,7 +136,7 @@ func (s *Server) abortCause(x *exchange) (reason, msg string) {
 		// the upstream read then fails with that cancellation.
 		return "client_closed", fmt.Sprintf("the client went away after %d bytes of the response", sent)
 	case x.upstreamErr != nil:
-		return "upstream_aborted", fmt.Sprintf("the upstream broke off the response after %d bytes: %s", sent, s.creds.scrub(x.upstreamErr.Error()))
+		return "upstream_aborted", fmt.Sprintf("the upstream broke off the response after %d bytes: %s", sent, x.st.creds.scrub(x.upstreamErr.Error()))
 	default:
 		return "stream_aborted", fmt.Sprintf("the response broke off after %d bytes", sent)
 	}
@@ -165,7 +169,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, x *exchange) bool
 		writeError(w, x, http.StatusServiceUnavailable, "audit log cannot be written, so nothing is proxied: "+err.Error(), "audit_unavailable")
 		return false
 	}
-	if ok, wait := s.limiter.allow(clientKey(x.rec.Identity, r.RemoteAddr)); !ok {
+	if ok, wait := x.role.limiter.allow(clientKey(x.rec.Identity, r.RemoteAddr)); !ok {
 		secs := int(wait/time.Second) + 1
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		writeError(w, x, http.StatusTooManyRequests, fmt.Sprintf("rate limit exceeded for this client; retry in %ds", secs), "rate_limited")
@@ -196,6 +200,7 @@ func (s *Server) finish(x *exchange) {
 		x.rec.Status = x.w.status
 	}
 	s.noteCredentials(x)
+	x.rec.Config = x.st.version
 	x.rec.BytesIn = x.bytesIn.Load()
 	x.rec.BytesOut = x.w.bytesOut + x.upgradedOut.Load()
 	if !x.w.wroteAt.IsZero() && x.rec.TTFBMs == 0 {
@@ -232,7 +237,7 @@ func (s *Server) finish(x *exchange) {
 func (s *Server) writeAhead(w http.ResponseWriter, x *exchange) bool {
 	rec := x.rec
 	rec.Phase = audit.PhaseStart
-	rec.Config = s.configVersion
+	rec.Config = x.st.version
 	if err := s.audit.Write(&rec); err != nil {
 		s.metrics.auditErrors.Inc()
 		s.log.Error("audit write failed; refusing new requests until it works again", "err", err)
@@ -249,10 +254,11 @@ func (s *Server) writeAhead(w http.ResponseWriter, x *exchange) bool {
 // redacted from its response. It adds fields and changes no decision: a
 // refusal keeps its reason.
 func (s *Server) noteCredentials(x *exchange) {
-	if !s.creds.active() {
+	c := x.st.creds
+	if !c.active() {
 		return
 	}
-	x.rec.Credentials, x.rec.Placeholders = x.usage.notes(s.creds.vault)
+	x.rec.Credentials, x.rec.Placeholders = x.usage.notes(c.vault)
 	n := x.redactions.Load()
 	if x.bodyRedactor != nil {
 		n += int64(x.bodyRedactor.Count())
@@ -260,9 +266,13 @@ func (s *Server) noteCredentials(x *exchange) {
 	x.rec.Redactions = int(n)
 }
 
-// record writes one audit record and counts it.
+// record writes one audit record and counts it. A record of no exchange
+// (a connection refused before any request) names the current
+// configuration.
 func (s *Server) record(rec *audit.Record, d time.Duration) {
-	rec.Config = s.configVersion
+	if rec.Config == "" {
+		rec.Config = s.cur.Load().version
+	}
 	if err := s.audit.Write(rec); err != nil {
 		s.metrics.auditErrors.Inc()
 		s.log.Error("audit write failed; refusing new requests until it works again", "err", err)

@@ -34,9 +34,10 @@ type InterceptOptions struct {
 	UpstreamRoots *x509.CertPool
 }
 
-// intercepts says whether a CONNECT to host:port is terminated here.
-func (s *Server) intercepts(host string, port int) bool {
-	return s.explainer.intercepts(host, port)
+// intercepts says whether a CONNECT to host:port is terminated, by the
+// exchange's configuration.
+func (x *exchange) intercepts(host string, port int) bool {
+	return x.st.explain.intercepts(host, port)
 }
 
 // serveIntercepted terminates the agent's TLS inside an allowed CONNECT
@@ -124,7 +125,7 @@ func (s *Server) shutdownInner(ctx context.Context) {
 // agent's certificate is checked again for each request, as for every other
 // request: a tunnel can outlive it.
 func (s *Server) serveInner(w http.ResponseWriter, r *http.Request, g *guardConn, host string, port int) {
-	x, r := s.open(w, r)
+	x, r := s.open(w, r, g)
 	defer s.close(x)
 	x.rec.Mode = modeIntercept
 	x.rec.Scheme = "https"

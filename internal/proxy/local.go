@@ -27,7 +27,7 @@ func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request, x *exchange)
 	switch r.URL.Path {
 	case "/health":
 		x.quiet = true
-		s.serveHealth(w)
+		s.serveHealth(w, x)
 	case "/ca.pem":
 		x.quiet = true
 		if s.intercept == nil {
@@ -38,9 +38,15 @@ func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request, x *exchange)
 		_, _ = w.Write(s.intercept.Authority.CertPEM())
 	case "/placeholders":
 		x.quiet = true
+		// An agent is shown the placeholders of the credentials its role
+		// may use.
 		list := []secrets.Placeholder{}
-		if s.creds != nil {
-			list = s.creds.vault.Placeholders()
+		if c := x.st.creds; c != nil {
+			for i, p := range c.vault.Placeholders() {
+				if x.role.grants(i) {
+					list = append(list, p)
+				}
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(list)
@@ -65,8 +71,8 @@ type health struct {
 
 // serveHealth reports liveness; it answers 503 while the audit log is
 // failing, because the proxy refuses all traffic then.
-func (s *Server) serveHealth(w http.ResponseWriter) {
-	h := health{Status: "ok", Version: version.Short(), Config: s.configVersion, UptimeSeconds: time.Since(s.started).Seconds(), Audit: "ok"}
+func (s *Server) serveHealth(w http.ResponseWriter, x *exchange) {
+	h := health{Status: "ok", Version: version.Short(), Config: x.st.version, UptimeSeconds: time.Since(s.started).Seconds(), Audit: "ok"}
 	code := http.StatusOK
 	err := s.audit.Healthy()
 	if err == nil {

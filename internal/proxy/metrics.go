@@ -11,7 +11,7 @@ import (
 )
 
 // metrics are the proxy's Prometheus series. Labels hold only bounded sets
-// (mode, decision, reason, status class, identity) — never hosts or paths,
+// (mode, decision, reason, status class, identity, role) — never hosts or paths,
 // which an agent could use to explode cardinality.
 type metrics struct {
 	gatherer    prometheus.Gatherer
@@ -28,8 +28,8 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		gatherer: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slapenir_proxy_requests_total",
-			Help: "Requests, tunnels and refusals, by way in, decision, reason and status class.",
-		}, []string{"mode", "decision", "reason", "code", "identity"}),
+			Help: "Requests, tunnels and refusals, by way in, decision, reason, status class, identity and role.",
+		}, []string{"mode", "decision", "reason", "code", "identity", "role"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "slapenir_proxy_request_duration_seconds",
 			Help:    "Time from request to the end of its response or tunnel.",
@@ -62,7 +62,7 @@ func (m *metrics) observe(rec *audit.Record, d time.Duration) {
 	if rec.Status > 0 {
 		code = strconv.Itoa(rec.Status/100) + "xx"
 	}
-	m.requests.WithLabelValues(rec.Mode, rec.Decision, rec.Reason, code, rec.Identity).Inc()
+	m.requests.WithLabelValues(rec.Mode, rec.Decision, rec.Reason, code, rec.Identity, rec.Role).Inc()
 	m.duration.WithLabelValues(rec.Mode).Observe(d.Seconds())
 	m.bytes.WithLabelValues("in").Add(float64(rec.BytesIn))
 	m.bytes.WithLabelValues("out").Add(float64(rec.BytesOut))

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,8 +18,8 @@ import (
 
 	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/hostport"
 	"github.com/slapenir/slapenir/internal/pki/reload"
-	"github.com/slapenir/slapenir/internal/policy"
 )
 
 // Options wires a Server to what it needs. Config and Audit are required.
@@ -47,36 +46,39 @@ type Options struct {
 // Server is the proxy. Create it with New, run it with Serve, stop it with
 // Shutdown.
 type Server struct {
-	cfg     *config.Config
-	policy  *policy.Policy
-	dialer  *policy.Dialer
-	audit   *audit.Logger
-	log     *slog.Logger
-	metrics *metrics
-	limiter *rateLimiter
-	started time.Time
-	disk    *diskGuard
-	tls     *TLSOptions
+	// cfg is the configuration the server started with: what a reload
+	// cannot change (listen, tls, audit, timeouts, max_tunnels) is read
+	// from it; everything a reload changes is in the current state.
+	cfg      *config.Config
+	cur      atomic.Pointer[state]
+	resolver *net.Resolver
+	audit    *audit.Logger
+	log      *slog.Logger
+	metrics  *metrics
+	started  time.Time
+	disk     *diskGuard
+	tls      *TLSOptions
 	// verifier checks client certificates, caching successes: an agent
 	// opening many connections pays for one chain verification.
 	verifier  *reload.Verifier
 	intercept *InterceptOptions
-	creds     *Credentials
-	// explainer answers /explain and decides interception, so that the
-	// two cannot disagree.
-	explainer *Explainer
-	// configVersion names the configuration in every audit record and in
-	// /health.
-	configVersion string
 	// unavailable thins out the records of audit_unavailable refusals.
 	unavailable sampler
 	// cutting is set when Shutdown's grace has run out and it cuts what
 	// is still open, so those records say so.
 	cutting atomic.Bool
 
-	transport *http.Transport
-	reverse   *httputil.ReverseProxy
-	http      *http.Server
+	// live are the states still in use (the current one and replaced ones
+	// with requests in flight), whose secrets are scrubbed from the log.
+	liveMu sync.Mutex
+	live   map[*state]struct{}
+	// limiters are the roles' token buckets, kept across reloads.
+	limitersMu sync.Mutex
+	limiters   map[string]*rateLimiter
+	// reloadMu serialises reloads.
+	reloadMu sync.Mutex
+
+	http *http.Server
 
 	tunnelSlots chan struct{}
 	tunnelMu    sync.Mutex
@@ -92,10 +94,6 @@ func New(o Options) (*Server, error) {
 	if o.Config == nil || o.Audit == nil {
 		return nil, errors.New("proxy: Config and Audit are required")
 	}
-	pol, err := policy.New(o.Config.Policy)
-	if err != nil {
-		return nil, fmt.Errorf("proxy: policy: %w", err)
-	}
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -107,16 +105,16 @@ func New(o Options) (*Server, error) {
 	lim := o.Config.Limits
 	s := &Server{
 		cfg:           o.Config,
-		policy:        pol,
+		resolver:      o.Resolver,
 		audit:         o.Audit,
 		log:           log,
 		metrics:       newMetrics(reg),
-		limiter:       newRateLimiter(lim.RatePerSecond, lim.RateBurst),
 		started:       time.Now(),
 		tls:           o.TLS,
 		disk:          newDiskGuard(o.AuditFile, o.Audit.Written),
 		intercept:     o.Intercept,
-		creds:         o.Credentials,
+		live:          map[*state]struct{}{},
+		limiters:      map[string]*rateLimiter{},
 		tunnelSlots:   make(chan struct{}, max(lim.MaxTunnels, 1)),
 		tunnelConns:   map[net.Conn]struct{}{},
 		clientTunnels: map[string]int{},
@@ -125,11 +123,16 @@ func New(o Options) (*Server, error) {
 	if o.TLS != nil {
 		s.verifier = reload.NewVerifier(o.TLS.ClientCA, o.TLS.AllowedIdentities)
 	}
-	s.dialer = &policy.Dialer{Policy: pol, Resolver: o.Resolver}
-	s.explainer = s.serverExplainer()
-	s.configVersion = o.Config.Version()
-	s.transport = s.newTransport()
-	s.reverse = s.newReverseProxy()
+	var hosts []hostport.Glob
+	if o.Intercept != nil {
+		hosts = o.Intercept.Hosts
+	}
+	st, err := s.newState(o.Config, o.Credentials, hosts)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	s.live[st] = struct{}{}
+	s.cur.Store(st)
 	s.http = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
@@ -189,7 +192,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.cutting.Store(true)
 		_ = s.http.Close()
 	}
-	s.transport.CloseIdleConnections()
+	st := s.cur.Load()
+	for _, r := range append(st.explain.roles, st.explain.def) {
+		r.transport.CloseIdleConnections()
+	}
 	return err
 }
 
@@ -228,6 +234,6 @@ func (s *Server) errorLog() *log.Logger {
 type errorLogWriter struct{ s *Server }
 
 func (w errorLogWriter) Write(p []byte) (int, error) {
-	w.s.log.Debug(w.s.creds.scrub(strings.TrimSuffix(string(p), "\n")))
+	w.s.log.Debug(w.s.scrub(strings.TrimSuffix(string(p), "\n")))
 	return len(p), nil
 }

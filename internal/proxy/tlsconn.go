@@ -92,6 +92,15 @@ func (g *guardConn) identity(now time.Time) (string, *reload.Refused) {
 	return t.peer.Identities[0], nil
 }
 
+// names are the common name and SANs of the connection's client
+// certificate, which select the agent's role; nil without one.
+func (g *guardConn) names() []string {
+	if g == nil || g.tls == nil || g.tls.refused != nil {
+		return nil
+	}
+	return g.tls.peer.Identities
+}
+
 // looksLikeHTTP tells a plain HTTP request line from a TLS record header.
 func looksLikeHTTP(hdr []byte) bool {
 	for _, m := range []string{"GET ", "POST", "PUT ", "HEAD", "CONN", "DELE", "OPTI", "PATC", "TRAC"} {

@@ -15,7 +15,7 @@ var errUnscannableUpgrade = errors.New("the upstream switched protocols (WebSock
 // connections to the reverse proxy, past the response recorder, so the
 // record's status and byte counts are taken here.
 func (s *Server) upgraded(resp *http.Response, x *exchange) error {
-	if s.creds.active() {
+	if x.st.creds.active() {
 		return errUnscannableUpgrade
 	}
 	x.rec.Status = http.StatusSwitchingProtocols
