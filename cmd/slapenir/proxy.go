@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/config"
@@ -32,25 +33,18 @@ func runProxy(args []string) int {
 	listen := fs.String("listen", "", "address to listen on (overrides the config's listen; default :3000)")
 	insecure := fs.Bool("insecure-plaintext", false, "serve plain HTTP without client certificates (development only; loudly logged)")
 	stateDir := fs.String("state-dir", "", "directory for the development CA and the proxy's own certificate (default $SLAPENIR_STATE_DIR, /var/lib/slapenir as root, else ~/.local/state/slapenir)")
+	watchEvery := fs.Duration("watch-interval", time.Second, "how often the --config file is checked for changes, which are reloaded (SIGHUP reloads at once)")
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler on this loopback HOST:PORT for benchmarking (off by default; never on the proxy's own port)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	cfg := config.Default()
-	if *configPath != "" {
-		var err error
-		if cfg, err = config.Load(*configPath); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-	}
-	if *listen != "" {
-		cfg.Listen = *listen
-	}
-	if *stateDir != "" {
-		cfg.StateDir = *stateDir
+	overrides := configOverrides{listen: *listen, stateDir: *stateDir}
+	cfg, err := loadProxyConfig(*configPath, overrides)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	if *insecure && cfg.TLS != nil {
 		fmt.Fprintln(os.Stderr, "proxy: --insecure-plaintext conflicts with the config's tls section; drop one of them")
@@ -111,9 +105,17 @@ func runProxy(args []string) int {
 		auditWhere = "(no file)"
 	}
 	log.Info("slapenir proxy listening", "addr", ln.Addr().String(), "version", version.Short(),
-		"policy_default", cfg.Policy.Default, "policy_mode", cfg.Policy.Mode,
+		"config", srv.Version(), "roles", len(cfg.Roles), "policy_default", cfg.Policy.Default, "policy_mode", cfg.Policy.Mode,
 		"audit_file", auditWhere, "audit_stdout", cfg.Audit.Stdout)
 
+	if *configPath != "" {
+		// SIGHUP, or a change of the file, reloads policy, roles and
+		// credentials without dropping what is open.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go newReloader(*configPath, overrides, srv, log).run(ctx, hup, *watchEvery)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

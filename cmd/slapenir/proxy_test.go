@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
 
 // TestProxyCommandFirstRun runs the README's first command as a newcomer
@@ -78,13 +80,14 @@ func TestProxyCommandFirstRun(t *testing.T) {
 // fresh state directory, with an agent certificate from `certs dev-issue`.
 type proxyBinary struct {
 	bin, state, auditFile string
+	config, addr          string // the --config file and the listen address
 	cmd                   *exec.Cmd
 	exited                chan error
-	stderr                *bytes.Buffer
+	stderr                *syncbuf.Buffer
 	client                *http.Client // uses the proxy, with the agent's certificate
 }
 
-func startProxyBinary(t *testing.T) *proxyBinary {
+func startProxyBinary(t *testing.T, args ...string) *proxyBinary {
 	t.Helper()
 	dir := t.TempDir()
 	bin := buildBinary(t)
@@ -94,8 +97,8 @@ func startProxyBinary(t *testing.T) *proxyBinary {
 	cfg := filepath.Join(dir, "proxy.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %q\npolicy:\n  private_allow: [\"127.0.0.1/32\"]\naudit:\n  file: %q\n  stdout: false\n", addr, auditFile)), 0o600)
 
-	stderr := &bytes.Buffer{}
-	cmd := exec.Command(bin, "proxy", "--config", cfg, "--state-dir", state)
+	stderr := &syncbuf.Buffer{}
+	cmd := exec.Command(bin, append([]string{"proxy", "--config", cfg, "--state-dir", state}, args...)...)
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -141,7 +144,7 @@ func startProxyBinary(t *testing.T) *proxyBinary {
 		Proxy:           http.ProxyURL(&url.URL{Scheme: "https", Host: addr}),
 		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}},
 	}}
-	return &proxyBinary{bin: bin, state: state, auditFile: auditFile, cmd: cmd, exited: exited, stderr: stderr, client: client}
+	return &proxyBinary{bin: bin, state: state, auditFile: auditFile, config: cfg, addr: addr, cmd: cmd, exited: exited, stderr: stderr, client: client}
 }
 
 // TestProxyKilledMidStreamLeavesATrace: SIGKILL of the proxy while a

@@ -56,13 +56,13 @@ func (c *Credentials) active() bool { return c != nil && len(c.creds) > 0 }
 // which placeholders were left alone: sent to a host not among their
 // credential's, or found where their credential is not injected.
 type usage struct {
-	mu        sync.Mutex
-	injected  map[int]bool
-	foreign   map[int]bool
+	mu       sync.Mutex
+	injected map[int]bool
+	foreign  map[int]bool
 	// notGranted are placeholders sent to their credential's host by an
 	// agent whose role may not use the credential.
 	notGranted map[int]bool
-	misplaced map[int]map[secrets.Location]bool
+	misplaced  map[int]map[secrets.Location]bool
 	// bodyDone, set when a body streams through the injector, is closed
 	// when that goroutine has finished, so the record names what it
 	// injected. Set and read on the handler's goroutine.

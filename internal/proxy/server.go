@@ -192,10 +192,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.cutting.Store(true)
 		_ = s.http.Close()
 	}
-	st := s.cur.Load()
-	for _, r := range append(st.explain.roles, st.explain.def) {
-		r.transport.CloseIdleConnections()
-	}
+	// The last configuration closes like a replaced one, once whatever
+	// still holds it (a request cut just now) is done.
+	s.cur.Load().retire()
 	return err
 }
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/hostport"
-	"github.com/slapenir/slapenir/internal/policy"
 	"github.com/slapenir/slapenir/internal/pki/reload"
+	"github.com/slapenir/slapenir/internal/policy"
 	"github.com/slapenir/slapenir/internal/secrets"
 )
 
