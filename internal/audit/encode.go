@@ -48,14 +48,7 @@ func appendRecord(b []byte, r *Record) []byte {
 		b = appendField(b, "error", r.Error)
 	}
 	if len(r.Credentials) > 0 {
-		b = append(b, `,"credentials":[`...)
-		for i, c := range r.Credentials {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, c)
-		}
-		b = append(b, ']')
+		b = appendStrings(b, "credentials", r.Credentials)
 	}
 	if r.Redactions != 0 {
 		b = append(b, `,"redactions":`...)
@@ -76,6 +69,9 @@ func appendRecord(b []byte, r *Record) []byte {
 			b = append(b, '}')
 		}
 		b = append(b, ']')
+	}
+	if len(r.DLP) > 0 {
+		b = appendStrings(b, "dlp", r.DLP)
 	}
 	if r.Config != "" {
 		b = appendField(b, "config", r.Config)
@@ -101,6 +97,20 @@ const hexDigits = "0123456789abcdef"
 // appendString appends s as a JSON string the way encoding/json does with
 // its HTML escaping on: <, > and & as \u003c…, U+2028 and U+2029 escaped,
 // invalid UTF-8 as U+FFFD.
+// appendStrings appends ,"name":[…] for a list of strings.
+func appendStrings(b []byte, name string, list []string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, `":[`...)
+	for i, s := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, s)
+	}
+	return append(b, ']')
+}
+
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0

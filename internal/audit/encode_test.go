@@ -29,6 +29,7 @@ func FuzzAppendRecord(f *testing.F) {
 		}
 		for i := 0; i < k%4; i++ {
 			r.Credentials = append(r.Credentials, other)
+			r.DLP = append(r.DLP, method)
 			r.Placeholders = append(r.Placeholders, PlaceholderNote{Credential: other, Problem: errText, Location: path})
 		}
 		want, err := json.Marshal(&r)

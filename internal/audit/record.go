@@ -35,6 +35,9 @@ type Record struct {
 	// Placeholders are the placeholders the request carried that were
 	// forwarded unchanged, and why.
 	Placeholders []PlaceholderNote `json:"placeholders,omitempty"`
+	// DLP names the outbound rules that matched what the request sent
+	// (never the value matched).
+	DLP []string `json:"dlp,omitempty"`
 	// Config is the version of the configuration that decided the
 	// request (config.Config.Version).
 	Config string `json:"config,omitempty"`

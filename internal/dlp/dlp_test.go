@@ -9,68 +9,21 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
-)
 
-// The samples are built from pieces so that this file holds nothing a
-// secret scanner would take for a real key. None is a real key.
-var (
-	randomish = "Zr8q2LmX9vTn4KwP7sJd3HfB"
-	samples   = []struct{ rule, text string }{
-		{"aws_access_key", "AKIA" + "Q3EXAMPLE7KEYZ2X"},
-		{"aws_access_key", "ASIA" + "Q3EXAMPLE7KEYZ2X"},
-		{"github_token", "ghp_" + strings.Repeat("aB3d", 9)},
-		{"github_token", "ghs_" + strings.Repeat("Zx9Y", 9)},
-		{"github_token", "github_pat_" + strings.Repeat("11AbCdEfG_", 8) + "xy"},
-		{"gitlab_token", "glpat-" + strings.Repeat("xY7z", 5)},
-		{"slack_token", "xoxb-" + "1234567890-abcdefABCDEF"},
-		{"slack_token", "https://hooks.slack.com/services/" + "T0ABC1234/B0DEF5678/" + "aBcDeFgHiJkLmNoP"},
-		{"stripe_key", "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"},
-		{"stripe_key", "rk_test_" + "4eC39HqLyjWDarjtT1zdp7dc"},
-		{"anthropic_key", "sk-ant-api03-" + strings.Repeat("Ab3_", 10)},
-		{"openai_key", "sk-proj-" + strings.Repeat("Ab3-", 10)},
-		{"openai_key", "sk-" + strings.Repeat("aB3d", 5) + "T3Blbk" + "FJ" + strings.Repeat("Qw9e", 5)},
-		{"private_key", "-----BEGIN " + "RSA PRIVATE KEY-----"},
-		{"private_key", "-----BEGIN " + "OPENSSH PRIVATE KEY-----"},
-		{"private_key", "-----BEGIN " + "PRIVATE KEY-----"},
-		{"private_key", "-----BEGIN " + "PGP PRIVATE KEY BLOCK-----"},
-		{"jwt", "eyJ" + "hbGciOiJIUzI1NiJ9" + "." + "eyJ" + "zdWIiOiIxMjM0NTY3ODkwIn0" + "." + "SflKxwRJSMeKKF2QT4fwpM"},
-		{"generic_secret", `api_key = "` + randomish + `"`},
-		{"generic_secret", "X-Api-Key: " + randomish},
-		{"generic_secret", `{"password": "` + randomish + `"}`},
-		{"generic_secret", "Authorization: Bearer " + randomish},
-		{"generic_secret", "client_secret=" + randomish + "&grant_type=client_credentials"},
-	}
-	// Things agents send every day that must not be taken for secrets.
-	benign = []string{
-		"the token is in the vault; ask for the password politely",
-		"password: correct horse battery staple",
-		"api_key = YOUR_API_KEY_HERE_PLEASE",
-		"Authorization: Bearer DUMMY_GITHUB_TOKEN",
-		`secret = os.Getenv("SECRET_VALUE")`,
-		"func (t *Token) Secret() string { return t.secretValue }",
-		"request_id=123e4567-e89b-12d3-a456-426614174000",
-		"sk-short AKIAlowercase0123456 ghp_tooShort eyJhbGciOiJIUzI1NiJ9",
-		"-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----",
-		"-----BEGIN PUBLIC KEY-----",
-		"pk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", // publishable: public by design
-		"xAKIA" + "Q3EXAMPLE7KEYZ2X",          // inside a longer word
-		"token: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-		"path=/usr/local/lib/python3.12/site-packages/requests",
-		strings.Repeat("lorem ipsum dolor sit amet, consectetur adipiscing elit. ", 40),
-	}
+	"github.com/slapenir/slapenir/internal/testutil/dlpsamples"
 )
 
 func TestEachRuleFindsItsFormat(t *testing.T) {
 	s := New(nil)
 	seen := map[string]bool{}
-	for _, c := range samples {
-		seen[c.rule] = true
-		for _, text := range []string{c.text, "before " + c.text + " after", "\n" + c.text + "\n"} {
-			if got := s.Scan([]byte(text)); got != c.rule {
-				t.Errorf("Scan(%q) = %q, want %q", text, got, c.rule)
+	for _, c := range dlpsamples.Secrets {
+		seen[c.Rule] = true
+		for _, text := range []string{c.Text, "before " + c.Text + " after", "\n" + c.Text + "\n"} {
+			if got := s.Scan([]byte(text)); got != c.Rule {
+				t.Errorf("Scan(%q) = %q, want %q", text, got, c.Rule)
 			}
-			if got := s.ScanString(text); got != c.rule {
-				t.Errorf("ScanString(%q) = %q, want %q", text, got, c.rule)
+			if got := s.ScanString(text); got != c.Rule {
+				t.Errorf("ScanString(%q) = %q, want %q", text, got, c.Rule)
 			}
 		}
 	}
@@ -79,7 +32,7 @@ func TestEachRuleFindsItsFormat(t *testing.T) {
 			t.Errorf("rule %s has no sample", name)
 		}
 	}
-	for _, text := range benign {
+	for _, text := range dlpsamples.Benign {
 		if got := s.Scan([]byte(text)); got != "" {
 			t.Errorf("Scan(%q) = %q, want nothing", text, got)
 		}
@@ -92,13 +45,13 @@ func TestEachRuleFindsItsFormat(t *testing.T) {
 func TestPlaceholdersNeverMatch(t *testing.T) {
 	formatPreserving := "ghp_" + strings.Repeat("PhX1", 9)
 	openai := "sk-proj-" + strings.Repeat("PhX-", 10)
-	s := New([]string{"DUMMY_GITHUB_TOKEN", formatPreserving, openai, "SLAPENIR_" + randomish})
+	s := New([]string{"DUMMY_GITHUB_TOKEN", formatPreserving, openai, "SLAPENIR_" + dlpsamples.Randomish})
 	for _, text := range []string{
 		"Authorization: Bearer " + formatPreserving,
 		"token=" + formatPreserving + "&x=1",
 		`{"key":"` + openai + `"}`,
-		"X-Api-Key: SLAPENIR_" + randomish,
-		"api_key=" + "SLAPENIR_" + randomish,
+		"X-Api-Key: SLAPENIR_" + dlpsamples.Randomish,
+		"api_key=" + "SLAPENIR_" + dlpsamples.Randomish,
 	} {
 		if got := s.Scan([]byte(text)); got != "" {
 			t.Errorf("a placeholder in %q matched %s", text, got)
@@ -134,36 +87,36 @@ func (r *splitReader) Read(p []byte) (int, error) {
 func TestReaderFindsSecretsSplitAcrossReads(t *testing.T) {
 	s := New(nil)
 	pad := strings.Repeat("some ordinary request text, ", 30) // past one Window; ends in a space
-	for _, c := range samples {
-		stream := pad + c.text + " " + pad
+	for _, c := range dlpsamples.Secrets {
+		stream := pad + c.Text + " " + pad
 		start := len(pad)
 		check := func(how string, src io.Reader) {
 			t.Helper()
 			r := s.NewReader(src, true)
 			out, err := io.ReadAll(r)
 			var f *Finding
-			if !errors.As(err, &f) || f.Rule != c.rule {
-				t.Fatalf("%s, %q: %v, want a %s finding", how, c.text, err, c.rule)
+			if !errors.As(err, &f) || f.Rule != c.Rule {
+				t.Fatalf("%s, %q: %v, want a %s finding", how, c.Text, err, c.Rule)
 			}
 			if len(out) > start {
-				t.Fatalf("%s, %q: %d bytes passed on, the secret starts at %d", how, c.text, len(out), start)
+				t.Fatalf("%s, %q: %d bytes passed on, the secret starts at %d", how, c.Text, len(out), start)
 			}
-			if strings.Contains(err.Error(), c.text) {
+			if strings.Contains(err.Error(), c.Text) {
 				t.Fatal("the finding quotes the value")
 			}
 		}
-		for at := start - 2; at <= start+len(c.text)+2; at++ {
+		for at := start - 2; at <= start+len(c.Text)+2; at++ {
 			check(fmt.Sprintf("cut at %d", at), &splitReader{src: []byte(stream), at: at})
 		}
 		check("one byte a read", iotest.OneByteReader(strings.NewReader(stream)))
 		// Report mode passes everything on and names the rule.
 		r := s.NewReader(strings.NewReader(stream), false)
 		out, err := io.ReadAll(r)
-		if err != nil || string(out) != stream || len(r.Found()) != 1 || r.Found()[0] != c.rule {
-			t.Errorf("report mode on %q: %v, found %v, output intact %v", c.text, err, r.Found(), string(out) == stream)
+		if err != nil || string(out) != stream || len(r.Found()) != 1 || r.Found()[0] != c.Rule {
+			t.Errorf("report mode on %q: %v, found %v, output intact %v", c.Text, err, r.Found(), string(out) == stream)
 		}
 	}
-	for _, text := range benign {
+	for _, text := range dlpsamples.Benign {
 		stream := strings.Repeat(text+"\n", 50)
 		r := s.NewReader(iotest.HalfReader(strings.NewReader(stream)), true)
 		out, err := io.ReadAll(r)
@@ -259,10 +212,10 @@ func runeLen(c rune, fold bool) int {
 // passes them on unchanged, and a secret Scan finds in the whole is found
 // by the stream in enforce mode before it is passed on.
 func FuzzReader(f *testing.F) {
-	for _, c := range samples {
-		f.Add([]byte("x "+c.text+" y"), uint16(3))
+	for _, c := range dlpsamples.Secrets {
+		f.Add([]byte("x "+c.Text+" y"), uint16(3))
 	}
-	for _, b := range benign {
+	for _, b := range dlpsamples.Benign {
 		f.Add([]byte(b), uint16(7))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, cut uint16) {
@@ -280,4 +233,46 @@ func FuzzReader(f *testing.F) {
 			t.Fatal("enforce mode without a finding changed the stream")
 		}
 	})
+}
+
+// benchText is code and prose with key-like names but no secret: what
+// scanning costs on an ordinary request (the rules' anchors match, the
+// expressions run, nothing is found).
+var benchText = []byte(strings.Repeat(`func (s *Server) handle(w http.ResponseWriter, r *http.Request) { token := r.Header.Get("Authorization"); if token == "" { return } } // fix the auth check: api_key and secret handling `+"\n", 40))
+
+func BenchmarkScan(b *testing.B) {
+	s := New([]string{"DUMMY_GITHUB_TOKEN"})
+	b.SetBytes(int64(len(benchText)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.Scan(benchText) != "" {
+			b.Fatal("a finding in the benchmark text")
+		}
+	}
+}
+
+// BenchmarkScanHeaders is the scan of a request's usual headers.
+func BenchmarkScanHeaders(b *testing.B) {
+	s := New([]string{"DUMMY_GITHUB_TOKEN"})
+	headers := []string{"Content-Type: application/json", "Authorization: Bearer DUMMY_GITHUB_TOKEN", "User-Agent: aider/0.86 litellm/1.74", "Accept: application/json", "Accept-Encoding: gzip"}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, h := range headers {
+			if s.ScanString(h) != "" {
+				b.Fatal("a finding in a header")
+			}
+		}
+	}
+}
+
+func BenchmarkReader(b *testing.B) {
+	s := New(nil)
+	stream := bytes.Repeat(benchText, 64) // ~640 KB
+	b.SetBytes(int64(len(stream)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := io.Copy(io.Discard, s.NewReader(bytes.NewReader(stream), true)); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

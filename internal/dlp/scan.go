@@ -3,7 +3,10 @@ package dlp
 import (
 	"bytes"
 	"io"
+	"slices"
 	"strings"
+	"sync"
+	"unsafe"
 )
 
 // Scanner finds the rules' matches in what it is given, except a match
@@ -39,43 +42,101 @@ func (s *Scanner) Scan(b []byte) string {
 	return s.scan(b, false, true)
 }
 
+// ScanString is Scan for a string.
+func (s *Scanner) ScanString(v string) string {
+	// Scan only reads b, so the string's bytes serve without a copy.
+	return s.Scan(unsafe.Slice(unsafe.StringData(v), len(v)))
+}
+
 // scan is Scan over a piece of a stream: a match touching the start of b
 // (when cutStart) or its end (when !atEnd) is not taken, since the bytes
 // beyond the cut could undo it (a word boundary, a longer run); the
 // Reader's windows see each such match again away from the cut.
 func (s *Scanner) scan(b []byte, cutStart, atEnd bool) string {
-	for i := range rules {
-		r := &rules[i]
-		if !r.anchored(b) {
-			continue
-		}
-		for _, m := range r.re.FindAllSubmatchIndex(b, -1) {
-			if cutStart && m[0] == 0 || !atEnd && m[1] == len(b) {
-				continue
-			}
-			start, end := m[0], m[1]
-			if r.value > 0 {
-				start, end = m[2*r.value], m[2*r.value+1]
-				if !looksRandom(b[start:end]) {
-					continue
-				}
-			}
-			if !s.placeholderAt(b, start, end) {
-				return r.name
-			}
-		}
-	}
-	return ""
+	name := ""
+	s.each(b, cutStart, atEnd, func(r *rule, _, _ int) bool {
+		name = r.name
+		return false
+	})
+	return name
 }
 
-// ScanString is Scan for a string.
-func (s *Scanner) ScanString(v string) string {
-	for i := range rules {
-		if rules[i].anchoredString(v) {
-			return s.Scan([]byte(v))
+// Mask returns v with every match of a rule (but a placeholder) replaced
+// by "[dlp:<rule>]", for a record that must say where a request went
+// without keeping what it carried.
+func (s *Scanner) Mask(v string) string {
+	b := []byte(v)
+	type span struct {
+		start, end int
+		name       string
+	}
+	var spans []span
+	s.each(b, false, true, func(r *rule, start, end int) bool {
+		spans = append(spans, span{start, end, r.name})
+		return true
+	})
+	if len(spans) == 0 {
+		return v
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.start - b.start })
+	var out strings.Builder
+	at := 0
+	for _, sp := range spans {
+		if sp.start < at {
+			continue // inside one already masked
+		}
+		out.Write(b[at:sp.start])
+		out.WriteString("[dlp:" + sp.name + "]")
+		at = sp.end
+	}
+	out.Write(b[at:])
+	return out.String()
+}
+
+// each calls fn with every match in b (see scan for cutStart and atEnd)
+// until fn returns false: at each place one of a rule's starts occurs,
+// the rule's expression is tried there. The starts are found in one pass
+// over b, by their first two bytes (starts.go).
+func (s *Scanner) each(b []byte, cutStart, atEnd bool, fn func(r *rule, start, end int) bool) {
+	for p := 0; p+1 < len(b); p++ {
+		slot := pairSlot[uint16(b[p])<<8|uint16(b[p+1])]
+		if slot == 0 {
+			continue
+		}
+		for _, c := range candidates[slot-1] {
+			r := &rules[c.rule]
+			if !hasPrefix(b[p:], c.start, r.fold) {
+				continue
+			}
+			if p == 0 && cutStart || r.lead && p > 0 && isWord(b[p-1]) {
+				continue
+			}
+			win := b[p:min(len(b), p+Window)]
+			if r.ahead != nil && !r.ahead(win) {
+				continue
+			}
+			m := r.re.FindSubmatchIndex(win)
+			if m == nil || !atEnd && p+m[1] == len(b) {
+				continue
+			}
+			start, end := p+m[0], p+m[1]
+			if r.value > 0 {
+				vs, ve := p+m[2*r.value], p+m[2*r.value+1]
+				if !looksRandom(b[vs:ve]) || s.placeholderAt(b, vs, ve) {
+					continue
+				}
+			} else if s.placeholderAt(b, start, end) {
+				continue
+			}
+			if !fn(r, start, end) {
+				return
+			}
 		}
 	}
-	return ""
+}
+
+func isWord(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
 }
 
 // placeholderAt says whether a placeholder occurs in b overlapping
@@ -98,54 +159,6 @@ func (s *Scanner) placeholderAt(b []byte, start, end int) bool {
 		}
 	}
 	return false
-}
-
-func (r *rule) anchored(b []byte) bool {
-	for _, a := range r.anchors {
-		if r.fold && containsFold(b, a) || !r.fold && bytes.Contains(b, []byte(a)) {
-			return true
-		}
-	}
-	return len(r.anchors) == 0
-}
-
-func (r *rule) anchoredString(v string) bool {
-	for _, a := range r.anchors {
-		if r.fold && containsFold([]byte(v), a) || !r.fold && strings.Contains(v, a) {
-			return true
-		}
-	}
-	return len(r.anchors) == 0
-}
-
-// containsFold reports whether b contains the lower-case ASCII word w in
-// any case, without allocating.
-func containsFold(b []byte, w string) bool {
-	first := w[0]
-	upper := first - 'a' + 'A'
-	for i := 0; i+len(w) <= len(b); {
-		j := indexEither(b[i:len(b)-len(w)+1], first, upper)
-		if j < 0 {
-			return false
-		}
-		i += j
-		if asciiEqualFold(b[i:i+len(w)], w) {
-			return true
-		}
-		i++
-	}
-	return false
-}
-
-func indexEither(b []byte, x, y byte) int {
-	i, j := bytes.IndexByte(b, x), bytes.IndexByte(b, y)
-	switch {
-	case i < 0:
-		return j
-	case j < 0 || i < j:
-		return i
-	}
-	return j
 }
 
 func asciiEqualFold(b []byte, lower string) bool {
@@ -185,7 +198,10 @@ type Reader struct {
 	ready   []byte
 	eof     bool
 	err     error
-	found   []string
+	// found is read by Found from another goroutine than the reader's
+	// (the proxy's handler, while the transport reads the body).
+	mu    sync.Mutex
+	found []string
 }
 
 // readSize is how much a Reader asks its source for at a time.
@@ -197,7 +213,11 @@ func (s *Scanner) NewReader(src io.Reader, enforce bool) *Reader {
 }
 
 // Found are the rules that matched so far, each once, in the order found.
-func (r *Reader) Found() []string { return r.found }
+func (r *Reader) Found() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.found)
+}
 
 func (r *Reader) Read(p []byte) (int, error) {
 	for len(r.ready) == 0 {
@@ -258,6 +278,8 @@ func (r *Reader) fill() {
 }
 
 func (r *Reader) note(rule string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, f := range r.found {
 		if f == rule {
 			return

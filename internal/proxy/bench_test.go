@@ -9,17 +9,27 @@ import (
 	"testing"
 
 	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/secrets"
 )
 
 // benchProxy starts an in-process proxy (audit to a real file) and a 1 KB
 // upstream for the hot-path benchmarks.
 func benchProxy(b *testing.B) (*testProxy, *httptest.Server) {
+	return benchProxyWith(b, func(*config.Config) {})
+}
+
+// benchProxyWith is benchProxy with the configuration changed by configure.
+func benchProxyWith(b *testing.B, configure func(*config.Config)) (*testProxy, *httptest.Server) {
 	b.Helper()
 	payload := strings.Repeat("x", 1024)
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, payload) }))
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		io.WriteString(w, payload)
+	}))
 	b.Cleanup(up.Close)
 	cfg := loopbackConfig()
+	configure(cfg)
 	af := filepath.Join(b.TempDir(), "audit.jsonl")
 	al, err := audit.Open(audit.Options{File: af})
 	if err != nil {
@@ -71,6 +81,38 @@ func BenchmarkTarget(b *testing.B) {
 		r.Header.Set("X-Target-URL", up.URL)
 		return r
 	})
+}
+
+// prompt is a request an agent sends an LLM: a 4 KiB JSON body of code
+// and prose, with the headers a client library adds.
+func prompt(url string) *http.Request {
+	body := `{"model":"qwen2.5-coder","stream":true,"messages":[{"role":"user","content":"` +
+		strings.Repeat(`func (s *Server) handle(w http.ResponseWriter, r *http.Request) { token := r.Header.Get(\"Authorization\"); if token == \"\" { return } } // fix the auth check\n`, 28) + `"}]}`
+	r, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Authorization", "Bearer DUMMY_OPENAI_KEY")
+	r.Header.Set("User-Agent", "aider/0.86 litellm/1.74")
+	r.Header.Set("Accept", "application/json")
+	return r
+}
+
+// BenchmarkForwardPrompt and BenchmarkForwardPromptDLP are the cost of
+// outbound scanning on the request path: the same 4 KiB prompt with dlp
+// off and enforced.
+func BenchmarkForwardPrompt(b *testing.B) {
+	benchPrompt(b, config.DLPOff)
+}
+
+func BenchmarkForwardPromptDLP(b *testing.B) {
+	benchPrompt(b, config.DLPEnforce)
+}
+
+func benchPrompt(b *testing.B, mode string) {
+	p, up := benchProxyWith(b, func(c *config.Config) { c.DLP.Mode = mode })
+	c := p.client()
+	c.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	b.SetBytes(int64(prompt(up.URL).ContentLength))
+	benchRequests(b, c, func() *http.Request { return prompt(up.URL + "/v1/chat/completions") })
 }
 
 // benchCredProxy is benchProxy with one credential configured for the

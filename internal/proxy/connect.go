@@ -25,7 +25,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 		return
 	}
 	x.rec.Host, x.rec.Port = host, port
-	if !s.decide(w, x, x.role.policy.Decide(host, port, true), host, port) {
+	if !s.decide(w, x, x.role.policy.Decide(host, port, true), host, port) || !s.writeAhead(w, x) {
 		return
 	}
 	select {

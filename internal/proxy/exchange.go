@@ -45,8 +45,10 @@ type exchange struct {
 	// bypasses the response recorder.
 	upgradedOut atomic.Int64
 	// usage and the redaction counts are filled by the credential stage.
-	usage        usage
-	redactions   atomic.Int64
+	usage      usage
+	redactions atomic.Int64
+	// dlp are the outbound scan's findings.
+	dlp          dlpNotes
 	bodyRedactor interface{ Count() int }
 	// quiet exchanges (health checks, metric scrapes) are not audited: they
 	// never leave the proxy and would drown the log.

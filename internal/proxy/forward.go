@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/dlp"
 	"github.com/slapenir/slapenir/internal/hostport"
 	"github.com/slapenir/slapenir/internal/policy"
 )
@@ -88,7 +89,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, x *exchange, ho
 	x.rec.Host, x.rec.Port = host, port
 	up.destHost, up.destPort = host, port
 	d := x.role.policy.DecideRequest(host, port, r.Method, up.url.Path)
-	if !s.decide(w, x, d, host, port) {
+	if !s.decide(w, x, d, host, port) || !s.outbound(w, r, x, up) || !s.writeAhead(w, x) {
 		return
 	}
 	// An upstream that answers as soon as it has the body's last byte
@@ -110,7 +111,8 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, x *exchange, ho
 
 // decide applies the name-level decision d (the policy's Decide for a
 // tunnel, DecideRequest for a request) and answers a refusal. The
-// address-level check happens when the upstream is dialled.
+// address-level check happens when the upstream is dialled; the caller
+// records the request (writeAhead) once every check before sending passed.
 func (s *Server) decide(w http.ResponseWriter, x *exchange, d policy.Decision, host string, port int) bool {
 	x.rec.Reason = d.Reason
 	if d.Report {
@@ -120,7 +122,7 @@ func (s *Server) decide(w http.ResponseWriter, x *exchange, d policy.Decision, h
 		writeError(w, x, http.StatusForbidden, refusalMessage(x, host, port, d), d.Reason)
 		return false
 	}
-	return s.writeAhead(w, x)
+	return true
 }
 
 func refusalMessage(x *exchange, host string, port int, d policy.Decision) string {
@@ -240,6 +242,9 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 	case errors.As(err, &refused):
 		x.rec.Reason = refused.Decision.Reason
 		writeError(w, x, http.StatusForbidden, refused.Error(), refused.Decision.Reason)
+	case errors.As(err, new(*dlp.Finding)):
+		f, _ := dlpRefusal(err)
+		writeError(w, x, http.StatusForbidden, fmt.Sprintf("proxy: the request body carries secret-shaped data (dlp rule %s); it was cut there and refused by the dlp of role %s", f.Rule, x.role.name), "dlp_"+f.Rule)
 	case errors.Is(err, errUnscannableUpgrade):
 		writeError(w, x, http.StatusBadGateway, "proxy: "+err.Error(), "unscannable_upgrade")
 	case errors.As(err, new(errUnknownEncoding)):

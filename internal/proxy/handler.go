@@ -200,6 +200,7 @@ func (s *Server) finish(x *exchange) {
 		x.rec.Status = x.w.status
 	}
 	s.noteCredentials(x)
+	s.noteDLP(x)
 	x.rec.Config = x.st.version
 	x.rec.BytesIn = x.bytesIn.Load()
 	x.rec.BytesOut = x.w.bytesOut + x.upgradedOut.Load()

@@ -9,14 +9,15 @@ import (
 	"sync/atomic"
 
 	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/dlp"
 	"github.com/slapenir/slapenir/internal/hostport"
 	"github.com/slapenir/slapenir/internal/pki/reload"
 	"github.com/slapenir/slapenir/internal/policy"
 	"github.com/slapenir/slapenir/internal/secrets"
 )
 
-// role is one compiled role: the policy, limits and credential grants of
-// the agents whose certificates it matches.
+// role is one compiled role: the policy, limits, credential grants and
+// outbound scanning of the agents whose certificates it matches.
 type role struct {
 	name string
 	// identities are the globs over a certificate's names that select
@@ -30,6 +31,7 @@ type role struct {
 	// granted[i] says whether the vault's credential i may be injected;
 	// nil grants every credential.
 	granted []bool
+	dlp     *dlpRole // nil: off
 
 	// What serves the role's requests; nil in an Explainer for the
 	// command line. Each role has its own transport because its dialer
@@ -68,6 +70,9 @@ func compileRoles(cfg *config.Config, creds []secrets.Credential, resolver *net.
 				r.granted[i] = true
 			}
 		}
+		if r.dlp, err = newDLPRole(er.DLP); err != nil {
+			return nil, nil, fmt.Errorf("role %q: %w", er.Name, err)
+		}
 		byName[r.name] = r
 		if r.identities != nil {
 			roles = append(roles, r)
@@ -103,6 +108,7 @@ type state struct {
 	version string
 	explain *Explainer
 	creds   *Credentials
+	scanner *dlp.Scanner
 	// closeCreds releases the credentials' vault; nil when the caller
 	// keeps it.
 	closeCreds func()
@@ -124,7 +130,7 @@ func (s *Server) newState(cfg *config.Config, creds *Credentials, interceptHosts
 	if err != nil {
 		return nil, err
 	}
-	st := &state{cfg: cfg, version: cfg.Version(), creds: creds, onClose: s.forget}
+	st := &state{cfg: cfg, version: cfg.Version(), creds: creds, scanner: newScanner(creds), onClose: s.forget}
 	st.explain = &Explainer{roles: roles, def: def, creds: list, allowed: []string{"*"}}
 	if s.intercept != nil {
 		st.explain.canIntercept, st.explain.intercept = true, interceptHosts
