@@ -27,6 +27,13 @@ secrets:
       env: GITHUB_TOKEN_NOT_SET_HERE
       hosts: ["api.github.com"]
       inject: [header, query]
+roles:
+  - name: ci
+    identities: ["agent-ci-*"]
+    policy:
+      default: allow
+    credentials: []
+    dlp: {mode: enforce}
 `), 0o600)
 	run := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
@@ -46,6 +53,15 @@ secrets:
 	}
 	code, out, _ = run("--config", cfg, "--json", "--no-lookup", "POST", "http://example.com/")
 	if err := json.Unmarshal([]byte(out), &x); err != nil || x.Decision != "deny" || x.Reason != "default_deny" || len(x.Credentials[0].Injected) != 0 {
+		t.Fatalf("exit %d, %+v, %v", code, x, err)
+	}
+	// A role's policy, grants and dlp.
+	code, out, _ = run("--config", cfg, "--no-lookup", "--identity", "agent-ci-3", "GET", "https://api.github.com/repos")
+	if code != 0 || !strings.Contains(out, "role:        ci") || !strings.Contains(out, "placeholder_not_granted: role ci may not use it") || !strings.Contains(out, "dlp:         enforce") {
+		t.Fatalf("explain for a role: exit %d\n%s", code, out)
+	}
+	code, out, _ = run("--config", cfg, "--json", "--no-lookup", "--identity", "agent-ci-3", "POST", "http://example.com/")
+	if err := json.Unmarshal([]byte(out), &x); err != nil || code != 0 || x.Role != "ci" || x.Decision != "allow" || x.DLP != "enforce" {
 		t.Fatalf("exit %d, %+v, %v", code, x, err)
 	}
 	if code, _, errs := run("GET", "ftp://example.com/"); code != 2 || !strings.Contains(errs, "ftp") {

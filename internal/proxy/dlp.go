@@ -38,6 +38,19 @@ func newDLPRole(c config.DLP) (*dlpRole, error) {
 	return d, nil
 }
 
+// mode names what the role does with a request to host:port.
+func (d *dlpRole) mode(host string, port int) string {
+	switch {
+	case d == nil:
+		return config.DLPOff
+	case !d.scans(host, port):
+		return "exempt"
+	case d.enforce:
+		return config.DLPEnforce
+	}
+	return config.DLPReport
+}
+
 // scans says whether a request to host:port is scanned.
 func (d *dlpRole) scans(host string, port int) bool {
 	if d == nil {

@@ -73,7 +73,10 @@ type Explanation struct {
 	Lookup    string             `json:"lookup_error,omitempty"`
 	// Intercepted says whether a CONNECT tunnel would be terminated
 	// (and its requests decided and injected one by one).
-	Intercepted bool                  `json:"intercepted"`
+	Intercepted bool `json:"intercepted"`
+	// DLP is the role's outbound scanning of this request: off, report,
+	// enforce, or exempt (the host is in its dlp.exempt).
+	DLP         string                `json:"dlp"`
 	Credentials []ExplainedCredential `json:"credentials"`
 }
 
@@ -117,7 +120,7 @@ func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string
 		names = []string{identity}
 	}
 	r := e.roleFor(names)
-	x := Explanation{Method: strings.ToUpper(method), URL: rawURL, Way: way, Host: host, Port: port, Identity: identity, Role: r.name}
+	x := Explanation{Method: strings.ToUpper(method), URL: rawURL, Way: way, Host: host, Port: port, Identity: identity, Role: r.name, DLP: r.dlp.mode(host, port)}
 	decided := func(d policy.Decision) string {
 		switch {
 		case d.Report:
@@ -240,6 +243,16 @@ func (x Explanation) Text() string {
 		id = "(any allowed; pass --identity to check one)"
 	}
 	fmt.Fprintf(&b, "  identity:    %s\n  role:        %s\n", id, x.Role)
+	if x.DLP != config.DLPOff {
+		what := "URL, headers and body scanned for keys before they are sent"
+		switch {
+		case x.DLP == "exempt":
+			what = "this host is in the role's dlp.exempt: not scanned"
+		case x.Way == modeConnect && !x.Intercepted:
+			what = "a blind tunnel cannot be scanned"
+		}
+		fmt.Fprintf(&b, "  dlp:         %s (%s)\n", x.DLP, what)
+	}
 	for _, a := range x.Addresses {
 		fmt.Fprintf(&b, "  address:     %s %s (%s)\n", a.Address, a.Decision, a.Reason)
 	}

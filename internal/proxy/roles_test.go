@@ -15,10 +15,12 @@ import (
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/pki/devca"
 	"github.com/slapenir/slapenir/internal/secrets"
+	"github.com/slapenir/slapenir/internal/testutil/dlpsamples"
 )
 
 // rolesFixture is one mTLS proxy with a credential for 127.0.0.1 and three
-// roles: ci (agent-ci-*: GET only, the credential, one tunnel), sealed
+// roles: ci (agent-ci-*: GET only, the credential, one tunnel, dlp
+// enforced), sealed
 // (agent-sealed or a SAN under sealed.test: the built-in private_allow,
 // so no loopback), nogrant (no credentials, two requests and then a rate
 // limit) and the top-level policy as the default role for everyone else.
@@ -63,6 +65,7 @@ func startRolesProxy(t *testing.T) *rolesFixture {
 					PrivateAllow: []string{"127.0.0.0/8"}, ConnectPorts: []int{port}},
 				Limits:      config.RoleLimits{MaxTunnelsPerIdentity: &one},
 				Credentials: &[]string{"github"},
+				DLP:         config.DLP{Mode: config.DLPEnforce},
 			},
 			{Name: "sealed", Identities: []string{"agent-sealed", "*.sealed.test"}},
 			{
@@ -262,4 +265,44 @@ func (f *rolesFixture) connect(t *testing.T, cert *tls.Certificate, authority st
 		t.Fatal(err)
 	}
 	return resp.StatusCode
+}
+
+// TestRoleDLP: outbound scanning is per role: the ci agent's request
+// carrying a key is refused, the default role's (dlp off) is not.
+func TestRoleDLP(t *testing.T) {
+	f := startRolesProxy(t)
+	ci := f.client(f.clientCert(t, devca.Request{CommonName: "agent-ci-1"}))
+	dev := f.client(f.clientCert(t, devca.Request{CommonName: "agent-dev"}))
+	key := dlpsamples.Secrets[0]
+	for _, c := range []struct {
+		client *http.Client
+		status int
+		reason string
+	}{{ci, 403, "dlp_" + key.Rule}, {dev, 200, "default_allow"}} {
+		req, _ := http.NewRequest("GET", f.up.URL+"/x", nil)
+		req.Header.Set("X-Note", key.Text)
+		resp, err := c.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("status %d, want %d", resp.StatusCode, c.status)
+		}
+	}
+	for c, want := range map[*http.Client]string{ci: "enforce", dev: "off"} {
+		resp, err := f.direct(c).Get("https://" + f.addr + "/explain?url=" + f.up.URL + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var x Explanation
+		decodeJSON(t, resp, &x)
+		if x.DLP != want {
+			t.Errorf("/explain for role %s: dlp %q, want %q", x.Role, x.DLP, want)
+		}
+	}
+	recs := f.records(t, 2)
+	if recs[0].Role != "ci" || recs[0].Reason != "dlp_"+key.Rule || recs[1].Role != "default" || len(recs[1].DLP) != 0 {
+		t.Errorf("records: %+v / %+v", recs[0], recs[1])
+	}
 }
