@@ -43,6 +43,7 @@ func (s *Server) Reload(cfg *config.Config, creds *Credentials, closeCreds func(
 	s.live[st] = struct{}{}
 	s.liveMu.Unlock()
 	s.cur.Swap(st).retire()
+	s.pruneLimiters(st)
 	return nil
 }
 

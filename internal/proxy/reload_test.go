@@ -203,3 +203,41 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d allowed, %d refused across 40 reloads", ok.Load(), refused.Load())
 }
+
+// TestRateBucketsSurviveAReload: a reload that keeps a role's rates keeps
+// its agents' buckets (no fresh burst for everyone); changing the rates
+// starts them afresh.
+func TestRateBucketsSurviveAReload(t *testing.T) {
+	up := echoUpstream(t)
+	limited := func(burst int) *config.Config {
+		c := loopbackConfig()
+		c.Limits.RatePerSecond, c.Limits.RateBurst = 0.001, burst
+		return c
+	}
+	p := startProxy(t, limited(1))
+	status := func() int {
+		resp, err := p.client().Get(up.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status() != 200 {
+		t.Fatal("first request")
+	}
+	same := limited(1)
+	same.Policy.Deny = config.Hosts("elsewhere.example")
+	if err := p.srv.Reload(same, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(); got != 429 {
+		t.Fatalf("after a reload that kept the rates: %d, want 429 (the bucket is still empty)", got)
+	}
+	if err := p.srv.Reload(limited(2), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(); got != 200 {
+		t.Fatalf("after a reload that changed the burst: %d, want 200 from a fresh bucket", got)
+	}
+}

@@ -153,7 +153,7 @@ func (s *Server) newState(cfg *config.Config, creds *Credentials, interceptHosts
 // and rates stay the same, so that a reload does not hand every agent a
 // fresh burst.
 func (s *Server) limiterFor(r *role) *rateLimiter {
-	key := fmt.Sprintf("%s/%g/%d", r.name, r.rate, r.burst)
+	key := limiterKey(r)
 	s.limitersMu.Lock()
 	defer s.limitersMu.Unlock()
 	l := s.limiters[key]
@@ -162,6 +162,24 @@ func (s *Server) limiterFor(r *role) *rateLimiter {
 		s.limiters[key] = l
 	}
 	return l
+}
+
+func limiterKey(r *role) string { return fmt.Sprintf("%s/%g/%d", r.name, r.rate, r.burst) }
+
+// pruneLimiters forgets the buckets of roles st no longer has (a state
+// still in flight keeps its own by pointer).
+func (s *Server) pruneLimiters(st *state) {
+	keep := map[string]bool{}
+	for _, r := range append(st.explain.roles, st.explain.def) {
+		keep[limiterKey(r)] = true
+	}
+	s.limitersMu.Lock()
+	defer s.limitersMu.Unlock()
+	for k := range s.limiters {
+		if !keep[k] {
+			delete(s.limiters, k)
+		}
+	}
 }
 
 // acquire is the state new requests get, taken for the caller until it
