@@ -43,6 +43,9 @@ func runCA(args []string) int {
 	address := fs.String("address", ":9000", "where step-ca listens")
 	dns := fs.String("dns", "ca,localhost", "comma-separated names of the CA's TLS certificate")
 	provisioner := fs.String("provisioner", enroll.DefaultProvisioner, "the JWK provisioner to create and mint tokens from")
+	rootCert := fs.String("root-cert", "", "issue the CA's intermediate from this root certificate (PEM) instead of a new root; with --root-key, used only when the CA is first created")
+	rootKey := fs.String("root-key", "", "the private key (PEM) of --root-cert")
+	passwordFile := fs.String("password-file", "", "the provisioner password (a mounted Secret, for token minters outside this container); default: created in --dir")
 	var tokens tokenFlags
 	fs.Var(&tokens, "token", "after start, mint a one-time token for NAME (with these SANs, else NAME) and write it to FILE; repeatable")
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
@@ -51,7 +54,22 @@ func runCA(args []string) int {
 	log := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "[ca] "+format+"\n", a...) }
 	// The provisioner password never leaves the CA's own volume: only this
 	// process mints tokens.
-	password, err := cainit.LoadOrCreatePassword(*dir)
+	if (*rootCert == "") != (*rootKey == "") {
+		log("--root-cert and --root-key go together")
+		return 2
+	}
+	passFile := *passwordFile
+	var password []byte
+	var err error
+	if passFile == "" {
+		passFile = filepath.Join(*dir, cainit.PasswordFile)
+		password, err = cainit.LoadOrCreatePassword(*dir)
+	} else if password, err = os.ReadFile(passFile); err == nil {
+		password = []byte(strings.TrimRight(string(password), "\r\n"))
+		if len(password) < 16 {
+			err = fmt.Errorf("--password-file %s holds %d characters; a provisioner password needs at least 16", passFile, len(password))
+		}
+	}
 	if err != nil {
 		log("%v", err)
 		return 1
@@ -64,10 +82,23 @@ func runCA(args []string) int {
 			log("%v", err)
 			return 1
 		}
-		if _, _, err := cainit.Init(cainit.Options{
+		opts := cainit.Options{
 			Dir: *dir, Name: "SLAPENIR", Address: *address, DNSNames: strings.Split(*dns, ","), Provisioners: []cainit.Key{key},
 			DefaultDuration: 24 * time.Hour, MinDuration: 5 * time.Minute, MaxDuration: 30 * 24 * time.Hour,
-		}); err != nil {
+		}
+		if *rootCert != "" {
+			roots, err := certfile.ReadCerts(*rootCert)
+			if err != nil {
+				log("%v", err)
+				return 1
+			}
+			if opts.RootKey, err = certfile.ReadKey(*rootKey); err != nil {
+				log("%v", err)
+				return 1
+			}
+			opts.Root = roots[0]
+		}
+		if _, _, err := cainit.Init(opts); err != nil {
 			log("%v", err)
 			return 1
 		}
@@ -89,7 +120,7 @@ func runCA(args []string) int {
 		return 1
 	}
 	for _, t := range tokens {
-		if err := writeToken(t, *caURL, *provisioner, configPath, rootPath); err != nil {
+		if err := writeToken(t, *caURL, *provisioner, passFile, configPath, rootPath); err != nil {
 			log("%v", err)
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			<-exited
@@ -111,7 +142,7 @@ func runCA(args []string) int {
 // writeToken mints the token one --token flag asks for and writes it,
 // readable by the consumer that mounts FILE's volume (and no one else: only
 // that consumer mounts it).
-func writeToken(spec, caURL, provisioner, configPath, rootPath string) error {
+func writeToken(spec, caURL, provisioner, passFile, configPath, rootPath string) error {
 	name, rest, ok := strings.Cut(spec, "=")
 	if !ok || name == "" || rest == "" {
 		return fmt.Errorf("--token %q: want NAME=FILE[,SAN…]", spec)
@@ -121,7 +152,6 @@ func writeToken(spec, caURL, provisioner, configPath, rootPath string) error {
 	if len(sans) == 0 {
 		sans = []string{name}
 	}
-	passFile := filepath.Join(filepath.Dir(configPath), cainit.PasswordFile)
 	tok, err := mintToken(caURL, provisioner, passFile, configPath, rootPath, "", name, sans)
 	if err != nil {
 		return fmt.Errorf("minting the token for %s: %w", name, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -262,6 +263,7 @@ func certsToken(args []string) int {
 	caConfig := fs.String("ca-config", "", "read the provisioner and root from this step-ca ca.json instead of asking the CA")
 	rootFile := fs.String("root", "", "root certificate file (for the sha claim and to trust the CA); default: ca.json's root, or --fingerprint")
 	fingerprint := fs.String("fingerprint", os.Getenv("STEP_FINGERPRINT"), "root SHA-256, when neither --root nor --ca-config gives the root")
+	out := fs.String("out", "", "write the token to this file (0600, atomically) instead of stdout")
 	var sans multiFlag
 	fs.Var(&sans, "san", "subject alternative name (repeatable; default: the subject)")
 	fs.Usage = func() {
@@ -280,6 +282,18 @@ func certsToken(args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "certs token: %v\n", err)
 		return 1
+	}
+	if *out != "" {
+		if err := os.MkdirAll(filepath.Dir(*out), 0o700); err != nil {
+			fmt.Fprintf(os.Stderr, "certs token: %v\n", err)
+			return 1
+		}
+		if err := certfile.WriteAtomic(*out, []byte(tok+"\n"), 0o600); err != nil {
+			fmt.Fprintf(os.Stderr, "certs token: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "certs token: wrote a one-time token for %s to %s\n", pos[0], *out)
+		return 0
 	}
 	fmt.Println(tok)
 	return 0

@@ -37,6 +37,12 @@ type Options struct {
 	Provisioners []Key
 	// Leaf lifetimes step-ca allows and defaults to.
 	DefaultDuration, MinDuration, MaxDuration time.Duration
+	// Root and RootKey, when set, are the root the intermediate is issued
+	// from (one made ahead, such as a Helm chart's, so that clients can be
+	// given it before the CA first starts); nil makes a new one. The key
+	// is used once and not written to Dir.
+	Root    *x509.Certificate
+	RootKey crypto.Signer
 }
 
 // Key is a JWK provisioner's key: the private key (to mint tokens in the
@@ -89,11 +95,18 @@ func Init(o Options) (configPath, rootPath string, err error) {
 	if err := os.MkdirAll(filepath.Join(o.Dir, "db"), 0o700); err != nil {
 		return "", "", fmt.Errorf("cainit: %w", err)
 	}
-	rootKey, root, err := newCA(o.Name+" Root CA", nil, nil, 10*365*24*time.Hour)
-	if err != nil {
-		return "", "", err
+	var rootKey crypto.Signer = o.RootKey
+	root := o.Root
+	if root == nil || rootKey == nil {
+		var k *ecdsa.PrivateKey
+		if k, root, err = newCA(o.Name+" Root CA", nil, nil, 10*365*24*time.Hour); err != nil {
+			return "", "", err
+		}
+		rootKey = k
+	} else if !root.IsCA {
+		return "", "", fmt.Errorf("cainit: the given root %q is not a CA certificate", root.Subject.CommonName)
 	}
-	interKey, inter, err := newCA(o.Name+" Intermediate CA", root, rootKey, 5*365*24*time.Hour)
+	interKey, inter, err := newCA(o.Name+" Intermediate CA", root, rootKey, min(5*365*24*time.Hour, time.Until(root.NotAfter)))
 	if err != nil {
 		return "", "", err
 	}
