@@ -108,6 +108,15 @@ func runProxy(args []string) int {
 		"config", srv.Version(), "roles", len(cfg.Roles), "policy_default", cfg.Policy.Default, "policy_mode", cfg.Policy.Mode,
 		"audit_file", auditWhere, "audit_stdout", cfg.Audit.Stdout)
 
+	if cfg.Metrics.Listen != "" {
+		stopMetrics, err := serveMetrics(cfg.Metrics.Listen, srv.MetricsHandler(), log)
+		if err != nil {
+			ln.Close()
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer stopMetrics()
+	}
 	if *configPath != "" {
 		// SIGHUP, or a change of the file, reloads policy, roles and
 		// credentials without dropping what is open.
@@ -236,4 +245,19 @@ func sameDir(a, b string) bool {
 	aa, _ := filepath.Abs(a)
 	bb, _ := filepath.Abs(b)
 	return aa == bb
+}
+
+// serveMetrics serves /metrics (only) on addr, in plain HTTP, for an
+// in-cluster Prometheus.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: cannot listen for metrics on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("serving metrics", "addr", ln.Addr().String(), "path", "/metrics")
+	return func() { _ = srv.Close() }, nil
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slapenir/slapenir/internal/testutil/poll"
 	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
 
@@ -89,13 +90,20 @@ type proxyBinary struct {
 
 func startProxyBinary(t *testing.T, args ...string) *proxyBinary {
 	t.Helper()
+	return startProxyBinaryWith(t, "", args...)
+}
+
+// startProxyBinaryWith is startProxyBinary with extra top-level YAML in
+// the config file.
+func startProxyBinaryWith(t *testing.T, extra string, args ...string) *proxyBinary {
+	t.Helper()
 	dir := t.TempDir()
 	bin := buildBinary(t)
 	addr := freeLoopback(t)
 	state := filepath.Join(dir, "fresh", "state")
 	auditFile := filepath.Join(dir, "audit", "audit.jsonl")
 	cfg := filepath.Join(dir, "proxy.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %q\npolicy:\n  private_allow: [\"127.0.0.1/32\"]\naudit:\n  file: %q\n  stdout: false\n", addr, auditFile)), 0o600)
+	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %q\npolicy:\n  private_allow: [\"127.0.0.1/32\"]\naudit:\n  file: %q\n  stdout: false\n", addr, auditFile)+extra), 0o600)
 
 	stderr := &syncbuf.Buffer{}
 	cmd := exec.Command(bin, append([]string{"proxy", "--config", cfg, "--state-dir", state}, args...)...)
@@ -183,5 +191,38 @@ func TestProxyKilledMidStreamLeavesATrace(t *testing.T) {
 	showOut, err := show.Output()
 	if err != nil || !strings.Contains(string(showOut), " start allow forward GET http://127.0.0.1:") || !strings.Contains(showErr.String(), "was forwarded but has no end record") {
 		t.Fatalf("audit show after SIGKILL mid-stream: %v\n%s\n%s", err, showOut, showErr.String())
+	}
+}
+
+// TestProxyMetricsListen: with metrics.listen the proxy also serves
+// /metrics, and nothing else, in plain HTTP on that address (for an
+// in-cluster Prometheus).
+func TestProxyMetricsListen(t *testing.T) {
+	metrics := freeLoopback(t)
+	p := startProxyBinaryWith(t, fmt.Sprintf("metrics:\n  listen: %q\n", metrics))
+	var body string
+	poll.Until(t, func() bool {
+		resp, err := http.Get("http://" + metrics + "/metrics")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		return resp.StatusCode == 200
+	})
+	if !strings.Contains(body, "slapenir_proxy_tunnels_open") {
+		t.Fatalf("metrics.listen /metrics:\n%.500s", body)
+	}
+	resp, err := http.Get("http://" + metrics + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Errorf("/health on the metrics address: %d, want 404 (only /metrics is served there)", resp.StatusCode)
+	}
+	if !strings.Contains(p.stderr.String(), "serving metrics") {
+		t.Errorf("the log does not say where metrics are served:\n%s", p.stderr.String())
 	}
 }

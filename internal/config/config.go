@@ -33,6 +33,8 @@ type Config struct {
 	DefaultRole string `yaml:"default_role"`
 	// DLP is the default role's outbound scanning.
 	DLP DLP `yaml:"dlp"`
+	// Metrics is an extra listener for Prometheus inside a cluster.
+	Metrics Metrics `yaml:"metrics"`
 	// StateDir holds what the proxy creates for itself (the development
 	// CA, its server certificate); "" means DefaultStateDir().
 	StateDir string `yaml:"state_dir"`
@@ -101,6 +103,14 @@ func Hosts(globs ...string) []Rule {
 // unset value means yes.
 func (p Policy) TelemetryOn() bool {
 	return p.TelemetryDeny == nil || *p.TelemetryDeny
+}
+
+// Metrics is where /metrics is also served, in plain HTTP without client
+// certificates, for an in-cluster scraper (a NetworkPolicy should limit who
+// reaches it). On the proxy's own port it always is, to clients with a
+// certificate.
+type Metrics struct {
+	Listen string `yaml:"listen"` // "" = only on the proxy's port
 }
 
 // Audit says where the audit log goes.

@@ -111,7 +111,7 @@ func TestProblems(t *testing.T) {
 		{"unknown nested key", "policy:\n  default: deny\n  alow: [x]\n",
 			[]string{`3: unknown key "policy.alow" (did you mean "allow"?)`}},
 		{"unknown key far from any", "zzzzzz: 1\n",
-			[]string{`1: unknown key "zzzzzz" (known keys at the top level: listen, policy, audit, limits, tls, secrets, intercept, roles, default_role, dlp, state_dir)`}},
+			[]string{`1: unknown key "zzzzzz" (known keys at the top level: listen, policy, audit, limits, tls, secrets, intercept, roles, default_role, dlp, metrics, state_dir)`}},
 		{"duplicate key", "audit:\n  stdout: true\n  stdout: false\n",
 			[]string{`3: key "stdout" in audit is given twice (first on line 2)`}},
 		{"enums", "policy:\n  default: alow\n  mode: enforcing\n",

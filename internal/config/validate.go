@@ -89,6 +89,13 @@ func (v *validator) listen() {
 	if err := checkListen(v.c.Listen); err != nil {
 		v.add("listen", "%q %v (want host:port or :port, e.g. \":3000\" or \"127.0.0.1:3000\")", v.c.Listen, err)
 	}
+	if m := v.c.Metrics.Listen; m != "" {
+		if err := checkListen(m); err != nil {
+			v.add("metrics.listen", "%q %v (want host:port or :port, e.g. \":9090\")", m, err)
+		} else if m == v.c.Listen {
+			v.add("metrics.listen", "%q is the proxy's own listen address; give metrics another port", m)
+		}
+	}
 }
 
 // checkListen accepts what net.Listen accepts for TCP: an empty host means

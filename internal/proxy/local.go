@@ -55,10 +55,16 @@ func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request, x *exchange)
 		s.serveExplain(w, r, x)
 	case "/metrics":
 		x.quiet = true
-		promhttp.HandlerFor(s.metrics.gatherer, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+		s.MetricsHandler().ServeHTTP(w, r)
 	default:
 		writeError(w, x, http.StatusBadRequest, usageText, "not_a_proxy_request")
 	}
+}
+
+// MetricsHandler serves the proxy's Prometheus metrics: at /metrics on the
+// proxy's port, and on metrics.listen when that is set.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.gatherer, promhttp.HandlerOpts{})
 }
 
 type health struct {

@@ -63,6 +63,7 @@ func restartOnly(started, next *config.Config) []string {
 	same("tls", started.TLS, next.TLS)
 	same("audit", started.Audit, next.Audit)
 	same("state_dir", started.StateDir, next.StateDir)
+	same("metrics.listen", started.Metrics.Listen, next.Metrics.Listen)
 	same("intercept.ca_cert", started.Intercept.CACert, next.Intercept.CACert)
 	same("intercept.ca_key", started.Intercept.CAKey, next.Intercept.CAKey)
 	same("intercept.upstream_ca", started.Intercept.UpstreamCA, next.Intercept.UpstreamCA)

@@ -1,0 +1,112 @@
+// Package gobin gives tests the binaries of tools built from the Go module
+// proxy (step-ca, helm), built on first use and kept in the user's cache
+// directory, since a build takes minutes on a small machine.
+//
+// It must only be imported from tests. It owns building and caching, not
+// running the tools.
+package gobin
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// Tool is a binary built with go install Package@Version.
+type Tool struct {
+	Name    string // the binary's name: "step-ca"
+	Package string // "github.com/smallstep/certificates/cmd/step-ca"
+	Version string // "v0.30.2"
+	// Env names a variable that, when set, is the path of a binary to use
+	// instead of building one.
+	Env string
+}
+
+var (
+	mu    sync.Mutex
+	built = map[Tool]*result{}
+)
+
+type result struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Binary returns the path of t's binary, building it on first use (once
+// per process, and once per machine across processes: the build holds a
+// lock in the cache directory).
+func Binary(tb testing.TB, t Tool) string {
+	tb.Helper()
+	mu.Lock()
+	r := built[t]
+	if r == nil {
+		r = &result{}
+		built[t] = r
+	}
+	mu.Unlock()
+	r.once.Do(func() { r.path, r.err = build(t) })
+	if r.err != nil {
+		tb.Fatalf("%s: %v", t.Name, r.err)
+	}
+	return r.path
+}
+
+func build(t Tool) (string, error) {
+	if p := os.Getenv(t.Env); t.Env != "" && p != "" {
+		return p, nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory to keep %s in (set XDG_CACHE_HOME or HOME): %w", t.Name, err)
+	}
+	dir := filepath.Join(cache, "slapenir", t.Name+"-"+t.Version)
+	bin := filepath.Join(dir, t.Name)
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("cannot create %s: %w", dir, err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("cannot open the build lock in %s: %w", dir, err)
+	}
+	defer lock.Close()
+	fmt.Fprintf(os.Stderr, "%s: waiting for the build lock %s\n", t.Name, lock.Name())
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", fmt.Errorf("cannot lock %s: %w", lock.Name(), err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil // another test binary built it while we waited
+	}
+	// Install into a scratch GOBIN and rename, so an interrupted build never
+	// leaves a truncated binary in the cache.
+	tmpBin, err := os.MkdirTemp(dir, "build-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmpBin)
+	fmt.Fprintf(os.Stderr, "%s: building %s from the Go module proxy into %s (takes a few minutes, once)\n", t.Name, t.Version, dir)
+	cmd := exec.Command("go", "install", t.Package+"@"+t.Version)
+	cmd.Dir = tmpBin
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOBIN="+tmpBin, "GOFLAGS=-buildvcs=false")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		hint := ""
+		if t.Env != "" {
+			hint = "; or set " + t.Env
+		}
+		return "", fmt.Errorf("go install %s@%s failed: %w (needs the Go module proxy%s)", t.Package, t.Version, err, hint)
+	}
+	if err := os.Rename(filepath.Join(tmpBin, t.Name), bin); err != nil {
+		return "", fmt.Errorf("cannot move the built %s into %s: %w", t.Name, dir, err)
+	}
+	fmt.Fprintf(os.Stderr, "%s: built %s\n", t.Name, bin)
+	return bin, nil
+}
