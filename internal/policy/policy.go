@@ -228,3 +228,11 @@ func normaliseHost(host string) string {
 // ReportMode reports whether the policy only notes what it would refuse
 // (mode: report).
 func (p *Policy) ReportMode() bool { return p.report }
+
+// NamesPrivate reports whether host is named by private_allow (as a host
+// or glob): a destination the operator expects on a private address, such
+// as the host's Ollama.
+func (p *Policy) NamesPrivate(host string) bool {
+	_, ok := p.privateHosts.match(normaliseHost(host), 0)
+	return ok
+}

@@ -3,12 +3,16 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -154,5 +158,20 @@ func TestClientGoneCancelsUpstream(t *testing.T) {
 	rec := p.lastRecord(t, 1)
 	if rec.Reason != "client_closed" {
 		t.Fatalf("record: %+v", rec)
+	}
+}
+
+func TestFailureKind(t *testing.T) {
+	for err, want := range map[error]string{
+		&net.DNSError{Err: "no such host", Name: "x.invalid"}:                               "dns",
+		fmt.Errorf("policy: dial: %w", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}): "refused",
+		&net.OpError{Op: "read", Err: syscall.ECONNRESET}:                                   "reset",
+		fmt.Errorf("x: %w", &tls.CertificateVerificationError{Err: errors.New("bad")}):      "tls",
+		&net.OpError{Op: "dial", Err: os.ErrDeadlineExceeded}:                               "timeout",
+		errors.New("something else"):                                                        "other",
+	} {
+		if got := failureKind(err); got != want {
+			t.Errorf("failureKind(%v) = %q, want %q", err, got, want)
+		}
 	}
 }

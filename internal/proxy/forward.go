@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/slapenir/slapenir/internal/audit"
@@ -257,10 +259,47 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 		x.rec.Error = "client closed the request before the upstream answered"
 	default:
 		up := r.Context().Value(upstreamKey{}).(*upstream)
+		s.metrics.upstreamErrors.WithLabelValues(hostClass(x, up.destHost, up.destPort), failureKind(err)).Inc()
 		target := up.url.Scheme + "://" + up.url.Host
 		// The cause can quote what the upstream sent.
 		writeError(w, x, http.StatusBadGateway, x.st.creds.scrub(fmt.Sprintf("proxy: upstream %s failed: %v", target, unwrapURLError(err))), "upstream_failed")
 	}
+}
+
+// hostClass is a bounded name for where a request went, for metrics that
+// must not be labelled by host: a credential's host, a private one (an IP
+// literal in a private range, or a name private_allow names), or public.
+func hostClass(x *exchange, host string, port int) string {
+	for _, c := range x.st.explain.creds {
+		if c.Matches(host, port) {
+			return "credential"
+		}
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && (ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast()) || x.role.policy.NamesPrivate(host) {
+		return "private"
+	}
+	return "public"
+}
+
+// failureKind sorts an upstream failure into a few kinds.
+func failureKind(err error) string {
+	var dns *net.DNSError
+	var ne net.Error
+	var cert *tls.CertificateVerificationError
+	var rec tls.RecordHeaderError
+	switch {
+	case errors.As(err, &dns):
+		return "dns"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "reset"
+	case errors.As(err, &cert), errors.As(err, &rec):
+		return "tls"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	}
+	return "other"
 }
 
 // unwrapURLError drops net/http's `Get "url":` prefix, which would repeat the

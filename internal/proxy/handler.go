@@ -75,6 +75,9 @@ func refuseIdentity(x *exchange, refused *reload.Refused) {
 func (s *Server) open(w http.ResponseWriter, r *http.Request, g *guardConn) (*exchange, *http.Request) {
 	x := &exchange{start: time.Now(), st: s.acquire()}
 	x.role = x.st.explain.roleFor(g.names())
+	if na, id, ok := g.certificate(); ok {
+		s.metrics.certs.note(id, na)
+	}
 	x.rec = audit.Record{
 		Role:      x.role.name,
 		Time:      x.start.UTC(),
@@ -136,6 +139,7 @@ func (s *Server) abortCause(x *exchange) (reason, msg string) {
 		// the upstream read then fails with that cancellation.
 		return "client_closed", fmt.Sprintf("the client went away after %d bytes of the response", sent)
 	case x.upstreamErr != nil:
+		s.metrics.upstreamErrors.WithLabelValues(hostClass(x, x.rec.Host, x.rec.Port), "aborted").Inc()
 		return "upstream_aborted", fmt.Sprintf("the upstream broke off the response after %d bytes: %s", sent, x.st.creds.scrub(x.upstreamErr.Error()))
 	default:
 		return "stream_aborted", fmt.Sprintf("the response broke off after %d bytes", sent)
@@ -239,7 +243,7 @@ func (s *Server) writeAhead(w http.ResponseWriter, x *exchange) bool {
 	rec := x.rec
 	rec.Phase = audit.PhaseStart
 	rec.Config = x.st.version
-	if err := s.audit.Write(&rec); err != nil {
+	if err := s.writeRecord(&rec); err != nil {
 		s.metrics.auditErrors.Inc()
 		s.log.Error("audit write failed; refusing new requests until it works again", "err", err)
 		w.Header().Set("Retry-After", "5")
@@ -274,11 +278,19 @@ func (s *Server) record(rec *audit.Record, d time.Duration) {
 	if rec.Config == "" {
 		rec.Config = s.cur.Load().version
 	}
-	if err := s.audit.Write(rec); err != nil {
+	if err := s.writeRecord(rec); err != nil {
 		s.metrics.auditErrors.Inc()
 		s.log.Error("audit write failed; refusing new requests until it works again", "err", err)
 	}
 	s.metrics.observe(rec, d)
+}
+
+// writeRecord writes rec to the audit log, timing it.
+func (s *Server) writeRecord(rec *audit.Record) error {
+	start := time.Now()
+	err := s.audit.Write(rec)
+	s.metrics.auditWrite.Observe(time.Since(start).Seconds())
+	return err
 }
 
 // auditRejection records a request net/http refused before any handler saw it.

@@ -306,3 +306,58 @@ func TestRoleDLP(t *testing.T) {
 		t.Errorf("records: %+v / %+v", recs[0], recs[1])
 	}
 }
+
+// TestFleetMetrics: what an operator of many agents watches is in
+// /metrics, by name and role, never by value or host.
+func TestFleetMetrics(t *testing.T) {
+	f := startRolesProxy(t)
+	ci := f.client(f.clientCert(t, devca.Request{CommonName: "agent-ci-1", Lifetime: 2 * time.Hour}))
+	nogrant := f.client(f.clientCert(t, devca.Request{CommonName: "agent-nogrant"}))
+	dev := f.client(f.clientCert(t, devca.Request{CommonName: "agent-dev"}))
+	f.send(t, ci, "GET")      // injected
+	f.send(t, nogrant, "GET") // placeholder not granted
+	req, _ := http.NewRequest("GET", f.up.URL+"/x", nil)
+	req.Header.Set("X-Note", dlpsamples.Secrets[0].Text)
+	if resp, err := ci.Do(req); err == nil { // a dlp finding
+		resp.Body.Close()
+	}
+	// A loopback port nothing listens on: the credential's host (any port)
+	// refused the connection.
+	ln := listenLoopback(t)
+	closed := ln.Addr().String()
+	ln.Close()
+	if resp, err := dev.Get("http://" + closed + "/"); err == nil {
+		resp.Body.Close()
+	}
+	resp, err := f.direct(dev).Get("https://" + f.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := string(b)
+	for _, want := range []string{
+		`slapenir_proxy_injections_total{credential="github"} 1`,
+		`slapenir_proxy_placeholders_forwarded_total{credential="github",problem="placeholder_not_granted"} 1`,
+		`slapenir_proxy_dlp_findings_total{role="ci",rule="` + dlpsamples.Secrets[0].Rule + `"} 1`,
+		`slapenir_proxy_upstream_errors_total{host_class="credential",kind="refused"} 1`,
+		`slapenir_proxy_audit_write_seconds_count`,
+		`slapenir_proxy_requests_total{code="4xx",decision="deny",identity="agent-ci-1",mode="forward",reason="dlp_` + dlpsamples.Secrets[0].Rule + `",role="ci"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	var left float64
+	for _, line := range strings.Split(m, "\n") {
+		if strings.HasPrefix(line, `slapenir_proxy_client_cert_expiry_seconds{identity="agent-ci-1"} `) {
+			fmt.Sscan(strings.Fields(line)[1], &left)
+		}
+	}
+	if left < 3000 || left > 2*3600 {
+		t.Errorf("agent-ci-1's certificate has %v s left by the metrics, want about 2 h", left)
+	}
+	if strings.Contains(m, realToken) || strings.Contains(m, dlpsamples.Secrets[0].Text) || strings.Contains(m, "127.0.0.1") {
+		t.Error("the metrics hold a value or a host")
+	}
+}

@@ -101,6 +101,15 @@ func (g *guardConn) names() []string {
 	return g.tls.peer.Identities
 }
 
+// certificate is the client certificate's expiry and the identity it
+// names, when the connection has a valid one.
+func (g *guardConn) certificate() (time.Time, string, bool) {
+	if g == nil || g.tls == nil || g.tls.refused != nil || g.tls.peer.Leaf == nil || len(g.tls.peer.Identities) == 0 {
+		return time.Time{}, "", false
+	}
+	return g.tls.peer.Leaf.NotAfter, g.tls.peer.Identities[0], true
+}
+
 // looksLikeHTTP tells a plain HTTP request line from a TLS record header.
 func looksLikeHTTP(hdr []byte) bool {
 	for _, m := range []string{"GET ", "POST", "PUT ", "HEAD", "CONN", "DELE", "OPTI", "PATC", "TRAC"} {
