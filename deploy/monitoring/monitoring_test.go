@@ -115,11 +115,11 @@ func TestDashboardAndRulesAgainstPrometheus(t *testing.T) {
 	traffic := func() {
 		for range 30 {
 			get(up.URL+"/ok", "Authorization", "Bearer DUMMY_GITHUB_MONITORING") // injected, redacted back
-			get("http://sentry.io/")                                                // refused: telemetry
+			get("http://sentry.io/")                                             // refused: telemetry
 		}
 		get(foreign+"/elsewhere", "Authorization", "Bearer DUMMY_GITHUB_MONITORING") // a placeholder left alone
-		get(up.URL+"/dlp", "X-Note", dlpsamples.Secrets[0].Text) // a dlp finding (report)
-		get("http://" + closedAddr + "/")                         // an upstream error
+		get(up.URL+"/dlp", "X-Note", dlpsamples.Secrets[0].Text)                     // a dlp finding (report)
+		get("http://" + closedAddr + "/")                                            // an upstream error
 	}
 	// A tunnel held open for the tunnels panel.
 	tc, err := tls.Dial("tcp", ln.Addr().String(), agent.Transport.(*http.Transport).TLSClientConfig)
