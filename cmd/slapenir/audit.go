@@ -1,21 +1,27 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/auditweb"
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/keyfile"
 )
 
 func init() {
-	register("audit", "read, filter and verify audit logs (show, verify, stats)", func(args []string) int {
+	register("audit", "read, filter, verify and watch audit logs (show, verify, stats, serve)", func(args []string) int {
 		return auditMain(args, os.Stdout, os.Stderr)
 	})
 }
@@ -24,6 +30,7 @@ const auditUsage = `usage:
   slapenir audit show   FILE… [--decision deny[,error]] [--host GLOB] [--identity ID] [--since 10m|TIME] [--json]
   slapenir audit verify FILE… [--key STATE_DIR/audit.key] [--checkpoint STATE_DIR/audit.checkpoint]
   slapenir audit stats  FILE… [--top 10] [same filters as show]
+  slapenir audit serve  FILE… [--listen 127.0.0.1:8088] [--key STATE_DIR/audit.key] [--checkpoint …]
 
 FILE is an audit log (audit.file of the proxy's config) or one of its rotated
 backups (FILE.1, FILE.2, …), in any order; - reads standard input.
@@ -43,6 +50,8 @@ func auditMain(args []string, stdout, stderr io.Writer) int {
 		return auditVerify(args[1:], stdout, stderr)
 	case "stats":
 		return auditStats(args[1:], stdout, stderr)
+	case "serve":
+		return auditServe(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, auditUsage)
 		return 0
@@ -164,22 +173,10 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
-	var o audit.VerifyOptions
-	if *keyFile != "" {
-		key, err := keyfile.Load(*keyFile, audit.KeyLen, "audit key")
-		if err != nil {
-			fmt.Fprintf(stderr, "slapenir audit verify: %v\n", err)
-			return 2
-		}
-		o.Key = key
-	}
-	if *cpFile != "" {
-		cp, err := audit.ReadCheckpoint(*cpFile)
-		if err != nil {
-			fmt.Fprintf(stderr, "slapenir audit verify: %v\n", err)
-			return 2
-		}
-		o.Checkpoint = &cp
+	o, err := verifyOptions(*keyFile, *cpFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "slapenir audit verify: %v\n", err)
+		return 2
 	}
 	how := "HMAC-SHA256 under the audit key"
 	if o.Key == nil {
@@ -207,6 +204,64 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "checkpoint: the log reaches seq %d as recorded at %s\n", o.Checkpoint.Seq, o.Checkpoint.Time.Format(time.RFC3339))
 	case err != nil:
 		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// verifyOptions loads the audit key and checkpoint named (either may be "").
+func verifyOptions(keyFile, cpFile string) (audit.VerifyOptions, error) {
+	var o audit.VerifyOptions
+	if keyFile != "" {
+		key, err := keyfile.Load(keyFile, audit.KeyLen, "audit key")
+		if err != nil {
+			return o, err
+		}
+		o.Key = key
+	}
+	if cpFile != "" {
+		cp, err := audit.ReadCheckpoint(cpFile)
+		if err != nil {
+			return o, err
+		}
+		o.Checkpoint = &cp
+	}
+	return o, nil
+}
+
+// auditServe serves the live page over the log until SIGTERM or SIGINT.
+func auditServe(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:8088", "address to serve the page on (it shows what agents did: keep it on loopback or behind access control)")
+	keyFile := fs.String("key", "", "the audit key, to show the chain verified against it (STATE_DIR/"+audit.KeyFile+")")
+	cpFile := fs.String("checkpoint", "", "the proxy's STATE_DIR/"+audit.CheckpointFile+", to show cut-off newest records")
+	files, ok := auditParse(fs, args, stderr)
+	if !ok {
+		return 2
+	}
+	o, err := verifyOptions(*keyFile, *cpFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "slapenir audit serve: %v\n", err)
+		return 2
+	}
+	srv, err := auditweb.New(auditweb.Options{Files: files, Verify: o})
+	if err != nil {
+		fmt.Fprintf(stderr, "slapenir audit serve: %v\n", err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "slapenir audit serve: cannot listen on %s: %v\n", *listen, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go srv.Run(ctx.Done())
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { <-ctx.Done(); _ = hs.Close() }()
+	fmt.Fprintf(stdout, "serving the audit log %s at http://%s/ (Ctrl-C to stop)\n", strings.Join(files, ", "), ln.Addr())
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintf(stderr, "slapenir audit serve: %v\n", err)
 		return 1
 	}
 	return 0

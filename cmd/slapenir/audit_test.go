@@ -2,14 +2,21 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/testutil/poll"
+	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
 
 // auditTestLog writes n records through a real Logger that rotates small
@@ -160,4 +167,48 @@ func auditReadFile(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestAuditServe runs `slapenir audit serve` on rotated files as a user
+// would: the page and the records of every file are served until SIGTERM.
+func TestAuditServe(t *testing.T) {
+	name := auditTestLog(t, 40)
+	files, _ := filepath.Glob(name + "*")
+	bin := buildBinary(t)
+	addr := freeLoopback(t)
+	cmd := exec.Command(bin, append([]string{"audit", "serve", "--listen", addr}, files...)...)
+	var out syncbuf.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var page string
+	poll.Until(t, func() bool {
+		resp, err := http.Get("http://" + addr + "/")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		page = string(b)
+		return true
+	})
+	if !strings.Contains(page, "<title>SLAPENIR audit</title>") || !strings.Contains(out.String(), "serving the audit log") {
+		t.Fatalf("page %.200q, output %q", page, out.String())
+	}
+	resp, err := http.Get("http://" + addr + "/api/records")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Records []audit.Record }
+	json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if len(got.Records) != 40 || got.Records[0].Seq != 1 || got.Records[39].Seq != 40 {
+		t.Fatalf("served %d records across %d files, want all 40 in order", len(got.Records), len(files))
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("audit serve on SIGTERM: %v\n%s", err, out.String())
+	}
 }

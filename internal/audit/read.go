@@ -47,12 +47,12 @@ func eachLine(name string, fn func(no int, line []byte) error) error {
 // errStop ends eachLine early without an error.
 var errStop = errors.New("stop")
 
-// chainOrder sorts files by the seq of their first record, oldest first, so
+// ChainOrder sorts files by the seq of their first record, oldest first, so
 // that `audit.jsonl*` (which the shell lists newest first) reads in the order
 // the records were written. Files whose first line is no record keep their
 // place at the front, where verify reports them. Stdin cannot be peeked at, so
 // with it the order is the one given.
-func chainOrder(names []string) []string {
+func ChainOrder(names []string) []string {
 	firstSeq := make(map[string]uint64, len(names))
 	for _, n := range names {
 		if n == Stdin {
@@ -77,7 +77,7 @@ func chainOrder(names []string) []string {
 // as a Record; other lines are reported to warn with their file and number, and
 // skipped.
 func eachRecord(names []string, warn io.Writer, fn func(r *Record, raw []byte) error) error {
-	for _, name := range chainOrder(names) {
+	for _, name := range ChainOrder(names) {
 		err := eachLine(name, func(no int, line []byte) error {
 			if len(bytes.TrimSpace(line)) == 0 {
 				return nil

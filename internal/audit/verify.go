@@ -51,7 +51,7 @@ type VerifyOptions struct {
 
 // Verify checks that every line of the files parses as a record carrying the
 // hash (with a key: the HMAC) of its own content, and that the records form
-// one unbroken chain across the files, taken oldest first (see chainOrder).
+// one unbroken chain across the files, taken oldest first (see ChainOrder).
 // It returns a report for each file that was checked to its end; a break is
 // returned as a *ChainError naming the first bad line.
 //
@@ -70,7 +70,7 @@ func Verify(names []string, o VerifyOptions) ([]FileReport, error) {
 		fileOf  = map[string]int{}
 	)
 	cp := o.Checkpoint
-	for _, name := range chainOrder(names) {
+	for _, name := range ChainOrder(names) {
 		rep := FileReport{Name: name}
 		last = name
 		err := eachLine(name, func(no int, line []byte) error {

@@ -1,0 +1,218 @@
+package auditweb
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/slapenir/slapenir/internal/audit"
+)
+
+// logWith writes records to a keyed audit log, as the proxy does: two
+// agents, allowed and refused requests.
+func logWith(t *testing.T) (*audit.Logger, string, []byte) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	key := []byte("0123456789abcdef0123456789abcdef")
+	l, err := audit.Open(audit.Options{File: file, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	for i := range 20 {
+		r := audit.Record{Time: time.Now().UTC(), RequestID: fmt.Sprint(i), Identity: "agent-a", Role: "default", Mode: "forward", Method: "GET",
+			Host: "api.github.com", Port: 443, Path: fmt.Sprintf("/repos/%d", i), Decision: "allow", Reason: "allowlist", Status: 200}
+		if i%3 == 0 {
+			r.Identity, r.Host, r.Decision, r.Reason, r.Status = "agent-b", "sentry.io", "deny", "telemetry", 403
+		}
+		if i%5 == 0 {
+			r.Decision, r.Reason, r.Status = "deny", "dlp_aws_access_key", 403
+		}
+		if err := l.Write(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l, file, key
+}
+
+func serve(t *testing.T, file string, key []byte) string {
+	t.Helper()
+	s, err := New(Options{Files: []string{file}, Verify: audit.VerifyOptions{Key: key}, Poll: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	go s.Run(stop)
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { close(stop); hs.Close() })
+	return hs.URL
+}
+
+// TestEventsStreamNewRecords: the API gives the records so far with the
+// chain's state, and streams each record the proxy writes after.
+func TestEventsStreamNewRecords(t *testing.T) {
+	l, file, key := logWith(t)
+	url := serve(t, file, key)
+	resp, err := http.Get(url + "/api/records")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Records []audit.Record
+		Verify  VerifyState
+	}
+	json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if len(got.Records) != 20 || !got.Verify.OK || !got.Verify.Keyed || got.Verify.Records != 20 {
+		t.Fatalf("records %d, verify %+v", len(got.Records), got.Verify)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/api/events", nil)
+	ev, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Body.Close()
+	sc := bufio.NewScanner(ev.Body)
+	sc.Scan() // ": connected"
+	if err := l.Write(&audit.Record{Identity: "agent-new", Path: "/fresh", Decision: "allow"}); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "data: ") {
+			var r audit.Record
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &r); err != nil || r.Identity != "agent-new" || r.Seq != 21 {
+				t.Fatalf("streamed %q (%v)", line, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("the stream ended: %v", sc.Err())
+}
+
+// TestChainStateShowsABreak: a log edited after it was written shows as
+// broken.
+func TestChainStateShowsABreak(t *testing.T) {
+	l, file, key := logWith(t)
+	l.Close()
+	b, _ := os.ReadFile(file)
+	os.WriteFile(file, []byte(strings.Replace(string(b), `"status":403`, `"status":200`, 1)), 0o600)
+	s, err := New(Options{Files: []string{file}, Verify: audit.VerifyOptions{Key: key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.state.OK || !strings.Contains(s.state.Detail, file) {
+		t.Fatalf("a rewritten log: %+v", s.state)
+	}
+}
+
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no Chromium to test the page in (Debian: apt-get install chromium); .ci/run installs it")
+	return ""
+}
+
+// TestPageInChromium: in a real headless browser the page loads the log,
+// shows a record the proxy writes within a second, filters, counts, and
+// shows the chain verified. SLAPENIR_SCREENSHOT=FILE saves what it looks
+// like (docs/audit-serve.png was made so).
+func TestPageInChromium(t *testing.T) {
+	bin := chromium(t)
+	l, file, key := logWith(t)
+	url := serve(t, file, key)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.Headless,
+		chromedp.DisableGPU, chromedp.WindowSize(1400, 800), chromedp.UserDataDir(t.TempDir()))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelT()
+
+	eval := func(js string) any {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return v
+	}
+	rows := func() int { return int(eval(`document.querySelectorAll("#records tbody tr").length`).(float64)) }
+	input := func(id, value string) {
+		t.Helper()
+		eval(fmt.Sprintf(`{const e = document.getElementById(%q); e.value = %q; e.dispatchEvent(new Event("input")); true}`, id, value))
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/"), chromedp.WaitVisible(`#records tbody tr`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("live").textContent === "live"`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("the event stream never connected: %v", err)
+	}
+	chain := eval(`document.getElementById("chain").textContent`).(string)
+	if n := rows(); n != 20 || !strings.Contains(chain, "chain ok") || !strings.Contains(chain, "keyed") {
+		t.Fatalf("page loaded %d rows, chain %q", n, chain)
+	}
+
+	// A record the proxy writes now appears within a second.
+	start := time.Now()
+	if err := l.Write(&audit.Record{Time: time.Now().UTC(), Identity: "agent-new", Role: "ci", Host: "pypi.org", Path: "/simple/", Decision: "allow", Reason: "allowlist", Status: 200}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#records tbody tr td:nth-child(2)").textContent === "agent-new"`,
+		chromedp.WithPollingInterval(10*time.Millisecond), chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		t.Fatalf("the new record never appeared: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the new record took %s to appear, want under a second", d)
+	} else {
+		t.Logf("the new record appeared after %s", d.Round(time.Millisecond))
+	}
+
+	// Filters, and the counts over what they keep.
+	input("f-identity", "agent-b")
+	ids := eval(`[...document.querySelectorAll("#records tbody tr td:nth-child(2)")].map(td => td.textContent).join(",")`).(string)
+	if ids != strings.TrimSuffix(strings.Repeat("agent-b,", 7), ",") {
+		t.Fatalf("filtered by identity agent-b: %s", ids)
+	}
+	input("f-identity", "")
+	input("f-decision", "deny")
+	reasons := eval(`[...document.querySelectorAll("#by-reason tbody tr")].map(tr => tr.cells[0].textContent + "=" + tr.cells[1].textContent).join(" ")`).(string)
+	if reasons != "telemetry=5 dlp_aws_access_key=4" {
+		t.Fatalf("refusals by reason: %s", reasons)
+	}
+	if n := rows(); n != 9 {
+		t.Fatalf("decision deny shows %d rows, want 9", n)
+	}
+	input("f-decision", "")
+	input("f-host", "*.github.com")
+	if n := rows(); n != 13 {
+		t.Fatalf("host *.github.com shows %d rows, want 13", n)
+	}
+	input("f-host", "")
+	if out := os.Getenv("SLAPENIR_SCREENSHOT"); out != "" {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(out, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
