@@ -24,22 +24,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/slapenir/slapenir/bench/benchproc"
 	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/pki/devca"
 )
@@ -55,13 +52,21 @@ func main() {
 
 	origin := httptest.NewServer(http.HandlerFunc(serveOrigin))
 	defer origin.Close()
-	p := start(*bin)
-	running = p
-	defer p.stop()
-	rest := p.stats()
+	p := benchproc.Start(*bin, `listen: %q
+policy:
+  private_allow: ["127.0.0.1/32"]
+audit:
+  file: %q
+  stdout: false
+limits:
+  rate_per_second: 0
+  max_tunnels: 4096
+`, true, nil)
+	defer p.Remove()
+	rest := p.Stats()
 
 	// One CA, one certificate per agent: the proxy's development CA.
-	ca, err := devca.Ensure(p.state)
+	ca, err := devca.Ensure(p.State)
 	if err != nil {
 		fail(err)
 	}
@@ -90,7 +95,7 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := tls.Dial("tcp", p.addr, &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{certs[i]}, ServerName: "localhost"})
+			c, err := tls.Dial("tcp", p.Addr, &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{certs[i]}, ServerName: "localhost"})
 			if err != nil {
 				hsFail.Add(1)
 				return
@@ -107,7 +112,7 @@ func main() {
 	direct := make([]*http.Client, *agents)
 	for i := range *agents {
 		proxied[i] = &http.Client{Timeout: time.Minute, Transport: &http.Transport{
-			Proxy:               http.ProxyURL(&url.URL{Scheme: "https", Host: p.addr}),
+			Proxy:               http.ProxyURL(&url.URL{Scheme: "https", Host: p.Addr}),
 			TLSClientConfig:     &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{certs[i]}, ServerName: "localhost"},
 			MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Hour,
 		}}
@@ -202,23 +207,21 @@ func main() {
 		}
 	}
 	time.Sleep(time.Second)
-	idle := p.stats()
+	idle := p.Stats()
 	per := func(a, b int64) string { return fmt.Sprintf("%.1f KB", float64(a-b)/float64(*agents)/1000) }
-	fmt.Printf("| at rest: RSS, goroutines | %s, %d |\n", mib(rest.rss), rest.goroutines)
-	fmt.Printf("| %d idle agent connections: RSS, goroutines | %s, %d |\n", *agents, mib(idle.rss), idle.goroutines)
-	fmt.Printf("| per idle agent connection: heap + stacks in use, RSS | %s, %s |\n", per(idle.heap+idle.stack, rest.heap+rest.stack), per(idle.rss, rest.rss))
+	fmt.Printf("| at rest: RSS, goroutines | %s, %d |\n", benchproc.MiB(rest.RSS), rest.Goroutines)
+	fmt.Printf("| %d idle agent connections: RSS, goroutines | %s, %d |\n", *agents, benchproc.MiB(idle.RSS), idle.Goroutines)
+	fmt.Printf("| per idle agent connection: heap + stacks in use, RSS | %s, %s |\n", per(idle.Heap+idle.Stack, rest.Heap+rest.Stack), per(idle.RSS, rest.RSS))
 
 	// Every record names the agent whose certificate sent it.
 	for _, c := range proxied {
 		c.CloseIdleConnections()
 	}
-	p.stop()
-	running = nil
-	checked, wrong := checkIdentities(filepath.Join(p.dir, "audit.jsonl"))
+	p.Stop()
+	checked, wrong := checkIdentities(p.AuditFile())
 	fmt.Printf("| audit records checked for the sender's identity | %d (%d wrong) |\n", checked, wrong)
-	os.RemoveAll(p.dir)
 	if wrong > 0 || hsFail.Load() > 0 {
-		os.Exit(1)
+		fail(fmt.Sprintf("%d records with the wrong identity, %d handshakes failed", wrong, hsFail.Load()))
 	}
 }
 
@@ -280,109 +283,6 @@ func checkIdentities(file string) (checked, wrong int) {
 	return checked, wrong
 }
 
-type proxy struct {
-	dir, state, addr, prof string
-	cmd                    *exec.Cmd
-}
-
-type stats struct {
-	rss, heap, stack int64
-	goroutines       int
-}
-
-func start(bin string) *proxy {
-	dir, err := os.MkdirTemp("", "slapenir-fleet")
-	if err != nil {
-		fail(err)
-	}
-	p := &proxy{dir: dir, state: filepath.Join(dir, "state"), addr: freeAddr(), prof: freeAddr()}
-	cfg := fmt.Sprintf(`listen: %q
-policy:
-  private_allow: ["127.0.0.1/32"]
-audit:
-  file: %q
-  stdout: false
-limits:
-  rate_per_second: 0
-  max_tunnels: 4096
-`, p.addr, filepath.Join(dir, "audit.jsonl"))
-	if err := os.WriteFile(filepath.Join(dir, "proxy.yaml"), []byte(cfg), 0o600); err != nil {
-		fail(err)
-	}
-	p.cmd = exec.Command(bin, "proxy", "--config", filepath.Join(dir, "proxy.yaml"), "--state-dir", p.state, "--pprof", p.prof)
-	p.cmd.Stderr = io.Discard
-	if err := p.cmd.Start(); err != nil {
-		fail("cannot start the proxy:", err)
-	}
-	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	for i := 0; ; i++ {
-		if resp, err := insecure.Get("https://" + p.addr + "/health"); err == nil {
-			resp.Body.Close()
-			return p
-		}
-		if i == 400 {
-			fail("the proxy did not answer /health")
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
-// stop ends the proxy with SIGTERM, so its audit log is flushed.
-func (p *proxy) stop() {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	_ = p.cmd.Wait()
-}
-
-var memLine = regexp.MustCompile(`(?m)^# (HeapInuse|StackInuse) = (\d+)`)
-
-// stats reads RSS from /proc and the heap and stacks in use from the
-// proxy's profiler (after a GC, so garbage does not count).
-func (p *proxy) stats() stats {
-	var s stats
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		fail(err)
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			s.rss = kb << 10
-		}
-	}
-	for _, m := range memLine.FindAllStringSubmatch(get("http://"+p.prof+"/debug/pprof/heap?debug=1&gc=1"), -1) {
-		v, _ := strconv.ParseInt(m[2], 10, 64)
-		if m[1] == "HeapInuse" {
-			s.heap = v
-		} else {
-			s.stack = v
-		}
-	}
-	fmt.Sscanf(get("http://"+p.prof+"/debug/pprof/goroutine?debug=1"), "goroutine profile: total %d", &s.goroutines)
-	return s
-}
-
-func get(u string) string {
-	resp, err := http.Get(u)
-	if err != nil {
-		fail(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fail(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // raiseFileLimit lifts the soft limit on open files to the hard one: the
 // run holds thousands of sockets.
 func raiseFileLimit() {
@@ -394,15 +294,5 @@ func raiseFileLimit() {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
-func mib(b int64) string        { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
-// running is stopped however the run ends: os.Exit skips defers.
-var running *proxy
-
-func fail(args ...any) {
-	fmt.Fprintln(os.Stderr, append([]any{"fleet:"}, args...)...)
-	if running != nil {
-		running.stop()
-	}
-	os.Exit(1)
-}
+var fail = benchproc.Fail

@@ -21,16 +21,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/slapenir/slapenir/bench/benchproc"
 )
 
 func main() {
@@ -43,18 +41,30 @@ func main() {
 
 	origin := httptest.NewServer(http.HandlerFunc(serveOrigin))
 	defer origin.Close()
-	p := start(*bin, origin.Listener.Addr().String())
-	running = p
-	defer p.stop()
+	p := benchproc.Start(*bin, `listen: %q
+policy:
+  private_allow: ["127.0.0.1/32"]
+audit:
+  file: %q
+limits:
+  rate_per_second: 0
+  max_tunnels: 4096
+secrets:
+  credentials:
+    - name: bench
+      env: BENCH_TOKEN
+      hosts: [`+strconv.Quote(origin.Listener.Addr().String())+`]
+`, false, []string{"BENCH_TOKEN=bench-real-token-0123456789abcdef"}, "--insecure-plaintext")
+	defer p.Remove()
 
 	fmt.Printf("# memory: real binary, one credential for the origin (every response scanned)\n\n")
-	base := p.stats()
+	base := p.Stats()
 	fmt.Printf("| measure | value |\n|---|---:|\n")
-	fmt.Printf("| at rest: RSS | %s |\n", mib(base.rss))
+	fmt.Printf("| at rest: RSS | %s |\n", benchproc.MiB(base.RSS))
 
 	// One long stream, every byte scanned: peak RSS.
-	p.resetPeak()
-	c, err := net.Dial("tcp", p.addr)
+	p.ResetPeak()
+	c, err := net.Dial("tcp", p.Addr)
 	if err != nil {
 		fail(err)
 	}
@@ -65,12 +75,12 @@ func main() {
 	if got != size {
 		fail(fmt.Sprintf("the stream delivered %d of %d bytes", got, size))
 	}
-	fmt.Printf("| one %d GiB stream scanned (%.0f MB/s): peak RSS | %s |\n", *streamGiB, float64(size)/1e6/time.Since(t0).Seconds(), mib(p.stats().peak))
+	fmt.Printf("| one %d GiB stream scanned (%.0f MB/s): peak RSS | %s |\n", *streamGiB, float64(size)/1e6/time.Since(t0).Seconds(), benchproc.MiB(p.Stats().Peak))
 
 	// Idle keep-alive connections, each after one request.
 	conns := make([]net.Conn, 0, *idle)
 	for range *idle {
-		c, err := net.Dial("tcp", p.addr)
+		c, err := net.Dial("tcp", p.Addr)
 		if err != nil {
 			fail("dial:", err)
 		}
@@ -78,11 +88,11 @@ func main() {
 		conns = append(conns, c)
 	}
 	time.Sleep(500 * time.Millisecond)
-	held := p.stats()
+	held := p.Stats()
 	n := int64(*idle)
-	fmt.Printf("| %d idle keep-alive connections: heap+stacks per connection | %d B |\n", *idle, (held.heap+held.stack-base.heap-base.stack)/n)
-	fmt.Printf("| … RSS per connection | %d B |\n", (held.rss-base.rss)/n)
-	fmt.Printf("| … proxy goroutines | %d |\n", held.goroutines)
+	fmt.Printf("| %d idle keep-alive connections: heap+stacks per connection | %d B |\n", *idle, (held.Heap+held.Stack-base.Heap-base.Stack)/n)
+	fmt.Printf("| … RSS per connection | %d B |\n", (held.RSS-base.RSS)/n)
+	fmt.Printf("| … proxy goroutines | %d |\n", held.Goroutines)
 
 	// Busy clients beside the idle ones: RSS sampled.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -90,7 +100,7 @@ func main() {
 	var done atomic.Int64
 	for range *busy {
 		wg.Go(func() {
-			c, err := net.Dial("tcp", p.addr)
+			c, err := net.Dial("tcp", p.Addr)
 			if err != nil {
 				return
 			}
@@ -104,20 +114,20 @@ func main() {
 	var rss []int64
 	for ctx.Err() == nil {
 		time.Sleep(500 * time.Millisecond)
-		rss = append(rss, p.stats().rss)
+		rss = append(rss, p.Stats().RSS)
 	}
 	wg.Wait()
 	cancel()
-	fmt.Printf("| %d busy + %d idle for 10 s (%d requests): RSS min–max | %s–%s |\n", *busy, *idle, done.Load(), mib(slices.Min(rss)), mib(slices.Max(rss)))
+	fmt.Printf("| %d busy + %d idle for 10 s (%d requests): RSS min–max | %s–%s |\n", *busy, *idle, done.Load(), benchproc.MiB(slices.Min(rss)), benchproc.MiB(slices.Max(rss)))
 	for _, c := range conns {
 		c.Close()
 	}
 
 	// Slow readers beside a normal one.
-	before := p.stats()
+	before := p.Stats()
 	var slowConns []net.Conn
 	for range *slow {
-		c, err := net.Dial("tcp", p.addr)
+		c, err := net.Dial("tcp", p.Addr)
 		if err != nil {
 			fail(err)
 		}
@@ -134,12 +144,12 @@ func main() {
 		}()
 	}
 	time.Sleep(3 * time.Second)
-	late := normalReader(p.addr, origin.Listener.Addr().String(), 5*time.Second)
-	during := p.stats()
+	late := normalReader(p.Addr, origin.Listener.Addr().String(), 5*time.Second)
+	during := p.Stats()
 	for _, c := range slowConns {
 		c.Close()
 	}
-	fmt.Printf("| %d clients reading 1 B/s of a fast stream: heap+stacks held | %s |\n", *slow, mib(during.heap+during.stack-before.heap-before.stack))
+	fmt.Printf("| %d clients reading 1 B/s of a fast stream: heap+stacks held | %s |\n", *slow, benchproc.MiB(during.Heap+during.Stack-before.Heap-before.Stack))
 	fmt.Printf("| … a normal client's lines meanwhile: delay p50 / p99 / max | %s / %s / %s |\n", late[len(late)/2], late[len(late)*99/100], late[len(late)-1])
 }
 
@@ -217,130 +227,4 @@ func normalReader(proxy, origin string, d time.Duration) []time.Duration {
 	return late
 }
 
-type proxy struct {
-	cmd        *exec.Cmd
-	addr, prof string
-	dir        string
-}
-
-type stats struct{ rss, peak, heap, stack, goroutines int64 }
-
-func start(bin, origin string) *proxy {
-	dir, err := os.MkdirTemp("", "slapenir-memory")
-	if err != nil {
-		fail(err)
-	}
-	p := &proxy{dir: dir, addr: freeAddr(), prof: freeAddr()}
-	cfg := fmt.Sprintf(`listen: %q
-policy:
-  private_allow: ["127.0.0.1/32"]
-audit:
-  file: %q
-limits:
-  rate_per_second: 0
-  max_tunnels: 4096
-secrets:
-  credentials:
-    - name: bench
-      env: BENCH_TOKEN
-      hosts: [%q]
-`, p.addr, filepath.Join(dir, "audit.jsonl"), origin)
-	if err := os.WriteFile(filepath.Join(dir, "proxy.yaml"), []byte(cfg), 0o600); err != nil {
-		fail(err)
-	}
-	p.cmd = exec.Command(bin, "proxy", "--config", filepath.Join(dir, "proxy.yaml"), "--state-dir", filepath.Join(dir, "state"),
-		"--insecure-plaintext", "--pprof", p.prof)
-	p.cmd.Env = append(os.Environ(), "BENCH_TOKEN=bench-real-token-0123456789abcdef")
-	p.cmd.Stderr = io.Discard
-	if err := p.cmd.Start(); err != nil {
-		fail("cannot start the proxy:", err)
-	}
-	for i := 0; ; i++ {
-		if resp, err := http.Get("http://" + p.addr + "/health"); err == nil {
-			resp.Body.Close()
-			return p
-		}
-		if i == 200 {
-			fail("the proxy did not answer /health")
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
-func (p *proxy) stop() {
-	_ = p.cmd.Process.Kill()
-	_ = p.cmd.Wait()
-	os.RemoveAll(p.dir)
-}
-
-var memLine = regexp.MustCompile(`(?m)^# (HeapInuse|StackInuse) = (\d+)`)
-
-// stats reads RSS and peak RSS from /proc and the heap and stacks in use
-// from the proxy's profiler (after a GC, so garbage does not count).
-func (p *proxy) stats() stats {
-	var s stats
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		fail(err)
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 && (f[0] == "VmRSS:" || f[0] == "VmHWM:") {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			if f[0] == "VmRSS:" {
-				s.rss = kb << 10
-			} else {
-				s.peak = kb << 10
-			}
-		}
-	}
-	body := get("http://" + p.prof + "/debug/pprof/heap?debug=1&gc=1")
-	for _, m := range memLine.FindAllStringSubmatch(body, -1) {
-		v, _ := strconv.ParseInt(m[2], 10, 64)
-		if m[1] == "HeapInuse" {
-			s.heap = v
-		} else {
-			s.stack = v
-		}
-	}
-	g := get("http://" + p.prof + "/debug/pprof/goroutine?debug=1")
-	fmt.Sscanf(g, "goroutine profile: total %d", &s.goroutines)
-	return s
-}
-
-// resetPeak starts VmHWM over from the current RSS.
-func (p *proxy) resetPeak() {
-	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.cmd.Process.Pid), []byte("5"), 0)
-}
-
-func get(u string) string {
-	resp, err := http.Get(u)
-	if err != nil {
-		fail(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fail(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
-
-// running is stopped however the run ends: os.Exit skips defers.
-var running *proxy
-
-func fail(args ...any) {
-	fmt.Fprintln(os.Stderr, append([]any{"memory:"}, args...)...)
-	if running != nil {
-		running.stop()
-	}
-	os.Exit(1)
-}
+var fail = benchproc.Fail

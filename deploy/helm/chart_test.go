@@ -3,6 +3,7 @@ package helm
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -216,7 +217,7 @@ func checkPods(t *testing.T, r *rendered) {
 func checkSecretsStayPut(t *testing.T, r *rendered) {
 	holders := map[string][]string{full + "-provisioner": {"mint-token", "step-ca"}, full + "-ca-root": {"step-ca"}}
 	if len(r.secrets) != 2 || r.secrets[full+"-provisioner"] == nil || r.secrets[full+"-ca-root"] == nil {
-		t.Fatalf("secrets %v", keys(r.secrets))
+		t.Fatalf("secrets %v", slices.Sorted(maps.Keys(r.secrets)))
 	}
 	for n, p := range podSpecs(r) {
 		vol := map[string]string{} // volume name → secret
@@ -405,15 +406,6 @@ func checkConfigs(t *testing.T, r *rendered) {
 			t.Errorf("%s services.yaml: %v", cm, err)
 		}
 	}
-}
-
-func keys[V any](m map[string]V) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // TestChartValuesThatMatter: the values files change what they say.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -58,7 +59,7 @@ func reference(in []byte, allow func(int) bool) ([]byte, Used) {
 		}
 		i += len(testPairs[best].Placeholder)
 	}
-	return out, Used{Injected: sortedKeys(inj), Foreign: sortedKeys(foreign)}
+	return out, Used{Injected: slices.Sorted(maps.Keys(inj)), Foreign: slices.Sorted(maps.Keys(foreign))}
 }
 
 func TestReplace(t *testing.T) {

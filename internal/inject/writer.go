@@ -3,6 +3,7 @@ package inject
 import (
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 )
@@ -48,16 +49,7 @@ func (in *Injector) newWriter(dst io.Writer, allow func(i int) bool, bufCap int)
 
 // Used reports the placeholders seen so far.
 func (w *Writer) Used() Used {
-	return Used{Injected: sortedKeys(w.injected), Foreign: sortedKeys(w.foreign)}
-}
-
-func sortedKeys(m map[int]bool) []int {
-	keys := make([]int, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+	return Used{Injected: slices.Sorted(maps.Keys(w.injected)), Foreign: slices.Sorted(maps.Keys(w.foreign))}
 }
 
 var errClosed = errors.New("inject: write after Close")

@@ -14,6 +14,7 @@ import (
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/dlp"
 	"github.com/slapenir/slapenir/internal/hostport"
+	"github.com/slapenir/slapenir/internal/safetext"
 )
 
 // dlpRole is a role's outbound scanning: its mode and the hosts exempt.
@@ -116,7 +117,7 @@ func (s *Server) outbound(w http.ResponseWriter, r *http.Request, x *exchange, u
 		for _, v := range vals {
 			line = append(append(append(line[:0], name...), ": "...), v...)
 			if rule := sc.Scan(line); rule != "" {
-				if !found(rule, "its header "+sanitize(name, 64)) {
+				if !found(rule, "its header "+safetext.Cut(name, 64)) {
 					return false
 				}
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/slapenir/slapenir/internal/dlp"
 	"github.com/slapenir/slapenir/internal/hostport"
 	"github.com/slapenir/slapenir/internal/policy"
+	"github.com/slapenir/slapenir/internal/safetext"
 )
 
 // targetHeader routes an origin-form request (the seed's Ollama path).
@@ -44,7 +45,7 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, x *exchang
 	x.rec.Scheme = u.Scheme
 	x.rec.Path = audit.MaskPath(u.RequestURI())
 	if u.Scheme != "http" && u.Scheme != "https" {
-		writeError(w, x, http.StatusBadRequest, fmt.Sprintf("proxy: request URL %q has unsupported scheme %q (want http or https)", sanitize(u.Redacted(), 200), u.Scheme), "bad_scheme")
+		writeError(w, x, http.StatusBadRequest, fmt.Sprintf("proxy: request URL %q has unsupported scheme %q (want http or https)", safetext.Cut(u.Redacted(), 200), u.Scheme), "bad_scheme")
 		return
 	}
 	defPort := 80
@@ -131,7 +132,7 @@ func refusalMessage(x *exchange, host string, port int, d policy.Decision) strin
 	what := "egress to " + net.JoinHostPort(host, strconv.Itoa(port))
 	if d.Reason == policy.ReasonMethodDenied || d.Reason == policy.ReasonPathDenied {
 		// The rule named methods and paths: say which of the request's.
-		what = fmt.Sprintf("%s %s on %s", sanitize(x.rec.Method, 20), x.rec.Path, net.JoinHostPort(host, strconv.Itoa(port)))
+		what = fmt.Sprintf("%s %s on %s", safetext.Cut(x.rec.Method, 20), x.rec.Path, net.JoinHostPort(host, strconv.Itoa(port)))
 	}
 	msg := fmt.Sprintf("%s denied by policy (%s", what, d.Reason)
 	if d.Rule != "" {
@@ -262,7 +263,7 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 		s.metrics.upstreamErrors.WithLabelValues(hostClass(x, up.destHost, up.destPort), failureKind(err)).Inc()
 		target := up.url.Scheme + "://" + up.url.Host
 		// The cause can quote what the upstream sent.
-		writeError(w, x, http.StatusBadGateway, x.st.creds.scrub(fmt.Sprintf("proxy: upstream %s failed: %v", target, unwrapURLError(err))), "upstream_failed")
+		writeError(w, x, http.StatusBadGateway, x.st.creds.scrub(fmt.Sprintf("proxy: upstream %s failed: %v", target, safetext.URLError(err))), "upstream_failed")
 	}
 }
 
@@ -300,14 +301,4 @@ func failureKind(err error) string {
 		return "timeout"
 	}
 	return "other"
-}
-
-// unwrapURLError drops net/http's `Get "url":` prefix, which would repeat the
-// full URL (query and all) in the message.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }

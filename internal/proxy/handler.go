@@ -14,6 +14,7 @@ import (
 
 	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/pki/reload"
+	"github.com/slapenir/slapenir/internal/safetext"
 )
 
 // ServeHTTP is the pipeline's entry: it opens the exchange, admits the
@@ -308,8 +309,8 @@ func (s *Server) auditRejection(g *guardConn, status int, detail string, head []
 	// Name the request line that was refused, when there was one.
 	line, _, _ := strings.Cut(string(head), "\n")
 	if f := strings.Fields(line); len(f) == 3 && strings.HasPrefix(f[2], "HTTP/") {
-		rec.Method = sanitize(f[0], 16)
-		rec.Path = audit.MaskPath(sanitize(f[1], 256))
+		rec.Method = safetext.Cut(f[0], 16)
+		rec.Path = audit.MaskPath(safetext.Cut(f[1], 256))
 	}
 	s.record(&rec, 0)
 }
@@ -330,21 +331,6 @@ func (s *Server) auditTLSFailure(g *guardConn, reason, detail string) {
 		rec.Status = http.StatusBadRequest
 	}
 	s.record(&rec, 0)
-}
-
-// sanitize keeps attacker-supplied text printable and short before it goes
-// into a record.
-func sanitize(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-	if len(s) > n {
-		s = s[:n]
-	}
-	return s
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -20,6 +20,7 @@ import (
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/pki/devca"
 	"github.com/slapenir/slapenir/internal/pki/mitm"
+	"github.com/slapenir/slapenir/internal/safetext"
 )
 
 // InterceptOptions turn on TLS interception: CONNECT tunnels to the hosts
@@ -137,7 +138,7 @@ func (s *Server) serveInner(w http.ResponseWriter, r *http.Request, g *guardConn
 		return
 	}
 	if h, p, err := hostport.Parse(r.Host, port); err != nil || h != host || p != port {
-		writeError(x.w, x, http.StatusMisdirectedRequest, fmt.Sprintf("proxy: the request's Host %q is not the tunnel's destination %s; one tunnel reaches one host", sanitize(r.Host, 200), hostport.Join(host, port)), "host_mismatch")
+		writeError(x.w, x, http.StatusMisdirectedRequest, fmt.Sprintf("proxy: the request's Host %q is not the tunnel's destination %s; one tunnel reaches one host", safetext.Cut(r.Host, 200), hostport.Join(host, port)), "host_mismatch")
 		return
 	}
 	if !s.admit(x.w, r, x) {

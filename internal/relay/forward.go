@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+
+	"github.com/slapenir/slapenir/internal/safetext"
 )
 
 // forwarder is the plain-HTTP forward proxy for HTTP_PROXY/HTTPS_PROXY:
@@ -39,9 +41,9 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case !r.URL.IsAbs():
 		writeFailure(w, http.StatusBadRequest, fmt.Sprintf(
 			"relay: %s %s is not a proxy request; this port is a forward proxy: set HTTP_PROXY=http://%s and HTTPS_PROXY=http://%s (Ollama clients use the helper's port instead)",
-			r.Method, sanitize(r.RequestURI), r.Host, r.Host), reasonNotProxyRequest)
+			r.Method, safetext.Cut(r.RequestURI, 200), r.Host, r.Host), reasonNotProxyRequest)
 	case r.URL.Scheme != "http" && r.URL.Scheme != "https":
-		writeFailure(w, http.StatusBadRequest, fmt.Sprintf("relay: request URL %q has unsupported scheme %q (want http or https)", sanitize(r.URL.Redacted()), r.URL.Scheme), reasonBadRequest)
+		writeFailure(w, http.StatusBadRequest, fmt.Sprintf("relay: request URL %q has unsupported scheme %q (want http or https)", safetext.Cut(r.URL.Redacted(), 200), r.URL.Scheme), reasonBadRequest)
 	default:
 		fullDuplex(w)
 		f.reverse.ServeHTTP(w, r)
@@ -54,5 +56,5 @@ func (f *forwarder) unreachable(w http.ResponseWriter, r *http.Request, err erro
 	}
 	writeFailure(w, http.StatusBadGateway, fmt.Sprintf(
 		"relay: %s failed: cannot reach the SLAPENIR proxy at %s (for %s): %v; check that the proxy runs and SLAPENIR_PROXY_URL names it",
-		hopRelayProxy, f.proxy, r.URL.Scheme+"://"+r.URL.Host, unwrapURLError(err)), reasonProxyUnreachable)
+		hopRelayProxy, f.proxy, r.URL.Scheme+"://"+r.URL.Host, safetext.URLError(err)), reasonProxyUnreachable)
 }

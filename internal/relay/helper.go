@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+
+	"github.com/slapenir/slapenir/internal/safetext"
 )
 
 // targetHeader routes an origin-form request at the proxy (the seed's path).
@@ -45,7 +47,7 @@ func (h *helper) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodConnect || r.URL.IsAbs() {
 		writeFailure(w, http.StatusBadRequest, fmt.Sprintf(
 			"ollama helper: %s %s is a proxy request; this port takes Ollama API requests (OLLAMA_API_BASE=http://%s); use the relay's forward proxy for HTTP_PROXY",
-			r.Method, sanitize(r.RequestURI), r.Host), reasonNotProxyRequest)
+			r.Method, safetext.Cut(r.RequestURI, 200), r.Host), reasonNotProxyRequest)
 		return
 	}
 	fullDuplex(w)
@@ -59,5 +61,5 @@ func (h *helper) unreachable(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	writeFailure(w, http.StatusBadGateway, fmt.Sprintf(
 		"ollama helper: %s failed: cannot reach the SLAPENIR proxy at %s (for Ollama at %s): %v; check that the proxy runs and SLAPENIR_PROXY_URL names it",
-		hopRelayProxy, h.proxy, h.target, unwrapURLError(err)), reasonProxyUnreachable)
+		hopRelayProxy, h.proxy, h.target, safetext.URLError(err)), reasonProxyUnreachable)
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slapenir/slapenir/internal/safetext"
 )
 
 // tunnels turns a client's CONNECT into a CONNECT to the proxy and relays
@@ -30,7 +32,7 @@ func newTunnels(up *Upstream) *tunnels {
 func (t *tunnels) serve(w http.ResponseWriter, r *http.Request) {
 	target := r.Host
 	if _, _, err := net.SplitHostPort(target); err != nil || strings.ContainsAny(target, " \r\n") {
-		writeFailure(w, http.StatusBadRequest, fmt.Sprintf("relay: CONNECT target %q is not host:port", sanitize(target)), reasonBadRequest)
+		writeFailure(w, http.StatusBadRequest, fmt.Sprintf("relay: CONNECT target %q is not host:port", safetext.Cut(target, 200)), reasonBadRequest)
 		return
 	}
 	hj, ok := w.(http.Hijacker)

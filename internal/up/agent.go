@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slapenir/slapenir/internal/pki/certfile"
 )
 
 // agentEnv is the running `slapenir init` of the agent environment.
@@ -106,23 +108,7 @@ func installBinary(dir, exe string) error {
 	}
 	defer src.Close()
 	dst := filepath.Join(dir, "slapenir")
-	tmp, err := os.CreateTemp(dir, ".slapenir-*")
-	if err != nil {
-		return fmt.Errorf("up: cannot copy the binary into %s: %w", dir, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, src); err != nil {
-		tmp.Close()
-		return fmt.Errorf("up: cannot copy the binary into %s: %w", dir, err)
-	}
-	if err := tmp.Chmod(0o755); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
+	if err := certfile.WriteAtomicFrom(dst, src, 0o755, certfile.AtomicOptions{}); err != nil {
 		return fmt.Errorf("up: cannot install the binary as %s: %w", dst, err)
 	}
 	return nil

@@ -7,9 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/slapenir/slapenir/internal/pki/certfile"
 )
 
 // SettingsFile is the name of Aider's per-user model settings file, in the
@@ -109,7 +110,7 @@ func EnsureSettings(path, model string) (SettingsChange, error) {
 	if old == nil {
 		change = SettingsCreated
 	}
-	if err := writeAtomic(target, updated, mode); err != nil {
+	if err := certfile.WriteAtomicFrom(target, bytes.NewReader(updated), mode, certfile.AtomicOptions{KeepOwner: true, SyncDir: true}); err != nil {
 		return SettingsKept, err
 	}
 	return change, nil
@@ -179,49 +180,6 @@ func renderEntries(model string) ([]byte, error) {
 		return nil, fmt.Errorf("aider settings: rendering the entry for model %q: %w", model, err)
 	}
 	return buf.Bytes(), nil
-}
-
-// writeAtomic replaces target with content through a temporary file in the
-// same directory, so a crash leaves either the old file or the new one. An
-// existing file keeps its owner.
-func writeAtomic(target string, content []byte, mode fs.FileMode) error {
-	dir := filepath.Dir(target)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("aider settings: creating a temporary file next to %s: %w", target, err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	fail := func(step string, err error) error {
-		_ = tmp.Close()
-		return fmt.Errorf("aider settings: %s %s: %w", step, tmp.Name(), err)
-	}
-	if _, err := tmp.Write(content); err != nil {
-		return fail("writing", err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return fail("setting the mode of", err)
-	}
-	if fi, err := os.Stat(target); err == nil {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
-			if err := tmp.Chown(int(st.Uid), int(st.Gid)); err != nil {
-				return fail("giving the owner of "+target+" to", err)
-			}
-		}
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail("syncing", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fail("closing", err)
-	}
-	if err := os.Rename(tmp.Name(), target); err != nil {
-		return fmt.Errorf("aider settings: replacing %s: %w", target, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
 }
 
 // SettingsPath is the settings file in home.
