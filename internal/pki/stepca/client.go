@@ -86,14 +86,6 @@ func (c *Client) Renew(ctx context.Context, current tls.Certificate) ([]*x509.Ce
 	return resp.chain(c.URL + "/renew")
 }
 
-// Health checks GET /health.
-func (c *Client) Health(ctx context.Context) error {
-	var resp struct {
-		Status string `json:"status"`
-	}
-	return c.do(ctx, "health", http.MethodGet, "/health", nil, nil, &resp)
-}
-
 func (r signResponse) chain(url string) ([]*x509.Certificate, error) {
 	pems := r.CertChain
 	if len(pems) == 0 {
