@@ -124,3 +124,19 @@ func TestCheckAddrReportMode(t *testing.T) {
 		t.Errorf("report mode marks a public address as report: %+v", d)
 	}
 }
+
+// TestCheckAddrAllocatesNothing: every dial checks its address (namedPrefix
+// keeps each range's text, so a refusal names it without formatting).
+func TestCheckAddrAllocatesNothing(t *testing.T) {
+	p := mustNew(t, config.Policy{PrivateAllow: []string{"host.docker.internal", "172.17.0.0/16"}})
+	public, private, allowed, meta := netip.MustParseAddr("140.82.121.6"), netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("172.17.0.5"), netip.MustParseAddr("169.254.169.254")
+	if n := testing.AllocsPerRun(100, func() {
+		p.CheckAddr("api.github.com", public)
+		p.CheckAddr("internal.example", private)
+		p.CheckAddr("db.example", allowed)
+		p.CheckAddr("host.docker.internal", private)
+		p.CheckAddr("metadata.example", meta)
+	}); n != 0 {
+		t.Fatalf("an address check allocates %v times", n)
+	}
+}
