@@ -304,7 +304,6 @@ func mintToken(caURL, provName, passFile, caConfig, rootFile, fingerprint, subje
 	if err != nil {
 		return "", fmt.Errorf("cannot read --password-file: %w", err)
 	}
-	password = []byte(strings.TrimRight(string(password), "\r\n"))
 	if rootFile == "" && caConfig != "" {
 		rootFile, err = rootFromCAConfig(caConfig)
 		if err != nil {
@@ -337,15 +336,7 @@ func mintToken(caURL, provName, passFile, caConfig, rootFile, fingerprint, subje
 	if err != nil {
 		return "", err
 	}
-	p, err := token.FindProvisioner(provisioners, provName)
-	if err != nil {
-		return "", err
-	}
-	key, err := token.DecryptKey(p, password)
-	if err != nil {
-		return "", err
-	}
-	return token.Mint(token.Request{Key: key, Provisioner: provName, CAURL: caURL, Subject: subject, SANs: sans, RootSHA: sha})
+	return token.MintFrom(provisioners, password, token.Request{Provisioner: provName, CAURL: caURL, Subject: subject, SANs: sans, RootSHA: sha})
 }
 
 // rootFromCAConfig returns the root certificate path a ca.json names.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/slapenir/slapenir/internal/config"
@@ -74,15 +73,7 @@ func (s *stepCA) mint(ctx context.Context, audienceURL, subject string, sans []s
 	if err != nil {
 		return "", err
 	}
-	p, err := token.FindProvisioner(provs, s.Provisioner)
-	if err != nil {
-		return "", err
-	}
-	key, err := token.DecryptKey(p, []byte(strings.TrimRight(string(password), "\r\n")))
-	if err != nil {
-		return "", err
-	}
-	return token.Mint(token.Request{Key: key, Provisioner: s.Provisioner, CAURL: audienceURL, Subject: subject, SANs: sans, RootSHA: s.sha})
+	return token.MintFrom(provs, password, token.Request{Provisioner: s.Provisioner, CAURL: audienceURL, Subject: subject, SANs: sans, RootSHA: s.sha})
 }
 
 // proxyTLS enrolls the proxy's server certificate for names with the CA and

@@ -89,3 +89,20 @@ func Mint(r Request) (string, error) {
 func SignURL(caURL string) string {
 	return strings.TrimRight(caURL, "/") + "/1.0/sign"
 }
+
+// MintFrom mints r with the key of the JWK provisioner r.Provisioner among
+// provisioners (as the CA publishes them, or its ca.json lists them),
+// decrypted with password (a trailing newline, as a password file has, is
+// not part of it). The one way slapenir certs token, ca run and up mint.
+func MintFrom(provisioners []Provisioner, password []byte, r Request) (string, error) {
+	p, err := FindProvisioner(provisioners, r.Provisioner)
+	if err != nil {
+		return "", err
+	}
+	key, err := DecryptKey(p, []byte(strings.TrimRight(string(password), "\r\n")))
+	if err != nil {
+		return "", err
+	}
+	r.Key = key
+	return Mint(r)
+}

@@ -161,3 +161,24 @@ func TestParseUnverifiedRejectsGarbage(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestMintFromFindsAndDecrypts: the provisioner is found by name among
+// what the CA publishes, its key decrypted with a password file's content.
+func TestMintFromFindsAndDecrypts(t *testing.T) {
+	password := []byte("pw-0123456789abcdef")
+	provs := []token.Provisioner{{Type: "JWK", Name: "other"}, provisioner(t, "agent-provisioner", password)}
+	tok, err := token.MintFrom(provs, append(password, '\n'), token.Request{Provisioner: "agent-provisioner", CAURL: "https://ca:9000", Subject: "agent-1", RootSHA: "ab"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := token.ParseUnverified(tok)
+	if err != nil || c.Subject != "agent-1" || c.Issuer != "agent-provisioner" {
+		t.Fatalf("claims %+v, %v", c, err)
+	}
+	if _, err := token.MintFrom(provs, []byte("wrong-password-xyz"), token.Request{Provisioner: "agent-provisioner", CAURL: "https://ca:9000", Subject: "agent-1"}); err == nil {
+		t.Error("a wrong password minted a token")
+	}
+	if _, err := token.MintFrom(provs, password, token.Request{Provisioner: "missing", CAURL: "https://ca:9000", Subject: "agent-1"}); err == nil {
+		t.Error("a missing provisioner minted a token")
+	}
+}
