@@ -7,12 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/slapenir/slapenir/internal/hostport"
 	"github.com/slapenir/slapenir/internal/policy"
+	"github.com/slapenir/slapenir/internal/tunnel"
 )
 
 // serveConnect opens a tunnel for CONNECT host:port after the policy (names,
@@ -75,8 +74,8 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 	if tracked == nil {
 		tracked = clientConn
 	}
-	s.trackTunnel(clientConn, tracked, true)
-	defer s.trackTunnel(clientConn, tracked, false)
+	s.tunnels.Add(clientConn, tracked)
+	defer s.tunnels.Done(clientConn, tracked)
 	x.rec.Status = http.StatusOK
 	if _, err := clientConn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
 		clientConn.Close()
@@ -104,84 +103,10 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 		early, _ := brw.Reader.Peek(n)
 		toUp = io.MultiReader(bytes.NewReader(early), toUp)
 	}
-	in, out := pipe(newIdleConn(upConn, idle), toUp, newIdleConn(clientConn, idle))
+	up := newIdleConn(upConn, idle)
+	in, out := tunnel.Pipe(newIdleConn(clientConn, idle), toUp, up, up)
 	x.bytesIn.Store(in)
 	x.w.bytesOut = out
-}
-
-// tunnelDrain is how long the upstream may go on sending after the client's
-// side of a tunnel has ended: enough for a server to answer a half-close,
-// short enough that clients that come and go cannot keep tunnel slots taken
-// by upstreams that never close (700 short-lived CONNECTs held every slot
-// for the 5-minute idle timeout).
-const tunnelDrain = 2 * time.Second
-
-// pipe copies both ways until both directions end, half-closing each side as
-// its peer finishes so protocols that rely on it (TLS close_notify, git)
-// work; once the client's side has ended, the upstream gets tunnelDrain to
-// finish. It returns the bytes sent upstream and back.
-func pipe(up net.Conn, fromClient io.Reader, client net.Conn) (in, out int64) {
-	var wg sync.WaitGroup
-	var inN, outN atomic.Int64
-	done := make(chan struct{})
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		n, err := copyBuffer(up, fromClient)
-		inN.Store(n)
-		if err != nil {
-			// The client's connection broke: nobody can read the rest.
-			up.Close()
-			return
-		}
-		closeWrite(up)
-		select {
-		case <-done:
-		case <-time.After(tunnelDrain):
-			up.Close()
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		n, _ := copyBuffer(client, up)
-		outN.Store(n)
-		closeWrite(client)
-		close(done)
-	}()
-	wg.Wait()
-	up.Close()
-	client.Close()
-	return inN.Load(), outN.Load()
-}
-
-func copyBuffer(dst io.Writer, src io.Reader) (int64, error) {
-	buf := bufferPool.Get()
-	defer bufferPool.Put(buf)
-	return io.CopyBuffer(dst, src, buf)
-}
-
-type closeWriter interface{ CloseWrite() error }
-
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(closeWriter); ok {
-		_ = cw.CloseWrite()
-		return
-	}
-	_ = c.Close()
-}
-
-// trackTunnel keeps open tunnels known so Shutdown can cut them after the
-// grace period.
-func (s *Server) trackTunnel(client, up net.Conn, open bool) {
-	s.tunnelMu.Lock()
-	defer s.tunnelMu.Unlock()
-	if open {
-		s.tunnelConns[client] = struct{}{}
-		s.tunnelConns[up] = struct{}{}
-		return
-	}
-	delete(s.tunnelConns, client)
-	delete(s.tunnelConns, up)
 }
 
 // takeClientTunnel counts a tunnel against one client's share, so that one
@@ -202,10 +127,4 @@ func (s *Server) giveClientTunnel(who string) {
 	if s.clientTunnels[who]--; s.clientTunnels[who] <= 0 {
 		delete(s.clientTunnels, who)
 	}
-}
-
-func (s *Server) openTunnels() int {
-	s.tunnelMu.Lock()
-	defer s.tunnelMu.Unlock()
-	return len(s.tunnelConns)
 }

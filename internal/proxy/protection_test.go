@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/tunnel"
 )
 
 func TestRateLimit(t *testing.T) {
@@ -95,7 +96,7 @@ func silentUpstream(t *testing.T) net.Listener {
 }
 
 // TestTunnelSlotsFreedWhenClientsGo: a client that closes its tunnel frees
-// the slot within tunnelDrain, even when the upstream never closes (700
+// the slot within tunnel.Drain, even when the upstream never closes (700
 // short-lived CONNECTs once locked everyone out for the idle timeout).
 func TestTunnelSlotsFreedWhenClientsGo(t *testing.T) {
 	ln := silentUpstream(t)
@@ -104,11 +105,11 @@ func TestTunnelSlotsFreedWhenClientsGo(t *testing.T) {
 	cfg.Policy.ConnectPorts = []int{portOf(t, "http://"+ln.Addr().String())}
 	p := startProxy(t, cfg)
 	for round := 0; round < 3; round++ {
-		deadline := time.Now().Add(tunnelDrain + 3*time.Second)
+		deadline := time.Now().Add(tunnel.Drain + 3*time.Second)
 		for i := 0; i < 2; i++ {
 			for !connectAndLeave(t, p.addr, ln.Addr().String()) {
 				if time.Now().After(deadline) {
-					t.Fatalf("round %d: no tunnel slot came free within %s of its client leaving", round, tunnelDrain+3*time.Second)
+					t.Fatalf("round %d: no tunnel slot came free within %s of its client leaving", round, tunnel.Drain+3*time.Second)
 				}
 				time.Sleep(100 * time.Millisecond)
 			}

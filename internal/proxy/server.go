@@ -20,6 +20,7 @@ import (
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/hostport"
 	"github.com/slapenir/slapenir/internal/pki/reload"
+	"github.com/slapenir/slapenir/internal/tunnel"
 )
 
 // Options wires a Server to what it needs. Config and Audit are required.
@@ -81,8 +82,10 @@ type Server struct {
 	http *http.Server
 
 	tunnelSlots chan struct{}
-	tunnelMu    sync.Mutex
-	tunnelConns map[net.Conn]struct{}
+	// tunnels are the open CONNECT tunnels, which Shutdown waits for and
+	// then cuts.
+	tunnels  tunnel.Registry
+	tunnelMu sync.Mutex
 	// clientTunnels counts open tunnels per client (clientKey).
 	clientTunnels map[string]int
 	// innerServers serve the requests inside intercepted tunnels.
@@ -116,7 +119,6 @@ func New(o Options) (*Server, error) {
 		live:          map[*state]struct{}{},
 		limiters:      map[string]*rateLimiter{},
 		tunnelSlots:   make(chan struct{}, max(lim.MaxTunnels, 1)),
-		tunnelConns:   map[net.Conn]struct{}{},
 		clientTunnels: map[string]int{},
 		innerServers:  map[*http.Server]struct{}{},
 	}
@@ -173,18 +175,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// wait for: poll until they are gone, as it does for its own.
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for s.openTunnels() > 0 {
+	for s.tunnels.Open() > 0 {
 		select {
 		case <-tick.C:
 			continue
 		case <-ctx.Done():
 		}
 		s.cutting.Store(true)
-		s.tunnelMu.Lock()
-		for c := range s.tunnelConns {
-			_ = c.Close()
-		}
-		s.tunnelMu.Unlock()
+		s.tunnels.Cut()
 		break
 	}
 	if err != nil {

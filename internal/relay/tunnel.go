@@ -8,25 +8,21 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/slapenir/slapenir/internal/safetext"
+	"github.com/slapenir/slapenir/internal/tunnel"
 )
 
 // tunnels turns a client's CONNECT into a CONNECT to the proxy and relays
 // bytes both ways; it keeps the open ones so Close can cut them.
 type tunnels struct {
-	up *Upstream
-
-	mu     sync.Mutex
-	open   map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	up   *Upstream
+	open tunnel.Registry
 }
 
 func newTunnels(up *Upstream) *tunnels {
-	return &tunnels{up: up, open: map[net.Conn]struct{}{}}
+	return &tunnels{up: up}
 }
 
 func (t *tunnels) serve(w http.ResponseWriter, r *http.Request) {
@@ -64,17 +60,22 @@ func (t *tunnels) serve(w http.ResponseWriter, r *http.Request) {
 		_ = pc.Close()
 		return
 	}
-	if !t.track(cc, pc) {
+	if !t.open.Add(cc, pc) {
 		_ = cc.Close()
 		_ = pc.Close()
 		return
 	}
-	defer t.untrack(cc, pc)
+	defer t.open.Done(cc, pc)
 	if _, err := io.WriteString(cc, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+		_ = cc.Close()
+		_ = pc.Close()
 		return
 	}
-	pipe(cc, cbuf.Reader, pc, br)
+	tunnel.Pipe(cc, cbuf.Reader, pc, br)
 }
+
+// close cuts every open tunnel and waits for their relays to end.
+func (t *tunnels) close() { t.open.Close() }
 
 // connect opens a connection to the proxy and asks it for a tunnel to target.
 // br holds whatever the proxy sent after its response head.
@@ -97,64 +98,4 @@ func (t *tunnels) connect(ctx context.Context, target string) (net.Conn, *bufio.
 	}
 	_ = pc.SetDeadline(time.Time{})
 	return pc, br, resp, nil
-}
-
-// pipe relays bytes until the proxy's side ends. The client ending first
-// half-closes the proxy's side, so request-then-response protocols finish;
-// the proxy's side ending (the tunnel is over upstream) or an error ends
-// both, so a client that never closes cannot hold the tunnel open.
-func pipe(client net.Conn, fromClient io.Reader, proxy net.Conn, fromProxy io.Reader) {
-	var once sync.Once
-	cut := func() { once.Do(func() { _ = client.Close(); _ = proxy.Close() }) }
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if _, err := io.Copy(proxy, fromClient); err != nil {
-			cut()
-			return
-		}
-		closeWrite(proxy)
-	}()
-	_, _ = io.Copy(client, fromProxy)
-	cut()
-	<-done
-}
-
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
-	}
-}
-
-func (t *tunnels) track(cs ...net.Conn) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return false
-	}
-	for _, c := range cs {
-		t.open[c] = struct{}{}
-	}
-	t.wg.Add(1)
-	return true
-}
-
-func (t *tunnels) untrack(cs ...net.Conn) {
-	t.mu.Lock()
-	for _, c := range cs {
-		delete(t.open, c)
-	}
-	t.mu.Unlock()
-	t.wg.Done()
-}
-
-// close cuts every open tunnel and waits for their relays to end.
-func (t *tunnels) close() {
-	t.mu.Lock()
-	t.closed = true
-	for c := range t.open {
-		_ = c.Close()
-	}
-	t.mu.Unlock()
-	t.wg.Wait()
 }
