@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -10,12 +11,9 @@ import (
 	"github.com/slapenir/slapenir/internal/agent"
 )
 
-func init() {
-	register("agent", "placeholder agent: environment report, proxy health, heartbeat every 30 s", runAgent)
-}
-
-func runAgent(args []string) int {
+func runAgent(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	interval := fs.Duration("interval", 30*time.Second, "time between heartbeats")
 	health := fs.String("health-url", "", "proxy health URL (default $SLAPENIR_PROXY_URL/health, else http://$PROXY_HOST:$PROXY_PORT/health)")
 	if err := fs.Parse(args); err != nil {

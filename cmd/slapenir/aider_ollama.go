@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -16,25 +17,20 @@ import (
 	"github.com/slapenir/slapenir/internal/relay"
 )
 
-func init() {
-	register("aider-ollama", "run Aider on Ollama through the proxy: starts the helper if needed, then aider --model ollama_chat/$OLLAMA_MODEL ARGS", runAiderOllama)
-	registerAlias("aider-ollama", "aider-ollama")
-}
-
 // helperStartTimeout bounds the wait for a freshly started helper.
 const helperStartTimeout = 10 * time.Second
 
 // runAiderOllama takes no flags of its own: every argument is Aider's.
-func runAiderOllama(args []string) int {
+func runAiderOllama(args []string, stdout, stderr io.Writer) int {
 	cfg, err := aider.ConfigFromEnv(os.Environ(), args)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	// Looked up first, so a missing Aider does not leave a helper behind.
 	cmd, err := aider.AiderCommand(cfg)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 127
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.HelperPort))
@@ -45,25 +41,25 @@ func runAiderOllama(args []string) int {
 	defer cancelTimeout()
 	started, err := relay.EnsureListening(ctx, addr, func() error { return startHelper(cfg.HelperPort, logFile, cancel) })
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "aider-ollama: cannot start the Ollama helper on %s: %v; see %s\n", addr, err, logFile)
+		fmt.Fprintf(stderr, "aider-ollama: cannot start the Ollama helper on %s: %v; see %s\n", addr, err, logFile)
 		return 1
 	}
 	if started {
-		fmt.Fprintf(os.Stderr, "aider-ollama: started the Ollama helper on %s (log: %s)\n", addr, logFile)
+		fmt.Fprintf(stderr, "aider-ollama: started the Ollama helper on %s (log: %s)\n", addr, logFile)
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "aider-ollama: no home directory for %s: %v\n", aider.SettingsFile, err)
+		fmt.Fprintf(stderr, "aider-ollama: no home directory for %s: %v\n", aider.SettingsFile, err)
 		return 1
 	}
 	if _, err := aider.EnsureSettings(aider.SettingsPath(home), cfg.Model); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	// Exec rather than a child: signals (Ctrl-C) and the terminal go to
 	// Aider itself, and its exit status is ours.
 	err = syscall.Exec(cmd.Path, cmd.Argv, cmd.Env)
-	fmt.Fprintf(os.Stderr, "aider-ollama: cannot run %s: %v\n", cmd.Path, err)
+	fmt.Fprintf(stderr, "aider-ollama: cannot run %s: %v\n", cmd.Path, err)
 	return 126
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -19,12 +18,6 @@ import (
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/keyfile"
 )
-
-func init() {
-	register("audit", "read, filter, verify and watch audit logs (show, verify, stats, serve)", func(args []string) int {
-		return auditMain(args, os.Stdout, os.Stderr)
-	})
-}
 
 const auditUsage = `usage:
   slapenir audit show   FILE… [--decision deny[,error]] [--host GLOB] [--identity ID] [--since 10m|TIME] [--json]
@@ -38,26 +31,15 @@ Instead of FILE, --config PROXY.yaml reads the audit.file that config names,
 with its backups.
 `
 
+var auditSubcommands = []command{
+	{"show", "print records, filtered", auditShow},
+	{"verify", "check the hash chain (with the key: that nothing was rewritten; with the checkpoint: nothing cut off)", auditVerify},
+	{"stats", "counts per host, decision, reason and identity", auditStats},
+	{"serve", "a live web page over the log", auditServe},
+}
+
 func auditMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, auditUsage)
-		return 2
-	}
-	switch args[0] {
-	case "show":
-		return auditShow(args[1:], stdout, stderr)
-	case "verify":
-		return auditVerify(args[1:], stdout, stderr)
-	case "stats":
-		return auditStats(args[1:], stdout, stderr)
-	case "serve":
-		return auditServe(args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, auditUsage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "slapenir audit: unknown subcommand %q\n\n%s", args[0], auditUsage)
-	return 2
+	return runGroup("slapenir audit", auditSubcommands, args, stdout, stderr, func(w io.Writer) { fmt.Fprint(w, "\n"+auditUsage) })
 }
 
 // auditFilterFlags are the flags show and stats share.
@@ -151,6 +133,7 @@ func auditParse(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, bo
 
 func auditShow(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("show", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var ff auditFilterFlags
 	ff.register(fs)
 	raw := fs.Bool("json", false, "print the raw JSON lines instead of one readable line each")
@@ -167,6 +150,7 @@ func auditShow(args []string, stdout, stderr io.Writer) int {
 
 func auditVerify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	keyFile := fs.String("key", "", "the audit key the log was written with (the proxy's STATE_DIR/"+audit.KeyFile+"); without it the chain proves nothing against someone who can write the file")
 	cpFile := fs.String("checkpoint", "", "the proxy's STATE_DIR/"+audit.CheckpointFile+": also detect that the newest records were cut off")
 	files, ok := auditParse(fs, args, stderr)
@@ -232,6 +216,7 @@ func verifyOptions(keyFile, cpFile string) (audit.VerifyOptions, error) {
 // auditServe serves the live page over the log until SIGTERM or SIGINT.
 func auditServe(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8088", "address to serve the page on (it shows what agents did: keep it on loopback or behind access control)")
 	keyFile := fs.String("key", "", "the audit key, to show the chain verified against it (STATE_DIR/"+audit.KeyFile+")")
 	cpFile := fs.String("checkpoint", "", "the proxy's STATE_DIR/"+audit.CheckpointFile+", to show cut-off newest records")
@@ -269,6 +254,7 @@ func auditServe(args []string, stdout, stderr io.Writer) int {
 
 func auditStats(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var ff auditFilterFlags
 	ff.register(fs)
 	top := fs.Int("top", 10, "how many reasons and hosts to list")

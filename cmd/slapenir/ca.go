@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,22 +22,21 @@ import (
 	"github.com/slapenir/slapenir/internal/pki/enroll"
 )
 
-func init() {
-	register("ca", "run step-ca for the containers: create its CA on first start, mint the proxy's and agents' one-time tokens", runCA)
-}
-
 // tokenFlags are repeated --token NAME=FILE[,SAN…] flags.
 type tokenFlags []string
 
 func (t *tokenFlags) String() string     { return strings.Join(*t, " ") }
 func (t *tokenFlags) Set(v string) error { *t = append(*t, v); return nil }
 
-func runCA(args []string) int {
-	if len(args) == 0 || args[0] != "run" {
-		fmt.Fprintln(os.Stderr, "usage: slapenir ca run --dir DIR --step-ca PATH [--url URL] [--address :9000] [--dns ca,localhost] [--token NAME=FILE[,SAN…]]…")
-		return 2
-	}
+func runCA(args []string, stdout, stderr io.Writer) int {
+	return runGroup("slapenir ca", []command{
+		{"run", "run step-ca: --dir DIR --step-ca PATH [--url URL] [--address :9000] [--dns ca,localhost] [--root-cert F --root-key F] [--password-file F] [--token NAME=FILE[,SAN…]]…", caRun},
+	}, args, stdout, stderr, nil)
+}
+
+func caRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ca run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	dir := fs.String("dir", "/home/step", "the CA's directory (a volume): ca.json, keys, password, database")
 	stepCA := fs.String("step-ca", "/usr/local/bin/step-ca", "the step-ca binary")
 	caURL := fs.String("url", enroll.DefaultCAURL, "the CA's URL as clients reach it (the tokens' audience)")
@@ -48,10 +48,10 @@ func runCA(args []string) int {
 	passwordFile := fs.String("password-file", "", "the provisioner password (a mounted Secret, for token minters outside this container); default: created in --dir")
 	var tokens tokenFlags
 	fs.Var(&tokens, "token", "after start, mint a one-time token for NAME (with these SANs, else NAME) and write it to FILE; repeatable")
-	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		return 2
 	}
-	log := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "[ca] "+format+"\n", a...) }
+	log := func(format string, a ...any) { fmt.Fprintf(stderr, "[ca] "+format+"\n", a...) }
 	// The provisioner password never leaves the CA's own volume: only this
 	// process mints tokens.
 	if (*rootCert == "") != (*rootKey == "") {
@@ -107,7 +107,7 @@ func runCA(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	cmd := exec.Command(*stepCA, configPath)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		log("cannot start %s: %v", *stepCA, err)
 		return 1

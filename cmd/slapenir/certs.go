@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -20,15 +21,7 @@ import (
 	"github.com/slapenir/slapenir/internal/pki/token"
 )
 
-func init() {
-	register("certs", "Step-CA enrollment (bootstrap), renewal daemon, inspect, token minting, dev-issue", runCerts)
-	registerAlias("bootstrap-certs", "certs", "bootstrap")
-}
-
-var certsSubcommands = []struct {
-	name, summary string
-	run           func(args []string) int
-}{
+var certsSubcommands = []command{
 	{"bootstrap", "enroll with a one-time token: writes cert.pem, key.pem (0600), root_ca.pem", certsBootstrap},
 	{"renew", "renew the certificate (once, or --daemon: when a third of its life remains; SIGHUP forces)", certsRenew},
 	{"inspect", "print subject, SANs, issuer, validity, time left and key type of a PEM file", certsInspect},
@@ -37,34 +30,14 @@ var certsSubcommands = []struct {
 	{"dev-issue", "issue a client certificate from the proxy's development CA", certsDevIssue},
 }
 
-func runCerts(args []string) int {
-	if len(args) > 0 {
-		for _, sc := range certsSubcommands {
-			if sc.name == args[0] {
-				return sc.run(args[1:])
-			}
-		}
-	}
-	w := os.Stderr
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-		w = os.Stdout
-	} else if len(args) > 0 {
-		fmt.Fprintf(w, "certs: unknown subcommand %q\n\n", args[0])
-	}
-	fmt.Fprintln(w, "usage: slapenir certs <subcommand> [flags]")
-	for _, sc := range certsSubcommands {
-		fmt.Fprintf(w, "  %-10s %s\n", sc.name, sc.summary)
-	}
-	if w == os.Stdout {
-		return 0
-	}
-	return 2
+func runCerts(args []string, stdout, stderr io.Writer) int {
+	return runGroup("slapenir certs", certsSubcommands, args, stdout, stderr, nil)
 }
 
 // stepToken is $STEP_TOKEN, or the contents of $STEP_TOKEN_FILE (which
 // the containers' CA writes at its start: the file is waited for, up to
 // limit); "" when neither is set, which bootstrap reports.
-func stepToken(limit time.Duration) string {
+func stepToken(limit time.Duration, stderr io.Writer) string {
 	if t := os.Getenv("STEP_TOKEN"); t != "" {
 		return t
 	}
@@ -79,11 +52,11 @@ func stepToken(limit time.Duration) string {
 			return strings.TrimSpace(string(b))
 		}
 		if time.Now().After(deadline) {
-			fmt.Fprintf(os.Stderr, "[bootstrap-certs] STEP_TOKEN_FILE %s did not appear within %s\n", file, limit)
+			fmt.Fprintf(stderr, "[bootstrap-certs] STEP_TOKEN_FILE %s did not appear within %s\n", file, limit)
 			return ""
 		}
 		if !logged {
-			fmt.Fprintf(os.Stderr, "[bootstrap-certs] waiting for the one-time token in STEP_TOKEN_FILE %s\n", file)
+			fmt.Fprintf(stderr, "[bootstrap-certs] waiting for the one-time token in STEP_TOKEN_FILE %s\n", file)
 			logged = true
 		}
 	}
@@ -99,14 +72,15 @@ func certsEnv(key, def string) string {
 
 // certsLog prints progress lines with a prefix, so they are recognisable in a
 // container's combined log.
-func certsLog(prefix string) func(string, ...any) {
+func certsLog(prefix string, stderr io.Writer) func(string, ...any) {
 	return func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "[%s] %s\n", prefix, fmt.Sprintf(format, args...))
+		fmt.Fprintf(stderr, "[%s] %s\n", prefix, fmt.Sprintf(format, args...))
 	}
 }
 
-func certsBootstrap(args []string) int {
+func certsBootstrap(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("certs bootstrap", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	dir := fs.String("dir", enroll.DefaultDir, "directory for cert.pem, key.pem and root_ca.pem")
 	timeout := fs.Duration("timeout", 2*time.Minute, "how long to keep retrying while the CA is unreachable")
 	insecure := fs.Bool("insecure", false, "trust the CA's root without STEP_FINGERPRINT or a token sha claim (trust on first use)")
@@ -123,7 +97,7 @@ func certsBootstrap(args []string) int {
 	defer stop()
 	b := enroll.Bootstrap{
 		CAURL:       certsEnv("STEP_CA_URL", enroll.DefaultCAURL),
-		Token:       stepToken(*timeout),
+		Token:       stepToken(*timeout, stderr),
 		Provisioner: certsEnv("STEP_PROVISIONER", enroll.DefaultProvisioner),
 		Fingerprint: os.Getenv("STEP_FINGERPRINT"),
 		Insecure:    *insecure,
@@ -131,10 +105,10 @@ func certsBootstrap(args []string) int {
 		Timeout:     *timeout,
 		NotAfter:    *notAfter,
 		Force:       *force,
-		Logf:        certsLog("bootstrap-certs"),
+		Logf:        certsLog("bootstrap-certs", stderr),
 	}
 	if _, err := b.Run(ctx); err != nil {
-		fmt.Fprintf(os.Stderr, "[bootstrap-certs] %v\n", err)
+		fmt.Fprintf(stderr, "[bootstrap-certs] %v\n", err)
 		if errors.Is(err, enroll.ErrUsage) {
 			return 2
 		}
@@ -143,8 +117,9 @@ func certsBootstrap(args []string) int {
 	return 0
 }
 
-func certsRenew(args []string) int {
+func certsRenew(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("certs renew", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	dir := fs.String("dir", enroll.DefaultDir, "directory holding cert.pem, key.pem and root_ca.pem")
 	daemon := fs.Bool("daemon", false, "keep running: renew when a third of the lifetime remains (with jitter); SIGHUP renews now")
 	execCmd := fs.String("exec", "", "shell command to run after each renewal")
@@ -160,12 +135,12 @@ func certsRenew(args []string) int {
 	}
 	sig, err := parseSignal(*sigName)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "certs renew: %v\n", err)
+		fmt.Fprintf(stderr, "certs renew: %v\n", err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	logf := certsLog("certs-renew")
+	logf := certsLog("certs-renew", stderr)
 	r := &enroll.Renewer{
 		CAURL:      certsEnv("STEP_CA_URL", enroll.DefaultCAURL),
 		Dir:        certfile.Dir(*dir),
@@ -201,8 +176,9 @@ func parseSignal(name string) (syscall.Signal, error) {
 	return 0, fmt.Errorf("--signal %q is not supported (use HUP, USR1, USR2, TERM or INT)", name)
 }
 
-func certsInspect(args []string) int {
+func certsInspect(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("certs inspect", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: slapenir certs inspect FILE   (a PEM file with one or more certificates)")
 	}
@@ -216,7 +192,7 @@ func certsInspect(args []string) int {
 	}
 	certs, err := certfile.ReadCerts(pos[0])
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	now := time.Now()
@@ -255,8 +231,9 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-func certsToken(args []string) int {
+func certsToken(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("certs token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	caURL := fs.String("ca-url", certsEnv("STEP_CA_URL", enroll.DefaultCAURL), "the CA's URL (token audience; also where /provisioners is fetched)")
 	prov := fs.String("provisioner", certsEnv("STEP_PROVISIONER", enroll.DefaultProvisioner), "JWK provisioner name")
 	passFile := fs.String("password-file", "", "file with the provisioner key's password (required)")
@@ -280,19 +257,19 @@ func certsToken(args []string) int {
 	}
 	tok, err := mintToken(*caURL, *prov, *passFile, *caConfig, *rootFile, *fingerprint, pos[0], sans)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "certs token: %v\n", err)
+		fmt.Fprintf(stderr, "certs token: %v\n", err)
 		return 1
 	}
 	if *out != "" {
 		if err := os.MkdirAll(filepath.Dir(*out), 0o700); err != nil {
-			fmt.Fprintf(os.Stderr, "certs token: %v\n", err)
+			fmt.Fprintf(stderr, "certs token: %v\n", err)
 			return 1
 		}
 		if err := certfile.WriteAtomic(*out, []byte(tok+"\n"), 0o600); err != nil {
-			fmt.Fprintf(os.Stderr, "certs token: %v\n", err)
+			fmt.Fprintf(stderr, "certs token: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(os.Stderr, "certs token: wrote a one-time token for %s to %s\n", pos[0], *out)
+		fmt.Fprintf(stderr, "certs token: wrote a one-time token for %s to %s\n", pos[0], *out)
 		return 0
 	}
 	fmt.Println(tok)
@@ -348,8 +325,9 @@ func rootFromCAConfig(path string) (string, error) {
 	return token.RootPathFromCAJSON(path, data)
 }
 
-func certsDevIssue(args []string) int {
+func certsDevIssue(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("certs dev-issue", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	out := fs.String("out", "", "directory to write cert.pem, key.pem (0600) and root_ca.pem to (required)")
 	stateDir := fs.String("state-dir", "", "the proxy's state directory holding dev-ca/ (default $SLAPENIR_STATE_DIR, /var/lib/slapenir as root, else ~/.local/state/slapenir)")
 	lifetime := fs.Duration("lifetime", devca.DefaultClientLifetime, "certificate lifetime")
@@ -374,13 +352,13 @@ func certsDevIssue(args []string) int {
 	}
 	ca, err := devca.Ensure(state)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "certs dev-issue: %v\n", err)
+		fmt.Fprintf(stderr, "certs dev-issue: %v\n", err)
 		return 1
 	}
 	dir := certfile.Dir(*out)
 	leaf, err := ca.IssueTo(dir, devca.Request{CommonName: name, SANs: sans, Usage: devca.Client, Lifetime: *lifetime})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "certs dev-issue: %v\n", err)
+		fmt.Fprintf(stderr, "certs dev-issue: %v\n", err)
 		return 1
 	}
 	fmt.Printf("issued %q (valid until %s): %s, %s, %s\n", name, leaf.NotAfter.UTC().Format(time.RFC3339), dir.Cert(), dir.Key(), dir.Root())

@@ -21,8 +21,9 @@ import (
 // roots, for sites reached through blind tunnels; the CA the proxy's
 // certificate chains to; and the proxy's interception CA (GET /ca.pem), for
 // hosts the proxy terminates TLS to.
-func certsBundle(args []string) int {
+func certsBundle(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("certs bundle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	dir := fs.String("dir", enroll.DefaultDir, "the agent's certificate directory (cert.pem, key.pem, root_ca.pem)")
 	out := fs.String("out", "", "the bundle to write (default DIR/ca-bundle.pem)")
 	proxyURL := fs.String("proxy", certsEnv("SLAPENIR_PROXY_URL", "https://proxy:3000"), "the proxy, for its interception CA")
@@ -34,24 +35,24 @@ func certsBundle(args []string) int {
 	if *out == "" {
 		*out = d.CABundle()
 	}
-	logf := certsLog("ca-bundle")
+	logf := certsLog("ca-bundle", stderr)
 	system, from, err := certfile.SystemRoots()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "[ca-bundle] %v\n", err)
+		fmt.Fprintf(stderr, "[ca-bundle] %v\n", err)
 		return 1
 	}
 	root, err := os.ReadFile(d.Root())
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "[ca-bundle] %v (enroll first: certs bootstrap)\n", err)
+		fmt.Fprintf(stderr, "[ca-bundle] %v (enroll first: certs bootstrap)\n", err)
 		return 1
 	}
 	intercept, err := fetchInterceptCA(d, *proxyURL, *timeout)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "[ca-bundle] %v\n", err)
+		fmt.Fprintf(stderr, "[ca-bundle] %v\n", err)
 		return 1
 	}
 	if err := certfile.WriteAtomic(*out, certfile.JoinPEM(system, root, intercept), 0o644); err != nil {
-		fmt.Fprintf(os.Stderr, "[ca-bundle] %v\n", err)
+		fmt.Fprintf(stderr, "[ca-bundle] %v\n", err)
 		return 1
 	}
 	logf("wrote %s: the system roots (%s), the CA root %s and the proxy's interception CA", *out, from, d.Root())

@@ -12,12 +12,6 @@ import (
 	"github.com/slapenir/slapenir/internal/policy"
 )
 
-func init() {
-	register("check-config", "validate a proxy config file, print every problem with its line", func(args []string) int {
-		return checkConfig(args, os.Stdout, os.Stderr)
-	})
-}
-
 // checkConfig exits 0 for a good file, 1 for a file with problems and 2
 // when it cannot judge (bad usage, unreadable file).
 func checkConfig(args []string, stdout, stderr io.Writer) int {

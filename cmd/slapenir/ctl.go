@@ -3,19 +3,16 @@ package main
 import (
 	"flag"
 	"fmt"
-	"os"
+	"io"
 	"text/tabwriter"
 	"time"
 
 	"github.com/slapenir/slapenir/internal/supervise"
 )
 
-func init() {
-	register("ctl", "talk to a running init: status | health | start NAME | stop NAME | restart NAME", runCtl)
-}
-
-func runCtl(args []string) int {
+func runCtl(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	socket := fs.String("socket", superviseEnvOr("SLAPENIR_INIT_SOCKET", supervise.DefaultSocket), "init's control socket (env SLAPENIR_INIT_SOCKET)")
 	timeout := fs.Duration("timeout", 15*time.Second, "how long to wait for init's answer")
 	fs.Usage = func() {
@@ -34,7 +31,7 @@ func runCtl(args []string) int {
 		}
 	case req.Cmd == "start" || req.Cmd == "stop" || req.Cmd == "restart":
 		if fs.NArg() != 2 {
-			fmt.Fprintf(os.Stderr, "slapenir ctl %s: give exactly one service name\n", req.Cmd)
+			fmt.Fprintf(stderr, "slapenir ctl %s: give exactly one service name\n", req.Cmd)
 			return 2
 		}
 	default:
@@ -43,15 +40,15 @@ func runCtl(args []string) int {
 	}
 	resp, err := supervise.Call(*socket, req, *timeout)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "slapenir ctl:", err)
+		fmt.Fprintln(stderr, "slapenir ctl:", err)
 		return 1
 	}
 	if !resp.OK {
-		fmt.Fprintln(os.Stderr, "slapenir ctl:", resp.Error)
+		fmt.Fprintln(stderr, "slapenir ctl:", resp.Error)
 		return 1
 	}
 	if req.Cmd == "status" {
-		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "SERVICE\tKIND\tSTATE\tPID\tUPTIME\tRESTARTS\tLAST EXIT")
 		for _, s := range resp.Services {
 			pid, up := "-", "-"

@@ -13,12 +13,8 @@ import (
 	"github.com/slapenir/slapenir/internal/enforce"
 )
 
-func init() {
-	register("enforce", "nftables egress lock-down of the agent's network namespace (--check proves it, --dry-run shows it)", runEnforce)
-}
-
-func runEnforce(args []string) int {
-	return enforceMain(args, os.Stdout, os.Stderr)
+func runEnforce(args []string, stdout, stderr io.Writer) int {
+	return enforceMain(args, stdout, stderr)
 }
 
 func enforceMain(args []string, stdout, stderr io.Writer) int {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -16,12 +17,9 @@ import (
 	"github.com/slapenir/slapenir/internal/ollama/fake"
 )
 
-func init() {
-	register("fake-ollama", "serve a fake Ollama (for tests, slapenir up, and trying the Ollama path without a GPU)", runFakeOllama)
-}
-
-func runFakeOllama(args []string) int {
+func runFakeOllama(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fake-ollama", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:11434", "address to listen on; on a loopback address Ollama's Host rule applies")
 	models := fs.String("models", fake.DefaultModel, "comma-separated models the fake has (more can be added with ollama pull)")
 	tokens := fs.Int("tokens", 0, "answer with this many tokens (0: a short greeting)")
@@ -44,7 +42,7 @@ func runFakeOllama(args []string) int {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "fake-ollama: unexpected argument %q (all settings are flags; see -h)\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "fake-ollama: unexpected argument %q (all settings are flags; see -h)\n", fs.Arg(0))
 		return 2
 	}
 	opts := fake.Options{
@@ -59,7 +57,7 @@ func runFakeOllama(args []string) int {
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "fake-ollama: listen on %s: %v (is a real Ollama already running there? use -listen 127.0.0.1:0)\n", *listen, err)
+		fmt.Fprintf(stderr, "fake-ollama: listen on %s: %v (is a real Ollama already running there? use -listen 127.0.0.1:0)\n", *listen, err)
 		return 1
 	}
 	s := fake.New(opts)
@@ -73,10 +71,10 @@ func runFakeOllama(args []string) int {
 			_ = s.Close()
 		}
 	}()
-	fmt.Fprintf(os.Stderr, "fake-ollama: serving a fake Ollama %s on http://%s with models %s\n",
+	fmt.Fprintf(stderr, "fake-ollama: serving a fake Ollama %s on http://%s with models %s\n",
 		fake.Version, ln.Addr(), strings.Join(opts.Models, ", "))
 	if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		fmt.Fprintf(os.Stderr, "fake-ollama: serving on %s: %v\n", ln.Addr(), err)
+		fmt.Fprintf(stderr, "fake-ollama: serving on %s: %v\n", ln.Addr(), err)
 		return 1
 	}
 	return 0

@@ -3,16 +3,13 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
 	"github.com/slapenir/slapenir/internal/initconf"
 	"github.com/slapenir/slapenir/internal/supervise"
 )
-
-func init() {
-	register("init", "PID 1 supervisor of the agent container (services, restarts, logs, ctl socket)", runInit)
-}
 
 func superviseEnvOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {
@@ -21,8 +18,9 @@ func superviseEnvOr(key, def string) string {
 	return def
 }
 
-func runInit(args []string) int {
+func runInit(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	config := fs.String("config", superviseEnvOr("SLAPENIR_INIT_CONFIG", "/etc/slapenir/agent-services.yaml"), "service file (env SLAPENIR_INIT_CONFIG)")
 	socket := fs.String("socket", superviseEnvOr("SLAPENIR_INIT_SOCKET", supervise.DefaultSocket), "control socket for `slapenir ctl` (env SLAPENIR_INIT_SOCKET); empty disables it")
 	group := fs.String("socket-group", "agent", "group allowed to use the control socket (name or gid)")
@@ -32,24 +30,24 @@ func runInit(args []string) int {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "slapenir init: unexpected argument %q (the service file is given with --config)\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "slapenir init: unexpected argument %q (the service file is given with --config)\n", fs.Arg(0))
 		return 2
 	}
 	f, err := initconf.Load(*config)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	if *check {
 		if err := supervise.Check(f); err != nil {
-			fmt.Fprintln(os.Stderr, err)
+			fmt.Fprintln(stderr, err)
 			return 2
 		}
 		fmt.Printf("%s: %d services, OK\n", *config, len(f.Services))
 		return 0
 	}
 	return supervise.Run(f, supervise.Options{
-		Stdout:          os.Stdout,
+		Stdout:          stdout,
 		Socket:          *socket,
 		SocketGroup:     *group,
 		Env:             os.Environ(),

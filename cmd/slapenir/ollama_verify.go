@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,13 +13,9 @@ import (
 	"github.com/slapenir/slapenir/internal/ollama/verify"
 )
 
-func init() {
-	register("ollama-verify", "check that Ollama and the model are reachable through the proxy (the seed's start-up check)", runOllamaVerify)
-	registerAlias("ollama-verify", "ollama-verify")
-}
-
-func runOllamaVerify(args []string) int {
+func runOllamaVerify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ollama-verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var uf upstreamFlags
 	uf.register(fs)
 	defModel := os.Getenv("OLLAMA_MODEL")
@@ -33,7 +30,7 @@ func runOllamaVerify(args []string) int {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "ollama-verify: unexpected argument %q (see -h)\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "ollama-verify: unexpected argument %q (see -h)\n", fs.Arg(0))
 		return 2
 	}
 	// failed is the exit code of a failed check: the check is advisory
@@ -44,14 +41,14 @@ func runOllamaVerify(args []string) int {
 	}
 	up, target, err := uf.upstream()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%sWARNING: %v\n", verify.Prefix, err)
+		fmt.Fprintf(stderr, "%sWARNING: %v\n", verify.Prefix, err)
 		return failed
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	_, err = verify.Run(ctx, verify.Config{
 		Proxy: up.URL(), Transport: up.Transport(false), Target: target, Model: *model,
-		Attempts: *attempts, Wait: *wait, Out: os.Stdout,
+		Attempts: *attempts, Wait: *wait, Out: stdout,
 	})
 	if err != nil {
 		return failed

@@ -7,28 +7,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/proxy"
 )
 
-func init() {
-	register("policy", "explain what the proxy would do with a request (policy explain METHOD URL)", func(args []string) int {
-		return policyMain(args, os.Stdout, os.Stderr)
-	})
-}
-
 func policyMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "explain" {
-		fmt.Fprintln(stderr, "usage: slapenir policy explain [--config FILE] [--identity NAME] [--json] [--no-lookup] METHOD URL")
-		if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-			return 0
-		}
-		return 2
-	}
-	return policyExplain(args[1:], stdout, stderr)
+	return runGroup("slapenir policy", []command{
+		{"explain", "what the proxy would do with a request, and why, without sending it: explain [--config FILE] [--identity NAME] [--json] [--no-lookup] METHOD URL", policyExplain},
+	}, args, stdout, stderr, nil)
 }
 
 // policyExplain exits 0 when it explained the request (whatever the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,12 +24,9 @@ import (
 	"github.com/slapenir/slapenir/internal/version"
 )
 
-func init() {
-	register("proxy", "run the egress proxy (the gateway every agent request leaves through)", runProxy)
-}
-
-func runProxy(args []string) int {
+func runProxy(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "proxy configuration file (YAML); empty = embedded defaults")
 	listen := fs.String("listen", "", "address to listen on (overrides the config's listen; default :3000)")
 	insecure := fs.Bool("insecure-plaintext", false, "serve plain HTTP without client certificates (development only; loudly logged)")
@@ -38,64 +36,64 @@ func runProxy(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := slog.New(slog.NewTextHandler(stderr, nil))
 
 	overrides := configOverrides{listen: *listen, stateDir: *stateDir}
 	cfg, err := loadProxyConfig(*configPath, overrides)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	if *insecure && cfg.TLS != nil {
-		fmt.Fprintln(os.Stderr, "proxy: --insecure-plaintext conflicts with the config's tls section; drop one of them")
+		fmt.Fprintln(stderr, "proxy: --insecure-plaintext conflicts with the config's tls section; drop one of them")
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	opts, err := auditOptions(cfg)
+	opts, err := auditOptions(cfg, stdout)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "proxy: %v\n", err)
+		fmt.Fprintf(stderr, "proxy: %v\n", err)
 		return 1
 	}
 	auditLog, err := audit.Open(opts)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "proxy: cannot open the audit log: %v\n", err)
+		fmt.Fprintf(stderr, "proxy: cannot open the audit log: %v\n", err)
 		return 1
 	}
 	defer auditLog.Close()
 
 	tlsOpts, err := proxyTLS(ctx, cfg, *insecure, log)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	creds, closeVault, err := proxyCredentials(cfg, log)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	defer closeVault()
 	intercept, err := proxy.InterceptFromConfig(cfg.Intercept, cfg.State())
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	srv, err := proxy.New(proxy.Options{Config: cfg, Audit: auditLog, AuditFile: cfg.Audit.File, Log: log, TLS: tlsOpts, Credentials: creds, Intercept: intercept})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "proxy: cannot listen on %s: %v\n", cfg.Listen, err)
+		fmt.Fprintf(stderr, "proxy: cannot listen on %s: %v\n", cfg.Listen, err)
 		return 1
 	}
 	if *pprofAddr != "" {
 		_, stopPprof, err := servePprof(*pprofAddr, ln.Addr().String(), log)
 		if err != nil {
 			ln.Close()
-			fmt.Fprintln(os.Stderr, err)
+			fmt.Fprintln(stderr, err)
 			return 2
 		}
 		defer stopPprof()
@@ -112,7 +110,7 @@ func runProxy(args []string) int {
 		stopMetrics, err := serveMetrics(cfg.Metrics.Listen, srv.MetricsHandler(), log)
 		if err != nil {
 			ln.Close()
-			fmt.Fprintln(os.Stderr, err)
+			fmt.Fprintln(stderr, err)
 			return 1
 		}
 		defer stopMetrics()
@@ -130,7 +128,7 @@ func runProxy(args []string) int {
 	select {
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintf(os.Stderr, "proxy: %v\n", err)
+			fmt.Fprintf(stderr, "proxy: %v\n", err)
 			return 1
 		}
 		return 0
@@ -214,12 +212,12 @@ func proxyCredentials(cfg *config.Config, log *slog.Logger) (*proxy.Credentials,
 // there too, so someone who can write the log but not the state directory
 // can neither rewrite it nor cut its newest records unnoticed. The key must
 // not sit beside the log.
-func auditOptions(cfg *config.Config) (audit.Options, error) {
+func auditOptions(cfg *config.Config, stdout io.Writer) (audit.Options, error) {
 	state := cfg.State()
 	opts := audit.Options{File: cfg.Audit.File, MaxBytes: int64(cfg.Audit.MaxSizeMB) << 20, MaxBackups: cfg.Audit.MaxBackups,
 		Checkpoint: filepath.Join(state, audit.CheckpointFile)}
 	if cfg.Audit.Stdout {
-		opts.Stdout = os.Stdout
+		opts.Stdout = stdout
 	}
 	if cfg.Audit.File != "" && sameDir(filepath.Dir(cfg.Audit.File), state) {
 		return opts, fmt.Errorf("audit.file %q is in the state directory %s, which holds the audit key; put the log in a directory of its own (someone who can write the log must not be able to read the key)", cfg.Audit.File, state)

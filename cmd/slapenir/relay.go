@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"os"
@@ -16,12 +17,6 @@ import (
 	"github.com/slapenir/slapenir/internal/pki/enroll"
 	"github.com/slapenir/slapenir/internal/relay"
 )
-
-func init() {
-	register("relay", "local forward proxy (127.0.0.1:3128) and Ollama helper (127.0.0.1:8765), both to the proxy over mTLS", runRelay)
-	register("ollama-proxy-helper", "the Ollama helper alone (the seed's Option C): ollama-proxy-helper [PORT]", runOllamaProxyHelper)
-	registerAlias("ollama-proxy-helper", "ollama-proxy-helper")
-}
 
 // upstreamFlags are the flags every command that reaches the proxy shares.
 type upstreamFlags struct {
@@ -54,13 +49,14 @@ func helperPort() (int, error) {
 	return cfg.HelperPort, err
 }
 
-func runRelay(args []string) int {
+func runRelay(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var uf upstreamFlags
 	uf.register(fs)
 	port, err := helperPort()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	forward := fs.String("listen", "127.0.0.1:3128", "address of the forward proxy (HTTP_PROXY/HTTPS_PROXY); empty turns it off")
@@ -69,14 +65,15 @@ func runRelay(args []string) int {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "relay: unexpected argument %q (all settings are flags; see -h)\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "relay: unexpected argument %q (all settings are flags; see -h)\n", fs.Arg(0))
 		return 2
 	}
-	return serveRelay(uf, relay.Listeners{Forward: *forward, Helper: *helper})
+	return serveRelay(uf, relay.Listeners{Forward: *forward, Helper: *helper}, stderr)
 }
 
-func runOllamaProxyHelper(args []string) int {
+func runOllamaProxyHelper(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ollama-proxy-helper", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: ollama-proxy-helper [flags] [PORT]\n\nPORT overrides $OLLAMA_PROXY_PORT (default 8765); the helper listens on 127.0.0.1:PORT.")
 		fs.PrintDefaults()
@@ -88,7 +85,7 @@ func runOllamaProxyHelper(args []string) int {
 	}
 	port, err := helperPort()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	switch fs.NArg() {
@@ -96,21 +93,21 @@ func runOllamaProxyHelper(args []string) int {
 	case 1:
 		p, err := strconv.Atoi(fs.Arg(0))
 		if err != nil || p < 0 || p > 65535 {
-			fmt.Fprintf(os.Stderr, "ollama-proxy-helper: PORT %q is not a port number (0-65535)\n", fs.Arg(0))
+			fmt.Fprintf(stderr, "ollama-proxy-helper: PORT %q is not a port number (0-65535)\n", fs.Arg(0))
 			return 2
 		}
 		port = p
 	default:
-		fmt.Fprintln(os.Stderr, "ollama-proxy-helper: takes at most one argument, the PORT")
+		fmt.Fprintln(stderr, "ollama-proxy-helper: takes at most one argument, the PORT")
 		return 2
 	}
-	return serveRelay(uf, relay.Listeners{Helper: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
+	return serveRelay(uf, relay.Listeners{Helper: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}, stderr)
 }
 
 // serveRelay runs until SIGTERM or SIGINT. Failing to start exits 1, so a
 // supervisor retries (the certificate may not be there yet).
-func serveRelay(uf upstreamFlags, l relay.Listeners) int {
-	logger := log.New(os.Stderr, "", log.LstdFlags)
+func serveRelay(uf upstreamFlags, l relay.Listeners, stderr io.Writer) int {
+	logger := log.New(stderr, "", log.LstdFlags)
 	up, target, err := uf.upstream()
 	if err != nil {
 		logger.Print(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"syscall"
@@ -11,10 +12,6 @@ import (
 
 	"github.com/slapenir/slapenir/internal/up"
 )
-
-func init() {
-	register("shell", "an interactive shell as the agent (uid 1000, no privileges), with the agent's environment; on the host, joins the agent of a running up ([--state-dir DIR]); args go to the shell, or -- CMD ARGS runs CMD instead", runShell)
-}
 
 // agentUID is the agent user the seed names: agent, uid and gid 1000.
 const agentUID = 1000
@@ -25,7 +22,7 @@ const agentUID = 1000
 // slapenir-agent bash` (whose .bashrc comes here) is a shell as agent, as
 // the seed says, and `slapenir up -- CMD` runs CMD as the agent; as anyone
 // else it just runs the program.
-func runShell(args []string) int {
+func runShell(args []string, stdout, stderr io.Writer) int {
 	// On the host, with an up running: join its agent, as `docker exec -it
 	// slapenir-agent bash` joins the container's. Inside the agent (the
 	// container's image and up's agent set InAgentEnv) this is the agent
@@ -43,14 +40,14 @@ func runShell(args []string) int {
 			}
 			prog, lerr := exec.LookPath(argv[0])
 			if lerr != nil {
-				fmt.Fprintf(os.Stderr, "slapenir shell: %v\n", lerr)
+				fmt.Fprintf(stderr, "slapenir shell: %v\n", lerr)
 				return 127
 			}
 			err = syscall.Exec(prog, argv, env)
-			fmt.Fprintf(os.Stderr, "slapenir shell: exec %s: %v\n", prog, err)
+			fmt.Fprintf(stderr, "slapenir shell: exec %s: %v\n", prog, err)
 			return 127
 		case joinAsked || !errors.Is(err, up.ErrNoUp):
-			fmt.Fprintf(os.Stderr, "slapenir shell: cannot join the agent of slapenir up: %v\n", err)
+			fmt.Fprintf(stderr, "slapenir shell: cannot join the agent of slapenir up: %v\n", err)
 			return 1
 		}
 	}
@@ -59,18 +56,18 @@ func runShell(args []string) int {
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]
 		if len(args) == 0 {
-			fmt.Fprintln(os.Stderr, "slapenir shell: nothing after --: give the command to run as the agent")
+			fmt.Fprintln(stderr, "slapenir shell: nothing after --: give the command to run as the agent")
 			return 2
 		}
 		if prog, err = exec.LookPath(args[0]); err != nil {
-			fmt.Fprintf(os.Stderr, "slapenir shell: %v (PATH=%s)\n", err, os.Getenv("PATH"))
+			fmt.Fprintf(stderr, "slapenir shell: %v (PATH=%s)\n", err, os.Getenv("PATH"))
 			return 127
 		}
 		args = args[1:]
 	} else {
 		if prog, err = exec.LookPath("bash"); err != nil {
 			if prog, err = exec.LookPath("sh"); err != nil {
-				fmt.Fprintln(os.Stderr, "slapenir shell: neither bash nor sh is on PATH")
+				fmt.Fprintln(stderr, "slapenir shell: neither bash nor sh is on PATH")
 				return 127
 			}
 		}
@@ -81,7 +78,7 @@ func runShell(args []string) int {
 	env := os.Environ()
 	if os.Geteuid() == 0 {
 		if err := dropToAgent(); err != nil {
-			fmt.Fprintf(os.Stderr, "slapenir shell: cannot become the agent (uid %d): %v\n", agentUID, err)
+			fmt.Fprintf(stderr, "slapenir shell: cannot become the agent (uid %d): %v\n", agentUID, err)
 			return 1
 		}
 		// The agent's home: the container's /home/agent, or up's, which
@@ -92,7 +89,7 @@ func runShell(args []string) int {
 		env = append(env, "USER=agent", "LOGNAME=agent")
 	}
 	err = syscall.Exec(prog, append([]string{prog}, args...), env)
-	fmt.Fprintf(os.Stderr, "slapenir shell: exec %s: %v\n", prog, err)
+	fmt.Fprintf(stderr, "slapenir shell: exec %s: %v\n", prog, err)
 	return 127
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/signal"
@@ -17,12 +18,9 @@ import (
 	"github.com/slapenir/slapenir/internal/up"
 )
 
-func init() {
-	register("up", "the whole system on one machine without Docker: CA, proxy, Ollama, and an agent under slapenir init; up -- CMD runs CMD as the agent", runUp)
-}
-
-func runUp(args []string) int {
+func runUp(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: slapenir up [flags] [-- CMD [ARGS...]]\n\nWith -- CMD, CMD runs as the agent (uid 1000 as root, the agent's environment, its namespace, this terminal) once every service is ready, and up stops with its exit code.")
 		fs.PrintDefaults()
@@ -49,28 +47,28 @@ func runUp(args []string) int {
 	var command []string
 	if rest := fs.Args(); len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
 		if len(rest) == 0 {
-			fmt.Fprintln(os.Stderr, "slapenir up: nothing after --: give the command to run as the agent (up -- aider-ollama)")
+			fmt.Fprintln(stderr, "slapenir up: nothing after --: give the command to run as the agent (up -- aider-ollama)")
 			return 2
 		}
 		command = rest
 	} else if len(rest) > 0 {
-		fmt.Fprintf(os.Stderr, "slapenir up: unexpected argument %q (settings are flags; a command to run as the agent goes after --)\n", rest[0])
+		fmt.Fprintf(stderr, "slapenir up: unexpected argument %q (settings are flags; a command to run as the agent goes after --)\n", rest[0])
 		return 2
 	}
 	switch {
 	case *fakeOllama && *noFakeOllama:
-		fmt.Fprintln(os.Stderr, "slapenir up: --fake-ollama and --no-fake-ollama contradict each other")
+		fmt.Fprintln(stderr, "slapenir up: --fake-ollama and --no-fake-ollama contradict each other")
 		return 2
 	case *shell && command != nil:
-		fmt.Fprintln(os.Stderr, "slapenir up: --shell and -- CMD both say what runs as the agent: give one")
+		fmt.Fprintln(stderr, "slapenir up: --shell and -- CMD both say what runs as the agent: give one")
 		return 2
 	case *ephemeral && *stateDir != "":
-		fmt.Fprintln(os.Stderr, "slapenir up: --ephemeral makes its own temporary state directory: drop --state-dir")
+		fmt.Fprintln(stderr, "slapenir up: --ephemeral makes its own temporary state directory: drop --state-dir")
 		return 2
 	}
 	env, read, err := withDotenv(os.Environ(), *envFile, flagGiven(fs, "env-file"))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "slapenir up:", err)
+		fmt.Fprintln(stderr, "slapenir up:", err)
 		return 2
 	}
 	if len(read) > 0 {
@@ -114,7 +112,7 @@ func runUp(args []string) int {
 		Ollama:    choice,
 		AgentName: *agentName,
 		Heartbeat: *heartbeat,
-		Out:       os.Stdout,
+		Out:       stdout,
 		Env:       env,
 	})
 	var ce *up.CommandExit
@@ -122,7 +120,7 @@ func runUp(args []string) int {
 		return ce.Code
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	return 0

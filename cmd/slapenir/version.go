@@ -2,13 +2,12 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/slapenir/slapenir/internal/version"
 )
 
-func init() {
-	register("version", "print version and build information", func([]string) int {
-		fmt.Println(version.Long())
-		return 0
-	})
+func runVersion(_ []string, stdout, _ io.Writer) int {
+	fmt.Fprintln(stdout, version.Long())
+	return 0
 }
