@@ -1,23 +1,17 @@
 package proxy
 
 import (
-	"encoding/json"
 	"net/http"
-	"strconv"
+
+	"github.com/slapenir/slapenir/internal/jsonreply"
 )
 
-// errorReply is the one JSON shape every refusal and failure has, whichever of
-// the three ways the request came in: a person reads error, a program matches
-// reason, and host says which destination was meant.
-type errorReply struct {
-	Error  string `json:"error"`
-	Reason string `json:"reason"`
-	Host   string `json:"host,omitempty"`
-}
+// errorReply is the one JSON shape every refusal and failure has, whichever
+// of the three ways the request came in.
+type errorReply = jsonreply.Body
 
 func errorBody(msg, reason, host string) []byte {
-	b, _ := json.Marshal(errorReply{Error: msg, Reason: reason, Host: host})
-	return append(b, '\n')
+	return jsonreply.Encode(jsonreply.Body{Error: msg, Reason: reason, Host: host})
 }
 
 // writeError sends the JSON error reply and notes it on the exchange's record.
@@ -29,13 +23,7 @@ func writeError(w http.ResponseWriter, x *exchange, status int, msg, reason stri
 	if x != nil {
 		host = x.rec.Host
 	}
-	body := errorBody(msg, reason, host)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	jsonreply.Write(w, status, jsonreply.Body{Error: msg, Reason: reason, Host: host})
 }
 
 func statusText(code int) string {

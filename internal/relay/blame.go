@@ -8,6 +8,8 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+
+	"github.com/slapenir/slapenir/internal/jsonreply"
 )
 
 // maxProxyError bounds how much of a proxy error reply is read to reword it;
@@ -52,8 +54,7 @@ func (h *helper) reword(resp *http.Response) error {
 		resp.Header.Set("Content-Length", strconv.Itoa(len(raw)))
 		return nil
 	}
-	body, _ := json.Marshal(failure{Error: msg, Reason: pr.Reason})
-	body = append(body, '\n')
+	body := jsonreply.Encode(jsonreply.Body{Error: msg, Reason: pr.Reason})
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
 	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))

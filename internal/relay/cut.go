@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/slapenir/slapenir/internal/jsonreply"
 )
 
 // cutReporter passes an NDJSON stream through and, when it breaks before its
@@ -37,7 +39,7 @@ func (c *cutReporter) Read(p []byte) (int, error) {
 	if err == nil || errors.Is(err, io.EOF) {
 		return n, err
 	}
-	line, _ := json.Marshal(failure{Error: fmt.Sprintf(
+	line, _ := json.Marshal(jsonreply.Body{Error: fmt.Sprintf(
 		"ollama helper: the stream from %s broke after %d bytes: %v (the proxy or Ollama stopped mid-answer)", c.what, c.passed, err)})
 	if !c.atLineStart {
 		c.pending = append(c.pending, '\n')

@@ -1,9 +1,9 @@
 package relay
 
 import (
-	"encoding/json"
 	"net/http"
-	"strconv"
+
+	"github.com/slapenir/slapenir/internal/jsonreply"
 )
 
 // The hops a failure is blamed on. Every 502 the relay writes names one, so a
@@ -14,14 +14,6 @@ const (
 	hopProxyOllama = "proxy → Ollama"
 )
 
-// failure is the JSON every refusal of the relay has. error is Ollama's own
-// field, so Ollama clients show the message; reason is for programs, and the
-// same vocabulary as the proxy's.
-type failure struct {
-	Error  string `json:"error"`
-	Reason string `json:"reason,omitempty"`
-}
-
 // Reasons of the relay's own refusals.
 const (
 	reasonProxyUnreachable = "proxy_unreachable"
@@ -30,13 +22,8 @@ const (
 	reasonBadRequest       = "bad_request"
 )
 
+// writeFailure answers a refusal of the relay's own in the proxy's JSON
+// shape (jsonreply), whose error field Ollama clients show.
 func writeFailure(w http.ResponseWriter, status int, msg, reason string) {
-	body, _ := json.Marshal(failure{Error: msg, Reason: reason})
-	body = append(body, '\n')
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	jsonreply.Write(w, status, jsonreply.Body{Error: msg, Reason: reason})
 }
