@@ -59,7 +59,7 @@ func printSummary(w io.Writer, c *config.Config) {
 	p := c.Policy
 	telemetry := "off"
 	if p.TelemetryOn() {
-		telemetry = fmt.Sprintf("on (%d hosts)", len(config.TelemetryHosts))
+		telemetry = fmt.Sprintf("on (%d hosts)", len(policy.TelemetryHosts))
 	}
 	ports := make([]string, len(p.ConnectPorts))
 	for i, port := range p.ConnectPorts {

@@ -7,15 +7,16 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/slapenir/slapenir/internal/policy"
 	"github.com/slapenir/slapenir/internal/secrets"
 )
 
 // Config is the whole proxy configuration file.
 type Config struct {
-	Listen string `yaml:"listen"` // default ":3000"
-	Policy Policy `yaml:"policy"`
-	Audit  Audit  `yaml:"audit"`
-	Limits Limits `yaml:"limits"`
+	Listen string        `yaml:"listen"` // default ":3000"
+	Policy policy.Config `yaml:"policy"`
+	Audit  Audit         `yaml:"audit"`
+	Limits Limits        `yaml:"limits"`
 	// TLS is the mTLS listener. Absent, the proxy still requires client
 	// certificates: it makes a development CA in StateDir and serves a
 	// certificate from it (plain HTTP only with --insecure-plaintext).
@@ -45,17 +46,6 @@ type Config struct {
 	lines map[string]int
 }
 
-// Policy is the egress policy: which destinations a request may reach.
-type Policy struct {
-	Default       string   `yaml:"default"`        // "allow" (default) | "deny"
-	Mode          string   `yaml:"mode"`           // "enforce" (default) | "report"
-	Allow         []Rule   `yaml:"allow"`          // host globs with optional ":port" ("*.github.com", "api.openai.com:443", "example.com:*"), each alone or with methods and paths
-	Deny          []Rule   `yaml:"deny"`           // the same, checked before Allow
-	PrivateAllow  []string `yaml:"private_allow"`  // host names/globs, IPs or CIDRs allowed despite resolving to private addresses
-	ConnectPorts  []int    `yaml:"connect_ports"`  // ports CONNECT may reach, default [443]
-	TelemetryDeny *bool    `yaml:"telemetry_deny"` // the built-in telemetry deny list (TelemetryHosts); default true
-}
-
 // Version names this configuration as the proxy runs it: the first 12 hex
 // digits of the SHA-256 of its YAML form, defaults and command-line
 // overrides included, so the same settings give the same version however
@@ -68,41 +58,6 @@ func (c *Config) Version() string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:6])
-}
-
-// Rule is one policy.allow or policy.deny entry: a host glob, written
-// alone ("api.github.com") or as a mapping that also narrows it to some
-// methods and path patterns:
-//
-//	{host: api.github.com, methods: [GET], paths: ["/repos/acme/**"]}
-//
-// In a path pattern "*" is one segment and "**" any number of them.
-type Rule struct {
-	Host    string   `yaml:"host"`
-	Methods []string `yaml:"methods,omitempty"`
-	Paths   []string `yaml:"paths,omitempty"`
-}
-
-// setScalar takes the short form: a glob alone.
-func (r *Rule) setScalar(s string) { r.Host = s }
-
-// Narrowed reports whether r names methods or paths, which only a request
-// the proxy can see (not a blind CONNECT tunnel) can be decided by.
-func (r Rule) Narrowed() bool { return len(r.Methods)+len(r.Paths) > 0 }
-
-// Hosts is a list of rules of host globs alone.
-func Hosts(globs ...string) []Rule {
-	out := make([]Rule, len(globs))
-	for i, g := range globs {
-		out[i] = Rule{Host: g}
-	}
-	return out
-}
-
-// TelemetryOn reports whether the built-in telemetry deny list applies; an
-// unset value means yes.
-func (p Policy) TelemetryOn() bool {
-	return p.TelemetryDeny == nil || *p.TelemetryDeny
 }
 
 // Metrics is where /metrics is also served, in plain HTTP without client
@@ -168,36 +123,14 @@ type Limits struct {
 	ShutdownGrace         Duration `yaml:"shutdown_grace"`      // default 10s
 }
 
-// TelemetryHosts are the analytics and error-reporting endpoints coding
-// agents phone home to, denied unless policy.telemetry_deny is false. The
-// list is the original SLAPENIR's.
-var TelemetryHosts = []string{
-	"telemetry.anthropic.com",
-	"sentry.io",
-	"*.sentry.io",
-	"analytics.google.com",
-	"*.segment.com",
-	"*.mixpanel.com",
-	"*.amplitude.com",
-	"api.cline.bot",
-	"*.cline.bot",
-}
-
 // Default returns the configuration used when no file is given, with every
 // field filled. Each call returns a fresh value that the caller may change.
 func Default() *Config {
-	on := true
 	return &Config{
 		Listen:      ":3000",
 		DefaultRole: DefaultRoleName,
 		DLP:         DLP{Mode: DLPOff},
-		Policy: Policy{
-			Default:       "allow",
-			Mode:          "enforce",
-			PrivateAllow:  []string{"host.docker.internal"},
-			ConnectPorts:  []int{443},
-			TelemetryDeny: &on,
-		},
+		Policy:      policy.Default(),
 		Audit: Audit{
 			Stdout:     true,
 			MaxSizeMB:  100,

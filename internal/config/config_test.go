@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slapenir/slapenir/internal/policy"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -35,12 +36,12 @@ func TestDefaultIsValidAndComplete(t *testing.T) {
 
 func TestTelemetryHostsAreValidGlobs(t *testing.T) {
 	c := Default()
-	c.Policy.Deny = Hosts(TelemetryHosts...)
+	c.Policy.Deny = policy.Hosts(policy.TelemetryHosts...)
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if len(TelemetryHosts) != 9 {
-		t.Errorf("TelemetryHosts has %d entries, want the original's 9", len(TelemetryHosts))
+	if len(policy.TelemetryHosts) != 9 {
+		t.Errorf("TelemetryHosts has %d entries, want the original's 9", len(policy.TelemetryHosts))
 	}
 }
 
@@ -71,7 +72,7 @@ limits:
 	}
 	want := Default()
 	want.Listen = "127.0.0.1:0"
-	want.Policy.Allow = Hosts("*.github.com", "api.openai.com:443")
+	want.Policy.Allow = policy.Hosts("*.github.com", "api.openai.com:443")
 	want.Policy.PrivateAllow = []string{}
 	off := false
 	want.Policy.TelemetryDeny = &off
@@ -211,15 +212,6 @@ func TestValidateWithoutFileHasNoLines(t *testing.T) {
 	}
 }
 
-func TestSuggest(t *testing.T) {
-	names := []string{"listen", "policy", "audit", "limits"}
-	for word, want := range map[string]string{"polcy": "policy", "listne": "listen", "audi": "audit", "x": "", "limit": "limits", "foo": ""} {
-		if got := suggest(word, names); got != want {
-			t.Errorf("suggest(%q) = %q, want %q", word, got, want)
-		}
-	}
-}
-
 func TestTLSSection(t *testing.T) {
 	c, err := Parse("p.yaml", []byte("tls:\n  cert: /c.pem\n  key: /k.pem\n  client_ca: /ca.pem\n  allowed_identities: [\"agent-*\"]\n"))
 	if err != nil {
@@ -333,7 +325,7 @@ intercept:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Rule{{Host: "api.openai.com"}, {Host: "api.github.com", Methods: []string{"GET"}, Paths: []string{"/repos/acme/**"}}, {Host: "internal.example:8080", Methods: []string{"POST"}}}
+	want := []policy.Rule{{Host: "api.openai.com"}, {Host: "api.github.com", Methods: []string{"GET"}, Paths: []string{"/repos/acme/**"}}, {Host: "internal.example:8080", Methods: []string{"POST"}}}
 	if !reflect.DeepEqual(c.Policy.Allow, want) || c.Policy.Deny[0].Paths[0] != "/admin/*" {
 		t.Fatalf("allow %+v, deny %+v", c.Policy.Allow, c.Policy.Deny)
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/slapenir/slapenir/internal/didyoumean"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -157,9 +158,9 @@ func (d *decoder) value(path string, n *yaml.Node, v reflect.Value) {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return
 	}
-	if sc, ok := v.Addr().Interface().(interface{ setScalar(string) }); ok && n.Kind == yaml.ScalarNode {
+	if sc, ok := v.Addr().Interface().(interface{ SetScalar(string) }); ok && n.Kind == yaml.ScalarNode {
 		// A type with a short form (a Rule written as its host alone).
-		sc.setScalar(n.Value)
+		sc.SetScalar(n.Value)
 		return
 	}
 	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) {
@@ -232,7 +233,7 @@ func (d *decoder) mapping(path string, n *yaml.Node, v reflect.Value) {
 		idx, ok := fields[key]
 		if !ok {
 			msg := fmt.Sprintf("unknown key %q", join(path, key))
-			if s := suggest(key, names); s != "" {
+			if s := didyoumean.Suggest(key, names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			} else {
 				msg += fmt.Sprintf(" (known keys %s: %s)", where, strings.Join(names, ", "))

@@ -5,6 +5,9 @@ import (
 	"math"
 	"regexp"
 	"strings"
+
+	"github.com/slapenir/slapenir/internal/didyoumean"
+	"github.com/slapenir/slapenir/internal/policy"
 )
 
 // DefaultRoleName is the role the top-level policy, limits and dlp
@@ -21,8 +24,8 @@ type Role struct {
 	Identities []string `yaml:"identities"` // globs over the certificate's CN and SANs ("agent-ci-*")
 	// Policy is the role's egress policy. Unset keys take the built-in
 	// defaults (as the top-level policy does), not the top-level values.
-	Policy Policy     `yaml:"policy"`
-	Limits RoleLimits `yaml:"limits"`
+	Policy policy.Config `yaml:"policy"`
+	Limits RoleLimits    `yaml:"limits"`
 	// Credentials are the names of the secrets.credentials the role may
 	// have injected; absent means all of them, [] none. A placeholder of
 	// a credential not granted is forwarded unchanged and audited.
@@ -59,7 +62,7 @@ const (
 type EffectiveRole struct {
 	Name                  string
 	Identities            []string // nil for the default role: it matches whoever no other role does
-	Policy                Policy
+	Policy                policy.Config
 	RatePerSecond         float64
 	RateBurst             int
 	MaxTunnelsPerIdentity int
@@ -74,7 +77,7 @@ func (c *Config) EffectiveRoles() []EffectiveRole {
 	out := make([]EffectiveRole, 0, len(c.Roles)+1)
 	for _, r := range c.Roles {
 		e := EffectiveRole{
-			Name: r.Name, Identities: r.Identities, Policy: withDefaults(r.Policy), DLP: r.DLP,
+			Name: r.Name, Identities: r.Identities, Policy: r.Policy.WithDefaults(), DLP: r.DLP,
 			RatePerSecond: c.Limits.RatePerSecond, RateBurst: c.Limits.RateBurst,
 			MaxTunnelsPerIdentity: c.Limits.MaxTunnelsPerIdentity,
 		}
@@ -105,7 +108,7 @@ func (c *Config) EffectiveRoles() []EffectiveRole {
 func (c *Config) fillRoleDefaults() {
 	for i := range c.Roles {
 		r := &c.Roles[i]
-		r.Policy = withDefaults(r.Policy)
+		r.Policy = r.Policy.WithDefaults()
 		if r.DLP.Mode == "" {
 			r.DLP.Mode = DLPOff
 		}
@@ -116,27 +119,6 @@ func (c *Config) fillRoleDefaults() {
 	if c.DefaultRole == "" {
 		c.DefaultRole = DefaultRoleName
 	}
-}
-
-// withDefaults is p with the built-in default for each key left unset.
-func withDefaults(p Policy) Policy {
-	def := Default().Policy
-	if p.Default == "" {
-		p.Default = def.Default
-	}
-	if p.Mode == "" {
-		p.Mode = def.Mode
-	}
-	if p.PrivateAllow == nil {
-		p.PrivateAllow = def.PrivateAllow
-	}
-	if p.ConnectPorts == nil {
-		p.ConnectPorts = def.ConnectPorts
-	}
-	if p.TelemetryDeny == nil {
-		p.TelemetryDeny = def.TelemetryDeny
-	}
-	return p
 }
 
 var roleName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -189,7 +171,7 @@ func (v *validator) roles() {
 			known = append(known, r.Name)
 		}
 		msg := fmt.Sprintf("%q is not a role (known: %s)", d, strings.Join(known, ", "))
-		if s := suggest(d, known); s != "" {
+		if s := didyoumean.Suggest(d, known); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		v.add("default_role", "%s", msg)

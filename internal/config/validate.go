@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"net/netip"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/slapenir/slapenir/internal/didyoumean"
 	"github.com/slapenir/slapenir/internal/hostport"
+	"github.com/slapenir/slapenir/internal/policy"
 )
 
 // Validate checks every value and returns a *Problems listing all that are
@@ -120,95 +121,26 @@ func checkListen(s string) error {
 }
 
 // policyOf checks the policy p found at path (the top level's or a
-// role's).
-func (v *validator) policyOf(path string, p Policy) {
-	v.oneOf(path+".default", p.Default, "allow", "deny")
-	v.oneOf(path+".mode", p.Mode, "enforce", "report")
-	v.rules(path+".allow", p.Allow, p.ConnectPorts)
-	v.rules(path+".deny", p.Deny, p.ConnectPorts)
-	for i, s := range p.PrivateAllow {
-		path := fmt.Sprintf("%s.private_allow[%d]", path, i)
-		if err := CheckPrivateAllow(s); err != nil {
-			v.add(path, "%v", err)
-		}
+// role's): its own checks (policy.Config.Validate), and that a rule
+// narrowed to methods or paths is for a host whose CONNECT tunnels the
+// proxy intercepts (in intercept.hosts or a credential's hosts), unless
+// its port cannot be tunnelled at all: a blind tunnel is decided by host
+// alone, so the rule would silently not apply to https.
+func (v *validator) policyOf(path string, p policy.Config) {
+	for _, pr := range p.Validate() {
+		v.add(path+"."+pr.Path, "%s", pr.Msg)
 	}
-	for i, port := range p.ConnectPorts {
-		if port < 1 || port > 65535 {
-			v.add(fmt.Sprintf("%s.connect_ports[%d]", path, i), "port %d out of range 1-65535", port)
-		}
-	}
-}
-
-func (v *validator) oneOf(path, got string, want ...string) {
-	for _, w := range want {
-		if got == w {
-			return
-		}
-	}
-	quoted := make([]string, len(want))
-	for i, w := range want {
-		quoted[i] = strconv.Quote(w)
-	}
-	msg := fmt.Sprintf("%q is not %s", got, strings.Join(quoted, " or "))
-	if s := suggest(got, want); s != "" {
-		msg += fmt.Sprintf(" (did you mean %q?)", s)
-	}
-	v.add(path, "%s", msg)
-}
-
-// rules checks policy.allow or policy.deny. A rule narrowed to methods or
-// paths must be for a host whose CONNECT tunnels the proxy intercepts (in
-// intercept.hosts or a credential's hosts), unless its port cannot be
-// tunnelled at all: a blind tunnel is decided by host alone, so the rule
-// would silently not apply to https.
-func (v *validator) rules(path string, list []Rule, connectPorts []int) {
-	for i, r := range list {
-		at := fmt.Sprintf("%s[%d]", path, i)
-		g, err := hostport.ParseGlob(r.Host)
-		if err != nil {
-			v.add(at, "bad host glob %q: %v", r.Host, errors.Unwrap(err))
-			continue
-		}
-		for j, m := range r.Methods {
-			if !isMethod(m) {
-				v.add(fmt.Sprintf("%s.methods[%d]", at, j), "%q is not an HTTP method (upper case, such as GET or POST)", m)
+	for _, list := range []struct {
+		name  string
+		rules []policy.Rule
+	}{{"allow", p.Allow}, {"deny", p.Deny}} {
+		for i, r := range list.rules {
+			g, err := hostport.ParseGlob(r.Host)
+			if err == nil && r.Narrowed() && v.tunnelledBlind(g, p.ConnectPorts) {
+				v.add(fmt.Sprintf("%s.%s[%d]", path, list.name, i), "a rule with methods or paths for %q needs its tunnels intercepted: add %q to intercept.hosts (a CONNECT tunnel the proxy does not intercept is decided by host alone, so the rule would not apply to https)", r.Host, r.Host)
 			}
 		}
-		for j, pat := range r.Paths {
-			if err := CheckPathPattern(pat); err != nil {
-				v.add(fmt.Sprintf("%s.paths[%d]", at, j), "%v", err)
-			}
-		}
-		if r.Narrowed() && v.tunnelledBlind(g, connectPorts) {
-			v.add(at, "a rule with methods or paths for %q needs its tunnels intercepted: add %q to intercept.hosts (a CONNECT tunnel the proxy does not intercept is decided by host alone, so the rule would not apply to https)", r.Host, r.Host)
-		}
 	}
-}
-
-func isMethod(m string) bool {
-	if m == "" {
-		return false
-	}
-	for _, c := range m {
-		if c < 'A' || c > 'Z' {
-			return false
-		}
-	}
-	return true
-}
-
-// CheckPathPattern checks one path pattern of a policy rule: it starts
-// with "/"; "*" and "**" stand for whole segments only.
-func CheckPathPattern(p string) error {
-	if !strings.HasPrefix(p, "/") {
-		return fmt.Errorf("path pattern %q does not start with \"/\"", p)
-	}
-	for _, seg := range strings.Split(p[1:], "/") {
-		if strings.Contains(seg, "*") && seg != "*" && seg != "**" {
-			return fmt.Errorf("path pattern %q: \"*\" and \"**\" stand for whole segments (\"/repos/*/issues\", \"/repos/**\"), not part of one", p)
-		}
-	}
-	return nil
 }
 
 // tunnelledBlind says whether CONNECT tunnels to hosts of g may be
@@ -242,32 +174,10 @@ func (v *validator) globs(path string, list []string) {
 	}
 }
 
-// CheckPrivateAllow checks one policy.private_allow entry: a CIDR
-// ("172.17.0.0/16"), an IP ("192.168.1.5"), or a host name or glob without
-// a port ("host.docker.internal", "*.internal"). The policy package reads
-// entries the same way.
-func CheckPrivateAllow(s string) error {
-	switch {
-	case strings.Contains(s, "/"):
-		if _, err := netip.ParsePrefix(s); err != nil {
-			return fmt.Errorf("bad CIDR %q (want an address range such as 172.17.0.0/16)", s)
-		}
-	case isIP(s):
-	default:
-		g, err := hostport.ParseGlob(s)
-		if err != nil {
-			return fmt.Errorf("bad host, IP or CIDR %q: %v", s, errors.Unwrap(err))
-		}
-		if g.Port != 0 {
-			return fmt.Errorf("%q has a port; private_allow entries name hosts or ranges, not ports", s)
-		}
+func (v *validator) oneOf(path, got string, want ...string) {
+	if msg := didyoumean.OneOf(got, want...); msg != "" {
+		v.add(path, "%s", msg)
 	}
-	return nil
-}
-
-func isIP(s string) bool {
-	_, err := netip.ParseAddr(s)
-	return err == nil
 }
 
 func (v *validator) audit() {

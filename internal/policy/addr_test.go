@@ -3,12 +3,10 @@ package policy
 import (
 	"net/netip"
 	"testing"
-
-	"github.com/slapenir/slapenir/internal/config"
 )
 
 func TestCheckAddrRanges(t *testing.T) {
-	p := mustNew(t, config.Policy{})
+	p := mustNew(t, Config{})
 	cases := []struct {
 		ip     string
 		reason string
@@ -84,7 +82,7 @@ func TestCheckAddrRanges(t *testing.T) {
 }
 
 func TestCheckAddrPrivateAllow(t *testing.T) {
-	p := mustNew(t, config.Policy{PrivateAllow: []string{
+	p := mustNew(t, Config{PrivateAllow: []string{
 		"host.docker.internal", "*.corp.internal", "172.17.0.0/16", "192.168.1.5", "fd00::/8", "169.254.169.254",
 	}})
 	cases := []struct {
@@ -115,7 +113,7 @@ func TestCheckAddrPrivateAllow(t *testing.T) {
 }
 
 func TestCheckAddrReportMode(t *testing.T) {
-	p := mustNew(t, config.Policy{Mode: "report"})
+	p := mustNew(t, Config{Mode: "report"})
 	d := p.CheckAddr("metadata.google.internal", netip.MustParseAddr("169.254.169.254"))
 	if want := (Decision{true, true, ReasonMetadataAddress, "169.254.169.254"}); d != want {
 		t.Errorf("report mode CheckAddr = %+v, want %+v", d, want)
@@ -128,7 +126,7 @@ func TestCheckAddrReportMode(t *testing.T) {
 // TestCheckAddrAllocatesNothing: every dial checks its address (namedPrefix
 // keeps each range's text, so a refusal names it without formatting).
 func TestCheckAddrAllocatesNothing(t *testing.T) {
-	p := mustNew(t, config.Policy{PrivateAllow: []string{"host.docker.internal", "172.17.0.0/16"}})
+	p := mustNew(t, Config{PrivateAllow: []string{"host.docker.internal", "172.17.0.0/16"}})
 	public, private, allowed, meta := netip.MustParseAddr("140.82.121.6"), netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("172.17.0.5"), netip.MustParseAddr("169.254.169.254")
 	if n := testing.AllocsPerRun(100, func() {
 		p.CheckAddr("api.github.com", public)

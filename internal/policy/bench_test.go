@@ -4,20 +4,18 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
-
-	"github.com/slapenir/slapenir/internal/config"
 )
 
 // benchPolicy has about a hundred rules: 50 allow and 40 deny globs, half
 // exact and half wildcard, plus the telemetry list and ten private ranges.
 func benchPolicy(b *testing.B) *Policy {
-	cfg := config.Default().Policy
+	cfg := Default()
 	cfg.Default = "deny"
 	for i := range 25 {
-		cfg.Allow = append(cfg.Allow, config.Hosts(fmt.Sprintf("api%d.allowed%d.example:443", i, i), fmt.Sprintf("*.cdn%d.example", i))...)
+		cfg.Allow = append(cfg.Allow, Hosts(fmt.Sprintf("api%d.allowed%d.example:443", i, i), fmt.Sprintf("*.cdn%d.example", i))...)
 	}
 	for i := range 20 {
-		cfg.Deny = append(cfg.Deny, config.Hosts(fmt.Sprintf("bad%d.example", i), fmt.Sprintf("*.tracker%d.example", i))...)
+		cfg.Deny = append(cfg.Deny, Hosts(fmt.Sprintf("bad%d.example", i), fmt.Sprintf("*.tracker%d.example", i))...)
 	}
 	for i := range 10 {
 		cfg.PrivateAllow = append(cfg.PrivateAllow, fmt.Sprintf("10.%d.0.0/16", i))
@@ -64,12 +62,12 @@ func BenchmarkCheckAddr(b *testing.B) {
 // methods and paths (with the telemetry list and a narrowed deny rule
 // checked first): the cost of method and path rules on the request path.
 func BenchmarkDecideRequest(b *testing.B) {
-	pc := config.Default().Policy
+	pc := Default()
 	pc.Default = "deny"
 	pc.Allow = append(pc.Allow,
-		config.Rule{Host: "api.github.com", Methods: []string{"GET", "HEAD"}, Paths: []string{"/repos/acme/**", "/user"}},
-		config.Rule{Host: "api.github.com", Methods: []string{"POST"}, Paths: []string{"/repos/acme/*/issues"}})
-	pc.Deny = append(pc.Deny, config.Rule{Host: "*.github.com", Methods: []string{"DELETE"}})
+		Rule{Host: "api.github.com", Methods: []string{"GET", "HEAD"}, Paths: []string{"/repos/acme/**", "/user"}},
+		Rule{Host: "api.github.com", Methods: []string{"POST"}, Paths: []string{"/repos/acme/*/issues"}})
+	pc.Deny = append(pc.Deny, Rule{Host: "*.github.com", Methods: []string{"DELETE"}})
 	p := mustNew(b, pc)
 	for _, c := range []struct{ name, method, path string }{
 		{"allowed by the first rule", "GET", "/repos/acme/widgets/pulls/12/files"},

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
-
-	"github.com/slapenir/slapenir/internal/config"
 )
 
 // listen starts a TCP listener on ip that accepts connections and reports
@@ -121,7 +119,7 @@ func (s *dnsServer) answer(req []byte) ([]byte, bool) {
 
 func TestDialerRefusesLocalhost(t *testing.T) {
 	port, arrived := listen(t, "127.0.0.1")
-	d := &Dialer{Policy: mustNew(t, config.Default().Policy)}
+	d := &Dialer{Policy: mustNew(t, Default())}
 	conn, err := d.DialContext(context.Background(), "tcp", "localhost:"+strconv.Itoa(port))
 	if err == nil {
 		conn.Close()
@@ -142,7 +140,7 @@ func TestDialerRefusesLocalhost(t *testing.T) {
 }
 
 func TestDialerRefusesMetadataLiteral(t *testing.T) {
-	d := &Dialer{Policy: mustNew(t, config.Default().Policy)}
+	d := &Dialer{Policy: mustNew(t, Default())}
 	_, err := d.DialContext(context.Background(), "tcp", "169.254.169.254:80")
 	var refused *RefusedError
 	if !errors.As(err, &refused) || refused.Decision.Reason != ReasonMetadataAddress {
@@ -157,7 +155,7 @@ func TestDialerRefusesMetadataLiteral(t *testing.T) {
 
 func TestDialerAllowsPrivateAllowHost(t *testing.T) {
 	port, arrived := listen(t, "127.0.0.1")
-	cfg := config.Default().Policy
+	cfg := Default()
 	cfg.PrivateAllow = []string{"localhost"}
 	d := &Dialer{Policy: mustNew(t, cfg)}
 	if a := dialArrival(t, d, "localhost", port, arrived); a != netip.MustParseAddr("127.0.0.1") {
@@ -174,7 +172,7 @@ func TestDialerDialsTheCheckedAddress(t *testing.T) {
 		{netip.MustParseAddr("127.0.0.1")},
 		{netip.MustParseAddr("127.0.0.2")},
 	}}
-	cfg := config.Default().Policy
+	cfg := Default()
 	cfg.PrivateAllow = []string{"127.0.0.1"}
 	d := &Dialer{Policy: mustNew(t, cfg), Resolver: dns.start(t)}
 
@@ -199,7 +197,7 @@ func TestDialerDialsTheCheckedAddress(t *testing.T) {
 func TestDialerSkipsRefusedAddresses(t *testing.T) {
 	port, arrived := listen(t, "127.0.0.1")
 	dns := &dnsServer{answers: [][]netip.Addr{{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1")}}}
-	cfg := config.Default().Policy
+	cfg := Default()
 	cfg.PrivateAllow = []string{"127.0.0.1/32"}
 	d := &Dialer{Policy: mustNew(t, cfg), Resolver: dns.start(t)}
 	if a := dialArrival(t, d, "mixed.test", port, arrived); a != netip.MustParseAddr("127.0.0.1") {
@@ -209,7 +207,7 @@ func TestDialerSkipsRefusedAddresses(t *testing.T) {
 
 func TestDialerReportMode(t *testing.T) {
 	port, arrived := listen(t, "127.0.0.1")
-	cfg := config.Default().Policy
+	cfg := Default()
 	cfg.Mode = "report"
 	d := &Dialer{Policy: mustNew(t, cfg)}
 	// In report mode the dial goes through; the proxy notes the would-be
@@ -218,7 +216,7 @@ func TestDialerReportMode(t *testing.T) {
 }
 
 func TestDialerErrors(t *testing.T) {
-	d := &Dialer{Policy: mustNew(t, config.Policy{PrivateAllow: []string{"127.0.0.0/8"}}), Timeout: 5 * time.Second}
+	d := &Dialer{Policy: mustNew(t, Config{PrivateAllow: []string{"127.0.0.0/8"}}), Timeout: 5 * time.Second}
 	ctx := context.Background()
 	if _, err := d.DialContext(ctx, "udp", "127.0.0.1:53"); err == nil || !strings.Contains(err.Error(), "only tcp") {
 		t.Errorf("udp dial: %v", err)
@@ -275,7 +273,7 @@ func TestResolverAddressNotInErrors(t *testing.T) {
 		var d net.Dialer
 		return d.DialContext(ctx, "udp", ln.LocalAddr().String())
 	}}
-	d := &Dialer{Policy: mustNew(t, config.Policy{}), Resolver: r}
+	d := &Dialer{Policy: mustNew(t, Config{}), Resolver: r}
 	_, err = d.DialContext(context.Background(), "tcp", "no-such-host.example:80")
 	if err == nil {
 		t.Fatal("a failed lookup dialled")

@@ -7,5 +7,6 @@
 //
 // Every Decision carries a stable snake_case reason for the audit log. The
 // package must not write audit records, answer HTTP, or read configuration
-// files: it receives a config.Policy and returns decisions and connections.
+// files: it receives a Config (which the config package embeds and checks
+// with Validate) and returns decisions and connections.
 package policy

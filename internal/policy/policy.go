@@ -1,17 +1,15 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 
-	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/hostport"
 )
 
-// Policy is a compiled config.Policy. It is immutable and safe for
+// Policy is a compiled Config. It is immutable and safe for
 // concurrent use.
 type Policy struct {
 	report       bool
@@ -27,75 +25,47 @@ type Policy struct {
 
 // New compiles cfg. Empty Default and Mode mean "allow" and "enforce" and a
 // nil TelemetryDeny means on; lists are taken as they are, so start from
-// config.Default().Policy to get the default CONNECT port and private_allow.
-// Values config.Validate accepts never fail here; anything else is
-// reported, every problem at once.
-func New(cfg config.Policy) (*Policy, error) {
-	p := &Policy{connectPorts: map[int]bool{}}
-	var errs []error
-	switch cfg.Default {
-	case "", "allow":
-		p.defaultAllow = true
-	case "deny":
-	default:
-		errs = append(errs, fmt.Errorf("default %q is not \"allow\" or \"deny\"", cfg.Default))
+// Default() (or cfg.WithDefaults()) to get the default CONNECT port and
+// private_allow. A cfg with any problem (Validate) is refused, every
+// problem named.
+func New(cfg Config) (*Policy, error) {
+	if cfg.Default == "" {
+		cfg.Default = "allow"
 	}
-	switch cfg.Mode {
-	case "", "enforce":
-	case "report":
-		p.report = true
-	default:
-		errs = append(errs, fmt.Errorf("mode %q is not \"enforce\" or \"report\"", cfg.Mode))
+	if cfg.Mode == "" {
+		cfg.Mode = "enforce"
 	}
-	errs = append(errs, addRules(&p.allow, "allow", cfg.Allow)...)
-	errs = append(errs, addRules(&p.deny, "deny", cfg.Deny)...)
-	if cfg.TelemetryOn() {
-		errs = append(errs, addGlobs(&p.telemetry, "telemetry", config.TelemetryHosts)...)
-	}
-	for i, port := range cfg.ConnectPorts {
-		if port < 1 || port > 65535 {
-			errs = append(errs, fmt.Errorf("connect_ports[%d]: port %d out of range 1-65535", i, port))
+	if probs := cfg.Validate(); len(probs) > 0 {
+		msgs := make([]string, len(probs))
+		for i, pr := range probs {
+			msgs[i] = pr.Path + " " + pr.Msg
 		}
+		return nil, fmt.Errorf("policy: %s", strings.Join(msgs, "; "))
+	}
+	p := &Policy{connectPorts: map[int]bool{}, defaultAllow: cfg.Default == "allow", report: cfg.Mode == "report"}
+	addRules(&p.allow, cfg.Allow)
+	addRules(&p.deny, cfg.Deny)
+	if cfg.TelemetryOn() {
+		for _, h := range TelemetryHosts {
+			g, _ := hostport.ParseGlob(h)
+			p.telemetry.add(g)
+		}
+	}
+	for _, port := range cfg.ConnectPorts {
 		p.connectPorts[port] = true
 	}
-	for i, s := range cfg.PrivateAllow {
-		if err := p.addPrivate(s); err != nil {
-			errs = append(errs, fmt.Errorf("private_allow[%d]: %w", i, err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
+	for _, s := range cfg.PrivateAllow {
+		p.addPrivate(s)
 	}
 	return p, nil
 }
 
-func addGlobs(r *ruleSet, list string, globs []string) []error {
-	var errs []error
-	for i, s := range globs {
-		g, err := hostport.ParseGlob(s)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s[%d]: %w", list, i, err))
-			continue
-		}
-		r.add(g)
-	}
-	return errs
-}
-
-func addRules(r *ruleSet, list string, rules []config.Rule) []error {
-	var errs []error
-	for i, cr := range rules {
-		g, err := hostport.ParseGlob(cr.Host)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s[%d]: %w", list, i, err))
-			continue
-		}
+// addRules compiles rules Validate has accepted.
+func addRules(r *ruleSet, rules []Rule) {
+	for _, cr := range rules {
+		g, _ := hostport.ParseGlob(cr.Host)
 		ru := rule{glob: g, text: g.String(), methods: cr.Methods}
 		for _, pat := range cr.Paths {
-			if err := config.CheckPathPattern(pat); err != nil {
-				errs = append(errs, fmt.Errorf("%s[%d]: %w", list, i, err))
-				continue
-			}
 			ru.paths = append(ru.paths, strings.Split(pat[1:], "/"))
 		}
 		if ru.narrowed() {
@@ -103,27 +73,22 @@ func addRules(r *ruleSet, list string, rules []config.Rule) []error {
 		}
 		r.addRule(ru)
 	}
-	return errs
 }
 
-// addPrivate reads a private_allow entry the way config.CheckPrivateAllow
-// checks it: CIDR, then IP, then host glob.
-func (p *Policy) addPrivate(s string) error {
-	if err := config.CheckPrivateAllow(s); err != nil {
-		return err
-	}
+// addPrivate reads a private_allow entry Validate has accepted, the way
+// CheckPrivateAllow checks it: CIDR, then IP, then host glob.
+func (p *Policy) addPrivate(s string) {
 	if strings.Contains(s, "/") {
 		pfx, _ := netip.ParsePrefix(s)
 		p.privateRanges = append(p.privateRanges, named(pfx.Masked()))
-		return nil
+		return
 	}
 	if ip, err := netip.ParseAddr(s); err == nil {
 		p.privateRanges = append(p.privateRanges, named(netip.PrefixFrom(ip, ip.BitLen())))
-		return nil
+		return
 	}
 	g, _ := hostport.ParseGlob(s)
 	p.privateHosts.add(g)
-	return nil
 }
 
 // Decide is the name-level decision, made before any DNS lookup: the deny
@@ -133,7 +98,7 @@ func (p *Policy) addPrivate(s string) error {
 // spelling slips past a deny rule.
 //
 // Decide sees the host alone, as for a CONNECT tunnel: a rule narrowed to
-// methods or paths allows the tunnel (config.Validate makes sure tunnels
+// methods or paths allows the tunnel (the config package makes sure tunnels
 // to its host are intercepted, and each request inside then goes through
 // DecideRequest), and a narrowed deny rule is left to those requests.
 func (p *Policy) Decide(host string, port int, connect bool) Decision {

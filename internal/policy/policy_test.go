@@ -3,11 +3,9 @@ package policy
 import (
 	"strings"
 	"testing"
-
-	"github.com/slapenir/slapenir/internal/config"
 )
 
-func mustNew(t testing.TB, cfg config.Policy) *Policy {
+func mustNew(t testing.TB, cfg Config) *Policy {
 	t.Helper()
 	p, err := New(cfg)
 	if err != nil {
@@ -18,18 +16,18 @@ func mustNew(t testing.TB, cfg config.Policy) *Policy {
 
 func TestDecide(t *testing.T) {
 	off := false
-	base := config.Policy{
+	base := Config{
 		Default:      "deny",
-		Allow:        config.Hosts("api.openai.com:443", "*.github.com", "github.com", "example.com:*", "10.0.0.7", "[::1]:8080", "sentry.io", "git.example.org:22"),
-		Deny:         config.Hosts("gist.github.com", "*.evil.github.com", "example.com:25"),
+		Allow:        Hosts("api.openai.com:443", "*.github.com", "github.com", "example.com:*", "10.0.0.7", "[::1]:8080", "sentry.io", "git.example.org:22"),
+		Deny:         Hosts("gist.github.com", "*.evil.github.com", "example.com:25"),
 		ConnectPorts: []int{443, 8443},
 	}
-	allowAll := config.Policy{Default: "allow", Deny: config.Hosts("blocked.example")}
-	noTelemetry := config.Policy{Default: "allow", TelemetryDeny: &off}
+	allowAll := Config{Default: "allow", Deny: Hosts("blocked.example")}
+	noTelemetry := Config{Default: "allow", TelemetryDeny: &off}
 
 	cases := []struct {
 		name    string
-		cfg     config.Policy
+		cfg     Config
 		host    string
 		port    int
 		connect bool
@@ -60,7 +58,7 @@ func TestDecide(t *testing.T) {
 		{"connect allowed port", base, "api.github.com", 8443, true, Decision{true, false, ReasonAllowlist, "*.github.com"}},
 		{"connect bad port even if allowed", base, "git.example.org", 22, true, Decision{false, false, ReasonConnectPort, "22"}},
 		{"same host without connect", base, "git.example.org", 22, false, Decision{true, false, ReasonAllowlist, "git.example.org:22"}},
-		{"connect default ports zero config", config.Policy{}, "x.example", 443, true, Decision{false, false, ReasonConnectPort, "443"}},
+		{"connect default ports zero config", Config{}, "x.example", 443, true, Decision{false, false, ReasonConnectPort, "443"}},
 		{"deny reported before connect port", base, "gist.github.com", 22, true, Decision{false, false, ReasonDenylist, "gist.github.com"}},
 	}
 	for _, c := range cases {
@@ -72,7 +70,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestDecideReportMode(t *testing.T) {
-	p := mustNew(t, config.Policy{Default: "deny", Mode: "report", Allow: config.Hosts("ok.example"), Deny: config.Hosts("bad.example"), ConnectPorts: []int{443}})
+	p := mustNew(t, Config{Default: "deny", Mode: "report", Allow: Hosts("ok.example"), Deny: Hosts("bad.example"), ConnectPorts: []int{443}})
 	cases := []struct {
 		host    string
 		port    int
@@ -93,7 +91,7 @@ func TestDecideReportMode(t *testing.T) {
 }
 
 func TestDecideMostSpecificRule(t *testing.T) {
-	p := mustNew(t, config.Policy{Default: "deny", Allow: config.Hosts("*", "*.com", "*.example.com", "api.example.com:*", "*:443")})
+	p := mustNew(t, Config{Default: "deny", Allow: Hosts("*", "*.com", "*.example.com", "api.example.com:*", "*:443")})
 	for host, want := range map[string]string{
 		"api.example.com":   "api.example.com",
 		"x.api.example.com": "*.example.com",
@@ -107,11 +105,11 @@ func TestDecideMostSpecificRule(t *testing.T) {
 }
 
 func TestNewReportsEveryProblem(t *testing.T) {
-	_, err := New(config.Policy{
+	_, err := New(Config{
 		Default:      "maybe",
 		Mode:         "loud",
-		Allow:        config.Hosts("ok.example", "a*b.example"),
-		Deny:         config.Hosts("x:0"),
+		Allow:        Hosts("ok.example", "a*b.example"),
+		Deny:         Hosts("x:0"),
 		ConnectPorts: []int{0},
 		PrivateAllow: []string{"10.0.0.0/40", "h:80"},
 	})
@@ -126,7 +124,7 @@ func TestNewReportsEveryProblem(t *testing.T) {
 }
 
 func TestNewAcceptsDefaults(t *testing.T) {
-	p := mustNew(t, config.Default().Policy)
+	p := mustNew(t, Default())
 	if d := p.Decide("sentry.io", 443, false); d.Allow || d.Reason != ReasonTelemetry {
 		t.Errorf("default policy lets telemetry through: %+v", d)
 	}
@@ -141,13 +139,13 @@ func TestNewAcceptsDefaults(t *testing.T) {
 // TestMethodAndPathRules: rules narrowed to methods and paths decide each
 // request the proxy sees whole; a tunnel is decided by host alone.
 func TestMethodAndPathRules(t *testing.T) {
-	p := mustNew(t, config.Policy{Default: "allow", ConnectPorts: []int{443},
-		Allow: []config.Rule{
+	p := mustNew(t, Config{Default: "allow", ConnectPorts: []int{443},
+		Allow: []Rule{
 			{Host: "api.github.com", Methods: []string{"GET", "HEAD"}, Paths: []string{"/repos/acme/**", "/user"}},
 			{Host: "api.github.com", Methods: []string{"POST"}, Paths: []string{"/repos/acme/*/issues"}},
 			{Host: "uploads.example"},
 		},
-		Deny: []config.Rule{
+		Deny: []Rule{
 			{Host: "*.example", Methods: []string{"DELETE"}},
 			{Host: "files.example", Paths: []string{"/secret/**"}},
 		},
@@ -189,7 +187,7 @@ func TestMethodAndPathRules(t *testing.T) {
 	if d := p.Decide("files.example", 443, true); !d.Allow || d.Reason != ReasonDefaultAllow {
 		t.Errorf("CONNECT files.example: %+v", d)
 	}
-	deny := mustNew(t, config.Policy{Default: "deny", Allow: []config.Rule{{Host: "api.github.com", Methods: []string{"GET"}}}})
+	deny := mustNew(t, Config{Default: "deny", Allow: []Rule{{Host: "api.github.com", Methods: []string{"GET"}}}})
 	if d := deny.DecideRequest("api.github.com", 80, "POST", "/"); d.Allow || d.Reason != ReasonMethodDenied {
 		t.Errorf("default deny, POST to a GET-only host: %+v, want method_denied rather than default_deny", d)
 	}
@@ -197,9 +195,9 @@ func TestMethodAndPathRules(t *testing.T) {
 
 // TestDecideAllocatesNothing: a decision is made for every request.
 func TestDecideAllocatesNothing(t *testing.T) {
-	p := mustNew(t, config.Policy{Default: "deny", ConnectPorts: []int{443},
-		Allow: append(config.Hosts("*.github.com", "api.openai.com:443"), config.Rule{Host: "api.github.com", Methods: []string{"GET"}, Paths: []string{"/repos/**"}}),
-		Deny:  config.Hosts("gist.github.com")})
+	p := mustNew(t, Config{Default: "deny", ConnectPorts: []int{443},
+		Allow: append(Hosts("*.github.com", "api.openai.com:443"), Rule{Host: "api.github.com", Methods: []string{"GET"}, Paths: []string{"/repos/**"}}),
+		Deny:  Hosts("gist.github.com")})
 	if n := testing.AllocsPerRun(100, func() {
 		p.Decide("api.github.com", 443, true)
 		p.DecideRequest("api.github.com", 443, "GET", "/repos/acme/x")

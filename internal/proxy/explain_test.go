@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/policy"
 	"github.com/slapenir/slapenir/internal/secrets"
 )
 
@@ -29,7 +30,7 @@ func TestExplainAgreesWithTheProxy(t *testing.T) {
 	port := strings.TrimPrefix(up.URL, "http://127.0.0.1:")
 	p := credProxyWith(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}},
 		func(cfg *config.Config, _ *Options) {
-			cfg.Policy.Deny = append(config.Hosts("denied.test"), config.Rule{Host: "127.0.0.1:" + port, Methods: []string{"DELETE"}})
+			cfg.Policy.Deny = append(policy.Hosts("denied.test"), policy.Rule{Host: "127.0.0.1:" + port, Methods: []string{"DELETE"}})
 		})
 	client := p.client()
 	for i, c := range []struct{ name, method, url string }{
@@ -84,7 +85,7 @@ func TestExplainAgreesWithTheProxy(t *testing.T) {
 func TestRecordsAndHealthNameTheConfigVersion(t *testing.T) {
 	up := echoUpstream(t)
 	cfg := loopbackConfig()
-	cfg.Policy.Deny = config.Hosts("denied.test")
+	cfg.Policy.Deny = policy.Hosts("denied.test")
 	p := startProxy(t, cfg)
 	want := cfg.Version()
 	if len(want) != 12 {

@@ -47,7 +47,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/policy"
 )
 
 func TestEveryRequestIsDecidedAndAudited(t *testing.T) {
@@ -58,7 +58,7 @@ func TestEveryRequestIsDecidedAndAudited(t *testing.T) {
 	}))
 	defer up.Close()
 	cfg := loopbackConfig()
-	cfg.Policy.Deny = config.Hosts("denied.example")
+	cfg.Policy.Deny = policy.Hosts("denied.example")
 	cfg.Policy.ConnectPorts = []int{portOf(t, up.URL)}
 	p := startProxy(t, cfg)
 	dead := "http://127.0.0.1:1"

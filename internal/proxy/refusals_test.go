@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/policy"
 )
 
 // TestRefusalsHaveOneShape checks every policy refusal, in each way in, gets a
@@ -25,7 +26,7 @@ func TestRefusalsHaveOneShape(t *testing.T) {
 		{"telemetry deny list", nil, "http://sentry.io:443", "telemetry"},
 		{"deny list glob", func() *config.Config {
 			c := loopbackConfig()
-			c.Policy.Deny = config.Hosts("*.blocked.example")
+			c.Policy.Deny = policy.Hosts("*.blocked.example")
 			return c
 		}, "http://api.blocked.example:443", "denylist"},
 		{"default deny", func() *config.Config {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/policy"
 	"github.com/slapenir/slapenir/internal/secrets"
 )
 
@@ -75,7 +76,7 @@ func TestReloadKeepsStreamsAndAppliesToNewRequests(t *testing.T) {
 	// Reload: the upstream's /denied path is refused now, and the
 	// credential has a new value.
 	next := loopbackConfig()
-	next.Policy.Deny = []config.Rule{{Host: "127.0.0.1", Paths: []string{"/denied"}}}
+	next.Policy.Deny = []policy.Rule{{Host: "127.0.0.1", Paths: []string{"/denied"}}}
 	newCreds, closeNew, _ := vaultFor(t, newValue)
 	defer closeNew()
 	// The first state's vault is the caller's; hand this one the closer to
@@ -148,7 +149,7 @@ func TestReloadKeepsStreamsAndAppliesToNewRequests(t *testing.T) {
 func TestReloadUnderLoad(t *testing.T) {
 	up := echoUpstream(t)
 	allow, deny := loopbackConfig(), loopbackConfig()
-	deny.Policy.Deny = config.Hosts("127.0.0.1")
+	deny.Policy.Deny = policy.Hosts("127.0.0.1")
 	p := startProxy(t, allow)
 	var wg sync.WaitGroup
 	var ok, refused, failed atomic.Int64
@@ -227,7 +228,7 @@ func TestRateBucketsSurviveAReload(t *testing.T) {
 		t.Fatal("first request")
 	}
 	same := limited(1)
-	same.Policy.Deny = config.Hosts("elsewhere.example")
+	same.Policy.Deny = policy.Hosts("elsewhere.example")
 	if err := p.srv.Reload(same, nil, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/pki/devca"
+	"github.com/slapenir/slapenir/internal/policy"
 	"github.com/slapenir/slapenir/internal/secrets"
 	"github.com/slapenir/slapenir/internal/testutil/dlpsamples"
 )
@@ -61,7 +62,7 @@ func startRolesProxy(t *testing.T) *rolesFixture {
 		c.Roles = []config.Role{
 			{
 				Name: "ci", Identities: []string{"agent-ci-*"},
-				Policy: config.Policy{Default: "deny", Allow: []config.Rule{{Host: "127.0.0.1", Methods: []string{"GET"}}},
+				Policy: policy.Config{Default: "deny", Allow: []policy.Rule{{Host: "127.0.0.1", Methods: []string{"GET"}}},
 					PrivateAllow: []string{"127.0.0.0/8"}, ConnectPorts: []int{port}},
 				Limits:      config.RoleLimits{MaxTunnelsPerIdentity: &one},
 				Credentials: &[]string{"github"},
@@ -70,7 +71,7 @@ func startRolesProxy(t *testing.T) *rolesFixture {
 			{Name: "sealed", Identities: []string{"agent-sealed", "*.sealed.test"}},
 			{
 				Name: "nogrant", Identities: []string{"agent-nogrant"},
-				Policy:      config.Policy{PrivateAllow: []string{"127.0.0.1"}},
+				Policy:      policy.Config{PrivateAllow: []string{"127.0.0.1"}},
 				Limits:      config.RoleLimits{RatePerSecond: &slow, RateBurst: &burst},
 				Credentials: &[]string{},
 			},

@@ -10,12 +10,12 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/policy"
 )
 
 // narrowed allows GETs under /repos/acme/ and POSTs to issues on host.
-func narrowed(host string) []config.Rule {
-	return []config.Rule{
+func narrowed(host string) []policy.Rule {
+	return []policy.Rule{
 		{Host: host, Methods: []string{"GET"}, Paths: []string{"/repos/acme/**"}},
 		{Host: host, Methods: []string{"POST"}, Paths: []string{"/repos/acme/*/issues"}},
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/pki/certfile"
+	"github.com/slapenir/slapenir/internal/policy"
 )
 
 // proxyConfig is the user's configuration (or the embedded default) with
@@ -54,7 +55,7 @@ func proxyConfig(file, listen, stateDir string, tls *config.TLS, ol *ollama) (cf
 	}
 	// Ollama usually listens on this machine's loopback, which the proxy
 	// refuses by default (SSRF protection): allow that address.
-	cfg.Policy.Allow = append(cfg.Policy.Allow, config.Rule{Host: ol.Host})
+	cfg.Policy.Allow = append(cfg.Policy.Allow, policy.Rule{Host: ol.Host})
 	cfg.Policy.PrivateAllow = append(cfg.Policy.PrivateAllow, host)
 	return cfg, replaced, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/policy"
 )
 
 // The proxy child reads exactly what up decided: the user's policy and
@@ -54,7 +55,7 @@ secrets:
 	if got.Policy.Default != "deny" || got.Limits.ShutdownGrace.String() != "3s" {
 		t.Errorf("the user's policy default %q / shutdown grace %s were not kept", got.Policy.Default, got.Limits.ShutdownGrace)
 	}
-	if !reflect.DeepEqual(got.Policy.Allow, config.Hosts("api.example.com:443", "127.0.0.1:11434")) || !slices.Contains(got.Policy.PrivateAllow, "127.0.0.1") {
+	if !reflect.DeepEqual(got.Policy.Allow, policy.Hosts("api.example.com:443", "127.0.0.1:11434")) || !slices.Contains(got.Policy.PrivateAllow, "127.0.0.1") {
 		t.Errorf("allow %v, private_allow %v: want the user's entries and Ollama's", got.Policy.Allow, got.Policy.PrivateAllow)
 	}
 	if len(got.Secrets.Credentials) != 1 || got.Secrets.Credentials[0].Env != "DEMO_TOKEN" {
