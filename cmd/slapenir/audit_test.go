@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/slapenir/slapenir/internal/audit"
-	"github.com/slapenir/slapenir/internal/testutil/poll"
 	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
 
@@ -183,17 +181,7 @@ func TestAuditServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	var page string
-	poll.Until(t, func() bool {
-		resp, err := http.Get("http://" + addr + "/")
-		if err != nil {
-			return false
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		page = string(b)
-		return true
-	})
+	page := getOnceUp(t, "http://"+addr+"/")
 	if !strings.Contains(page, "<title>SLAPENIR audit</title>") || !strings.Contains(out.String(), "serving the audit log") {
 		t.Fatalf("page %.200q, output %q", page, out.String())
 	}

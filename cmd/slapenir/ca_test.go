@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/testutil/stepca"
 	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
@@ -62,15 +61,8 @@ func TestCARunCreatesTheCAAndMintsTokens(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(caDir, "password")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("provisioner password: %v %v, want mode 0600 in the CA's directory", fi, err)
 	}
-	certs := filepath.Join(dir, "certs")
-	boot := exec.Command(bin, "certs", "bootstrap", "--dir", certs)
-	boot.Env = append(os.Environ(), "STEP_TOKEN=", "STEP_TOKEN_FILE="+tokenFile, "STEP_CA_URL="+caURL, "STEP_FINGERPRINT=")
-	if b, err := boot.CombinedOutput(); err != nil {
-		t.Fatalf("certs bootstrap with the CA's token: %v\n%s\n--- ca ---\n%s", err, b, out.String())
-	}
-	leaf, err := certfile.ReadCerts(filepath.Join(certs, "cert.pem"))
-	if err != nil || leaf[0].Subject.CommonName != "agent-1" {
-		t.Fatalf("enrolled certificate: %v %v", leaf, err)
+	if leaf := bootstrapFrom(t, bin, dir, tokenFile, caURL, out); leaf[0].Subject.CommonName != "agent-1" {
+		t.Fatalf("enrolled certificate for %s", leaf[0].Subject.CommonName)
 	}
 	root1, _ := os.ReadFile(filepath.Join(caDir, "root_ca.crt"))
 	first, _ := os.ReadFile(tokenFile)
@@ -143,15 +135,9 @@ func TestCARunWithAGivenRootAndPassword(t *testing.T) {
 	if fi, err := os.Stat(tokenFile); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("token file: %v %v, want 0600", fi, err)
 	}
-	certs := filepath.Join(dir, "certs")
-	boot := exec.Command(bin, "certs", "bootstrap", "--dir", certs)
-	boot.Env = append(os.Environ(), "STEP_TOKEN=", "STEP_TOKEN_FILE="+tokenFile, "STEP_CA_URL="+caURL, "STEP_FINGERPRINT=")
-	if b, err := boot.CombinedOutput(); err != nil {
-		t.Fatalf("certs bootstrap: %v\n%s\n--- ca ---\n%s", err, b, out.String())
-	}
-	leaf, err := certfile.ReadCerts(filepath.Join(certs, "cert.pem"))
-	if err != nil || leaf[0].Subject.CommonName != "agent-7" {
-		t.Fatalf("enrolled certificate: %v %v", leaf, err)
+	leaf := bootstrapFrom(t, bin, dir, tokenFile, caURL, &out)
+	if leaf[0].Subject.CommonName != "agent-7" {
+		t.Fatalf("enrolled certificate for %s", leaf[0].Subject.CommonName)
 	}
 	roots := x509.NewCertPool()
 	root, _ := x509.ParseCertificate(der)

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slapenir/slapenir/internal/testutil/poll"
 	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
 
@@ -200,17 +199,7 @@ func TestProxyKilledMidStreamLeavesATrace(t *testing.T) {
 func TestProxyMetricsListen(t *testing.T) {
 	metrics := freeLoopback(t)
 	p := startProxyBinaryWith(t, fmt.Sprintf("metrics:\n  listen: %q\n", metrics))
-	var body string
-	poll.Until(t, func() bool {
-		resp, err := http.Get("http://" + metrics + "/metrics")
-		if err != nil {
-			return false
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		body = string(b)
-		return resp.StatusCode == 200
-	})
+	body := getOnceUp(t, "http://"+metrics+"/metrics")
 	if !strings.Contains(body, "slapenir_proxy_tunnels_open") {
 		t.Fatalf("metrics.listen /metrics:\n%.500s", body)
 	}
