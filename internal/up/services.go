@@ -8,9 +8,9 @@ import (
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 )
 
-// agentUser is the seed's agent user (uid and gid 1000), given numerically
-// because this machine need not have an "agent" passwd entry.
-const agentUser = "1000:1000"
+// agentUser is the seed's agent user (init's default uid and gid), given
+// numerically because this machine need not have an "agent" passwd entry.
+var agentUser = fmt.Sprintf("%d:%d", agentID, agentID)
 
 // plan is what the agent environment's service file is generated from.
 type plan struct {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/initconf"
 )
 
 // lockName is the lock file in every state directory: held (flock) for as
@@ -153,8 +154,8 @@ func agentCanReach(path string) error {
 	}
 }
 
-// agentID is the agent user's uid and gid.
-const agentID = 1000
+// agentID is the agent user's uid and gid: init's default.
+const agentID = initconf.DefaultUID
 
 func traversable(mode fs.FileMode, st *syscall.Stat_t, id uint32) bool {
 	switch {

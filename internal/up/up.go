@@ -29,164 +29,244 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := o.CA.validate(); err != nil {
 		return err
 	}
-	exe := o.Exe
-	if exe == "" {
-		if exe, err = os.Executable(); err != nil {
+	r := &run{o: o, out: &sink{w: o.Out}, root: os.Geteuid() == 0}
+	r.say = func(format string, args ...any) { r.out.printf("[up] "+format+"\n", args...) }
+	if r.exe = o.Exe; r.exe == "" {
+		if r.exe, err = os.Executable(); err != nil {
 			return fmt.Errorf("up: cannot find this program's path to run the agent's services: %w", err)
 		}
 	}
-	out := &sink{w: o.Out}
-	say := func(format string, args ...any) { out.printf("[up] "+format+"\n", args...) }
-	root := os.Geteuid() == 0
+	if err := r.openState(); err != nil {
+		return err
+	}
+	defer func() { err = r.close(err) }()
+	r.bg, r.cancelBG = context.WithCancel(context.WithoutCancel(ctx))
+	r.cleanup(func() error { r.cancelBG(); return nil })
+	// The phases, in order; each registers the cleanup of what it started.
+	for _, phase := range []func(context.Context) error{r.namespace, r.ollama, r.agentHome, r.ca, r.proxy, r.agent} {
+		if err := phase(ctx); err != nil {
+			return err
+		}
+	}
+	if ready, err := r.ready(ctx); err != nil || !ready {
+		return err
+	}
+	r.report()
+	return r.wait(ctx)
+}
 
+// run is one slapenir up: what each phase made, for the phases after it
+// and for the cleanups, which run in reverse order on the way out.
+type run struct {
+	o    Options
+	exe  string
+	out  *sink
+	say  func(format string, args ...any)
+	root bool
+
+	sd       *stateDir
+	state    string
+	cleanups []func() error
+	kept     string // what a persistent state directory keeps, for the stop line
+	bg       context.Context
+	cancelBG context.CancelFunc
+
+	ns                  *netns
+	ol                  *ollama
+	proxyAddr, proxyURL string
+	home, workspace     string
+	certs               certfile.Dir
+	env                 []string
+	proxyTLS            *config.TLS
+	caAddr              string
+	caWhat, caRoot      string
+	cfg                 *config.Config
+	placeholderVars     []string
+	px                  *proxyKeeper
+	plan                plan
+	servicesPath, bin   string
+	socket              string
+	ag                  *agentEnv
+	notes               []string
+	agentShellEnv       []string
+}
+
+func (r *run) cleanup(f func() error) { r.cleanups = append(r.cleanups, f) }
+
+// openState removes what an --ephemeral up that did not stop cleanly left
+// and opens this run's state directory.
+func (r *run) openState() error {
 	if gone, err := removeStaleEphemeral(os.TempDir()); err != nil {
-		say("note: could not remove what an earlier --ephemeral up left in %s: %v", os.TempDir(), err)
+		r.say("note: could not remove what an earlier --ephemeral up left in %s: %v", os.TempDir(), err)
 	} else {
 		for _, d := range gone {
-			say("removed %s, left (CA keys included) by an --ephemeral up that did not stop cleanly", d)
+			r.say("removed %s, left (CA keys included) by an --ephemeral up that did not stop cleanly", d)
 		}
 	}
-	sd, err := o.openState(time.Now())
+	sd, err := r.o.openState(time.Now())
 	if err != nil {
 		return err
 	}
-	state := sd.path
-	// cleanups run in reverse order on the way out, whatever happened.
-	var cleanups []func() error
-	var kept string // what a persistent state directory keeps, for the stop line
-	defer func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			err = errors.Join(err, cleanups[i]())
-		}
-		err = errors.Join(err, sd.close())
-		if err == nil || errors.As(err, new(*CommandExit)) {
-			if sd.ephemeral {
-				say("stopped; no process, namespace, veth or rule of this run is left, and its temporary state directory is removed")
-			} else {
-				say("stopped; no process, namespace, veth or rule of this run is left; kept in %s: %s (--ephemeral keeps nothing)", state, kept)
-			}
-		}
-	}()
-	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
-	cleanups = append(cleanups, func() error { cancelBG(); return nil })
+	r.sd, r.state = sd, sd.path
+	return nil
+}
 
-	var ns *netns
-	if root && !o.Unconfined {
-		stale, err := removeStale()
-		if err != nil {
-			return fmt.Errorf("up: removing what an earlier up left behind: %w", err)
-		}
-		for _, pid := range stale {
-			say("removed the namespace, veth and hosts file left by an up (pid %d) that did not stop cleanly", pid)
-		}
-		ns = newNetns(os.Getpid())
-		if err := ns.create(); err != nil {
-			return err
-		}
-		cleanups = append(cleanups, ns.remove)
+// close runs the cleanups in reverse order, closes the state directory
+// and says what is left.
+func (r *run) close(err error) error {
+	for i := len(r.cleanups) - 1; i >= 0; i-- {
+		err = errors.Join(err, r.cleanups[i]())
 	}
+	err = errors.Join(err, r.sd.close())
+	if err == nil || errors.As(err, new(*CommandExit)) {
+		if r.sd.ephemeral {
+			r.say("stopped; no process, namespace, veth or rule of this run is left, and its temporary state directory is removed")
+		} else {
+			r.say("stopped; no process, namespace, veth or rule of this run is left; kept in %s: %s (--ephemeral keeps nothing)", r.state, r.kept)
+		}
+	}
+	return err
+}
 
-	ol, err := startOllama(ctx, o.OllamaHost, o.Model, o.Ollama)
+// namespace makes the agent's network namespace and veth pair, as root
+// and unless --unconfined, after removing what an earlier up left.
+func (r *run) namespace(context.Context) error {
+	if !r.root || r.o.Unconfined {
+		return nil
+	}
+	stale, err := removeStale()
+	if err != nil {
+		return fmt.Errorf("up: removing what an earlier up left behind: %w", err)
+	}
+	for _, pid := range stale {
+		r.say("removed the namespace, veth and hosts file left by an up (pid %d) that did not stop cleanly", pid)
+	}
+	r.ns = newNetns(os.Getpid())
+	if err := r.ns.create(); err != nil {
+		return err
+	}
+	r.cleanup(r.ns.remove)
+	return nil
+}
+
+// ollama finds an Ollama (or starts the fake) and picks the proxy's address.
+func (r *run) ollama(ctx context.Context) error {
+	ol, err := startOllama(ctx, r.o.OllamaHost, r.o.Model, r.o.Ollama)
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, func() error { stopCtx(ol.stop); return nil })
+	r.ol = ol
+	r.cleanup(func() error { stopCtx(ol.stop); return nil })
+	r.proxyAddr, r.proxyURL, err = proxyAddress(r.ns)
+	return err
+}
 
-	proxyAddr, proxyURL, err := proxyAddress(ns)
-	if err != nil {
+// agentHome makes the agent's home, certificate and workspace directories.
+func (r *run) agentHome(context.Context) error {
+	r.home = filepath.Join(r.state, "agent")
+	r.certs = certfile.Dir(filepath.Join(r.home, "certs"))
+	r.workspace = filepath.Join(r.home, "workspace")
+	if err := agentDirs(r.state, r.home, string(r.certs), r.workspace, r.root); err != nil {
 		return err
 	}
-	home := filepath.Join(state, "agent")
-	certs := certfile.Dir(filepath.Join(home, "certs"))
-	workspace := filepath.Join(home, "workspace")
-	if err := agentDirs(state, home, string(certs), workspace, root); err != nil {
-		return err
-	}
-	if root {
-		if err := agentCanReach(workspace); err != nil {
+	if r.root {
+		if err := agentCanReach(r.workspace); err != nil {
 			return err
 		}
 	}
-	if err := writeWgetrc(home, certs.CABundle(), root); err != nil {
-		return err
-	}
+	return writeWgetrc(r.home, r.certs.CABundle(), r.root)
+}
 
-	env := agentBaseEnv(o.Env)
-	var proxyTLS *config.TLS
-	caAddr := net.JoinHostPort(hostOnly(proxyAddr), "9000")
-	caWhat, caRoot := "", ""
-	if o.CA.enabled() {
-		sc, err := trustStepCA(ctx, o.CA, state)
+// ca sets up the agent's identity: with a step-ca, the proxy's enrolled
+// certificate and the agent's one-time token; else a certificate from the
+// development CA.
+func (r *run) ca(ctx context.Context) error {
+	r.env = agentBaseEnv(r.o.Env)
+	r.caAddr = net.JoinHostPort(hostOnly(r.proxyAddr), "9000")
+	if !r.o.CA.enabled() {
+		rootFile, err := devCAAgentCert(r.state, r.o.AgentName, r.certs)
 		if err != nil {
 			return err
 		}
-		names := []string{"proxy", "localhost", "127.0.0.1", "::1", hostOnly(proxyAddr)}
-		if proxyTLS, err = sc.proxyTLS(bg, state, names, out.writer("[proxy-cert] ").printf); err != nil {
-			return err
-		}
-		agentCAURL := o.CA.URL
-		if ns != nil {
-			_, caPort, _ := net.SplitHostPort(hostPortOf(o.CA.URL))
-			caAddr = net.JoinHostPort(ns.HostIP.String(), caPort)
-			fw, err := forwardTCP(caAddr, hostPortOf(o.CA.URL))
-			if err != nil {
-				return fmt.Errorf("up: cannot make the CA reachable from the agent's namespace at %s: %w", caAddr, err)
-			}
-			cleanups = append(cleanups, func() error { fw.close(); return nil })
-			// The hosts file names the veth address "ca"; the CA's
-			// certificate must carry that name (as in the compose setup).
-			agentCAURL = "https://ca:" + caPort
-		}
-		tok := envValue(o.Env, "STEP_TOKEN")
-		if tok == "" {
-			if tok, err = sc.mint(ctx, agentCAURL, o.AgentName, nil); err != nil {
-				return fmt.Errorf("up: minting the agent's one-time token: %w", err)
-			}
-		}
-		env = append(env, "STEP_CA_URL="+agentCAURL, "STEP_TOKEN="+tok, "STEP_PROVISIONER="+o.CA.Provisioner, "STEP_FINGERPRINT="+sc.sha)
-		caRoot = sc.rootFile
-		caWhat = fmt.Sprintf("step-ca at %s (the agent enrolls at %s with a one-time token), root %s", o.CA.URL, agentCAURL, sc.rootFile)
-	} else {
-		rootFile, err := devCAAgentCert(state, o.AgentName, certs)
-		if err != nil {
-			return err
-		}
-		caRoot = rootFile
-		if root {
-			if err := chownTree(string(certs)); err != nil {
+		r.caRoot = rootFile
+		if r.root {
+			if err := chownTree(string(r.certs)); err != nil {
 				return err
 			}
 		}
-		caWhat = "development CA, root " + rootFile + " (agent certificate issued by up: no step-ca, so no enrollment)"
+		r.caWhat = "development CA, root " + rootFile + " (agent certificate issued by up: no step-ca, so no enrollment)"
+		return nil
 	}
+	sc, err := trustStepCA(ctx, r.o.CA, r.state)
+	if err != nil {
+		return err
+	}
+	names := []string{"proxy", "localhost", "127.0.0.1", "::1", hostOnly(r.proxyAddr)}
+	if r.proxyTLS, err = sc.proxyTLS(r.bg, r.state, names, r.out.writer("[proxy-cert] ").printf); err != nil {
+		return err
+	}
+	agentCAURL := r.o.CA.URL
+	if r.ns != nil {
+		_, caPort, _ := net.SplitHostPort(hostPortOf(r.o.CA.URL))
+		r.caAddr = net.JoinHostPort(r.ns.HostIP.String(), caPort)
+		fw, err := forwardTCP(r.caAddr, hostPortOf(r.o.CA.URL))
+		if err != nil {
+			return fmt.Errorf("up: cannot make the CA reachable from the agent's namespace at %s: %w", r.caAddr, err)
+		}
+		r.cleanup(func() error { fw.close(); return nil })
+		// The hosts file names the veth address "ca"; the CA's
+		// certificate must carry that name (as in the compose setup).
+		agentCAURL = "https://ca:" + caPort
+	}
+	tok := envValue(r.o.Env, "STEP_TOKEN")
+	if tok == "" {
+		if tok, err = sc.mint(ctx, agentCAURL, r.o.AgentName, nil); err != nil {
+			return fmt.Errorf("up: minting the agent's one-time token: %w", err)
+		}
+	}
+	r.env = append(r.env, "STEP_CA_URL="+agentCAURL, "STEP_TOKEN="+tok, "STEP_PROVISIONER="+r.o.CA.Provisioner, "STEP_FINGERPRINT="+sc.sha)
+	r.caRoot = sc.rootFile
+	r.caWhat = fmt.Sprintf("step-ca at %s (the agent enrolls at %s with a one-time token), root %s", r.o.CA.URL, agentCAURL, sc.rootFile)
+	return nil
+}
 
-	cfg, replaced, err := proxyConfig(o.ProxyConfig, proxyAddr, state, proxyTLS, ol)
+// proxy writes the proxy's configuration and starts it, kept running.
+func (r *run) proxy(context.Context) error {
+	cfg, replaced, err := proxyConfig(r.o.ProxyConfig, r.proxyAddr, r.state, r.proxyTLS, r.ol)
 	if err != nil {
 		return err
 	}
-	kept = fmt.Sprintf("the audit log %s with its key and checkpoint, the CA (%s)", cfg.Audit.File, caRoot)
+	r.cfg = cfg
+	r.kept = fmt.Sprintf("the audit log %s with its key and checkpoint, the CA (%s)", cfg.Audit.File, r.caRoot)
 	if len(replaced) > 0 {
-		say("note: up sets these itself, in place of %s's: %s", o.ProxyConfig, strings.Join(replaced, "; "))
+		r.say("note: up sets these itself, in place of %s's: %s", r.o.ProxyConfig, strings.Join(replaced, "; "))
 	}
-	placeholders, placeholderVars, err := placeholderEnv(cfg, o.Env)
+	placeholders, vars, err := placeholderEnv(cfg, r.o.Env)
 	if err != nil {
 		return err
 	}
-	env = append(env, placeholders...)
-	proxyConfigPath := filepath.Join(state, "proxy.yaml")
-	if err := writeProxyConfig(cfg, proxyConfigPath); err != nil {
+	r.env, r.placeholderVars = append(r.env, placeholders...), vars
+	path := filepath.Join(r.state, "proxy.yaml")
+	if err := writeProxyConfig(cfg, path); err != nil {
 		return err
 	}
 	px, err := keepProxy(func() (*child, error) {
-		return startProxy(exe, proxyConfigPath, state, proxyAddr, caRoot, o.Env, out.writer("[proxy] "))
-	}, say, cfg.Limits.ShutdownGrace.D()+2*time.Second)
+		return startProxy(r.exe, path, r.state, r.proxyAddr, r.caRoot, r.o.Env, r.out.writer("[proxy] "))
+	}, r.say, cfg.Limits.ShutdownGrace.D()+2*time.Second)
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, px.stop)
+	r.px = px
+	r.cleanup(px.stop)
+	return nil
+}
 
+// agent writes the service file, installs the binary and the seed's
+// script names, and starts slapenir init as the agent environment.
+func (r *run) agent(context.Context) error {
 	relayAddr, helperAddr := "127.0.0.1:3128", "127.0.0.1:8765"
-	if ns == nil {
+	if r.ns == nil {
+		var err error
 		if relayAddr, err = freeLoopback(); err == nil {
 			helperAddr, err = freeLoopback()
 		}
@@ -194,82 +274,97 @@ func Run(ctx context.Context, o Options) (err error) {
 			return err
 		}
 	}
-	command := o.command()
-	p := plan{
-		Certs: string(certs), Workspace: workspace, AsUser: root, Enroll: o.CA.enabled(), Enforce: ns != nil,
-		ProxyAddr: proxyAddr, CAAddr: caAddr, ProxyURL: proxyURL, RelayAddr: relayAddr, HelperAddr: helperAddr,
-		Model: o.Model, Heartbeat: o.Heartbeat.String(), NoAgent: command != nil,
+	r.plan = plan{
+		Certs: string(r.certs), Workspace: r.workspace, AsUser: r.root, Enroll: r.o.CA.enabled(), Enforce: r.ns != nil,
+		ProxyAddr: r.proxyAddr, CAAddr: r.caAddr, ProxyURL: r.proxyURL, RelayAddr: relayAddr, HelperAddr: helperAddr,
+		Model: r.o.Model, Heartbeat: r.o.Heartbeat.String(), NoAgent: r.o.command() != nil,
 	}
-	servicesPath := o.Services
-	if servicesPath == "" {
-		servicesPath = filepath.Join(state, "agent-services.yaml")
-		if err := os.WriteFile(servicesPath, []byte(servicesFile(p)), 0o644); err != nil {
+	r.servicesPath = r.o.Services
+	if r.servicesPath == "" {
+		r.servicesPath = filepath.Join(r.state, "agent-services.yaml")
+		if err := os.WriteFile(r.servicesPath, []byte(servicesFile(r.plan)), 0o644); err != nil {
 			return fmt.Errorf("up: cannot write the service file: %w", err)
 		}
-	} else if servicesPath, err = filepath.Abs(servicesPath); err != nil {
+	} else {
+		var err error
+		if r.servicesPath, err = filepath.Abs(r.servicesPath); err != nil {
+			return err
+		}
+	}
+	r.bin = filepath.Join(r.state, "bin")
+	if err := installBinary(r.bin, r.exe); err != nil {
 		return err
 	}
-	bin := filepath.Join(state, "bin")
-	if err := installBinary(bin, exe); err != nil {
+	scripts := filepath.Join(r.home, "scripts")
+	if err := linkScripts(scripts, filepath.Join(r.bin, "slapenir")); err != nil {
 		return err
 	}
-	scripts := filepath.Join(home, "scripts")
-	if err := linkScripts(scripts, filepath.Join(bin, "slapenir")); err != nil {
-		return err
-	}
-	env = append(env, "PATH="+bin+string(os.PathListSeparator)+scripts+string(os.PathListSeparator)+defaultPath, "HOME="+home,
-		"SLAPENIR_PROXY_URL="+proxyURL, "OLLAMA_HOST="+ol.Host, "OLLAMA_MODEL="+o.Model)
+	r.env = append(r.env, "PATH="+r.bin+string(os.PathListSeparator)+scripts+string(os.PathListSeparator)+defaultPath, "HOME="+r.home,
+		"SLAPENIR_PROXY_URL="+r.proxyURL, "OLLAMA_HOST="+r.ol.Host, "OLLAMA_MODEL="+r.o.Model)
 
-	socket := filepath.Join(state, "init.sock")
+	r.socket = filepath.Join(r.state, "init.sock")
 	socketGroup := strconv.Itoa(os.Getgid())
-	if root {
-		socketGroup = "1000"
+	if r.root {
+		socketGroup = strconv.Itoa(agentID) // the agent user's group
 	}
-	argv := []string{exe, "init", "--config", servicesPath, "--socket", socket, "--socket-group", socketGroup}
-	if ns != nil {
-		argv = ns.exec(argv...)
+	argv := []string{r.exe, "init", "--config", r.servicesPath, "--socket", r.socket, "--socket-group", socketGroup}
+	if r.ns != nil {
+		argv = r.ns.exec(argv...)
 	}
-	ag, err := startAgent(argv, env, out.writer(""), ns != nil)
+	ag, err := startAgent(argv, r.env, r.out.writer(""), r.ns != nil)
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, func() error { return ag.stop(12 * time.Second) })
+	r.ag = ag
+	r.cleanup(func() error { return ag.stop(12 * time.Second) })
+	return nil
+}
 
-	notes, err := waitReady(ctx, socket, ag, out, func(msg string) { say("%s", msg) })
+// ready waits until every agent service is ready and writes what
+// `slapenir shell` needs to join; false (and no error) when ctx ended
+// first.
+func (r *run) ready(ctx context.Context) (bool, error) {
+	notes, err := waitReady(ctx, r.socket, r.ag, r.out, func(msg string) { r.say("%s", msg) })
 	if err != nil {
 		if ctx.Err() != nil {
-			say("stopping before everything was ready: the agent environment first, then the proxy")
-			return nil
+			r.say("stopping before everything was ready: the agent environment first, then the proxy")
+			return false, nil
 		}
-		return err
+		return false, err
 	}
-	slapenir := filepath.Join(bin, "slapenir")
-	agentShellEnv := commandEnv(env, agentVars(p), socket)
-	at := attachInfo{Bin: slapenir, Dir: workspace, Env: agentShellEnv}
-	if ns != nil {
-		at.Netns = ns.Name
+	r.notes = notes
+	r.agentShellEnv = commandEnv(r.env, agentVars(r.plan), r.socket)
+	at := attachInfo{Bin: filepath.Join(r.bin, "slapenir"), Dir: r.workspace, Env: r.agentShellEnv}
+	if r.ns != nil {
+		at.Netns = r.ns.Name
 	}
-	removeAttach, err := writeAttach(state, at)
+	removeAttach, err := writeAttach(r.state, at)
 	if err != nil {
-		return err
+		return false, err
 	}
-	cleanups = append(cleanups, removeAttach)
+	r.cleanup(removeAttach)
+	return true, nil
+}
 
-	say("SLAPENIR is up; every agent service is ready; state directory %s", state)
-	say("  CA:      %s", caWhat)
-	say("  proxy:   %s (mTLS) on %s, pid %d, audit log %s", proxyURL, proxyAddr, px.pid(), cfg.Audit.File)
+// report says what runs where and how to try it.
+func (r *run) report() {
+	say, ns, certs, cfg, ol := r.say, r.ns, r.certs, r.cfg, r.ol
+	slapenir := filepath.Join(r.bin, "slapenir")
+	say("SLAPENIR is up; every agent service is ready; state directory %s", r.state)
+	say("  CA:      %s", r.caWhat)
+	say("  proxy:   %s (mTLS) on %s, pid %d, audit log %s", r.proxyURL, r.proxyAddr, r.px.pid(), cfg.Audit.File)
 	kind := "real"
 	if ol.Fake {
 		kind = "the built-in fake: answers are canned"
 	}
-	say("  Ollama:  http://%s (%s), model %s", ol.Host, kind, o.Model)
+	say("  Ollama:  http://%s (%s), model %s", ol.Host, kind, r.o.Model)
 	switch {
 	case ol.Fake:
 		say("  note:    no Ollama at %s: using the built-in fake; answers are canned", strings.Join(ol.Tried, ", "))
 	case len(ol.Tried) > 0:
 		say("  note:    tried %s first", strings.Join(ol.Tried, ", "))
 	}
-	for _, n := range notes {
+	for _, n := range r.notes {
 		say("  note:    %s", n)
 	}
 	if cfg.Policy.Default == "allow" {
@@ -278,42 +373,46 @@ func Run(ctx context.Context, o Options) (err error) {
 	exec := ""
 	if ns != nil {
 		say("  agent:   slapenir init pid %d, PID 1 of its own PID namespace in network namespace %s (veth %s %s <-> %s %s); egress locked down by slapenir enforce",
-			ag.initPID, ns.Name, ns.HostIf, ns.HostIP, ns.AgentIf, ns.AgentIP)
+			r.ag.initPID, ns.Name, ns.HostIf, ns.HostIP, ns.AgentIf, ns.AgentIP)
 		exec = "ip netns exec " + ns.Name + " "
 	} else {
 		why := "not root"
-		if root {
+		if r.root {
 			why = "--unconfined"
 		}
-		say("  agent:   slapenir init pid %d, UNCONFINED (%s): the agent's processes share this machine's network; nothing stops them from bypassing the proxy", ag.initPID, why)
+		say("  agent:   slapenir init pid %d, UNCONFINED (%s): the agent's processes share this machine's network; nothing stops them from bypassing the proxy", r.ag.initPID, why)
 	}
-	say("  secrets: the agent's environment is not yours: it holds placeholders only (%s), swapped for the real values by the proxy", joinOrNone(placeholderVars))
-	say("  relay:   HTTP_PROXY=http://%s, Ollama helper http://%s", relayAddr, helperAddr)
-	say("  files:   services %s, certificates %s, control socket %s", servicesPath, certs, socket)
+	say("  secrets: the agent's environment is not yours: it holds placeholders only (%s), swapped for the real values by the proxy", joinOrNone(r.placeholderVars))
+	say("  relay:   HTTP_PROXY=http://%s, Ollama helper http://%s", r.plan.RelayAddr, r.plan.HelperAddr)
+	say("  files:   services %s, certificates %s, control socket %s", r.servicesPath, certs, r.socket)
 	say("Testing connectivity (the seed's three tests, adapted):")
 	say("  curl http://%s/api/tags", ol.Host)
 	say("  %scurl --cert %s --key %s --cacert %s -H \"X-Target-URL: http://%s\" %s/api/tags",
-		exec, certs.Cert(), certs.Key(), certs.Root(), ol.Host, proxyURL)
-	say("  %scurl http://%s/api/tags", exec, helperAddr)
-	say("  %scurl -x http://%s http://example.com/    # any site, through the relay and the proxy", exec, relayAddr)
+		exec, certs.Cert(), certs.Key(), certs.Root(), ol.Host, r.proxyURL)
+	say("  %scurl http://%s/api/tags", exec, r.plan.HelperAddr)
+	say("  %scurl -x http://%s http://example.com/    # any site, through the relay and the proxy", exec, r.plan.RelayAddr)
 	say("  %s audit show %s                       # what the proxy decided", slapenir, cfg.Audit.File)
-	say("  %s audit verify %s --key %s --checkpoint %s   # that nobody rewrote or cut it", slapenir, cfg.Audit.File, filepath.Join(state, audit.KeyFile), filepath.Join(state, audit.CheckpointFile))
-	say("  %s ctl --socket %s status", slapenir, socket)
-	say("  %s shell --state-dir %s    # a shell as the agent, from another terminal", slapenir, state)
-	if command != nil {
-		return runCommand(ctx, &o, command, out, say, slapenir, ns, agentShellEnv, workspace, state, ag)
-	}
-	say("Ctrl-C stops everything.")
+	say("  %s audit verify %s --key %s --checkpoint %s   # that nobody rewrote or cut it", slapenir, cfg.Audit.File, filepath.Join(r.state, audit.KeyFile), filepath.Join(r.state, audit.CheckpointFile))
+	say("  %s ctl --socket %s status", slapenir, r.socket)
+	say("  %s shell --state-dir %s    # a shell as the agent, from another terminal", slapenir, r.state)
+}
 
+// wait runs `up -- CMD` as the agent, or waits for Ctrl-C or the agent
+// environment's end.
+func (r *run) wait(ctx context.Context) error {
+	if command := r.o.command(); command != nil {
+		return runCommand(ctx, &r.o, command, r.out, r.say, filepath.Join(r.bin, "slapenir"), r.ns, r.agentShellEnv, r.workspace, r.state, r.ag)
+	}
+	r.say("Ctrl-C stops everything.")
 	select {
 	case <-ctx.Done():
-		say("stopping: the agent environment first, then the proxy")
+		r.say("stopping: the agent environment first, then the proxy")
 		return nil
-	case <-ag.done:
-		if ag.err != nil {
-			return fmt.Errorf("up: the agent environment's init exited (%v); see its log above", ag.err)
+	case <-r.ag.done:
+		if r.ag.err != nil {
+			return fmt.Errorf("up: the agent environment's init exited (%v); see its log above", r.ag.err)
 		}
-		say("the agent environment's init stopped (exit 0); stopping the rest")
+		r.say("the agent environment's init stopped (exit 0); stopping the rest")
 		return nil
 	}
 }
