@@ -41,7 +41,11 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Parse(name, data)
 	if err == nil {
 		// Validate and New agree by design; compiling proves it for this file.
-		_, err = policy.New(cfg.Policy)
+		for _, r := range cfg.EffectiveRoles() {
+			if _, err = policy.New(r.Policy); err != nil {
+				break
+			}
+		}
 	}
 	if err == nil {
 		err = cfg.CheckFiles()
@@ -77,6 +81,15 @@ func printSummary(w io.Writer, c *config.Config) {
 	fmt.Fprintf(w, "  rules          %d allow, %d deny, %d private_allow; telemetry deny %s\n", len(p.Allow), len(p.Deny), len(p.PrivateAllow), telemetry)
 	fmt.Fprintf(w, "  connect ports  %s\n", orNone(strings.Join(ports, ", "), "none (CONNECT disabled)"))
 	fmt.Fprintf(w, "  audit          %s\n", strings.Join(audit, " and "))
+	var roles []string
+	for _, r := range c.EffectiveRoles() {
+		if r.Identities == nil {
+			continue
+		}
+		roles = append(roles, fmt.Sprintf("%s (%s; default %s, dlp %s)", r.Name, strings.Join(r.Identities, " "), r.Policy.Default, r.DLP.Mode))
+	}
+	fmt.Fprintf(w, "  roles          %s; everyone else: %s\n", orNone(strings.Join(roles, ", "), "none"), c.DefaultRole)
+	fmt.Fprintf(w, "  dlp            %s (the default role)\n", c.DLP.Mode)
 	tlsMode := "development CA in the state directory"
 	if c.TLS != nil {
 		tlsMode = "cert " + c.TLS.Cert + ", clients from " + c.TLS.ClientCA + ", identities " + strings.Join(c.TLS.Identities(), " ")

@@ -108,6 +108,8 @@ func TestCheckConfigExample(t *testing.T) {
 		"rules          8 allow, 1 deny, 2 private_allow; telemetry deny on (9 hosts)\n",
 		"connect ports  443\n",
 		"audit          file /var/log/slapenir/audit.jsonl\n",
+		"roles          ci (agent-ci-*; default deny, dlp off); everyone else: default\n",
+		"dlp            report (the default role)\n",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout)
