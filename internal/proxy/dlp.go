@@ -198,7 +198,7 @@ func (n *dlpNotes) found() []string {
 // answered to the part it got.
 func (s *Server) noteDLP(x *exchange) {
 	x.rec.DLP = x.dlp.found()
-	if len(x.rec.DLP) == 0 || x.dlp.body == nil || x.role.dlp == nil || !x.role.dlp.enforce {
+	if len(x.rec.DLP) == 0 || x.dlp.body == nil || x.role.dlp == nil || !x.role.dlp.enforce || x.refused {
 		return
 	}
 	if x.rec.Reason != "dlp_"+x.rec.DLP[0] {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/dlp"
 	"github.com/slapenir/slapenir/internal/secrets"
 	"github.com/slapenir/slapenir/internal/testutil/dlpsamples"
 )
@@ -233,5 +234,27 @@ func TestDLPReportAndExempt(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || len(ex.p.lastRecord(t, 1).DLP) != 0 {
 		t.Fatalf("a request to an exempt host: %d", resp.StatusCode)
+	}
+}
+
+// TestNothingOverwritesARefusal: a finding noted after the exchange was
+// refused adds the rule to the record and leaves its reason alone.
+func TestNothingOverwritesARefusal(t *testing.T) {
+	sc := dlp.New(nil)
+	body := sc.NewReader(strings.NewReader("x "+dlpsamples.Secrets[0].Text+" y"), false)
+	io.Copy(io.Discard, body)
+	x := &exchange{role: &role{dlp: &dlpRole{enforce: true}}}
+	x.dlp.body = body
+	x.fail(502, "upstream_failed", "the upstream went away")
+	(&Server{}).noteDLP(x)
+	if x.rec.Reason != "upstream_failed" || x.rec.Decision != "error" || len(x.rec.DLP) != 1 {
+		t.Fatalf("record after a refusal and a finding: %q %q %v", x.rec.Decision, x.rec.Reason, x.rec.DLP)
+	}
+	// Without the refusal the finding decides.
+	y := &exchange{role: x.role}
+	y.dlp.body = body
+	(&Server{}).noteDLP(y)
+	if y.rec.Reason != "dlp_"+dlpsamples.Secrets[0].Rule || y.rec.Decision != "deny" {
+		t.Fatalf("a finding in a streamed body: %q %q", y.rec.Decision, y.rec.Reason)
 	}
 }

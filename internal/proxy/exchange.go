@@ -50,6 +50,9 @@ type exchange struct {
 	// dlp are the outbound scan's findings.
 	dlp          dlpNotes
 	bodyRedactor interface{ Count() int }
+	// refused is set once the exchange was answered with a refusal or
+	// failure (fail): what is noted after it adds fields, never a reason.
+	refused bool
 	// quiet exchanges (health checks, metric scrapes) are not audited: they
 	// never leave the proxy and would drown the log.
 	quiet bool
@@ -88,6 +91,7 @@ func exchangeFrom(ctx context.Context) *exchange {
 // fail notes a refusal or failure. 4xx replies and 503 are refusals (deny);
 // other 5xx are failures after the request was allowed (error).
 func (x *exchange) fail(status int, reason, msg string) {
+	x.refused = true
 	x.rec.Status = status
 	x.rec.Reason = reason
 	x.rec.Error = msg
