@@ -204,35 +204,28 @@ func (p *dotenvParser) unquoted() []byte {
 }
 
 func (p *dotenvParser) singleQuoted(key string) ([]byte, error) {
-	open := p.line
-	p.pos++
-	var v []byte
-	for !p.eof() {
-		c := p.next()
-		switch {
-		case c == '\'':
-			return v, p.afterQuote(key, v)
-		case c == '\r' && !p.eof() && p.peek() == '\n':
-			// CRLF inside quotes is one line end.
-		default:
-			v = append(v, c)
-		}
-	}
-	clear(v)
-	return nil, &DotenvError{Line: open, Key: key, Msg: msgOpenSingle}
+	return p.quoted(key, '\'', false, msgOpenSingle)
 }
 
 func (p *dotenvParser) doubleQuoted(key string) ([]byte, error) {
+	return p.quoted(key, '"', true, msgOpenDouble)
+}
+
+// quoted reads a value from its opening quote to the closing one; a CRLF
+// inside is one line end, and with escapes a backslash escapes (unescape).
+// A value left open is wiped before the error names where it opened.
+func (p *dotenvParser) quoted(key string, quote byte, escapes bool, msgOpen string) ([]byte, error) {
 	open := p.line
 	p.pos++
 	var v []byte
 	for !p.eof() {
 		c := p.next()
 		switch {
-		case c == '"':
+		case c == quote:
 			return v, p.afterQuote(key, v)
 		case c == '\r' && !p.eof() && p.peek() == '\n':
-		case c == '\\':
+			// CRLF inside quotes is one line end.
+		case c == '\\' && escapes:
 			if p.eof() {
 				continue
 			}
@@ -248,7 +241,7 @@ func (p *dotenvParser) doubleQuoted(key string) ([]byte, error) {
 		}
 	}
 	clear(v)
-	return nil, &DotenvError{Line: open, Key: key, Msg: msgOpenDouble}
+	return nil, &DotenvError{Line: open, Key: key, Msg: msgOpen}
 }
 
 func unescape(c byte) (byte, bool) {
