@@ -200,8 +200,7 @@ type Reader struct {
 	err     error
 	// found is read by Found from another goroutine than the reader's
 	// (the proxy's handler, while the transport reads the body).
-	mu    sync.Mutex
-	found []string
+	found Found
 }
 
 // readSize is how much a Reader asks its source for at a time.
@@ -213,11 +212,7 @@ func (s *Scanner) NewReader(src io.Reader, enforce bool) *Reader {
 }
 
 // Found are the rules that matched so far, each once, in the order found.
-func (r *Reader) Found() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.found)
-}
+func (r *Reader) Found() []string { return r.found.Rules() }
 
 func (r *Reader) Read(p []byte) (int, error) {
 	for len(r.ready) == 0 {
@@ -277,15 +272,29 @@ func (r *Reader) fill() {
 	r.sent = to
 }
 
-func (r *Reader) note(rule string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, f := range r.found {
-		if f == rule {
-			return
-		}
+func (r *Reader) note(rule string) { r.found.Note(rule) }
+
+// Found is a set of rule names in the order first noted, safe for
+// concurrent use: a Reader's, and the proxy's record of a request.
+type Found struct {
+	mu    sync.Mutex
+	rules []string
+}
+
+// Note adds rule unless it is there.
+func (f *Found) Note(rule string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.Contains(f.rules, rule) {
+		f.rules = append(f.rules, rule)
 	}
-	r.found = append(r.found, rule)
+}
+
+// Rules are the rules noted so far.
+func (f *Found) Rules() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.rules)
 }
 
 // Close closes the source, if it can be.

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/dlp"
@@ -165,32 +164,20 @@ func scanEscaped(sc *dlp.Scanner, s string) string {
 // dlpNotes are an exchange's findings, noted from the handler and, for a
 // streamed body, from the goroutine that reads it.
 type dlpNotes struct {
-	mu    sync.Mutex
-	rules []string
+	rules dlp.Found
 	body  *dlp.Reader
 }
 
-func (n *dlpNotes) note(rule string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, r := range n.rules {
-		if r == rule {
-			return
-		}
-	}
-	n.rules = append(n.rules, rule)
-}
+func (n *dlpNotes) note(rule string) { n.rules.Note(rule) }
 
 // found are the rules that matched, with a streamed body's.
 func (n *dlpNotes) found() []string {
 	if n.body != nil {
 		for _, r := range n.body.Found() {
-			n.note(r)
+			n.rules.Note(r)
 		}
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]string(nil), n.rules...)
+	return n.rules.Rules()
 }
 
 // noteDLP puts the findings in the record. A finding in a streamed body in
