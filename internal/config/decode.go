@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/slapenir/slapenir/internal/didyoumean"
+	"github.com/slapenir/slapenir/internal/yamlcheck"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -42,11 +42,11 @@ func Parse(name string, data []byte) (*Config, error) {
 		return c, c.Validate()
 	case err != nil:
 		probs.List = append(probs.List, syntaxProblem(data, err))
-		return nil, probs.orNil()
+		return nil, probs.OrNil()
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		probs.List = append(probs.List, Problem{extra.Line, "a second YAML document (---) follows; put everything in one"})
+		probs.List = append(probs.List, Problem{Line: extra.Line, Msg: "a second YAML document (---) follows; put everything in one"})
 	} else if !errors.Is(err, io.EOF) {
 		probs.List = append(probs.List, syntaxProblem(data, err))
 	}
@@ -55,7 +55,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if len(doc.Content) > 0 {
 		d.value("", doc.Content[0], reflect.ValueOf(c).Elem())
 	}
-	probs.List = append(probs.List, d.probs...)
+	probs.List = append(probs.List, d.probs.List...)
 	c.fillRoleDefaults()
 	if len(probs.List) > 0 {
 		// The values that did decode are validated too, so one run shows
@@ -74,7 +74,7 @@ func Parse(name string, data []byte) (*Config, error) {
 				}
 			}
 		}
-		return nil, probs.orNil()
+		return nil, probs.OrNil()
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -111,7 +111,7 @@ func syntaxProblem(data []byte, err error) Problem {
 		}
 		line = lo
 	}
-	return Problem{line, "YAML syntax error: " + msg}
+	return Problem{Line: line, Msg: "YAML syntax error: " + msg}
 }
 
 // prefixError is the parser's message for data without its "yaml: line N:"
@@ -137,12 +137,12 @@ func prefixError(data []byte) string {
 // tags of the structs, so that every problem is found with its line and an
 // unknown key is an error instead of being silently ignored.
 type decoder struct {
-	probs []Problem
+	probs yamlcheck.Problems
 	lines map[string]int // dotted key path ("policy.allow[2]") → line
 }
 
 func (d *decoder) problem(n *yaml.Node, format string, args ...any) {
-	d.probs = append(d.probs, Problem{n.Line, fmt.Sprintf(format, args...)})
+	d.probs.Add(n.Line, format, args...)
 }
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
@@ -174,7 +174,7 @@ func (d *decoder) value(path string, n *yaml.Node, v reflect.Value) {
 		d.mapping(path, n, v)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.problem(n, "%s: want a list (one item per line starting with \"- \", or [a, b]), got %s", path, describeNode(n))
+			d.problem(n, "%s: want a list (one item per line starting with \"- \", or [a, b]), got %s", path, yamlcheck.Describe(n))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -188,7 +188,7 @@ func (d *decoder) value(path string, n *yaml.Node, v reflect.Value) {
 		v.Set(p)
 	default:
 		if n.Kind != yaml.ScalarNode {
-			d.problem(n, "%s: want %s, got %s", path, describeType(v.Type()), describeNode(n))
+			d.problem(n, "%s: want %s, got %s", path, describeType(v.Type()), yamlcheck.Describe(n))
 			return
 		}
 		if err := n.Decode(v.Addr().Interface()); err != nil {
@@ -198,12 +198,12 @@ func (d *decoder) value(path string, n *yaml.Node, v reflect.Value) {
 }
 
 func (d *decoder) mapping(path string, n *yaml.Node, v reflect.Value) {
-	where := "at the top level"
-	if path != "" {
-		where = "in " + path
-	}
 	if n.Kind != yaml.MappingNode {
-		d.problem(n, "want a mapping of keys %s, got %s", where, describeNode(n))
+		where := "at the top level"
+		if path != "" {
+			where = "in " + path
+		}
+		d.problem(n, "want a mapping of keys %s, got %s", where, yamlcheck.Describe(n))
 		return
 	}
 	fields := map[string]int{}
@@ -217,42 +217,12 @@ func (d *decoder) mapping(path string, n *yaml.Node, v reflect.Value) {
 		fields[name] = i
 		names = append(names, name)
 	}
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		key := k.Value
-		if k.Kind != yaml.ScalarNode {
-			d.problem(k, "keys %s must be plain words, got %s", where, describeNode(k))
-			continue
-		}
-		if first, dup := seen[key]; dup {
-			d.problem(k, "key %q %s is given twice (first on line %d)", key, where, first)
-			continue
-		}
-		seen[key] = k.Line
-		idx, ok := fields[key]
-		if !ok {
-			msg := fmt.Sprintf("unknown key %q", join(path, key))
-			if s := didyoumean.Suggest(key, names); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			} else {
-				msg += fmt.Sprintf(" (known keys %s: %s)", where, strings.Join(names, ", "))
-			}
-			d.probs = append(d.probs, Problem{k.Line, msg})
-			continue
-		}
+	yamlcheck.Keys(&d.probs, path, n, names, func(key string, k, val *yaml.Node) {
 		// A problem with a whole section or list is reported on its key's
 		// line, not on the line its first item happens to be on.
-		d.lines[join(path, key)] = k.Line
-		d.value(join(path, key), val, v.Field(idx))
-	}
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
+		d.lines[yamlcheck.Join(path, key)] = k.Line
+		d.value(yamlcheck.Join(path, key), val, v.Field(fields[key]))
+	})
 }
 
 // describeType says in words what a value of type t is written as.
@@ -271,17 +241,4 @@ func describeType(t reflect.Type) string {
 		return describeType(t.Elem())
 	}
 	return t.String()
-}
-
-// describeNode says what the user actually wrote.
-func describeNode(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return strconv.Quote(n.Value)
-	}
-	return "nothing"
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/slapenir/slapenir/internal/yamlcheck"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -21,7 +22,7 @@ func (d Duration) String() string { return time.Duration(d).String() }
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("want a duration such as 30s or 5m, got %s", describeNode(n))
+		return fmt.Errorf("want a duration such as 30s or 5m, got %s", yamlcheck.Describe(n))
 	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {

@@ -29,7 +29,7 @@ func (c *Config) Validate() error {
 	for _, p := range v.c.Secrets.Validate() {
 		v.add(p.Path, "%s", p.Msg)
 	}
-	return v.probs.orNil()
+	return v.probs.OrNil()
 }
 
 // CheckFiles reports every file the configuration names that is not there
@@ -60,7 +60,7 @@ func (c *Config) CheckFiles() error {
 	for i, cr := range c.Secrets.Credentials {
 		need(fmt.Sprintf("secrets.credentials[%d].file", i), cr.File)
 	}
-	return v.probs.orNil()
+	return v.probs.OrNil()
 }
 
 type validator struct {
@@ -69,7 +69,7 @@ type validator struct {
 }
 
 func (v *validator) add(path, format string, args ...any) {
-	v.probs.List = append(v.probs.List, Problem{v.line(path), path + ": " + fmt.Sprintf(format, args...)})
+	v.probs.List = append(v.probs.List, Problem{Line: v.line(path), Msg: path + ": " + fmt.Sprintf(format, args...)})
 }
 
 // line is where path was set, or for a missing key where its section was.

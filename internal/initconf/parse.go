@@ -1,16 +1,17 @@
 package initconf
 
 import (
-	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/slapenir/slapenir/internal/yamlcheck"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -24,17 +25,20 @@ func Load(path string) (*File, error) {
 }
 
 // Parse parses a service file. name is used in error messages only. Every
-// problem found is reported, each prefixed with "name:line:".
+// problem found is reported, as a *yamlcheck.Problems ("name:line: …", in
+// line order), as check-config reports the proxy's.
 func Parse(name string, data []byte) (*File, error) {
-	p := &parser{file: name}
+	p := &parser{probs: yamlcheck.Problems{File: name}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		// yaml's own messages already say "line N".
-		return nil, fmt.Errorf("%s: %v", name, err)
+		p.probs.Add(0, "%v", err)
+		return nil, p.probs.OrNil()
 	}
 	f := &File{Path: name}
 	if len(doc.Content) == 0 {
-		return nil, fmt.Errorf("%s: empty service file (want a top-level \"services:\" mapping)", name)
+		p.probs.Add(0, "empty service file (want a top-level \"services:\" mapping)")
+		return nil, p.probs.OrNil()
 	}
 	root := doc.Content[0]
 	if p.expect(root, yaml.MappingNode, "the top level") {
@@ -42,23 +46,22 @@ func Parse(name string, data []byte) (*File, error) {
 			"services": func(v *yaml.Node) { f.Services = p.services(v) },
 		})
 	}
-	if f.Services == nil && len(p.errs) == 0 {
+	if f.Services == nil && len(p.probs.List) == 0 {
 		p.errorf(root, "no services defined (want a top-level \"services:\" mapping)")
 	}
 	validate(p, f)
-	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
+	if err := p.probs.OrNil(); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
 
 type parser struct {
-	file string
-	errs []error
+	probs yamlcheck.Problems
 }
 
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
-	p.errs = append(p.errs, fmt.Errorf("%s:%d: %s", p.file, n.Line, fmt.Sprintf(format, args...)))
+	p.probs.Add(n.Line, format, args...)
 }
 
 var kindNames = map[yaml.Kind]string{
@@ -76,29 +79,13 @@ func (p *parser) expect(n *yaml.Node, kind yaml.Kind, what string) bool {
 	return true
 }
 
-// fields walks a mapping, rejecting keys it does not know so that typos are
-// errors instead of silently ignored settings.
-func (p *parser) fields(m *yaml.Node, where string, known map[string]func(*yaml.Node)) {
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		k, v := m.Content[i], m.Content[i+1]
-		fn, ok := known[k.Value]
-		if !ok {
-			names := make([]string, 0, len(known))
-			for n := range known {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			p.errorf(k, "%sunknown key %q (known: %s)", where, k.Value, strings.Join(names, ", "))
-			continue
-		}
-		if seen[k.Value] {
-			p.errorf(k, "%skey %q given twice", where, k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		fn(v)
-	}
+// fields walks the mapping at path (the same walk as the proxy
+// configuration's: yamlcheck.Keys), rejecting keys it does not know so that
+// typos are errors instead of silently ignored settings.
+func (p *parser) fields(m *yaml.Node, path string, known map[string]func(*yaml.Node)) {
+	yamlcheck.Keys(&p.probs, path, m, slices.Sorted(maps.Keys(known)), func(key string, _, v *yaml.Node) {
+		known[key](v)
+	})
 }
 
 var serviceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
@@ -147,7 +134,7 @@ func (p *parser) service(k, v *yaml.Node) *Service {
 	if !p.expect(v, yaml.MappingNode, "service "+strconv.Quote(s.Name)) {
 		return s
 	}
-	p.fields(v, where, map[string]func(*yaml.Node){
+	p.fields(v, "services."+s.Name, map[string]func(*yaml.Node){
 		"type": func(n *yaml.Node) {
 			switch Kind(p.str(n, where+"type")) {
 			case Oneshot:
@@ -167,14 +154,14 @@ func (p *parser) service(k, v *yaml.Node) *Service {
 		"privileged": func(n *yaml.Node) { s.Privileged = p.boolean(n, where+"privileged") },
 		"env":        func(n *yaml.Node) { s.Env = p.env(n, where+"env") },
 		"workdir":    func(n *yaml.Node) { s.Dir = p.str(n, where+"workdir") },
-		"ready":      func(n *yaml.Node) { s.Ready = p.ready(n, where+"ready: ") },
+		"ready":      func(n *yaml.Node) { s.Ready = p.ready(n, where+"ready: ", "services."+s.Name+".ready") },
 		"timeout":    func(n *yaml.Node) { s.Timeout = p.duration(n, where+"timeout") },
 		"stop_signal": func(n *yaml.Node) {
 			s.StopSignal = p.signal(n, where+"stop_signal")
 		},
 		"stop_grace":  func(n *yaml.Node) { s.StopGrace = p.duration(n, where+"stop_grace") },
 		"forward_hup": func(n *yaml.Node) { s.ForwardHUP = p.boolean(n, where+"forward_hup") },
-		"restart":     func(n *yaml.Node) { p.restart(n, where+"restart: ", &s.Restart) },
+		"restart":     func(n *yaml.Node) { p.restart(n, where+"restart: ", "services."+s.Name+".restart", &s.Restart) },
 	})
 	if s.StopSignal == 0 {
 		s.StopSignal = signalByName["TERM"]
@@ -185,13 +172,13 @@ func (p *parser) service(k, v *yaml.Node) *Service {
 	return s
 }
 
-func (p *parser) ready(n *yaml.Node, where string) *Readiness {
+func (p *parser) ready(n *yaml.Node, where, path string) *Readiness {
 	r := &Readiness{Timeout: DefaultReadyTimeout, Interval: DefaultReadyInterval}
 	if !p.expect(n, yaml.MappingNode, strings.TrimSuffix(where, ": ")) {
 		return r
 	}
 	probes := 0
-	p.fields(n, where, map[string]func(*yaml.Node){
+	p.fields(n, path, map[string]func(*yaml.Node){
 		"tcp":     func(v *yaml.Node) { r.TCP = p.str(v, where+"tcp"); probes++ },
 		"http":    func(v *yaml.Node) { r.HTTP = p.str(v, where+"http"); probes++ },
 		"command": func(v *yaml.Node) { r.Command = p.command(v, where+"command"); probes++ },
@@ -216,11 +203,11 @@ func (p *parser) ready(n *yaml.Node, where string) *Readiness {
 	return r
 }
 
-func (p *parser) restart(n *yaml.Node, where string, r *Restart) {
+func (p *parser) restart(n *yaml.Node, where, path string, r *Restart) {
 	if !p.expect(n, yaml.MappingNode, strings.TrimSuffix(where, ": ")) {
 		return
 	}
-	p.fields(n, where, map[string]func(*yaml.Node){
+	p.fields(n, path, map[string]func(*yaml.Node){
 		"policy": func(v *yaml.Node) {
 			switch m := RestartMode(p.str(v, where+"policy")); m {
 			case RestartSeed, RestartAlways, RestartNever:

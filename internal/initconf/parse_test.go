@@ -94,7 +94,7 @@ func TestParseErrorsCarryLineNumbers(t *testing.T) {
 		name, yaml string
 		want       []string
 	}{
-		{"unknown key", "services:\n  a:\n    command: x\n    comand: y\n", []string{`t.yaml:4: service "a": unknown key "comand"`}},
+		{"unknown key", "services:\n  a:\n    command: x\n    comand: y\n", []string{`t.yaml:4: unknown key "services.a.comand" (did you mean "command"?)`}},
 		{"missing command", "services:\n  a:\n    type: oneshot\n", []string{`t.yaml:2: service "a": command is missing`}},
 		{"bad type", "services:\n  a:\n    type: daemon\n    command: x\n", []string{`t.yaml:3: service "a": type "daemon" is unknown`}},
 		{"bad duration", "services:\n  a:\n    command: x\n    stop_grace: soon\n", []string{`t.yaml:4: service "a": stop_grace "soon" is not a duration`}},
@@ -106,10 +106,12 @@ func TestParseErrorsCarryLineNumbers(t *testing.T) {
 		{"bad bool", "services:\n  a:\n    command: x\n    privileged: maybe\n", []string{`t.yaml:4: service "a": privileged "maybe" must be true or false`}},
 		{"reserved name", "services:\n  init:\n    command: x\n", []string{`t.yaml:2: service name "init" is reserved`}},
 		{"yaml syntax", "services:\n  a: [\n", []string{`t.yaml: yaml: line`}},
-		{"top-level typo", "servces:\n  a:\n    command: x\n", []string{`t.yaml:1: unknown key "servces"`}},
+		{"top-level typo", "servces:\n  a:\n    command: x\n", []string{`t.yaml:1: unknown key "servces" (did you mean "services"?)`}},
+		{"repeated key", "services:\n  a:\n    command: x\n    command: y\n", []string{`t.yaml:4: key "command" in services.a is given twice (first on line 3)`}},
+		{"typo in restart", "services:\n  a:\n    command: x\n    restart: {polcy: always}\n", []string{`t.yaml:4: unknown key "services.a.restart.polcy" (did you mean "policy"?)`}},
 		{"several at once", "services:\n  a:\n    command: x\n    user: [1]\n  b:\n    comand: y\n", []string{
 			`t.yaml:4: service "a": user must be a single value, not a list`,
-			`t.yaml:6: service "b": unknown key "comand"`,
+			`t.yaml:6: unknown key "services.b.comand" (did you mean "command"?)`,
 			`t.yaml:5: service "b": command is missing`,
 		}},
 	} {

@@ -1,8 +1,9 @@
 package initconf
 
 import (
-	"go.yaml.in/yaml/v3"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // validate checks what spans services: dependencies that exist and form no

@@ -352,7 +352,7 @@ func TestMalformedServiceFileIsRejectedWithLineNumbers(t *testing.T) {
 			t.Errorf("%v exited %d, want 2", args, code)
 		}
 		for _, want := range []string{
-			file + `:4: service "web": restart: unknown key "polcy"`,
+			file + `:4: unknown key "services.web.restart.polcy" (did you mean "policy"?)`,
 			file + `:5: service "db" depends on "nothing", which is not defined`,
 			file + `:5: service "db": command is missing`,
 		} {
