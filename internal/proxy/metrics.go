@@ -45,11 +45,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name:    "slapenir_proxy_request_duration_seconds",
 			Help:    "Time from request to the end of its response or tunnel.",
 			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 30, 120, 600},
-		}, []string{"mode"}),
+		}, []string{"mode", "role"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slapenir_proxy_bytes_total",
-			Help: "Bytes proxied, by direction (in: client to upstream, out: upstream to client).",
-		}, []string{"direction"}),
+			Help: "Bytes proxied, by direction (in: client to upstream, out: upstream to client) and role.",
+		}, []string{"direction", "role"}),
 		tunnels: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "slapenir_proxy_tunnels_open",
 			Help: "CONNECT tunnels open now.",
@@ -101,9 +101,9 @@ func (m *metrics) observe(rec *audit.Record, d time.Duration) {
 		code = strconv.Itoa(rec.Status/100) + "xx"
 	}
 	m.requests.WithLabelValues(rec.Mode, rec.Decision, rec.Reason, code, rec.Identity, rec.Role).Inc()
-	m.duration.WithLabelValues(rec.Mode).Observe(d.Seconds())
-	m.bytes.WithLabelValues("in").Add(float64(rec.BytesIn))
-	m.bytes.WithLabelValues("out").Add(float64(rec.BytesOut))
+	m.duration.WithLabelValues(rec.Mode, rec.Role).Observe(d.Seconds())
+	m.bytes.WithLabelValues("in", rec.Role).Add(float64(rec.BytesIn))
+	m.bytes.WithLabelValues("out", rec.Role).Add(float64(rec.BytesOut))
 	for _, c := range rec.Credentials {
 		m.injections.WithLabelValues(c).Inc()
 	}

@@ -166,7 +166,8 @@ func TestRolesGiveEachAgentItsOwnPolicy(t *testing.T) {
 	}
 	m, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`reason="method_denied",role="ci"`, `role="default"`, `role="sealed"`} {
+	for _, want := range []string{`reason="method_denied",role="ci"`, `role="default"`, `role="sealed"`,
+		`slapenir_proxy_bytes_total{direction="out",role="ci"}`, `slapenir_proxy_request_duration_seconds_count{mode="forward",role="default"}`} {
 		if !strings.Contains(string(m), want) {
 			t.Errorf("metrics lack %s", want)
 		}
