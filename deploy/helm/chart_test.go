@@ -177,8 +177,8 @@ func podSpecs(r *rendered) map[string]*corev1.PodTemplateSpec {
 }
 
 // checkPods: no service-account token, every container non-root with a
-// read-only root and no capabilities, but the agents' enforce step, which
-// has NET_ADMIN alone.
+// read-only root (but the agent's own, whose tools write to its home) and
+// no capabilities, but the agents' enforce step, which has NET_ADMIN alone.
 func checkPods(t *testing.T, r *rendered) {
 	for n, p := range podSpecs(r) {
 		if p.Spec.AutomountServiceAccountToken == nil || *p.Spec.AutomountServiceAccountToken {
@@ -186,7 +186,11 @@ func checkPods(t *testing.T, r *rendered) {
 		}
 		for _, c := range append(slices.Clone(p.Spec.InitContainers), p.Spec.Containers...) {
 			sc := c.SecurityContext
-			if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+			// The agent's own container keeps a writable root: its tools
+			// write to the home the image holds. Every other container's
+			// root is read-only.
+			readOnly := n == full+"-agent" && c.Name == "agent" || sc != nil && sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem
+			if sc == nil || !readOnly || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
 				sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
 				t.Errorf("%s/%s: want a read-only root, no privilege escalation and every capability dropped: %+v", n, c.Name, sc)
 				continue
