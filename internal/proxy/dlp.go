@@ -93,7 +93,7 @@ func (s *Server) outbound(w http.ResponseWriter, r *http.Request, x *exchange, u
 	found := func(rule, where string) bool {
 		x.dlp.note(rule)
 		if !d.enforce {
-			x.rec.Decision, x.rec.Reason = decisionReport, "dlp_"+rule
+			x.report("dlp_" + rule)
 			return true
 		}
 		writeError(w, x, http.StatusForbidden, fmt.Sprintf("proxy: the request carries secret-shaped data in %s (dlp rule %s); refused by the dlp of role %s, nothing was sent", where, rule, x.role.name), "dlp_"+rule)

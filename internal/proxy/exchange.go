@@ -88,6 +88,24 @@ func exchangeFrom(ctx context.Context) *exchange {
 	return x
 }
 
+// The outcome of an exchange is noted through these methods, not by
+// writing the record's decision and reason directly: the order of what
+// decides is kept in one place, and a refusal, once noted, is final.
+
+// allow notes why the request was let through (the rule that allowed it).
+func (x *exchange) allow(reason string) {
+	if !x.refused {
+		x.rec.Reason = reason
+	}
+}
+
+// report notes what report mode let through: what would have refused it.
+func (x *exchange) report(reason string) {
+	if !x.refused {
+		x.rec.Decision, x.rec.Reason = decisionReport, reason
+	}
+}
+
 // fail notes a refusal or failure. 4xx replies and 503 are refusals (deny);
 // other 5xx are failures after the request was allowed (error).
 func (x *exchange) fail(status int, reason, msg string) {
@@ -100,6 +118,17 @@ func (x *exchange) fail(status int, reason, msg string) {
 	} else {
 		x.rec.Decision = decisionDeny
 	}
+}
+
+// refuseQuietly is fail for a refusal nobody can be answered for (the
+// agent's TLS inside a tunnel failed, the client went away): the record
+// says what happened, with the decision given.
+func (x *exchange) refuseQuietly(status int, decision, reason, msg string) {
+	x.refused = true
+	if status != 0 {
+		x.rec.Status = status
+	}
+	x.rec.Decision, x.rec.Reason, x.rec.Error = decision, reason, msg
 }
 
 // responseRecorder counts what goes to the client, notes when the first byte

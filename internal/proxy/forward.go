@@ -117,9 +117,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, x *exchange, ho
 // address-level check happens when the upstream is dialled; the caller
 // records the request (writeAhead) once every check before sending passed.
 func (s *Server) decide(w http.ResponseWriter, x *exchange, d policy.Decision, host string, port int) bool {
-	x.rec.Reason = d.Reason
 	if d.Report {
-		x.rec.Decision = decisionReport
+		x.report(d.Reason)
+	} else {
+		x.allow(d.Reason)
 	}
 	if !d.Allow {
 		writeError(w, x, http.StatusForbidden, refusalMessage(x, host, port, d), d.Reason)
@@ -151,8 +152,7 @@ func (s *Server) noteAddr(x *exchange, host string, c net.Conn) {
 		return
 	}
 	if d := x.role.policy.CheckAddr(host, ap.Addr().Unmap()); d.Report {
-		x.rec.Decision = decisionReport
-		x.rec.Reason = d.Reason
+		x.report(d.Reason)
 	}
 }
 
@@ -243,7 +243,6 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 	var refused *policy.RefusedError
 	switch {
 	case errors.As(err, &refused):
-		x.rec.Reason = refused.Decision.Reason
 		writeError(w, x, http.StatusForbidden, refused.Error(), refused.Decision.Reason)
 	case errors.As(err, new(*dlp.Finding)):
 		f, _ := dlpRefusal(err)
@@ -254,10 +253,7 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 		writeError(w, x, http.StatusBadGateway, "proxy: "+err.Error(), "unknown_encoding")
 	case r.Context().Err() != nil:
 		// The client went away; there is nobody to answer.
-		x.rec.Status = 499
-		x.rec.Decision = decisionError
-		x.rec.Reason = "client_closed"
-		x.rec.Error = "client closed the request before the upstream answered"
+		x.refuseQuietly(499, decisionError, "client_closed", "client closed the request before the upstream answered")
 	default:
 		up := r.Context().Value(upstreamKey{}).(*upstream)
 		s.metrics.upstreamErrors.WithLabelValues(hostClass(x, up.destHost, up.destPort), failureKind(err)).Inc()

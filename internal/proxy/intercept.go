@@ -47,7 +47,7 @@ func (x *exchange) intercepts(host string, port int) bool {
 // SNI, when the client sends one, must name the CONNECT host: the tunnel's
 // destination is the authority, never what the inner request claims.
 func (s *Server) serveIntercepted(client net.Conn, buffered *bufio.Reader, x *exchange, host string, port int, g *guardConn) {
-	x.rec.Reason = "intercepted"
+	x.allow("intercepted")
 	var c net.Conn = client
 	if n := buffered.Buffered(); n > 0 {
 		early, _ := buffered.Peek(n)
@@ -66,9 +66,7 @@ func (s *Server) serveIntercepted(client net.Conn, buffered *bufio.Reader, x *ex
 	_ = tc.SetDeadline(time.Now().Add(s.cfg.Limits.ReadHeaderTimeout.D()))
 	if err := tc.Handshake(); err != nil {
 		tc.Close()
-		x.rec.Decision = decisionDeny
-		x.rec.Reason = "intercept_handshake_failed"
-		x.rec.Error = "TLS handshake with the agent failed: " + err.Error()
+		x.refuseQuietly(0, decisionDeny, "intercept_handshake_failed", "TLS handshake with the agent failed: "+err.Error())
 		return
 	}
 	_ = tc.SetDeadline(time.Time{})
