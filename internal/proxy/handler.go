@@ -75,8 +75,8 @@ func refuseIdentity(x *exchange, refused *reload.Refused) {
 // The agent's role follows from the names of the certificate g carries.
 func (s *Server) open(w http.ResponseWriter, r *http.Request, g *guardConn) (*exchange, *http.Request) {
 	x := &exchange{start: time.Now(), st: s.acquire()}
-	x.role = x.st.explain.roleFor(g.names())
-	if na, id, ok := g.certificate(); ok {
+	x.role = g.roleIn(x.st)
+	if na, id, ok := g.certificate(); ok && g.tls.expiryNoted.CompareAndSwap(false, true) {
 		s.metrics.certs.note(id, na)
 	}
 	x.rec = audit.Record{

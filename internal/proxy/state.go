@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -85,6 +86,13 @@ func compileRoles(cfg *config.Config, creds []secrets.Credential, resolver *net.
 	return roles, def, nil
 }
 
+// all are the configured roles and the default one (which may be one of
+// them), in a slice of their own: the roles slice is shared by every
+// goroutine that reads the state.
+func (e *Explainer) all() []*role {
+	return append(slices.Clip(e.roles), e.def)
+}
+
 // roleFor is the role of an agent with these certificate names: the first
 // role one of whose globs matches one of them, else the default role.
 func (e *Explainer) roleFor(names []string) *role {
@@ -138,7 +146,7 @@ func (s *Server) newState(cfg *config.Config, creds *Credentials, interceptHosts
 	if s.tls != nil {
 		st.explain.allowed = s.tls.AllowedIdentities
 	}
-	for _, r := range append(roles, def) {
+	for _, r := range st.explain.all() {
 		if r.transport != nil {
 			continue // the default role is also in roles when default_role names one
 		}
@@ -170,7 +178,7 @@ func limiterKey(r *role) string { return fmt.Sprintf("%s/%g/%d", r.name, r.rate,
 // still in flight keeps its own by pointer).
 func (s *Server) pruneLimiters(st *state) {
 	keep := map[string]bool{}
-	for _, r := range append(st.explain.roles, st.explain.def) {
+	for _, r := range st.explain.all() {
 		keep[limiterKey(r)] = true
 	}
 	s.limitersMu.Lock()
@@ -211,7 +219,7 @@ func (st *state) retire() {
 }
 
 func (st *state) close() {
-	for _, r := range append(st.explain.roles, st.explain.def) {
+	for _, r := range st.explain.all() {
 		if r.transport != nil {
 			r.transport.CloseIdleConnections()
 		}

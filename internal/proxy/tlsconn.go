@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/slapenir/slapenir/internal/pki/reload"
@@ -38,6 +39,30 @@ type tlsState struct {
 	done     bool
 	peer     reload.Peer
 	refused  *reload.Refused
+	// role is the agent's role under one configuration, worked out on the
+	// connection's first request under it; expiryNoted says the
+	// certificate's expiry went to the metrics. Both save every request
+	// after the first the glob matching and a shared lock.
+	role        atomic.Pointer[roleMemo]
+	expiryNoted atomic.Bool
+}
+
+type roleMemo struct {
+	st *state
+	r  *role
+}
+
+// roleIn is the role of g's agent in st.
+func (g *guardConn) roleIn(st *state) *role {
+	if g == nil || g.tls == nil {
+		return st.explain.roleFor(nil)
+	}
+	if m := g.tls.role.Load(); m != nil && m.st == st {
+		return m.r
+	}
+	r := st.explain.roleFor(g.names())
+	g.tls.role.Store(&roleMemo{st, r})
+	return r
 }
 
 // handshake runs the TLS handshake and checks the client certificate. A
