@@ -195,8 +195,14 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, gr
 		// known length is replaced whole so it keeps an exact
 		// Content-Length: some servers (git http-backend behind CGI) refuse
 		// chunked requests.
-		b, err := io.ReadAll(io.LimitReader(out.Body, smallBody+1))
-		out.Body.Close()
+		var b []byte
+		var err error
+		if held, ok := out.Body.(heldBody); ok && held.Len() == len(held.b) {
+			b = held.b // read whole already (dlp): no second copy
+		} else {
+			b, err = io.ReadAll(io.LimitReader(out.Body, smallBody+1))
+			out.Body.Close()
+		}
 		if err == nil {
 			b, used := c.inj.Replace(b, bodyAllow)
 			u.add(used, toHost, granted, secrets.InBody)

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -133,7 +132,7 @@ func (s *Server) outbound(w http.ResponseWriter, r *http.Request, x *exchange, u
 			writeError(w, x, http.StatusBadRequest, "proxy: reading the request body failed: "+err.Error(), "client_closed")
 			return false
 		}
-		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.Body = heldBody{bytes.NewReader(b), b}
 		rule := sc.Scan(b)
 		if rule == "" && bytes.IndexByte(b, '%') >= 0 {
 			rule = scanEscaped(sc, string(b)) // a form, or a URL in JSON
@@ -147,6 +146,16 @@ func (s *Server) outbound(w http.ResponseWriter, r *http.Request, x *exchange, u
 	r.Body = x.dlp.body
 	return true
 }
+
+// heldBody is a request body already read whole, to scan it: the
+// credential stage takes its bytes as they are instead of reading them
+// into a second copy.
+type heldBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (heldBody) Close() error { return nil }
 
 // scanEscaped scans s as sent and, when it has percent-escapes or '+',
 // decoded too: an agent need only escape one character of a key to slip
@@ -192,11 +201,4 @@ func (s *Server) noteDLP(x *exchange) {
 		x.rec.Decision, x.rec.Reason = decisionDeny, "dlp_"+x.rec.DLP[0]
 		x.rec.Error = "the request body carried secret-shaped data (dlp rule " + x.rec.DLP[0] + "); it was cut there, after " + strconv.FormatInt(x.bytesIn.Load(), 10) + " bytes had been read from the agent"
 	}
-}
-
-// dlpRefusal is the 403 for a streamed body cut by a finding before the
-// upstream answered.
-func dlpRefusal(err error) (*dlp.Finding, bool) {
-	var f *dlp.Finding
-	return f, errors.As(err, &f)
 }

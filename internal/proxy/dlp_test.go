@@ -41,7 +41,7 @@ func startDLPProxy(t *testing.T, mode string, exempt ...string) *dlpFixture {
 			return // cut by the proxy
 		}
 		hits.Add(1)
-		fmt.Fprintf(w, "got %d bytes, injected=%v", len(b), strings.Contains(r.Header.Get("Authorization")+r.URL.RawQuery+string(b), value))
+		fmt.Fprintf(w, "got %d bytes, body=%v, injected=%v", len(b), strings.Contains(string(b), value), strings.Contains(r.Header.Get("Authorization")+r.URL.RawQuery+string(b), value))
 	}))
 	t.Cleanup(up.Close)
 	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}, FormatPreserving: true, Inject: everywhere}}},
@@ -184,7 +184,7 @@ func TestDLPNeverFiresOnPlaceholders(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.HasSuffix(string(b), "injected=true") {
+	if resp.StatusCode != 200 || !strings.HasSuffix(string(b), "body=true, injected=true") {
 		t.Fatalf("placeholders everywhere: %d %q, want 200 with the value injected", resp.StatusCode, b)
 	}
 	// And streamed.

@@ -241,11 +241,11 @@ func (s *Server) newReverseProxy(st *state, r *role) *httputil.ReverseProxy {
 func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	x := exchangeFrom(r.Context())
 	var refused *policy.RefusedError
+	var f *dlp.Finding
 	switch {
 	case errors.As(err, &refused):
 		writeError(w, x, http.StatusForbidden, refused.Error(), refused.Decision.Reason)
-	case errors.As(err, new(*dlp.Finding)):
-		f, _ := dlpRefusal(err)
+	case errors.As(err, &f):
 		writeError(w, x, http.StatusForbidden, fmt.Sprintf("proxy: the request body carries secret-shaped data (dlp rule %s); it was cut there and refused by the dlp of role %s", f.Rule, x.role.name), "dlp_"+f.Rule)
 	case errors.Is(err, errUnscannableUpgrade):
 		writeError(w, x, http.StatusBadGateway, "proxy: "+err.Error(), "unscannable_upgrade")
