@@ -195,6 +195,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 		// Let some requests through under each configuration.
 		for start := ok.Load() + refused.Load(); ok.Load()+refused.Load() < start+3 && failed.Load() == 0; {
+			time.Sleep(time.Millisecond)
 		}
 	}
 	close(stop)
