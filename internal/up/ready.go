@@ -18,6 +18,12 @@ const readyLimit = 3 * time.Minute
 // service's failure up's error rather than something init will get over.
 const crashLoop = 2
 
+// settled is how long a long-running service must have been up before it
+// counts as ready: one that crashes at once is "up" for a moment between
+// its restarts, and a status taken in that moment must not make up say
+// everything is ready.
+const settled = time.Second
+
 // waitReady asks init (over its control socket) until every service is
 // ready: long-running ones up, oneshots done; an optional oneshot may fail,
 // and that is reported. A service that keeps crashing, a required one that
@@ -64,7 +70,7 @@ func waitReady(ctx context.Context, socket string, ag *agentEnv, out *sink, prog
 func judge(services []supervise.ServiceStatus, out *sink) (waiting, notes []string, err error) {
 	for _, s := range services {
 		switch {
-		case s.State == "up" || s.State == "done":
+		case s.State == "done" || s.State == "up" && s.Uptime >= settled.Seconds():
 		case s.State == "failed" && !s.Required:
 			notes = append(notes, fmt.Sprintf("%s failed (%s); it is optional, so the rest runs: see its lines above", s.Name, s.LastExit))
 		case s.Restarts >= crashLoop || (s.State == "down" && s.Required):

@@ -145,3 +145,21 @@ func TestDefaultsReadTheEnvironment(t *testing.T) {
 		t.Errorf("defaults: %+v", o)
 	}
 }
+
+// TestJudgeWaitsForAServiceToSettle: a long-running service caught "up"
+// for a moment between crashes is not ready until it has stayed up.
+func TestJudgeWaitsForAServiceToSettle(t *testing.T) {
+	out := &sink{w: new(strings.Builder)}
+	waiting, _, err := judge([]supervise.ServiceStatus{
+		{Name: "crasher", Kind: "longrun", State: "up", Required: true, Restarts: 1, Uptime: 0.002},
+	}, out)
+	if err != nil || len(waiting) != 1 || waiting[0] != "crasher (up)" {
+		t.Fatalf("a service up for 2 ms: waiting %v, err %v", waiting, err)
+	}
+	waiting, _, err = judge([]supervise.ServiceStatus{
+		{Name: "relay", Kind: "longrun", State: "up", Required: true, Uptime: 1.5},
+	}, out)
+	if err != nil || len(waiting) != 0 {
+		t.Fatalf("a service up for 1.5 s: waiting %v, err %v", waiting, err)
+	}
+}
