@@ -1,16 +1,15 @@
 package config
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/slapenir/slapenir/internal/yamlcheck"
 	"go.yaml.in/yaml/v3"
 )
 
-// Duration is a time.Duration written in YAML as Go writes durations:
-// "30s", "5m", "1h30m". A bare number is refused: "30" could mean seconds
-// or nanoseconds, and guessing wrong makes a timeout useless.
+// Duration is a time.Duration written in YAML as Go writes durations
+// (yamlcheck.ParseDuration: "30s", "5m", never a bare number); its own
+// type so that a configuration can be written back out the same way.
 type Duration time.Duration
 
 // D returns the value as a time.Duration.
@@ -21,15 +20,9 @@ func (d Duration) String() string { return time.Duration(d).String() }
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("want a duration such as 30s or 5m, got %s", yamlcheck.Describe(n))
-	}
-	v, err := time.ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("want a duration such as 30s or 5m, got %q", n.Value)
-	}
+	v, err := yamlcheck.ParseDuration(n)
 	*d = Duration(v)
-	return nil
+	return err
 }
 
 // MarshalYAML writes the duration back as "30s", so a Config can be dumped.

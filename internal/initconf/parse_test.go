@@ -41,7 +41,7 @@ func TestShippedServiceFileParses(t *testing.T) {
 	if v := f.Service("ollama-verify"); v.Required || v.Kind != Oneshot {
 		t.Errorf("ollama-verify must be an optional oneshot, got kind=%s required=%v", v.Kind, v.Required)
 	}
-	if a := f.Service("agent"); a.User != "" || a.StopGrace != 3*time.Second || a.StopSignal != syscall.SIGTERM {
+	if a := f.Service("agent"); a.User != "" || a.StopGrace != 3*time.Second || a.StopSignal != Signal(syscall.SIGTERM) {
 		t.Errorf("agent defaults: user=%q grace=%s signal=%v", a.User, a.StopGrace, a.StopSignal)
 	}
 }
@@ -78,7 +78,7 @@ services:
 	if web.Kind != Longrun || web.Line != 8 || strings.Join(web.DependsOn, ",") != "setup" ||
 		web.User != "1000:1000" || strings.Join(web.Groups, ",") != "27,100" ||
 		strings.Join(web.Env, ",") != "A=1,B=two" || web.Dir != "/tmp" ||
-		web.StopSignal != syscall.SIGINT || web.StopGrace != time.Second || !web.ForwardHUP {
+		web.StopSignal != Signal(syscall.SIGINT) || web.StopGrace != time.Second || !web.ForwardHUP {
 		t.Errorf("web parsed wrong: %+v", web)
 	}
 	if r := web.Ready; r == nil || r.HTTP != "http://127.0.0.1:8080/health" || r.Timeout != 2*time.Second || r.Interval != 10*time.Millisecond {
@@ -95,24 +95,34 @@ func TestParseErrorsCarryLineNumbers(t *testing.T) {
 		want       []string
 	}{
 		{"unknown key", "services:\n  a:\n    command: x\n    comand: y\n", []string{`t.yaml:4: unknown key "services.a.comand" (did you mean "command"?)`}},
-		{"missing command", "services:\n  a:\n    type: oneshot\n", []string{`t.yaml:2: service "a": command is missing`}},
-		{"bad type", "services:\n  a:\n    type: daemon\n    command: x\n", []string{`t.yaml:3: service "a": type "daemon" is unknown`}},
-		{"bad duration", "services:\n  a:\n    command: x\n    stop_grace: soon\n", []string{`t.yaml:4: service "a": stop_grace "soon" is not a duration`}},
-		{"unknown dependency", "services:\n  a:\n    command: x\n    depends_on: [b]\n", []string{`t.yaml:2: service "a" depends on "b", which is not defined`}},
-		{"cycle", "services:\n  a:\n    command: x\n    depends_on: [b]\n  b:\n    command: x\n    depends_on: [a]\n", []string{`t.yaml:2: dependency cycle: a → b → a`}},
-		{"two probes", "services:\n  a:\n    command: x\n    ready: {tcp: ':1', http: 'http://x'}\n", []string{`t.yaml:4: service "a": ready: give exactly one of`}},
-		{"ready on oneshot", "services:\n  a:\n    type: oneshot\n    command: x\n    ready: {tcp: ':1'}\n", []string{`t.yaml:2: service "a": ready applies to longrun services only`}},
-		{"bad signal", "services:\n  a:\n    command: x\n    stop_signal: BOOM\n", []string{`t.yaml:4: service "a": stop_signal "BOOM" is not a supported signal`}},
-		{"bad bool", "services:\n  a:\n    command: x\n    privileged: maybe\n", []string{`t.yaml:4: service "a": privileged "maybe" must be true or false`}},
-		{"reserved name", "services:\n  init:\n    command: x\n", []string{`t.yaml:2: service name "init" is reserved`}},
-		{"yaml syntax", "services:\n  a: [\n", []string{`t.yaml: yaml: line`}},
+		{"missing command", "services:\n  a:\n    type: oneshot\n", []string{`t.yaml:2: services.a.command: missing (every service names the program it runs)`}},
+		{"bad type", "services:\n  a:\n    type: daemon\n    command: x\n", []string{`t.yaml:3: services.a.type: want oneshot or longrun, got "daemon"`}},
+		{"bad duration", "services:\n  a:\n    command: x\n    stop_grace: soon\n", []string{`t.yaml:4: services.a.stop_grace: want a duration such as 30s or 5m, got "soon"`}},
+		{"unknown dependency", "services:\n  a:\n    command: x\n    depends_on: [b]\n", []string{`t.yaml:4: services.a.depends_on: "b" is not a service defined here`}},
+		{"cycle", "services:\n  a:\n    command: x\n    depends_on: [b]\n  b:\n    command: x\n    depends_on: [a]\n", []string{`t.yaml:4: services.a.depends_on: dependency cycle: a → b → a`}},
+		{"two probes", "services:\n  a:\n    command: x\n    ready: {tcp: ':1', http: 'http://x'}\n", []string{`t.yaml:4: services.a.ready: give exactly one of tcp, http, command or notify_fd (found 2)`}},
+		{"ready on oneshot", "services:\n  a:\n    type: oneshot\n    command: x\n    ready: {tcp: ':1'}\n", []string{`t.yaml:5: services.a.ready: applies to longrun services only`}},
+		{"bad signal", "services:\n  a:\n    command: x\n    stop_signal: BOOM\n", []string{`t.yaml:4: services.a.stop_signal: want TERM, INT, HUP, QUIT, KILL, USR1 or USR2, got "BOOM"`}},
+		{"bad bool", "services:\n  a:\n    command: x\n    privileged: maybe\n", []string{`t.yaml:4: services.a.privileged: want true or false, got "maybe"`}},
+		{"reserved name", "services:\n  init:\n    command: x\n", []string{`t.yaml:2: services: service name "init" is reserved`}},
+		{"yaml syntax", "services:\n  a: [\n", []string{`t.yaml:2: YAML syntax error: did not find expected node content`}},
 		{"top-level typo", "servces:\n  a:\n    command: x\n", []string{`t.yaml:1: unknown key "servces" (did you mean "services"?)`}},
 		{"repeated key", "services:\n  a:\n    command: x\n    command: y\n", []string{`t.yaml:4: key "command" in services.a is given twice (first on line 3)`}},
 		{"typo in restart", "services:\n  a:\n    command: x\n    restart: {polcy: always}\n", []string{`t.yaml:4: unknown key "services.a.restart.polcy" (did you mean "policy"?)`}},
+		{"notify_fd out of range", "services:\n  a:\n    command: x\n    ready:\n      notify_fd: 0\n", []string{`t.yaml:5: services.a.ready.notify_fd: want a file descriptor number from 3 to 64, got 0`}},
+		{"ready http not a URL", "services:\n  a:\n    command: x\n    ready:\n      http: localhost:80\n", []string{`t.yaml:5: services.a.ready.http: want an http:// or https:// URL, got "localhost:80"`}},
+		{"empty command", "services:\n  a:\n    command: \"  \"\n", []string{`t.yaml:3: services.a.command: empty: name the program to run`}},
+		{"mapping in a command", "services:\n  a:\n    command: [x, {y: z}]\n", []string{`t.yaml:3: services.a.command: want a name or a list of them, got a mapping in the list`}},
+		{"bad variable name", "services:\n  a:\n    command: x\n    env:\n      OK: \"1\"\n      1BAD: \"2\"\n", []string{`t.yaml:6: services.a.env: "1BAD" is not a valid variable name`}},
+		{"backoff shrinks", "services:\n  a:\n    command: x\n    restart: {backoff_start: 2s, backoff_max: 1s}\n", []string{`t.yaml:4: services.a.restart.backoff_max: 1s is below backoff_start 2s`}},
+		{"negative grace", "services:\n  a:\n    command: x\n    stop_grace: -1s\n", []string{`t.yaml:4: services.a.stop_grace: -1s must not be negative`}},
+		{"service twice", "services:\n  a:\n    command: x\n  a:\n    command: y\n", []string{`t.yaml:4: key "a" in services is given twice (first on line 2)`}},
+		{"bad service name", "services:\n  Web:\n    command: x\n", []string{`t.yaml:2: services: service name "Web" is invalid`}},
+		{"services not a mapping", "services: [a, b]\n", []string{`t.yaml:1: want a mapping of keys in services, got a list`}},
 		{"several at once", "services:\n  a:\n    command: x\n    user: [1]\n  b:\n    comand: y\n", []string{
-			`t.yaml:4: service "a": user must be a single value, not a list`,
+			`t.yaml:4: services.a.user: want a string, got a list`,
 			`t.yaml:6: unknown key "services.b.comand" (did you mean "command"?)`,
-			`t.yaml:5: service "b": command is missing`,
+			`t.yaml:5: services.b.command: missing`,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,30 +3,38 @@ package initconf
 import (
 	"strings"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/slapenir/slapenir/internal/yamlcheck"
 )
 
 // validate checks what spans services: dependencies that exist and form no
-// cycle, and settings that only make sense for one kind of service.
-func validate(p *parser, f *File) {
-	at := func(s *Service) *yaml.Node { return &yaml.Node{Line: s.Line} }
+// cycle, and settings that only make sense for one kind of service. Each
+// problem is reported on the line of the key at fault.
+func validate(d *yamlcheck.Decoder, f *File) {
 	for _, s := range f.Services {
-		for _, d := range s.DependsOn {
-			if d == s.Name {
-				p.errorf(at(s), "service %q depends on itself", s.Name)
-			} else if f.Service(d) == nil {
-				p.errorf(at(s), "service %q depends on %q, which is not defined", s.Name, d)
+		path := "services." + s.Name
+		at := func(key string) int {
+			if l, ok := d.Lines[path+"."+key]; ok {
+				return l
+			}
+			return s.Line
+		}
+		for _, dep := range s.DependsOn {
+			if dep == s.Name {
+				d.Problems.Add(at("depends_on"), "%s.depends_on: a service cannot depend on itself", path)
+			} else if f.Service(dep) == nil {
+				d.Problems.Add(at("depends_on"), "%s.depends_on: %q is not a service defined here", path, dep)
 			}
 		}
 		if s.Kind == Oneshot && s.Ready != nil {
-			p.errorf(at(s), "service %q: ready applies to longrun services only (a oneshot is ready when it exits 0)", s.Name)
+			d.Problems.Add(at("ready"), "%s.ready: applies to longrun services only (a oneshot is ready when it exits 0)", path)
 		}
 		if s.Kind == Longrun && s.Timeout != 0 {
-			p.errorf(at(s), "service %q: timeout applies to oneshot services only (use ready: timeout for a longrun)", s.Name)
+			d.Problems.Add(at("timeout"), "%s.timeout: applies to oneshot services only (use ready: timeout for a longrun)", path)
 		}
 	}
 	if cycle := findCycle(f); cycle != nil {
-		p.errorf(at(f.Service(cycle[0])), "dependency cycle: %s", strings.Join(cycle, " → "))
+		path := "services." + cycle[0] + ".depends_on"
+		d.Problems.Add(d.Lines[path], "%s: dependency cycle: %s", path, strings.Join(cycle, " → "))
 	}
 }
 

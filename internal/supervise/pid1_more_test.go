@@ -353,8 +353,8 @@ func TestMalformedServiceFileIsRejectedWithLineNumbers(t *testing.T) {
 		}
 		for _, want := range []string{
 			file + `:4: unknown key "services.web.restart.polcy" (did you mean "policy"?)`,
-			file + `:5: service "db" depends on "nothing", which is not defined`,
-			file + `:5: service "db": command is missing`,
+			file + `:6: services.db.depends_on: "nothing" is not a service defined here`,
+			file + `:5: services.db.command: missing (every service names the program it runs)`,
 		} {
 			if !strings.Contains(string(out), want) {
 				t.Errorf("%v output lacks %q:\n%s", args, want, out)

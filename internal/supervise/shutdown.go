@@ -74,11 +74,12 @@ func (sv *supervisor) stop(s *service) {
 		s.cancelReady()
 		s.cancelReady = nil
 	}
-	sv.log.initf("stopping %s (%s to process group %d, SIGKILL in %s)", c.Name, unix.SignalName(c.StopSignal), s.pid, c.StopGrace)
-	_ = unix.Kill(-s.pid, c.StopSignal)
+	sig := unix.Signal(c.StopSignal)
+	sv.log.initf("stopping %s (%s to process group %d, SIGKILL in %s)", c.Name, unix.SignalName(sig), s.pid, c.StopGrace)
+	_ = unix.Kill(-s.pid, sig)
 	sv.after(s, c.StopGrace, func() {
 		if s.pid != 0 {
-			sv.log.initf("%s still running %s after %s: sending SIGKILL", c.Name, unix.SignalName(c.StopSignal), c.StopGrace)
+			sv.log.initf("%s still running %s after %s: sending SIGKILL", c.Name, unix.SignalName(sig), c.StopGrace)
 			_ = unix.Kill(-s.pid, unix.SIGKILL)
 		}
 	})

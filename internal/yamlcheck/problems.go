@@ -1,12 +1,3 @@
-// Package yamlcheck is what the two YAML files SLAPENIR reads — the
-// proxy's configuration (config) and init's service file (initconf) —
-// share to report what is wrong with them: one problem type, one output
-// format ("file:line: message", every problem at once, in line order), and
-// one walk over a mapping's keys that makes unknown and repeated keys
-// problems, with a suggestion for a typo.
-//
-// It owns the reporting and the key walk; it must not know either file's
-// keys or values.
 package yamlcheck
 
 import (
@@ -84,35 +75,48 @@ func Join(path, key string) string {
 // twice, is a problem instead, the first with a suggestion when it looks
 // like a typo of a known one.
 func Keys(probs *Problems, path string, n *yaml.Node, known []string, fn func(key string, k, v *yaml.Node)) {
-	where := "at the top level"
-	if path != "" {
-		where = "in " + path
-	}
+	Pairs(probs, path, n, func(key string, k, v *yaml.Node) {
+		if slices.Contains(known, key) {
+			fn(key, k, v)
+			return
+		}
+		msg := fmt.Sprintf("unknown key %q", Join(path, key))
+		if s := didyoumean.Suggest(key, known); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		} else {
+			msg += fmt.Sprintf(" (known keys %s: %s)", where(path), strings.Join(known, ", "))
+		}
+		probs.Add(k.Line, "%s", msg)
+	})
+}
+
+// Pairs walks mapping n (found at path), whose keys are data rather than
+// settings (service names, variable names), and calls fn for each in the
+// file's order; a key that is not a plain word, and a key given twice, is
+// a problem instead.
+func Pairs(probs *Problems, path string, n *yaml.Node, fn func(key string, k, v *yaml.Node)) {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			probs.Add(k.Line, "keys %s must be plain words, got %s", where, Describe(k))
+			probs.Add(k.Line, "keys %s must be plain words, got %s", where(path), Describe(k))
 			continue
 		}
-		key := k.Value
-		if first, dup := seen[key]; dup {
-			probs.Add(k.Line, "key %q %s is given twice (first on line %d)", key, where, first)
+		if first, dup := seen[k.Value]; dup {
+			probs.Add(k.Line, "key %q %s is given twice (first on line %d)", k.Value, where(path), first)
 			continue
 		}
-		seen[key] = k.Line
-		if !slices.Contains(known, key) {
-			msg := fmt.Sprintf("unknown key %q", Join(path, key))
-			if s := didyoumean.Suggest(key, known); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			} else {
-				msg += fmt.Sprintf(" (known keys %s: %s)", where, strings.Join(known, ", "))
-			}
-			probs.Add(k.Line, "%s", msg)
-			continue
-		}
-		fn(key, k, v)
+		seen[k.Value] = k.Line
+		fn(k.Value, k, v)
 	}
+}
+
+// where says in words where the mapping at path is.
+func where(path string) string {
+	if path == "" {
+		return "at the top level"
+	}
+	return "in " + path
 }
 
 // Describe says what the user actually wrote at n.
