@@ -197,8 +197,6 @@ func (s *Server) noteDLP(x *exchange) {
 	if len(x.rec.DLP) == 0 || x.dlp.body == nil || x.role.dlp == nil || !x.role.dlp.enforce || x.refused {
 		return
 	}
-	if x.rec.Reason != "dlp_"+x.rec.DLP[0] {
-		x.rec.Decision, x.rec.Reason = decisionDeny, "dlp_"+x.rec.DLP[0]
-		x.rec.Error = "the request body carried secret-shaped data (dlp rule " + x.rec.DLP[0] + "); it was cut there, after " + strconv.FormatInt(x.bytesIn.Load(), 10) + " bytes had been read from the agent"
-	}
+	x.refuseQuietly(0, decisionDeny, "dlp_"+x.rec.DLP[0],
+		"the request body carried secret-shaped data (dlp rule "+x.rec.DLP[0]+"); it was cut there, after "+strconv.FormatInt(x.bytesIn.Load(), 10)+" bytes had been read from the agent")
 }

@@ -121,7 +121,8 @@ func (x *exchange) fail(status int, reason, msg string) {
 }
 
 // refuseQuietly is fail for a refusal nobody can be answered for (the
-// agent's TLS inside a tunnel failed, the client went away): the record
+// agent's TLS inside a tunnel failed, the client went away, a streamed
+// body's DLP finding cut the request after it was sent on): the record
 // says what happened, with the decision given.
 func (x *exchange) refuseQuietly(status int, decision, reason, msg string) {
 	x.refused = true
