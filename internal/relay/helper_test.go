@@ -65,23 +65,10 @@ func TestHelperListAndShowReachOllamaUnaltered(t *testing.T) {
 func TestHelperChatStreamsEachTokenSeparately(t *testing.T) {
 	ctx := testContext(t)
 	tokens := []string{"Go", " streams", " every", " token", "."}
-	received := make([]chan struct{}, len(tokens))
-	for i := range received {
-		received[i] = make(chan struct{})
-	}
+	step := fake.NewLockstep(len(tokens))
 	c := startChain(t, fake.Options{
 		Tokens: tokens,
-		BeforeToken: func(ctx context.Context, i int) error {
-			if i == 0 {
-				return nil
-			}
-			select {
-			case <-received[i-1]:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		},
+		BeforeToken: step.BeforeToken,
 	})
 	var got []api.ChatResponse
 	err := c.relay.ollamaClient().Chat(ctx, &api.ChatRequest{
@@ -90,7 +77,7 @@ func TestHelperChatStreamsEachTokenSeparately(t *testing.T) {
 	}, func(r api.ChatResponse) error {
 		got = append(got, r)
 		if !r.Done {
-			close(received[len(got)-1])
+			step.Got(len(got) - 1)
 		}
 		return nil
 	})
@@ -155,21 +142,8 @@ func TestHelperPassesErrorLineAfter200(t *testing.T) {
 func TestHelperSSEChatCompletions(t *testing.T) {
 	ctx := testContext(t)
 	tokens := []string{"a", "b", "c"}
-	received := make([]chan struct{}, len(tokens))
-	for i := range received {
-		received[i] = make(chan struct{})
-	}
-	c := startChain(t, fake.Options{Tokens: tokens, BeforeToken: func(ctx context.Context, i int) error {
-		if i == 0 {
-			return nil
-		}
-		select {
-		case <-received[i-1]:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}})
+	step := fake.NewLockstep(len(tokens))
+	c := startChain(t, fake.Options{Tokens: tokens, BeforeToken: step.BeforeToken})
 	body := `{"model":"qwen2.5-coder:7b","stream":true,"messages":[{"role":"user","content":"hi"}]}`
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.relay.helperURL.String()+"/v1/chat/completions", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -191,7 +165,7 @@ func TestHelperSSEChatCompletions(t *testing.T) {
 		events = append(events, strings.TrimPrefix(line, "data: "))
 		for i, tok := range tokens {
 			if len(events) == i+1 && strings.Contains(line, `"content":"`+tok+`"`) {
-				close(received[i])
+				step.Got(i)
 			}
 		}
 	}

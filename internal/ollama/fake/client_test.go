@@ -96,23 +96,10 @@ func TestVersionAndListAndShow(t *testing.T) {
 func TestChatStreamsEachTokenSeparately(t *testing.T) {
 	ctx := testContext(t)
 	tokens := []string{"Go", " is", " fun", "."}
-	received := make([]chan struct{}, len(tokens))
-	for i := range received {
-		received[i] = make(chan struct{})
-	}
+	step := fake.NewLockstep(len(tokens))
 	_, c := start(t, fake.Options{
 		Tokens: tokens,
-		BeforeToken: func(ctx context.Context, i int) error {
-			if i == 0 {
-				return nil
-			}
-			select {
-			case <-received[i-1]:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		},
+		BeforeToken: step.BeforeToken,
 	})
 
 	var got []api.ChatResponse
@@ -122,7 +109,7 @@ func TestChatStreamsEachTokenSeparately(t *testing.T) {
 	}, func(r api.ChatResponse) error {
 		got = append(got, r)
 		if !r.Done {
-			close(received[len(got)-1])
+			step.Got(len(got) - 1)
 		}
 		return nil
 	})

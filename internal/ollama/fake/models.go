@@ -114,12 +114,8 @@ func (s *Server) handleModels(w http.ResponseWriter, _ *http.Request) {
 // handleShow answers what Aider (through LiteLLM) reads of a model: its
 // details, template and context length in model_info.
 func (s *Server) handleShow(w http.ResponseWriter, r *http.Request) {
-	var req modelRequest
-	if !decodeBody(w, r, &req) {
-		return
-	}
-	if req.model() == "" {
-		writeError(w, http.StatusBadRequest, "model is required")
+	req, ok := decodeModel(w, r)
+	if !ok {
 		return
 	}
 	name, ok := s.lookup(req.model())
@@ -142,6 +138,20 @@ func (s *Server) handleShow(w http.ResponseWriter, r *http.Request) {
 		Capabilities: []string{"completion", "tools", "insert"},
 		ModifiedAt:   s.started,
 	})
+}
+
+// decodeModel reads the body of /api/show and /api/pull, answering 400 as
+// Ollama does when it names no model.
+func decodeModel(w http.ResponseWriter, r *http.Request) (modelRequest, bool) {
+	var req modelRequest
+	if !decodeBody(w, r, &req) {
+		return req, false
+	}
+	if req.model() == "" {
+		writeError(w, http.StatusBadRequest, "model is required")
+		return req, false
+	}
+	return req, true
 }
 
 // decodeBody reads a JSON request body as Ollama's handlers do, answering

@@ -92,3 +92,36 @@ func (o *Options) errorMessage() string {
 	}
 	return "an error was encountered while running the model: unexpected EOF"
 }
+
+// Lockstep holds each token of an answer until the client has received the
+// one before it: with its BeforeToken in Options, a stream only completes
+// if every hop between the fake and the client passes each token on by
+// itself, and the first reaches the client before the last is produced.
+type Lockstep struct {
+	got []chan struct{}
+}
+
+// NewLockstep is a Lockstep for an answer of n tokens.
+func NewLockstep(n int) *Lockstep {
+	l := &Lockstep{got: make([]chan struct{}, n)}
+	for i := range l.got {
+		l.got[i] = make(chan struct{})
+	}
+	return l
+}
+
+// Got tells the fake the client has token i (once per token).
+func (l *Lockstep) Got(i int) { close(l.got[i]) }
+
+// BeforeToken is the Options hook: token i waits for Got(i-1).
+func (l *Lockstep) BeforeToken(ctx context.Context, i int) error {
+	if i == 0 {
+		return nil
+	}
+	select {
+	case <-l.got[i-1]:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

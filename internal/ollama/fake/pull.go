@@ -10,12 +10,8 @@ const pullSteps = 4
 // handlePull imitates "ollama pull": the progress stream of a one-layer
 // download, after which the fake has the model. Every name can be pulled.
 func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
-	var req modelRequest
-	if !decodeBody(w, r, &req) {
-		return
-	}
-	if req.model() == "" {
-		writeError(w, http.StatusBadRequest, "model is required")
+	req, ok := decodeModel(w, r)
+	if !ok {
 		return
 	}
 	name := shortName(req.model())
