@@ -66,6 +66,7 @@ func (ss *Services) DecodeNode(d *yamlcheck.Decoder, path string, n *yaml.Node) 
 }
 
 func decodeService(d *yamlcheck.Decoder, path string, k, v *yaml.Node) *Service {
+	v = yamlcheck.Resolve(v)
 	s := &Service{
 		Name:       k.Value,
 		Line:       k.Line,
@@ -157,6 +158,7 @@ func (a *Argv) UnmarshalYAML(n *yaml.Node) error {
 
 // UnmarshalYAML takes one name or a list of them.
 func (ns *Names) UnmarshalYAML(n *yaml.Node) error {
+	n = yamlcheck.Resolve(n)
 	if n.Kind == yaml.ScalarNode {
 		*ns = Names{n.Value}
 		return nil
@@ -166,7 +168,7 @@ func (ns *Names) UnmarshalYAML(n *yaml.Node) error {
 	}
 	out := make(Names, 0, len(n.Content))
 	for _, e := range n.Content {
-		if e.Kind != yaml.ScalarNode {
+		if e = yamlcheck.Resolve(e); e.Kind != yaml.ScalarNode {
 			return fmt.Errorf("want a name or a list of them, got %s in the list", yamlcheck.Describe(e))
 		}
 		out = append(out, e.Value)

@@ -1,6 +1,7 @@
 package initconf
 
 import (
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -136,5 +137,37 @@ func TestParseErrorsCarryLineNumbers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestParseFollowsAnchors: an alias (*name) may stand for a whole service,
+// a command, one item of a list, a list or a mapping, as YAML allows.
+func TestParseFollowsAnchors(t *testing.T) {
+	f, err := Parse("a.yaml", []byte(`services:
+  base: &svc
+    command: [&prog srv, --x]
+    depends_on: &deps [db]
+    env: &env {A: &one "1"}
+  db: {command: *prog}
+  web: *svc
+  other:
+    command: [*prog, *one]
+    groups: *deps
+    env: *env
+    depends_on: db
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"base":  `[srv --x] [db] [A=1] []`,
+		"db":    `[srv] [] [] []`,
+		"web":   `[srv --x] [db] [A=1] []`,
+		"other": `[srv 1] [db] [A=1] [db]`,
+	} {
+		s := f.Service(name)
+		if got := fmt.Sprint(s.Command, " ", s.DependsOn, " ", s.Env, " ", s.Groups); got != want {
+			t.Errorf("%s: command, depends_on, env, groups = %s, want %s", name, got, want)
+		}
 	}
 }

@@ -133,9 +133,7 @@ func (d *Decoder) Decode(path string, n *yaml.Node, ptr any) {
 }
 
 func (d *Decoder) value(path string, n *yaml.Node, v reflect.Value) {
-	for n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
+	n = Resolve(n)
 	if _, known := d.Lines[path]; !known && path != "" && d.Lines != nil {
 		d.Lines[path] = n.Line
 	}
@@ -192,6 +190,16 @@ func (d *Decoder) value(path string, n *yaml.Node, v reflect.Value) {
 			d.Add(n, "%s: want %s, got %q", path, describeType(v.Type()), n.Value)
 		}
 	}
+}
+
+// Resolve is what n stands for: the anchored node when n is an alias
+// (*name), else n itself. Every node a decoder looks at goes through it,
+// so an anchor may stand in for any value.
+func Resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
 }
 
 // Expect reports n, found at path, unless it is of kind (a mapping, a
