@@ -67,7 +67,7 @@ func TestHelperChatStreamsEachTokenSeparately(t *testing.T) {
 	tokens := []string{"Go", " streams", " every", " token", "."}
 	step := fake.NewLockstep(len(tokens))
 	c := startChain(t, fake.Options{
-		Tokens: tokens,
+		Tokens:      tokens,
 		BeforeToken: step.BeforeToken,
 	})
 	var got []api.ChatResponse

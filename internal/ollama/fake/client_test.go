@@ -98,7 +98,7 @@ func TestChatStreamsEachTokenSeparately(t *testing.T) {
 	tokens := []string{"Go", " is", " fun", "."}
 	step := fake.NewLockstep(len(tokens))
 	_, c := start(t, fake.Options{
-		Tokens: tokens,
+		Tokens:      tokens,
 		BeforeToken: step.BeforeToken,
 	})
 
