@@ -19,6 +19,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(shipped)
 	f.Add([]byte("services:\n  a:\n    command: x\n    ready: {notify_fd: 3}\n    env: {A: &v b, B: *v}\n"))
 	f.Add([]byte("services: &s\n  a: *s\n"))
+	f.Add([]byte("services: {}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse("f.yaml", data)
 		if err != nil {

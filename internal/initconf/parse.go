@@ -31,7 +31,7 @@ func Parse(name string, data []byte) (*File, error) {
 	switch {
 	case top != nil:
 		d.Decode("", top, f)
-		if f.Services == nil && len(d.Problems.List) == 0 {
+		if len(f.Services) == 0 && len(d.Problems.List) == 0 {
 			d.Add(top, "no services defined (want a top-level \"services:\" mapping)")
 		}
 		validate(d, f)

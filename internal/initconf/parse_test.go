@@ -119,6 +119,8 @@ func TestParseErrorsCarryLineNumbers(t *testing.T) {
 		{"negative grace", "services:\n  a:\n    command: x\n    stop_grace: -1s\n", []string{`t.yaml:4: services.a.stop_grace: -1s must not be negative`}},
 		{"service twice", "services:\n  a:\n    command: x\n  a:\n    command: y\n", []string{`t.yaml:4: key "a" in services is given twice (first on line 2)`}},
 		{"bad service name", "services:\n  Web:\n    command: x\n", []string{`t.yaml:2: services: service name "Web" is invalid`}},
+		{"no services", "services: {}\n", []string{`t.yaml:1: no services defined`}},
+		{"services null", "services:\n", []string{`t.yaml:1: no services defined`}},
 		{"services not a mapping", "services: [a, b]\n", []string{`t.yaml:1: want a mapping of keys in services, got a list`}},
 		{"several at once", "services:\n  a:\n    command: x\n    user: [1]\n  b:\n    comand: y\n", []string{
 			`t.yaml:4: services.a.user: want a string, got a list`,
