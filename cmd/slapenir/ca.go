@@ -22,12 +22,6 @@ import (
 	"github.com/slapenir/slapenir/internal/pki/enroll"
 )
 
-// tokenFlags are repeated --token NAME=FILE[,SAN…] flags.
-type tokenFlags []string
-
-func (t *tokenFlags) String() string     { return strings.Join(*t, " ") }
-func (t *tokenFlags) Set(v string) error { *t = append(*t, v); return nil }
-
 func runCA(args []string, stdout, stderr io.Writer) int {
 	return runGroup("slapenir ca", []command{
 		{"run", "run step-ca: --dir DIR --step-ca PATH [--url URL] [--address :9000] [--dns ca,localhost] [--root-cert F --root-key F] [--password-file F] [--token NAME=FILE[,SAN…]]…", caRun},
@@ -46,7 +40,7 @@ func caRun(args []string, stdout, stderr io.Writer) int {
 	rootCert := fs.String("root-cert", "", "issue the CA's intermediate from this root certificate (PEM) instead of a new root; with --root-key, used only when the CA is first created")
 	rootKey := fs.String("root-key", "", "the private key (PEM) of --root-cert")
 	passwordFile := fs.String("password-file", "", "the provisioner password (a mounted Secret, for token minters outside this container); default: created in --dir")
-	var tokens tokenFlags
+	var tokens multiFlag // --token NAME=FILE[,SAN…], once per token
 	fs.Var(&tokens, "token", "after start, mint a one-time token for NAME (with these SANs, else NAME) and write it to FILE; repeatable")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		return 2

@@ -226,6 +226,7 @@ func parseWithPositionals(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// multiFlag is a flag given once per value (--san, --token).
 type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
