@@ -122,16 +122,7 @@ func benchCredProxy(b *testing.B, handler http.Handler) (*testProxy, *httptest.S
 	b.Helper()
 	up := httptest.NewServer(handler)
 	b.Cleanup(up.Close)
-	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}}}},
-		secrets.Options{LookupEnv: func(string) (string, bool) { return realToken, true }, Logf: b.Logf})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { v.Close() })
-	creds, err := NewCredentials(v)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, creds := vaultCredentials(b, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}}, realToken, nil)
 	af := filepath.Join(b.TempDir(), "audit.jsonl")
 	al, err := audit.Open(audit.Options{File: af})
 	if err != nil {

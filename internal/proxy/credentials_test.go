@@ -46,16 +46,7 @@ func credProxy(t testing.TB, hosts []string, extra func(*config.Config, *Options
 // value is realToken, read from GITHUB_TOKEN.
 func credProxyWith(t testing.TB, cred secrets.CredentialConfig, extra func(*config.Config, *Options)) *testProxy {
 	t.Helper()
-	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{cred}},
-		secrets.Options{LookupEnv: func(k string) (string, bool) { return realToken, k == "GITHUB_TOKEN" }, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	creds, err := NewCredentials(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, creds := vaultCredentials(t, cred, realToken, nil)
 	cfg := loopbackConfig()
 	// Every log line the proxy writes, at every level, is checked too.
 	logFile := filepath.Join(t.TempDir(), "proxy.log")

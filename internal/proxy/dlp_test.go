@@ -44,16 +44,8 @@ func startDLPProxy(t *testing.T, mode string, exempt ...string) *dlpFixture {
 		fmt.Fprintf(w, "got %d bytes, body=%v, injected=%v", len(b), strings.Contains(string(b), value), strings.Contains(r.Header.Get("Authorization")+r.URL.RawQuery+string(b), value))
 	}))
 	t.Cleanup(up.Close)
-	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}, FormatPreserving: true, Inject: everywhere}}},
-		secrets.Options{LookupEnv: func(k string) (string, bool) { return value, k == "GITHUB_TOKEN" }, Logf: t.Logf, PlaceholderKey: []byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	creds, err := NewCredentials(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, creds := vaultCredentials(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}, FormatPreserving: true, Inject: everywhere},
+		value, []byte("0123456789abcdef0123456789abcdef"))
 	cfg := loopbackConfig()
 	cfg.DLP = config.DLP{Mode: mode, Exempt: exempt}
 	p := startProxyOpts(t, cfg, Options{Credentials: creds})

@@ -18,6 +18,7 @@ import (
 
 	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/secrets"
 )
 
 // testProxy is a real proxy on a loopback port with its audit log in a file.
@@ -299,4 +300,23 @@ func openTunnel(t *testing.T, proxyAddr, authority string) net.Conn {
 	}
 	_ = c.SetDeadline(time.Time{})
 	return c
+}
+
+// vaultCredentials opens, the way slapenir proxy does, a vault of the one
+// credential cred whose value is read from GITHUB_TOKEN (and is value),
+// closed at the test's end, and the proxy's Credentials over it. key is
+// the placeholder key (nil: a random one).
+func vaultCredentials(tb testing.TB, cred secrets.CredentialConfig, value string, key []byte) (*secrets.Vault, *Credentials) {
+	tb.Helper()
+	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{cred}},
+		secrets.Options{LookupEnv: func(k string) (string, bool) { return value, k == "GITHUB_TOKEN" }, Logf: tb.Logf, PlaceholderKey: key})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { v.Close() })
+	creds, err := NewCredentials(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v, creds
 }

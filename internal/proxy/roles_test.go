@@ -44,16 +44,7 @@ func startRolesProxy(t *testing.T) *rolesFixture {
 		}
 	}))
 	t.Cleanup(up.Close)
-	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}}}},
-		secrets.Options{LookupEnv: func(k string) (string, bool) { return realToken, k == "GITHUB_TOKEN" }, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	creds, err := NewCredentials(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, creds := vaultCredentials(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}}, realToken, nil)
 	placeholder = v.Placeholders()[0].Placeholder
 	port := portOf(t, up.URL)
 	one, slow, burst := 1, 0.001, 2
