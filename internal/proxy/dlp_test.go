@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/dlp"
 	"github.com/slapenir/slapenir/internal/secrets"
@@ -248,5 +249,69 @@ func TestNothingOverwritesARefusal(t *testing.T) {
 	(&Server{}).noteDLP(y)
 	if y.rec.Reason != "dlp_"+dlpsamples.Secrets[0].Rule || y.rec.Decision != "deny" {
 		t.Fatalf("a finding in a streamed body: %q %q", y.rec.Decision, y.rec.Reason)
+	}
+}
+
+// TestDLPCutAfterTheUpstreamAnswered: an upstream that answers before it
+// has read the request body (full duplex) has sent its 200 by the time the
+// agent sends the secret; the stream is still cut before the secret
+// leaves, and the record says the request was refused by dlp, not allowed
+// with the upstream's 200.
+func TestDLPCutAfterTheUpstreamAnswered(t *testing.T) {
+	f := startDLPProxy(t, config.DLPEnforce)
+	got := make(chan string, 1)
+	duplex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if err := rc.EnableFullDuplex(); err != nil {
+			t.Error(err)
+		}
+		w.WriteHeader(http.StatusOK)
+		_ = rc.Flush()
+		b, _ := io.ReadAll(r.Body)
+		got <- string(b)
+	}))
+	t.Cleanup(duplex.Close)
+	s := dlpsamples.Secrets[0]
+
+	c, err := net.Dial("tcp", f.p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "POST %s/duplex HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n\r\n", duplex.URL, strings.TrimPrefix(duplex.URL, "http://"))
+	first := strings.Repeat("x", 1000)
+	fmt.Fprintf(c, "%x\r\n%s\r\n", len(first), first)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the upstream's early answer: %v %v", resp, err)
+	}
+	// Only now the secret, and the end of the body.
+	leak := "note: " + s.Text + "\n"
+	fmt.Fprintf(c, "%x\r\n%s\r\n0\r\n\r\n", len(leak), leak)
+	_, _ = io.Copy(io.Discard, resp.Body)
+
+	select {
+	case b := <-got:
+		if strings.Contains(b, s.Text) {
+			t.Errorf("the upstream got the %s sample", s.Rule)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream never finished reading the body")
+	}
+	var rec *audit.Record
+	for deadline := time.Now().Add(5 * time.Second); rec == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, r := range readRecords(t, f.p.auditFile) {
+			if r.Path == "/duplex" {
+				rec = &r
+			}
+		}
+	}
+	if rec == nil {
+		t.Fatal("no record of the request")
+	}
+	if rec.Decision != "deny" || rec.Reason != "dlp_"+s.Rule || !strings.Contains(rec.Error, "cut there") {
+		t.Errorf("record: decision %q reason %q error %q, want deny dlp_%s, cut", rec.Decision, rec.Reason, rec.Error, s.Rule)
 	}
 }
