@@ -1,12 +1,14 @@
 package initconf
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
 	"strings"
 	"syscall"
 
+	"github.com/slapenir/slapenir/internal/didyoumean"
 	"github.com/slapenir/slapenir/internal/yamlcheck"
 	"go.yaml.in/yaml/v3"
 )
@@ -128,16 +130,17 @@ func (m *RestartMode) UnmarshalYAML(n *yaml.Node) error {
 	return oneOf(n, (*string)(m), string(RestartSeed), string(RestartAlways), string(RestartNever))
 }
 
+// oneOf sets out to n's value when it is one of allowed; else the error
+// is the proxy configuration's, with its suggestion for a typo.
 func oneOf(n *yaml.Node, out *string, allowed ...string) error {
-	if n.Kind == yaml.ScalarNode {
-		for _, a := range allowed {
-			if n.Value == a {
-				*out = a
-				return nil
-			}
-		}
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("want %s, got %s", strings.Join(allowed, " or "), yamlcheck.Describe(n))
 	}
-	return fmt.Errorf("want %s or %s, got %s", strings.Join(allowed[:len(allowed)-1], ", "), allowed[len(allowed)-1], yamlcheck.Describe(n))
+	if msg := didyoumean.OneOf(n.Value, allowed...); msg != "" {
+		return errors.New(msg)
+	}
+	*out = n.Value
+	return nil
 }
 
 // UnmarshalYAML takes a list (the exact argv) or a string split on white
@@ -197,20 +200,25 @@ func (e *Env) DecodeNode(d *yamlcheck.Decoder, path string, n *yaml.Node) {
 	})
 }
 
+// signalNames are the stop signals a service may name, in the order
+// messages list them.
+var signalNames = []string{"TERM", "INT", "HUP", "QUIT", "KILL", "USR1", "USR2"}
+
 var signalByName = map[string]syscall.Signal{
 	"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "HUP": syscall.SIGHUP, "QUIT": syscall.SIGQUIT,
 	"KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
 }
 
-// UnmarshalYAML takes a signal's name, with or without "SIG".
+// UnmarshalYAML takes a signal's name, in any case, with or without "SIG".
 func (s *Signal) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode {
-		if sig, ok := signalByName[strings.TrimPrefix(strings.ToUpper(n.Value), "SIG")]; ok {
-			*s = Signal(sig)
-			return nil
-		}
+	name := *n
+	name.Value = strings.TrimPrefix(strings.ToUpper(n.Value), "SIG")
+	var got string
+	if err := oneOf(&name, &got, signalNames...); err != nil {
+		return err
 	}
-	return fmt.Errorf("want TERM, INT, HUP, QUIT, KILL, USR1 or USR2, got %s", yamlcheck.Describe(n))
+	*s = Signal(signalByName[got])
+	return nil
 }
 
 // String is the signal's name ("terminated").
