@@ -18,9 +18,13 @@ func (sv *supervisor) onExit(s *service, gen int, ws unix.WaitStatus) {
 	s.stopTimers()
 	how := describeExit(ws)
 	s.lastExit = how
-	for _, fn := range s.whenDown {
-		fn()
-	}
+	// ctl stop's answer goes out after the "stopped" line: whoever reads
+	// "web stopped" from ctl finds it in init's log too.
+	defer func(waiting []func()) {
+		for _, fn := range waiting {
+			fn()
+		}
+	}(s.whenDown)
 	s.whenDown = nil
 
 	switch {

@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
 
 // slapenir is the real binary under test, built once for the package.
@@ -44,11 +42,20 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
+// outputFile is the file init's stdout and stderr go to.
+type outputFile string
+
+// String returns everything init has written so far.
+func (f outputFile) String() string {
+	b, _ := os.ReadFile(string(f))
+	return string(b)
+}
+
 // initRun is one `slapenir init` running as PID 1 of a new PID namespace.
 type initRun struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	out    *syncbuf.Buffer
+	out    outputFile
 	socket string
 	pid1   bool
 	done   chan struct{}
@@ -83,7 +90,16 @@ func startInitAs(t *testing.T, pid1 bool, config string, env ...string) *initRun
 	if err := os.WriteFile(file, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := &initRun{t: t, out: &syncbuf.Buffer{}, socket: filepath.Join(dir, "init.sock"), done: make(chan struct{})}
+	// init's stdout is a file, not a pipe with a copier goroutine: a line
+	// init wrote before it answered a ctl request is readable when the
+	// answer arrives, so tests can check the order of the two.
+	outPath := filepath.Join(dir, "init.out")
+	outFile, err := os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outFile.Close()
+	r := &initRun{t: t, out: outputFile(outPath), socket: filepath.Join(dir, "init.sock"), done: make(chan struct{})}
 	args := []string{slapenir, "init", "--config", file, "--socket", r.socket, "--socket-group", "65534", "--shutdown-timeout", "8s"}
 	if pid1 {
 		// --kill-child: if the test kills unshare, init (and so its namespace) dies too.
@@ -92,7 +108,7 @@ func startInitAs(t *testing.T, pid1 bool, config string, env ...string) *initRun
 	r.pid1 = pid1
 	r.cmd = exec.Command(args[0], args[1:]...)
 	r.cmd.Env = append(os.Environ(), env...)
-	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
+	r.cmd.Stdout, r.cmd.Stderr = outFile, outFile
 	r.cmd.WaitDelay = 5 * time.Second
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("start unshare: %v", err)
