@@ -74,10 +74,14 @@ func (c Config) TelemetryOn() bool {
 //	{host: api.github.com, methods: [GET], paths: ["/repos/acme/**"]}
 //
 // In a path pattern "*" is one segment and "**" any number of them.
+// Paths match case-sensitively unless CaseInsensitivePaths says the
+// upstream ignores case (IIS, a case-insensitive file system): then a
+// deny rule for "/admin/**" must also refuse "/ADMIN/x".
 type Rule struct {
-	Host    string   `yaml:"host"`
-	Methods []string `yaml:"methods,omitempty"`
-	Paths   []string `yaml:"paths,omitempty"`
+	Host                 string   `yaml:"host"`
+	Methods              []string `yaml:"methods,omitempty"`
+	Paths                []string `yaml:"paths,omitempty"`
+	CaseInsensitivePaths bool     `yaml:"case_insensitive_paths,omitempty"`
 }
 
 // SetScalar takes the short form: a glob alone (the configuration's
@@ -153,6 +157,9 @@ func (c Config) Validate() []Problem {
 				if err := CheckPathPattern(pat); err != nil {
 					add(fmt.Sprintf("%s.paths[%d]", at, j), "%v", err)
 				}
+			}
+			if r.CaseInsensitivePaths && len(r.Paths) == 0 {
+				add(at+".case_insensitive_paths", "is set but the rule names no paths for it to apply to")
 			}
 		}
 	}

@@ -64,7 +64,7 @@ func New(cfg Config) (*Policy, error) {
 func addRules(r *ruleSet, rules []Rule) {
 	for _, cr := range rules {
 		g, _ := hostport.ParseGlob(cr.Host)
-		ru := rule{glob: g, text: g.String(), methods: cr.Methods}
+		ru := rule{glob: g, text: g.String(), methods: cr.Methods, foldPaths: cr.CaseInsensitivePaths}
 		for _, pat := range cr.Paths {
 			ru.paths = append(ru.paths, strings.Split(pat[1:], "/"))
 		}
@@ -113,6 +113,13 @@ func (p *Policy) Decide(host string, port int, connect bool) Decision {
 // when rules exist for the host but none matches, the request is refused
 // (method_denied if none allows its method, else path_denied) rather than
 // left to the default.
+//
+// method is the request's as sent, in whatever case; path is the path the
+// upstream will receive, percent-encoded as on the wire (URL.EscapedPath),
+// because what an upstream makes of "%2e%2e" or "%2F" is only knowable
+// from the bytes it gets. Rules fail closed: a deny rule matches a method
+// in any case and a path splitPath cannot judge; an allow rule matches
+// neither.
 func (p *Policy) DecideRequest(host string, port int, method, path string) Decision {
 	return p.decide(normaliseHost(host), port, false, &request{method, path})
 }
@@ -126,11 +133,22 @@ func (p *Policy) decide(host string, port int, connect bool, req *request) Decis
 	// every rule for the host to an allow.
 	var d Decision
 	decided := false
+	// The path is split once, into an array on the stack for the common
+	// case, and only when a rule for the host narrows by path.
+	var buf [32]string
+	var path reqPath
+	pathSplit := false
+	splitOnce := func() reqPath {
+		if !pathSplit {
+			path, pathSplit = splitPath(req.path, buf[:0]), true
+		}
+		return path
+	}
 	p.deny.each(host, port, func(r *rule) bool {
 		switch {
 		case !r.narrowed():
 			d, decided = p.refuse(ReasonDenylist, r.text), true
-		case req != nil && r.methodOK(req.method) && r.pathOK(req.path):
+		case req != nil && r.methodOK(req.method, true) && (len(r.paths) == 0 || r.pathOK(splitOnce(), true)):
 			reason := ReasonMethodDenied
 			if len(r.paths) > 0 {
 				reason = ReasonPathDenied
@@ -158,9 +176,9 @@ func (p *Policy) decide(host string, port int, connect bool, req *request) Decis
 			allowed = r
 			return false
 		}
-		if r.methodOK(req.method) {
+		if r.methodOK(req.method, false) {
 			methodSeen = true
-			if r.pathOK(req.path) {
+			if len(r.paths) == 0 || r.pathOK(splitOnce(), false) {
 				allowed = r
 				return false
 			}

@@ -1,8 +1,8 @@
 package policy
 
 import (
-	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/slapenir/slapenir/internal/hostport"
 )
@@ -11,35 +11,98 @@ import (
 // decision costs no allocation, and the methods and path patterns a
 // narrowed rule is limited to (none: any).
 type rule struct {
-	glob    hostport.Glob
-	text    string
-	methods []string
-	paths   [][]string // patterns, split into segments
+	glob      hostport.Glob
+	text      string
+	methods   []string
+	paths     [][]string // patterns, split into segments
+	foldPaths bool       // case_insensitive_paths
 }
 
 func (r *rule) narrowed() bool { return len(r.methods)+len(r.paths) > 0 }
 
-func (r *rule) methodOK(method string) bool {
-	return len(r.methods) == 0 || slices.Contains(r.methods, method)
+// methodOK matches a request's method against the rule's. A deny rule
+// compares without case: an upstream that reads "delete" as DELETE must
+// not receive it past a rule denying DELETE. An allow rule compares
+// exactly, because an upstream may read "get" as something other than GET
+// (a handler that treats every method but "GET" as a write): not matching
+// is the safe failure there. Methods in a rule are upper case (Validate).
+func (r *rule) methodOK(method string, deny bool) bool {
+	if len(r.methods) == 0 {
+		return true
+	}
+	for _, m := range r.methods {
+		if m == method || deny && strings.EqualFold(m, method) {
+			return true
+		}
+	}
+	return false
 }
 
-// pathOK matches a path against the rule's patterns. A path with dot
-// segments or empty segments ("/a/../b", "//b") never matches one: the
-// upstream may resolve it to somewhere the pattern does not cover.
-func (r *rule) pathOK(path string) bool {
+// pathOK matches a request path, as split by splitPath, against the rule's
+// patterns. A path splitPath could not judge matches a deny rule and no
+// allow rule: either way the rule fails closed.
+func (r *rule) pathOK(p reqPath, deny bool) bool {
 	if len(r.paths) == 0 {
 		return true
 	}
-	if !strings.HasPrefix(path, "/") {
-		return false
+	if !p.judged {
+		return deny
 	}
-	// Split without allocating for up to 32 segments.
-	var buf [32]string
-	segs := buf[:0]
+	for _, pat := range r.paths {
+		if matchSegments(pat, p.segs, r.foldPaths) {
+			return true
+		}
+	}
+	return false
+}
+
+// reqPath is a request path split into decoded segments once per decision,
+// or judged=false when no segment list can stand for what an upstream
+// would make of it.
+type reqPath struct {
+	segs   []string
+	judged bool
+}
+
+// splitPath splits the path a request sends upstream, still
+// percent-encoded as on the wire, into decoded segments, appending to buf
+// (a caller's array, so that a plain path costs no allocation). It refuses
+// to judge (judged=false) any path that upstreams read in more than one
+// way: one that does not start with "/"; a dot segment (".", "..", or
+// only dots), which servers resolve; an empty segment ("//a", "/a//b"),
+// which servers merge; a backslash, which some servers take for "/"; a
+// ";", which some servers strip with what follows up to the next "/"; a
+// control character or invalid UTF-8 (overlong encodings of "." and "/");
+// a malformed escape; and an encoded ".", "/", "\", ";" or "%", which a
+// server may decode before or after it resolves, splits or decodes again.
+// Any other escape is decoded, as the upstream will ("/%61dmin" is
+// "/admin"). An empty path is "/", as sent.
+func splitPath(path string, buf []string) reqPath {
+	if path == "" {
+		path = "/"
+	}
+	if path[0] != '/' {
+		return reqPath{}
+	}
+	if strings.IndexByte(path, '%') >= 0 {
+		var ok bool
+		if path, ok = unescapePath(path); !ok {
+			return reqPath{}
+		}
+	}
+	if !utf8.ValidString(path) {
+		return reqPath{}
+	}
+	for i := 0; i < len(path); i++ {
+		if c := path[i]; c < 0x20 || c == 0x7f || c == '\\' || c == ';' {
+			return reqPath{}
+		}
+	}
+	segs := buf
 	for rest := path[1:]; ; {
 		seg, after, more := strings.Cut(rest, "/")
-		if seg == "." || seg == ".." || seg == "" && more {
-			return false
+		if seg == "" && more || seg != "" && strings.Trim(seg, ".") == "" {
+			return reqPath{}
 		}
 		segs = append(segs, seg)
 		if !more {
@@ -47,26 +110,60 @@ func (r *rule) pathOK(path string) bool {
 		}
 		rest = after
 	}
-	for _, p := range r.paths {
-		if matchSegments(p, segs) {
-			return true
-		}
-	}
-	return false
+	return reqPath{segs: segs, judged: true}
 }
 
-// matchSegments: "*" is one segment, "**" any number of them.
-func matchSegments(pat, segs []string) bool {
+// unescapePath decodes path's escapes, refusing a malformed one and one
+// that encodes a character splitPath must see as it was sent.
+func unescapePath(path string) (string, bool) {
+	var b strings.Builder
+	b.Grow(len(path))
+	for i := 0; i < len(path); i++ {
+		if path[i] != '%' {
+			b.WriteByte(path[i])
+			continue
+		}
+		if i+2 >= len(path) || !isHex(path[i+1]) || !isHex(path[i+2]) {
+			return "", false
+		}
+		c := unhex(path[i+1])<<4 | unhex(path[i+2])
+		switch c {
+		case '.', '/', '\\', ';', '%':
+			return "", false
+		}
+		b.WriteByte(c)
+		i += 2
+	}
+	return b.String(), true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
+
+// matchSegments: "*" is one segment, "**" any number of them; fold
+// compares literal segments without case.
+func matchSegments(pat, segs []string, fold bool) bool {
 	for len(pat) > 0 {
 		if pat[0] == "**" {
 			for k := 0; k <= len(segs); k++ {
-				if matchSegments(pat[1:], segs[k:]) {
+				if matchSegments(pat[1:], segs[k:], fold) {
 					return true
 				}
 			}
 			return false
 		}
-		if len(segs) == 0 || pat[0] != "*" && pat[0] != segs[0] {
+		if len(segs) == 0 || pat[0] != "*" && pat[0] != segs[0] && !(fold && strings.EqualFold(pat[0], segs[0])) {
 			return false
 		}
 		pat, segs = pat[1:], segs[1:]
