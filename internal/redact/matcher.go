@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"slices"
-	"sort"
 )
 
 // The matcher is a sampled q-gram filter. Every pattern core is at least
@@ -47,43 +46,6 @@ type matcher struct {
 	// the rest, keyed by the probed 4 bytes.
 	long  map[uint64][]candidate
 	short map[uint32][]candidate
-
-	// cores, foldCores (lower case, matched ignoring case) and backCores
-	// (sorted) answer "can these bytes still grow into a hit?" for Flush.
-	cores     [][]byte
-	foldCores [][]byte
-	backCores [][]byte
-	// coreStart, foldStart and backStart have a bit for each two-byte
-	// opening of their cores (foldStart's folded), so Flush rarely needs the
-	// binary search.
-	coreStart, foldStart, backStart pairSet
-}
-
-type pairSet [1 << 16 / 64]uint64
-
-func (s *pairSet) add(b []byte) {
-	k := uint16(b[0])<<8 | uint16(b[1])
-	s[k>>6] |= 1 << (k & 63)
-}
-
-// mayOpen reports whether t could be the start of a member: always when t
-// is shorter than two bytes.
-func (s *pairSet) mayOpen(t []byte) bool {
-	if len(t) < 2 {
-		return true
-	}
-	k := uint16(t[0])<<8 | uint16(t[1])
-	return s[k>>6]&(1<<(k&63)) != 0
-}
-
-// mayOpenFold is mayOpen for a set of lower-case openings, ignoring the
-// case of t.
-func (s *pairSet) mayOpenFold(t []byte) bool {
-	if len(t) < 2 {
-		return true
-	}
-	k := uint16(lowerASCII(t[0]))<<8 | uint16(lowerASCII(t[1]))
-	return s[k>>6]&(1<<(k&63)) != 0
 }
 
 // fold32 and fold64 set the 0x20 bit of every byte: equal for strings that
@@ -130,17 +92,6 @@ func newMatcher(pats []pattern) *matcher {
 	for i := range pats {
 		m.minLen = min(m.minLen, len(pats[i].core))
 		m.maxSpan = max(m.maxSpan, pats[i].span())
-		if pats[i].fold {
-			m.foldCores = append(m.foldCores, pats[i].core)
-			m.foldStart.add(pats[i].core)
-		} else {
-			m.cores = append(m.cores, pats[i].core)
-			m.coreStart.add(pats[i].core)
-		}
-		if pats[i].back {
-			m.backCores = append(m.backCores, pats[i].core)
-			m.backStart.add(pats[i].core)
-		}
 	}
 	m.step = m.minLen - qgram + 1
 	entries := len(pats) * m.step
@@ -163,9 +114,6 @@ func newMatcher(pats []pattern) *matcher {
 			}
 		}
 	}
-	m.cores = sortBytes(m.cores)
-	m.foldCores = sortBytes(m.foldCores)
-	m.backCores = sortBytes(m.backCores)
 	return m
 }
 
@@ -247,56 +195,4 @@ func (p *pattern) extent(buf []byte, i int, final bool) (start, end int, known b
 		end++
 	}
 	return start, end, true
-}
-
-// mayGrow reports whether t (the end of the buffered input) could still turn
-// into part of a hit once more bytes arrive: t is a proper prefix of a core,
-// or a base64 character followed by a prefix of a core that extends backwards.
-func (m *matcher) mayGrow(t []byte) bool {
-	if m.coreStart.mayOpen(t) && hasPrefixIn(m.cores, t) {
-		return true
-	}
-	if len(m.foldCores) > 0 && m.foldStart.mayOpenFold(t) && hasFoldPrefixIn(m.foldCores, t) {
-		return true
-	}
-	return len(t) > 0 && (stdAlpha[t[0]] || urlAlpha[t[0]]) &&
-		m.backStart.mayOpen(t[1:]) && hasPrefixIn(m.backCores, t[1:])
-}
-
-// hasPrefixIn reports whether some element of sorted s starts with t and is
-// longer than t: the strings starting with t are the contiguous run that
-// begins at the first element ≥ t.
-func hasPrefixIn(s [][]byte, t []byte) bool {
-	i := sort.Search(len(s), func(i int) bool { return bytes.Compare(s[i], t) >= 0 })
-	for ; i < len(s) && bytes.HasPrefix(s[i], t); i++ {
-		if len(s[i]) > len(t) {
-			return true
-		}
-	}
-	return false
-}
-
-// hasFoldPrefixIn is hasPrefixIn for sorted lower-case s, ignoring the case
-// of t.
-func hasFoldPrefixIn(s [][]byte, t []byte) bool {
-	i := sort.Search(len(s), func(i int) bool { return compareFold(s[i], t) >= 0 })
-	for ; i < len(s) && len(s[i]) >= len(t) && equalFold(t, s[i][:len(t)]); i++ {
-		if len(s[i]) > len(t) {
-			return true
-		}
-	}
-	return false
-}
-
-// compareFold is bytes.Compare(a, lower-cased t) without building it.
-func compareFold(a, t []byte) int {
-	for i := 0; i < len(a) && i < len(t); i++ {
-		if c := lowerASCII(t[i]); a[i] != c {
-			if a[i] < c {
-				return -1
-			}
-			return 1
-		}
-	}
-	return len(a) - len(t)
 }

@@ -15,6 +15,8 @@ type Redactor struct {
 	// views find the escaped forms that mix escapes and literals freely.
 	views       []*decodeView
 	replacement []byte
+	// held is what a Flush may keep back at the end of a stream (shape.go).
+	held *[256]bool
 	// readers keeps the buffers of closed Readers (two chunkSize buffers
 	// each) for the next response: allocating and zeroing them anew for
 	// every response was a fifth of the proxy's time with a credential on.
@@ -53,7 +55,11 @@ func New(secrets [][]byte, opts Options) (*Redactor, error) {
 			}
 		}
 	}
-	r := &Redactor{m: newMatcher(pats), replacement: repl}
+	r := &Redactor{m: newMatcher(pats), replacement: repl, held: heldSet(secrets, enc)}
+	longest := 0
+	for _, s := range secrets {
+		longest = max(longest, len(s))
+	}
 	if len(secrets) > 0 && enc&JSON != 0 {
 		r.views = append(r.views, newJSONView(secrets))
 	}
@@ -68,11 +74,15 @@ func New(secrets [][]byte, opts Options) (*Redactor, error) {
 		// writes could be passed on before it is seen whole.
 		r.m.maxSpan = max(r.m.maxSpan, v.span)
 	}
+	// The window is public (shape.go): at least as wide as every form of
+	// every secret of these lengths, and no wider.
+	r.m.maxSpan = max(r.m.maxSpan, publicSpan(longest, enc))
 	return r, nil
 }
 
-// Window is the longest stretch of input a single hit can cover. A Writer
-// never holds back more than Window-1 bytes after a Write, which is also the
+// Window is the longest stretch of input a single hit on any secret of
+// these lengths can cover, whatever its bytes. A Writer never holds back
+// more than Window-1 bytes after a Write or a Flush, which is also the
 // overlap it keeps so that a hit split across writes is still found.
 func (r *Redactor) Window() int { return r.m.maxSpan }
 

@@ -147,22 +147,6 @@ func (v *decodeView) find(buf []byte, from int, final bool, hit func(start, end 
 	})
 }
 
-// growingFrom returns the first position at or after from where buffered
-// bytes could still turn into a hit once more input arrives, or len(buf).
-func (v *decodeView) growingFrom(buf []byte, from int) int {
-	hold := len(buf)
-	v.anchors(buf, from, false, func(p, runStart int) bool {
-		for s := runStart; s <= p; s++ {
-			if v.walk(buf, s, p, false, func(int) {}) {
-				hold = s
-				return false
-			}
-		}
-		return true
-	})
-	return hold
-}
-
 // walk decodes buf from s (literal up to the escape at p, which anchors has
 // checked is one, decoded from p on) along the sorted secrets, reporting the
 // end of each span that decodes to a whole secret and includes the escape at

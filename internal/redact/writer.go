@@ -21,6 +21,7 @@ type Writer struct {
 	m     *matcher
 	views []*decodeView
 	repl  []byte
+	held  *[256]bool
 	dst   io.Writer
 
 	// All positions are offsets in the input stream.
@@ -51,6 +52,7 @@ func (r *Redactor) newWriter(dst io.Writer, bufCap int) *Writer {
 		m:     r.m,
 		views: r.views,
 		repl:  r.replacement,
+		held:  r.held,
 		dst:   dst,
 		buf:   make([]byte, 0, min(bufCap, chunkSize+r.m.maxSpan)),
 	}
@@ -58,7 +60,7 @@ func (r *Redactor) newWriter(dst io.Writer, bufCap int) *Writer {
 
 // reset readies w for a new stream to dst, keeping its buffers.
 func (w *Writer) reset(dst io.Writer) {
-	*w = Writer{m: w.m, views: w.views, repl: w.repl, dst: dst,
+	*w = Writer{m: w.m, views: w.views, repl: w.repl, held: w.held, dst: dst,
 		buf: w.buf[:0], regions: w.regions[:0], out: w.out[:0]}
 }
 
@@ -89,16 +91,18 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// Flush passes on every buffered byte that cannot become part of a hit
-// whatever comes next, then flushes dst if it has a Flush method. What it
-// keeps back is exactly the shortest buffered suffix that could still grow
-// into a hit: a prefix of a secret's encoded form (for base64 forms with an
-// alignment offset, preceded by the base64 character that would carry the
-// secret's first bits), bytes that JSON- or percent-decode to the beginning
-// of a secret (an escape cut short at the end counts as possibly so), or a
-// complete hit whose base64 padding is not yet known. Typically that is
-// nothing, or the last few characters of a word. Flush never emits a byte
-// that more input could turn into a secret.
+// Flush passes on every buffered byte except the trailing run that could
+// be the start of an encoded secret of the Redactor's shape (shape.go), at
+// most Window()-1 bytes, then flushes dst if it has a Flush method. Which
+// bytes it keeps back depends on the bytes as text and on public facts
+// about the secrets (their lengths and byte classes, the encodings), never
+// on whether the bytes match a secret, so when the reader gets its bytes
+// tells it nothing about a secret it does not hold. Typically that is
+// nothing after a line break (an SSE event or NDJSON line goes out whole),
+// or the last word. A complete hit whose base64 padding is not yet known is
+// kept back too; only a stream that holds a secret has one. Flush never
+// emits a byte that more input could turn into a secret: every encoded
+// form is made of the held bytes and is shorter than the window.
 func (w *Writer) Flush() error {
 	if w.closed {
 		return errClosed
@@ -107,17 +111,12 @@ func (w *Writer) Flush() error {
 		return w.err
 	}
 	end := w.base + int64(len(w.buf))
-	hold := w.pending
 	lo := max(w.base, end-int64(w.m.maxSpan)+1)
-	for _, v := range w.views {
-		hold = min(hold, w.base+int64(v.growingFrom(w.buf, int(lo-w.base))))
+	hold := end
+	for hold > lo && w.held[w.buf[hold-1-w.base]] {
+		hold--
 	}
-	for i := lo; i < hold; i++ {
-		if w.m.mayGrow(w.buf[i-w.base:]) {
-			hold = i
-			break
-		}
-	}
+	hold = min(hold, w.pending)
 	if err := w.emit(hold); err != nil {
 		return err
 	}

@@ -1,0 +1,118 @@
+package redact
+
+// What a Writer holds back at a Flush decides when the reader of its output
+// gets each byte, and that reader is the agent, which does not hold the
+// secrets. Holding back "exactly what could still grow into a hit" made
+// the timing an oracle: an agent echoing a guess through any streaming
+// upstream learned, from whether the guess arrived at once, whether it was
+// a prefix of a real credential, and recovered a 20-character key
+// character by character. So the hold-back depends only on public facts
+// about the secrets — their lengths, the coarse classes of bytes they are
+// made of, the encodings enabled — and on the buffered bytes as text,
+// never on whether those bytes match a secret: a Flush holds back the
+// trailing run of bytes that could belong to the encoded form of *some*
+// string of that shape, up to one window. Two Redactors for different
+// secrets of the same shape therefore release every stream that holds
+// neither secret at the same points.
+
+// Byte classes. A secret's shape names the classes its bytes fall in; a
+// class joins the shape whole, so which bytes of a class a secret uses is
+// not revealed. Printable ASCII is always in: every encoding of every
+// secret is made of it (hex, base64, escapes), so it reveals nothing, and
+// two random tokens of one alphabet (base64 with or without a '+') look
+// the same.
+var (
+	classLineBreak = bytesIn("\n\r")
+	classSpace     = bytesIn(" ")
+	classTab       = bytesIn("\t")
+)
+
+func bytesIn(s string) *[256]bool {
+	var set [256]bool
+	for i := 0; i < len(s); i++ {
+		set[s[i]] = true
+	}
+	return &set
+}
+
+func printable(c byte) bool { return 0x21 <= c && c <= 0x7e }
+
+// heldSet returns the bytes a Flush holds back at the end of the buffered
+// input: every byte that can occur in some encoded form (of enc) of some
+// string whose bytes are in the classes secrets use.
+func heldSet(secrets [][]byte, enc Encoding) *[256]bool {
+	var set [256]bool
+	for c := 0x21; c <= 0x7e; c++ {
+		set[c] = true
+	}
+	join := func(class *[256]bool) {
+		for c, in := range class {
+			set[c] = set[c] || in
+		}
+	}
+	var other, high bool
+	for _, s := range secrets {
+		for _, c := range s {
+			switch {
+			case printable(c):
+			case classLineBreak[c]:
+				join(classLineBreak)
+			case c == ' ':
+				join(classSpace)
+			case c == '\t':
+				join(classTab)
+			case c >= 0x80:
+				high = true
+			default:
+				other = true
+			}
+		}
+	}
+	for c := range set {
+		switch b := byte(c); {
+		case high && b >= 0x80:
+			set[c] = true
+		case other && !printable(b) && b < 0x80 && !classLineBreak[b] && b != ' ' && b != '\t':
+			set[c] = true
+		}
+	}
+	if enc&UTF16 != 0 {
+		// Every ASCII character is a zero byte beside its own; a
+		// non-ASCII one is a code unit whose bytes can be anything.
+		set[0] = true
+		if high {
+			for c := range set {
+				set[c] = true
+			}
+		}
+	}
+	return &set
+}
+
+// publicSpan is the widest hit any secret of n bytes can have under enc,
+// from its length alone, so that the window (how much a Write keeps back,
+// and the most a Flush does) reveals the length and nothing else: the
+// actual widest form depends on the bytes (how many need a percent escape,
+// how many runes a UTF-16 form has).
+func publicSpan(n int, enc Encoding) int {
+	if n == 0 {
+		return 0
+	}
+	span := 0
+	widen := func(e Encoding, w int) {
+		if enc&e != 0 {
+			span = max(span, w)
+		}
+	}
+	widen(Raw, n)
+	// A byte that is not UTF-8 is one code unit, two bytes.
+	widen(UTF16, 2*n)
+	widen(Hex, 2*n)
+	// At most 8n/6+1 characters depend on the secret alone; "%2B" for
+	// '+' triples each; one character before, one and "==" after.
+	widen(Base64, 3*(8*n/6+1)+1+tailExt)
+	widen(Percent, n*len("%67"))
+	widen(JSON, n*len(`\u0067`))
+	widen(HTML, n*htmlMaxEscape)
+	return span
+}
