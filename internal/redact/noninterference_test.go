@@ -301,4 +301,3 @@ func FuzzNoninterference(f *testing.F) {
 		checkNoninterference(t, a, b, encs[seed%uint64(len(encs))], in, cuts)
 	})
 }
-
