@@ -120,7 +120,7 @@ func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string
 		names = []string{identity}
 	}
 	r := e.roleFor(names)
-	x := Explanation{Method: strings.ToUpper(method), URL: rawURL, Way: way, Host: host, Port: port, Identity: identity, Role: r.name, DLP: r.dlp.mode(host, port)}
+	x := Explanation{Method: method, URL: rawURL, Way: way, Host: host, Port: port, Identity: identity, Role: r.name, DLP: r.dlp.mode(host, port)}
 	decided := func(d policy.Decision) string {
 		switch {
 		case d.Report:
@@ -143,7 +143,9 @@ func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string
 		d = r.policy.Decide(host, port, true)
 	}
 	if way != modeConnect || d.Allow && intercepted {
-		d = r.policy.DecideRequest(host, port, x.Method, u.Path)
+		// As the proxy decides: the method in the case given (a deny rule
+		// folds it, an allow rule does not), the path as it is sent.
+		d = r.policy.DecideRequest(host, port, x.Method, u.EscapedPath())
 	}
 	x.Decision, x.Reason, x.Rule = decided(d), d.Reason, d.Rule
 	if !d.Allow {

@@ -91,7 +91,9 @@ func joinQuery(p, q string) string {
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, x *exchange, host string, port int, up *upstream) {
 	x.rec.Host, x.rec.Port = host, port
 	up.destHost, up.destPort = host, port
-	d := x.role.policy.DecideRequest(host, port, r.Method, up.url.Path)
+	// The path as the upstream will receive it, still escaped: a rule
+	// cannot judge "%2F" or "%2e%2e" once they are decoded.
+	d := x.role.policy.DecideRequest(host, port, r.Method, up.url.EscapedPath())
 	if !s.decide(w, x, d, host, port) || !s.outbound(w, r, x, up) || !s.writeAhead(w, x) {
 		return
 	}
