@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +26,7 @@ const auditUsage = `usage:
   slapenir audit verify FILE… [--key STATE_DIR/audit.key] [--checkpoint STATE_DIR/audit.checkpoint]
   slapenir audit stats  FILE… [--top 10] [same filters as show]
   slapenir audit serve  FILE… [--listen 127.0.0.1:8088] [--key STATE_DIR/audit.key] [--checkpoint …]
+                        [--allow-host NAME] [--token-file FILE]
 
 FILE is an audit log (audit.file of the proxy's config) or one of its rotated
 backups (FILE.1, FILE.2, …), in any order; - reads standard input.
@@ -217,9 +220,12 @@ func verifyOptions(keyFile, cpFile string) (audit.VerifyOptions, error) {
 func auditServe(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8088", "address to serve the page on (it shows what agents did: keep it on loopback or behind access control)")
+	listen := fs.String("listen", "127.0.0.1:8088", "address to serve the page on (it shows what agents did: keep it on loopback)")
 	keyFile := fs.String("key", "", "the audit key, to show the chain verified against it (STATE_DIR/"+audit.KeyFile+")")
 	cpFile := fs.String("checkpoint", "", "the proxy's STATE_DIR/"+audit.CheckpointFile+", to show cut-off newest records")
+	tokenFile := fs.String("token-file", "", "read the page's token from this file instead of making a random one (for scripts; at least 16 characters)")
+	var allowHosts hostList
+	fs.Var(&allowHosts, "allow-host", "also answer requests for this host name (a DNS name in front of the page); repeat or comma-separate for more")
 	files, ok := auditParse(fs, args, stderr)
 	if !ok {
 		return 2
@@ -229,14 +235,30 @@ func auditServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "slapenir audit serve: %v\n", err)
 		return 2
 	}
-	srv, err := auditweb.New(auditweb.Options{Files: files, Verify: o})
-	if err != nil {
-		fmt.Fprintf(stderr, "slapenir audit serve: %v\n", err)
-		return 1
+	var token string
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "slapenir audit serve: reading the token: %v\n", err)
+			return 2
+		}
+		// An empty token would have auditweb make a random one, which the
+		// scripts reading this file could never send. (auditweb checks
+		// the length of one given.)
+		if token = strings.TrimSpace(string(b)); token == "" {
+			fmt.Fprintf(stderr, "slapenir audit serve: the token file %s is empty\n", *tokenFile)
+			return 2
+		}
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "slapenir audit serve: cannot listen on %s: %v\n", *listen, err)
+		return 1
+	}
+	defer ln.Close()
+	srv, err := auditweb.New(auditweb.Options{Files: files, Verify: o, Token: token, Hosts: append(auditweb.ListenHosts(ln.Addr()), allowHosts...)})
+	if err != nil {
+		fmt.Fprintf(stderr, "slapenir audit serve: %v\n", err)
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -244,12 +266,51 @@ func auditServe(args []string, stdout, stderr io.Writer) int {
 	go srv.Run(ctx.Done())
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { <-ctx.Done(); _ = hs.Close() }()
-	fmt.Fprintf(stdout, "serving the audit log %s at http://%s/ (Ctrl-C to stop)\n", strings.Join(files, ", "), ln.Addr())
+	// The one place the token is written: the URL for the operator, as
+	// Jupyter prints it. A token the operator gave in a file is theirs
+	// already, and this line may go to a collected log: it is not repeated.
+	where := "http://" + browsable(ln.Addr()) + "/"
+	if *tokenFile == "" {
+		where += "?token=" + srv.Token()
+	} else {
+		where += " (the token is in " + *tokenFile + ")"
+	}
+	fmt.Fprintf(stdout, "serving the audit log %s at %s (Ctrl-C to stop)\n", strings.Join(files, ", "), where)
 	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintf(stderr, "slapenir audit serve: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// browsable is the listener's address as a browser can open it: an
+// unspecified address (0.0.0.0, ::) is reached on loopback.
+func browsable(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return addr.String()
+	}
+	ip := "127.0.0.1"
+	if tcp.IP.To4() == nil {
+		ip = "::1"
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(tcp.Port))
+}
+
+// hostList is --allow-host: names, repeated or comma-separated.
+type hostList []string
+
+func (h *hostList) String() string { return strings.Join(*h, ",") }
+
+func (h *hostList) Set(v string) error {
+	for _, name := range strings.Split(v, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" || strings.ContainsAny(name, "/ @?#*") {
+			return fmt.Errorf("%q is not a host name (want a name such as audit.example.com, without scheme, path or wildcard)", name)
+		}
+		*h = append(*h, name)
+	}
+	return nil
 }
 
 func auditStats(args []string, stdout, stderr io.Writer) int {

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -167,36 +170,130 @@ func auditReadFile(t *testing.T, name string) string {
 	return string(b)
 }
 
-// TestAuditServe runs `slapenir audit serve` on rotated files as a user
-// would: the page and the records of every file are served until SIGTERM.
-func TestAuditServe(t *testing.T) {
-	name := auditTestLog(t, 40)
-	files, _ := filepath.Glob(name + "*")
+// startAuditServe runs `slapenir audit serve` with args on a free loopback
+// address until the test ends, and returns the address and its output once
+// it answers /healthz.
+func startAuditServe(t *testing.T, args ...string) (string, *exec.Cmd, *syncbuf.Buffer) {
+	t.Helper()
 	bin := buildBinary(t)
 	addr := freeLoopback(t)
-	cmd := exec.Command(bin, append([]string{"audit", "serve", "--listen", addr}, files...)...)
-	var out syncbuf.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd := exec.Command(bin, append([]string{"audit", "serve", "--listen", addr}, args...)...)
+	out := new(syncbuf.Buffer)
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
-	page := getOnceUp(t, "http://"+addr+"/")
-	if !strings.Contains(page, "<title>SLAPENIR audit</title>") || !strings.Contains(out.String(), "serving the audit log") {
-		t.Fatalf("page %.200q, output %q", page, out.String())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	getOnceUp(t, "http://"+addr+"/healthz")
+	return addr, cmd, out
+}
+
+// TestAuditServe runs `slapenir audit serve` on rotated files as a user
+// would: it prints the URL with the run's token (and the token nowhere
+// else), that URL logs a browser in, the records of every file are served
+// until SIGTERM; without the token, or at another Host, nothing is.
+func TestAuditServe(t *testing.T) {
+	name := auditTestLog(t, 40)
+	files, _ := filepath.Glob(name + "*")
+	addr, cmd, out := startAuditServe(t, files...)
+	m := regexp.MustCompile(`serving the audit log .* at (http://` + regexp.QuoteMeta(addr) + `/\?token=([A-Za-z0-9_-]{40,})) \(Ctrl-C to stop\)\n`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no URL with a token in the output %q", out.String())
 	}
-	resp, err := http.Get("http://" + addr + "/api/records")
-	if err != nil {
-		t.Fatal(err)
+	tokenURL, token := m[1], m[2]
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	page := auditGet(t, browser, tokenURL, nil)
+	if !strings.Contains(page, "<title>SLAPENIR audit</title>") {
+		t.Fatalf("the printed URL shows %.200q", page)
 	}
 	var got struct{ Records []audit.Record }
-	json.NewDecoder(resp.Body).Decode(&got)
-	resp.Body.Close()
+	json.Unmarshal([]byte(auditGet(t, browser, "http://"+addr+"/api/records", nil)), &got)
 	if len(got.Records) != 40 || got.Records[0].Seq != 1 || got.Records[39].Seq != 40 {
 		t.Fatalf("served %d records across %d files, want all 40 in order", len(got.Records), len(files))
+	}
+	if resp, err := http.Get("http://" + addr + "/api/records"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("records without the token: %v %v, want 401", resp.Status, err)
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/records", nil)
+	req.Host = "evil.example"
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("records at Host evil.example: %v %v, want 403", resp.Status, err)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("audit serve on SIGTERM: %v\n%s", err, out.String())
 	}
+	if n := strings.Count(out.String(), token); n != 1 {
+		t.Errorf("the token appears %d times in the output, want once (the URL): %q", n, out.String())
+	}
+}
+
+// TestAuditServeTokenFileAndAllowHost: for scripts, --token-file gives the
+// token (sent as a bearer header) and is not printed; --allow-host adds a
+// name the page answers to, and no other.
+func TestAuditServeTokenFileAndAllowHost(t *testing.T) {
+	name := auditTestLog(t, 5)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	token := "s3cret-token-from-a-file-0123456789"
+	os.WriteFile(tokenFile, []byte(token+"\n"), 0o600)
+	addr, _, out := startAuditServe(t, name, "--token-file", tokenFile, "--allow-host", "audit.example.com")
+	if strings.Contains(out.String(), token) || !strings.Contains(out.String(), "http://"+addr+"/ (the token is in "+tokenFile+")") {
+		t.Fatalf("output %q: want the URL without the token, naming the file", out.String())
+	}
+	for host, want := range map[string]int{"audit.example.com": 200, "AUDIT.example.com.": 200, addr: 200, "evil.example.com": 403, "example.com": 403} {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/api/records", nil)
+		req.Host = host
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/records", nil)
+	req.Header.Set("Authorization", "Bearer "+token+"x")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a wrong bearer token: %v %v, want 401", resp.Status, err)
+	}
+}
+
+// TestAuditServeRefusesBadTokenFiles: an empty or short token file stops
+// audit serve with a message that names the problem and not the content.
+func TestAuditServeRefusesBadTokenFiles(t *testing.T) {
+	name := auditTestLog(t, 5)
+	dir := t.TempDir()
+	empty, short := filepath.Join(dir, "empty"), filepath.Join(dir, "short")
+	os.WriteFile(empty, []byte("\n"), 0o600)
+	os.WriteFile(short, []byte("hunter2\n"), 0o600)
+	for file, want := range map[string]string{empty: "is empty", short: "want at least 16", filepath.Join(dir, "missing"): "no such file"} {
+		var stdout, stderr bytes.Buffer
+		code := auditMain([]string{"serve", "--listen", "127.0.0.1:0", "--token-file", file, name}, &stdout, &stderr)
+		if code == 0 || !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "hunter2") {
+			t.Errorf("--token-file %s: exit %d, %q; want a failure saying %q", file, code, stderr.String(), want)
+		}
+	}
+}
+
+// auditGet GETs url with client and returns the body of a 200.
+func auditGet(t *testing.T, client *http.Client, url string, header http.Header) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %.200q", url, resp.Status, b)
+	}
+	return string(b)
 }

@@ -34,6 +34,14 @@ type Options struct {
 	Verify audit.VerifyOptions
 	// Poll is how often the log is looked at for new lines; default 200ms.
 	Poll time.Duration
+	// Token is the secret every request must carry (see guard.go); empty
+	// makes a random one, which Token returns. A token given must be at
+	// least minTokenLen (16) characters.
+	Token string
+	// Hosts are the names the Host header may carry (ListenHosts of the
+	// listener, plus names the operator added); empty means the loopback
+	// names only.
+	Hosts []string
 }
 
 // Server follows a log and serves the page over it. Create it with New,
@@ -67,6 +75,12 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Poll <= 0 {
 		o.Poll = 200 * time.Millisecond
+	}
+	switch {
+	case o.Token == "":
+		o.Token = NewToken()
+	case len(o.Token) < minTokenLen:
+		return nil, fmt.Errorf("auditweb: the token is %d characters, want at least %d (anyone who can reach the page could guess a short one)", len(o.Token), minTokenLen)
 	}
 	order := audit.ChainOrder(o.Files)
 	s := &Server{o: o, current: current(order), subs: map[chan []byte]struct{}{}}
@@ -256,7 +270,10 @@ func (s *Server) broadcastState() {
 	}
 }
 
-// Handler is the page and its API.
+// Token is the secret the page's URL carries.
+func (s *Server) Token() string { return s.o.Token }
+
+// Handler is the page and its API, behind the access checks of guard.go.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	page, _ := fs.Sub(static, "static")
@@ -273,7 +290,7 @@ func (s *Server) Handler() http.Handler {
 		}{list, st})
 	})
 	mux.HandleFunc("GET /api/events", s.events)
-	return mux
+	return newGuard(s.o.Hosts, s.o.Token, mux)
 }
 
 // events streams new records (and verification states) as server-sent

@@ -46,28 +46,41 @@ func logWith(t *testing.T) (*audit.Logger, string, []byte) {
 	return l, file, key
 }
 
-func serve(t *testing.T, file string, key []byte) string {
+// serve starts the page on a loopback listener, as audit serve does, and
+// returns its URL and the run's token.
+func serve(t *testing.T, file string, key []byte) (string, string) {
 	t.Helper()
-	s, err := New(Options{Files: []string{file}, Verify: audit.VerifyOptions{Key: key}, Poll: 50 * time.Millisecond})
+	hs := httptest.NewUnstartedServer(nil)
+	s, err := New(Options{Files: []string{file}, Verify: audit.VerifyOptions{Key: key}, Poll: 50 * time.Millisecond, Hosts: ListenHosts(hs.Listener.Addr())})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
 	go s.Run(stop)
-	hs := httptest.NewServer(s.Handler())
+	hs.Config.Handler = s.Handler()
+	hs.Start()
 	t.Cleanup(func() { close(stop); hs.Close() })
-	return hs.URL
+	return hs.URL, s.Token()
+}
+
+// get sends a GET carrying the token as a script would.
+func get(ctx context.Context, t *testing.T, url, token string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
 
 // TestEventsStreamNewRecords: the API gives the records so far with the
 // chain's state, and streams each record the proxy writes after.
 func TestEventsStreamNewRecords(t *testing.T) {
 	l, file, key := logWith(t)
-	url := serve(t, file, key)
-	resp, err := http.Get(url + "/api/records")
-	if err != nil {
-		t.Fatal(err)
-	}
+	url, token := serve(t, file, key)
+	resp := get(context.Background(), t, url+"/api/records", token)
 	var got struct {
 		Records []audit.Record
 		Verify  VerifyState
@@ -79,11 +92,7 @@ func TestEventsStreamNewRecords(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/api/events", nil)
-	ev, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := get(ctx, t, url+"/api/events", token)
 	defer ev.Body.Close()
 	sc := bufio.NewScanner(ev.Body)
 	sc.Scan() // ": connected"
@@ -129,23 +138,17 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// TestPageInChromium: in a real headless browser the page loads the log,
-// shows a record the proxy writes within a second, filters, counts, and
-// shows the chain verified. SLAPENIR_SCREENSHOT=FILE saves what it looks
-// like (docs/audit-serve.png was made so).
-func TestPageInChromium(t *testing.T) {
+// browser is a fresh headless Chromium (its own profile: no cookie from
+// another test) with the given extra flags, and an evaluator in its tab.
+func browser(t *testing.T, flags ...chromedp.ExecAllocatorOption) (context.Context, func(js string) any) {
+	t.Helper()
 	bin := chromium(t)
-	l, file, key := logWith(t)
-	url := serve(t, file, key)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.Headless,
 		chromedp.DisableGPU, chromedp.WindowSize(1400, 800), chromedp.UserDataDir(t.TempDir()))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), append(opts, flags...)...)
 	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
 	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelT()
-
+	t.Cleanup(func() { cancelT(); cancel(); cancelA() })
 	eval := func(js string) any {
 		t.Helper()
 		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](js))
@@ -154,13 +157,33 @@ func TestPageInChromium(t *testing.T) {
 		}
 		return v
 	}
+	return ctx, eval
+}
+
+// TestPageInChromium: in a real headless browser the token URL logs in,
+// and the page loads the log, shows a record the proxy writes within a
+// second, filters, counts, and shows the chain verified. SLAPENIR_SCREENSHOT=FILE saves what it looks
+// like (docs/audit-serve.png was made so).
+func TestPageInChromium(t *testing.T) {
+	chromium(t)
+	l, file, key := logWith(t)
+	url, token := serve(t, file, key)
+	ctx, eval := browser(t)
 	rows := func() int { return int(eval(`document.querySelectorAll("#records tbody tr").length`).(float64)) }
 	input := func(id, value string) {
 		t.Helper()
 		eval(fmt.Sprintf(`{const e = document.getElementById(%q); e.value = %q; e.dispatchEvent(new Event("input")); true}`, id, value))
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/"), chromedp.WaitVisible(`#records tbody tr`)); err != nil {
+	// The URL audit serve prints: the token becomes a cookie the page's
+	// script cannot read, and leaves the address bar.
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/?token="+token), chromedp.WaitVisible(`#records tbody tr`)); err != nil {
 		t.Fatal(err)
+	}
+	if loc := eval(`location.href`).(string); loc != url+"/" {
+		t.Errorf("after the token URL the page is at %s, want %s/ (the token out of the address bar)", loc, url)
+	}
+	if c := eval(`document.cookie`).(string); c != "" {
+		t.Errorf("the page's script can read the cookie %q; want it HttpOnly", c)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("live").textContent === "live"`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
 		t.Fatalf("the event stream never connected: %v", err)
