@@ -3,14 +3,21 @@ package relay_test
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/slapenir/slapenir/internal/ollama/fake"
+	"github.com/slapenir/slapenir/internal/pki/certfile"
+	"github.com/slapenir/slapenir/internal/pki/devca"
+	"github.com/slapenir/slapenir/internal/proxy"
+	"github.com/slapenir/slapenir/internal/secrets"
+	"github.com/slapenir/slapenir/internal/testutil/proxytest"
 )
 
 // BenchmarkStream measures, for a streamed /api/chat, the time to the first
@@ -29,8 +36,9 @@ func BenchmarkStream(b *testing.B) {
 			"direct":          f.URL(),
 			"relay-plaintext": benchRelay(b, false, f.URL()),
 			"relay-mtls":      benchRelay(b, true, f.URL()),
+			"relay-mtls-cred": benchCredRelay(b, f.URL()),
 		}
-		for _, name := range []string{"direct", "relay-plaintext", "relay-mtls"} {
+		for _, name := range []string{"direct", "relay-plaintext", "relay-mtls", "relay-mtls-cred"} {
 			b.Run(size.name+"/"+name, func(b *testing.B) {
 				streamOnce(b, paths[name], size.tokens) // warm the connection
 				var ttft, rest time.Duration
@@ -67,6 +75,34 @@ func benchRelay(b *testing.B, withTLS bool, fakeURL string) string {
 	}
 	p := startProxy(b, nil)
 	return startRelay(b, p.url, "", target).helperURL.String()
+}
+
+// benchCredRelay is benchRelay over mTLS to a proxy whose vault holds a
+// credential, so every response is scanned by the redactor on its way:
+// what the redactor's hold-back costs a streamed token.
+func benchCredRelay(b *testing.B, fakeURL string) string {
+	target := strings.TrimPrefix(fakeURL, "http://")
+	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"api.github.com"}}}},
+		secrets.Options{LookupEnv: func(k string) (string, bool) { return "ghp_R3alSecretValue0123456789abcdefXYZ", k == "GITHUB_TOKEN" }, Logf: b.Logf})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { v.Close() })
+	creds, err := proxy.NewCredentials(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tlsOpts, ca := proxytest.DevMTLS(b, "agent-*")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := proxytest.Start(b, proxy.Options{Config: proxytest.LoopbackConfig(), TLS: tlsOpts, Credentials: creds}, ln)
+	certs := certfile.Dir(filepath.Join(b.TempDir(), "certs"))
+	if _, err := ca.IssueTo(certs, devca.Request{CommonName: "agent-1", Usage: devca.Client}); err != nil {
+		b.Fatal(err)
+	}
+	return startRelay(b, p.URL, certs, target).helperURL.String()
 }
 
 // streamOnce sends one streamed chat and returns when the first token line
@@ -112,8 +148,9 @@ func BenchmarkChunkDelay(b *testing.B) {
 	}))
 	b.Cleanup(up.Close)
 	target := strings.TrimPrefix(up.URL, "http://")
-	paths := map[string]string{"direct": up.URL, "relay-plaintext": benchRelay(b, false, target), "relay-mtls": benchRelay(b, true, target)}
-	for _, name := range []string{"direct", "relay-plaintext", "relay-mtls"} {
+	paths := map[string]string{"direct": up.URL, "relay-plaintext": benchRelay(b, false, target), "relay-mtls": benchRelay(b, true, target),
+		"relay-mtls-cred": benchCredRelay(b, target)}
+	for _, name := range []string{"direct", "relay-plaintext", "relay-mtls", "relay-mtls-cred"} {
 		b.Run(name, func(b *testing.B) {
 			var delays []time.Duration
 			for i := 0; i < b.N+1; i++ { // the first warms the connections
