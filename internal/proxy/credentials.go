@@ -279,21 +279,21 @@ func injectQuery(raw string, replace func(string) string) string {
 // scrubbed by scrub1xx, the status line's reason phrase is never passed on:
 // net/http writes its own). The body is decompressed first when the upstream
 // compressed it anyway; an encoding the proxy cannot read is refused rather
-// than passed unscanned.
-func (c *Credentials) redactResponse(resp *http.Response, x *exchange) error {
+// than passed unscanned, and decoding is bounded (see decode.go) by budget.
+func (c *Credentials) redactResponse(resp *http.Response, x *exchange, budget *decodeBudget) error {
 	x.redactions.Add(int64(c.redactHeader(resp.Header)))
 	// Announced trailer names go out in the Trailer header before the body.
 	x.redactions.Add(int64(c.redactHeader(resp.Trailer)))
 	if wholeBody(resp) {
 		return c.redactWhole(resp, x)
 	}
-	body, err := decodedBody(resp)
+	body, err := decodedBody(resp, budget, x)
 	if err != nil {
 		return err
 	}
 	rd := c.red.NewReader(body)
 	x.bodyRedactor = rd
-	resp.Body = &trailerScrubber{Reader: rd, rd: rd, body: resp.Body, resp: resp, c: c, x: x}
+	resp.Body = &trailerScrubber{Reader: rd, rd: rd, decoded: body, body: resp.Body, resp: resp, c: c, x: x}
 	if resp.ContentLength >= 0 && !isStream(resp.Header) {
 		// The upstream sent a body of known length, not a stream: it goes
 		// out in full buffers, not flushed write by write as ReverseProxy
@@ -374,16 +374,17 @@ func isStream(h http.Header) bool {
 // fills the trailers in when it reads the body's end, and ReverseProxy
 // closes the body before it copies them to the client. It then gives the
 // body's buffers back for reuse: its redact.Reader (rd) or redactWhole's
-// buffer (whole), whichever it has.
+// buffer (whole), whichever it has, and its decoders' memory (decoded).
 type trailerScrubber struct {
 	io.Reader
-	rd    *redact.Reader
-	whole *[]byte // redactWhole's buffer, for wholePool
-	body  io.Closer
-	resp  *http.Response
-	c     *Credentials
-	x     *exchange
-	once  sync.Once
+	rd      *redact.Reader
+	whole   *[]byte // redactWhole's buffer, for wholePool
+	decoded *decodedReader
+	body    io.Closer
+	resp    *http.Response
+	c       *Credentials
+	x       *exchange
+	once    sync.Once
 }
 
 func (t *trailerScrubber) Close() error {
@@ -395,6 +396,9 @@ func (t *trailerScrubber) Close() error {
 		}
 		if t.whole != nil {
 			wholePool.Put(t.whole)
+		}
+		if t.decoded != nil {
+			t.decoded.Close()
 		}
 	})
 	return err

@@ -63,6 +63,10 @@ type exchange struct {
 	// side ended a stream. Both are set on the handler's goroutine.
 	upstreamErr error
 	clientErr   error
+	// decodeErr is a decoding limit the upstream's compressed body went
+	// over after the head went out (see decode.go); set on the handler's
+	// goroutine.
+	decodeErr error
 	// ctx is the request's: done once the client has gone.
 	ctx context.Context
 }

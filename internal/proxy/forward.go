@@ -222,7 +222,7 @@ func (s *Server) newReverseProxy(st *state, r *role) *httputil.ReverseProxy {
 			if !creds.active() {
 				return nil
 			}
-			return creds.redactResponse(resp, x)
+			return creds.redactResponse(resp, x, s.decoding)
 		},
 		Transport: scrub1xx{next: r.transport, creds: creds},
 		// Responses of unknown length (chunked NDJSON, SSE — and every body
@@ -253,6 +253,11 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 		writeError(w, x, http.StatusBadGateway, "proxy: "+err.Error(), "unscannable_upgrade")
 	case errors.As(err, new(errUnknownEncoding)):
 		writeError(w, x, http.StatusBadGateway, "proxy: "+err.Error(), "unknown_encoding")
+	case errors.As(err, new(*decodeLimitError)):
+		writeError(w, x, http.StatusBadGateway, "proxy: "+x.st.creds.scrub(err.Error()), reasonDecodeLimit)
+	case errors.As(err, new(errDecodeBusy)):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, x, http.StatusServiceUnavailable, "proxy: "+err.Error(), "decompression_busy")
 	case r.Context().Err() != nil:
 		// The client went away; there is nobody to answer.
 		x.refuseQuietly(499, decisionError, "client_closed", "client closed the request before the upstream answered")

@@ -223,7 +223,7 @@ func TestWholeBodyBufferIsHeldUntilClose(t *testing.T) {
 	resp := &http.Response{StatusCode: 200, Header: http.Header{}, ContentLength: int64(len(body)),
 		Body: io.NopCloser(strings.NewReader(body)), Request: httptest.NewRequest("GET", "http://x/", nil)}
 	x := &exchange{w: &responseRecorder{}}
-	if err := p.srv.cur.Load().creds.redactResponse(resp, x); err != nil {
+	if err := p.srv.cur.Load().creds.redactResponse(resp, x, p.srv.decoding); err != nil {
 		t.Fatal(err)
 	}
 	held := resp.Body.(*trailerScrubber).whole

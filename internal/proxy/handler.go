@@ -133,6 +133,8 @@ func (s *Server) abortCause(x *exchange) (reason, msg string) {
 	switch {
 	case s.cutting.Load():
 		return "shutdown_cut", fmt.Sprintf("the proxy was shutting down and limits.shutdown_grace (%s) ran out after %d bytes of the response", s.cfg.Limits.ShutdownGrace, sent)
+	case x.decodeErr != nil:
+		return reasonDecodeLimit, fmt.Sprintf("the response was cut after %d bytes: %s", sent, x.decodeErr.Error())
 	case x.clientErr != nil:
 		return "client_closed", fmt.Sprintf("the client went away after %d bytes of the response: %v", sent, x.clientErr)
 	case x.ctx.Err() != nil:

@@ -226,6 +226,9 @@ func FuzzHostileUpstream(f *testing.F) {
 	for _, body := range []string{"q=%67", `"\u0067"`, "&#103;hp&lowbar;R3al", strings.ToUpper(realToken)} {
 		f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body), uint16(20))
 	}
+	for _, resp := range bombResponses(f) {
+		f.Add([]byte(resp), uint16(len(resp)/2))
+	}
 	up := newRawUpstream(f)
 	p := credProxy(f, []string{"127.0.0.1"}, nil)
 	f.Fuzz(func(t *testing.T, resp []byte, split uint16) {

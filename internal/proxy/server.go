@@ -90,6 +90,9 @@ type Server struct {
 	clientTunnels map[string]int
 	// innerServers serve the requests inside intercepted tunnels.
 	innerServers map[*http.Server]struct{}
+	// decoding bounds the memory of response decoders, which a reload
+	// does not reset: it is the process's.
+	decoding *decodeBudget
 }
 
 // New builds a proxy from its configuration.
@@ -121,6 +124,7 @@ func New(o Options) (*Server, error) {
 		tunnelSlots:   make(chan struct{}, max(lim.MaxTunnels, 1)),
 		clientTunnels: map[string]int{},
 		innerServers:  map[*http.Server]struct{}{},
+		decoding:      newDecodeBudget(decodeMemory, decodeMemoryPerClient),
 	}
 	if o.TLS != nil {
 		s.verifier = reload.NewVerifier(o.TLS.ClientCA, o.TLS.AllowedIdentities)
