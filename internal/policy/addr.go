@@ -112,22 +112,24 @@ func classify(ip netip.Addr) (reason, rule string) {
 }
 
 // CheckAddr is the address-level decision, made after DNS resolution for
-// each address a host resolved to (or once for an IP literal). Public
-// addresses pass with reason public_address. Non-public ones are refused
-// (private_address, or metadata_address for the cloud metadata endpoints)
-// unless private_allow names the host — as the client named it — or a
-// range containing ip.
-func (p *Policy) CheckAddr(host string, ip netip.Addr) Decision {
+// each address a host resolved to (or once for an IP literal), on the port
+// the connection is for. Public addresses pass with reason public_address.
+// Non-public ones are refused (private_address, or metadata_address for the
+// cloud metadata endpoints) unless private_allow names the host — as the
+// client named it — or a range containing ip, without a port or with this
+// one. A port of 0 (not known) satisfies only entries without a port: an
+// entry bound to a port never opens the others.
+func (p *Policy) CheckAddr(host string, ip netip.Addr, port int) Decision {
 	reason, rule := classify(ip)
 	if reason == "" {
 		return Decision{Allow: true, Reason: ReasonPublicAddress}
 	}
-	if g, ok := p.privateHosts.match(normaliseHost(host), 0); ok {
+	if g, ok := p.privateHosts.match(normaliseHost(host), port); ok {
 		return Decision{Allow: true, Reason: ReasonPrivateAllow, Rule: g}
 	}
 	bare := ip.WithZone("")
 	for _, r := range p.privateRanges {
-		if r.Contains(bare) || r.Contains(bare.Unmap()) {
+		if (r.port == 0 || r.port == port) && (r.Contains(bare) || r.Contains(bare.Unmap())) {
 			return Decision{Allow: true, Reason: ReasonPrivateAllow, Rule: r.text}
 		}
 	}

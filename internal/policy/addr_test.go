@@ -70,13 +70,13 @@ func TestCheckAddrRanges(t *testing.T) {
 		{"2001:0:4136:e378:8000:63bf:f7f7:f7f7", ReasonPublicAddress, ""},
 	}
 	for _, c := range cases {
-		d := p.CheckAddr("example.com", netip.MustParseAddr(c.ip))
+		d := p.CheckAddr("example.com", netip.MustParseAddr(c.ip), 443)
 		wantAllow := c.reason == ReasonPublicAddress
 		if d.Allow != wantAllow || d.Report || d.Reason != c.reason || d.Rule != c.rule {
 			t.Errorf("CheckAddr(%s) = %+v, want allow=%v reason %s rule %q", c.ip, d, wantAllow, c.reason, c.rule)
 		}
 	}
-	if d := p.CheckAddr("example.com", netip.Addr{}); d.Allow {
+	if d := p.CheckAddr("example.com", netip.Addr{}, 443); d.Allow {
 		t.Errorf("CheckAddr(invalid) = %+v, want a refusal", d)
 	}
 }
@@ -105,7 +105,7 @@ func TestCheckAddrPrivateAllow(t *testing.T) {
 		{"other.example", "fd00:ec2::254", true, "fd00::/8"},
 	}
 	for _, c := range cases {
-		d := p.CheckAddr(c.host, netip.MustParseAddr(c.ip))
+		d := p.CheckAddr(c.host, netip.MustParseAddr(c.ip), 443)
 		if d.Allow != c.allow || d.Rule != c.rule || (c.allow && d.Reason != ReasonPrivateAllow) {
 			t.Errorf("CheckAddr(%q, %s) = %+v, want allow=%v rule %q", c.host, c.ip, d, c.allow, c.rule)
 		}
@@ -114,11 +114,11 @@ func TestCheckAddrPrivateAllow(t *testing.T) {
 
 func TestCheckAddrReportMode(t *testing.T) {
 	p := mustNew(t, Config{Mode: "report"})
-	d := p.CheckAddr("metadata.google.internal", netip.MustParseAddr("169.254.169.254"))
+	d := p.CheckAddr("metadata.google.internal", netip.MustParseAddr("169.254.169.254"), 443)
 	if want := (Decision{true, true, ReasonMetadataAddress, "169.254.169.254"}); d != want {
 		t.Errorf("report mode CheckAddr = %+v, want %+v", d, want)
 	}
-	if d := p.CheckAddr("x", netip.MustParseAddr("8.8.8.8")); d.Report {
+	if d := p.CheckAddr("x", netip.MustParseAddr("8.8.8.8"), 443); d.Report {
 		t.Errorf("report mode marks a public address as report: %+v", d)
 	}
 }
@@ -129,11 +129,11 @@ func TestCheckAddrAllocatesNothing(t *testing.T) {
 	p := mustNew(t, Config{PrivateAllow: []string{"host.docker.internal", "172.17.0.0/16"}})
 	public, private, allowed, meta := netip.MustParseAddr("140.82.121.6"), netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("172.17.0.5"), netip.MustParseAddr("169.254.169.254")
 	if n := testing.AllocsPerRun(100, func() {
-		p.CheckAddr("api.github.com", public)
-		p.CheckAddr("internal.example", private)
-		p.CheckAddr("db.example", allowed)
-		p.CheckAddr("host.docker.internal", private)
-		p.CheckAddr("metadata.example", meta)
+		p.CheckAddr("api.github.com", public, 443)
+		p.CheckAddr("internal.example", private, 443)
+		p.CheckAddr("db.example", allowed, 443)
+		p.CheckAddr("host.docker.internal", private, 443)
+		p.CheckAddr("metadata.example", meta, 443)
 	}); n != 0 {
 		t.Fatalf("an address check allocates %v times", n)
 	}

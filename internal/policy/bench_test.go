@@ -52,7 +52,7 @@ func BenchmarkCheckAddr(b *testing.B) {
 		b.Run(ip, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				p.CheckAddr("host.example", addr)
+				p.CheckAddr("host.example", addr, 443)
 			}
 		})
 	}

@@ -18,7 +18,7 @@ type Config struct {
 	Mode          string   `yaml:"mode"`           // "enforce" (default) | "report"
 	Allow         []Rule   `yaml:"allow"`          // host globs with optional ":port" ("*.github.com", "api.openai.com:443", "example.com:*"), each alone or with methods and paths
 	Deny          []Rule   `yaml:"deny"`           // the same, checked before Allow
-	PrivateAllow  []string `yaml:"private_allow"`  // host names/globs, IPs or CIDRs allowed despite resolving to private addresses
+	PrivateAllow  []string `yaml:"private_allow"`  // host names/globs or IPs, each with an optional ":port", or CIDRs, allowed despite resolving to private addresses
 	ConnectPorts  []int    `yaml:"connect_ports"`  // ports CONNECT may reach, default [443]
 	TelemetryDeny *bool    `yaml:"telemetry_deny"` // the built-in telemetry deny list (TelemetryHosts); default true
 }
@@ -159,7 +159,7 @@ func (c Config) Validate() []Problem {
 				}
 			}
 			if r.CaseInsensitivePaths && len(r.Paths) == 0 {
-				add(at+".case_insensitive_paths", "is set but the rule names no paths for it to apply to")
+				add(at+".case_insensitive_paths", "has no effect: the rule names no paths (add paths, or remove it)")
 			}
 		}
 	}
@@ -203,23 +203,31 @@ func CheckPathPattern(p string) error {
 }
 
 // CheckPrivateAllow checks one private_allow entry: a CIDR
-// ("172.17.0.0/16"), an IP ("192.168.1.5"), or a host name or glob without
-// a port ("host.docker.internal", "*.internal"). New reads entries the
-// same way.
+// ("172.17.0.0/16"), an IP ("192.168.1.5"), an IP with a port
+// ("127.0.0.1:11434", "[::1]:11434"), or a host name or glob with an
+// optional port ("host.docker.internal", "host.docker.internal:11434",
+// "*.internal"). An entry with a port allows only that port: the host's
+// Ollama, not every service on its loopback. New reads entries the same
+// way.
 func CheckPrivateAllow(s string) error {
 	switch {
 	case strings.Contains(s, "/"):
 		if _, err := netip.ParsePrefix(s); err != nil {
+			if _, bits, _ := strings.Cut(s, "/"); strings.Contains(bits, ":") {
+				return fmt.Errorf("bad CIDR %q: a range takes no port (a single address may: 127.0.0.1:11434)", s)
+			}
 			return fmt.Errorf("bad CIDR %q (want an address range such as 172.17.0.0/16)", s)
 		}
 	case isIP(s):
 	default:
-		g, err := hostport.ParseGlob(s)
-		if err != nil {
-			return fmt.Errorf("bad host, IP or CIDR %q: %v", s, errors.Unwrap(err))
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			if ap.Port() == 0 {
+				return fmt.Errorf("%q: port 0 is not a port (want 1-65535)", s)
+			}
+			return nil
 		}
-		if g.Port != 0 {
-			return fmt.Errorf("%q has a port; private_allow entries name hosts or ranges, not ports", s)
+		if _, err := hostport.ParseGlob(s); err != nil {
+			return fmt.Errorf("bad host, IP or CIDR %q: %v", s, errors.Unwrap(err))
 		}
 	}
 	return nil

@@ -29,12 +29,13 @@ type Dialer struct {
 type RefusedError struct {
 	Host     string
 	Addr     netip.Addr
+	Port     int
 	Decision Decision
 }
 
 func (e *RefusedError) Error() string {
-	return fmt.Sprintf("policy: refused to connect to %q at %s: %s (%s); name the host or range in policy.private_allow if it must be reachable",
-		e.Host, e.Addr, e.Decision.Reason, e.Decision.Rule)
+	return fmt.Sprintf("policy: refused to connect to %q at %s: %s (%s); name the host or address (with its port, to allow only that one) in policy.private_allow if it must be reachable",
+		e.Host, netip.AddrPortFrom(e.Addr, uint16(e.Port)), e.Decision.Reason, e.Decision.Rule)
 }
 
 // DialContext resolves addr ("host:port"), checks every address, and dials
@@ -56,7 +57,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	if err != nil {
 		return nil, fmt.Errorf("policy: dial: %w", err)
 	}
-	checked, err := d.check(ctx, family, host)
+	checked, err := d.check(ctx, family, host, port)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +67,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	for _, c := range checked {
 		if !c.Decision.Allow {
 			if refused == nil {
-				refused = &RefusedError{Host: host, Addr: c.Addr, Decision: c.Decision}
+				refused = &RefusedError{Host: host, Addr: c.Addr, Port: port, Decision: c.Decision}
 			}
 			continue
 		}
@@ -103,20 +104,20 @@ type AddrCheck struct {
 }
 
 // Check resolves host as DialContext does and returns each address with
-// CheckAddr's decision on it, without connecting: DialContext dials the
-// allowed ones, in this order, and refuses when there are none.
-func (d *Dialer) Check(ctx context.Context, host string) ([]AddrCheck, error) {
-	return d.check(ctx, "ip", host)
+// CheckAddr's decision on it for port, without connecting: DialContext
+// dials the allowed ones, in this order, and refuses when there are none.
+func (d *Dialer) Check(ctx context.Context, host string, port int) ([]AddrCheck, error) {
+	return d.check(ctx, "ip", host, port)
 }
 
-func (d *Dialer) check(ctx context.Context, family, host string) ([]AddrCheck, error) {
+func (d *Dialer) check(ctx context.Context, family, host string, port int) ([]AddrCheck, error) {
 	ips, err := d.resolve(ctx, family, host)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]AddrCheck, len(ips))
 	for i, ip := range ips {
-		out[i] = AddrCheck{Addr: ip, Decision: d.Policy.CheckAddr(host, ip)}
+		out[i] = AddrCheck{Addr: ip, Decision: d.Policy.CheckAddr(host, ip, port)}
 	}
 	return out, nil
 }

@@ -20,7 +20,15 @@ type Policy struct {
 	connectPorts map[int]bool
 
 	privateHosts  ruleSet
-	privateRanges []namedPrefix
+	privatePorts  []int // the ports private_allow's host entries are bound to
+	privateRanges []privateRange
+}
+
+// privateRange is a private_allow range or address, bound to one port or
+// (port 0) to every port.
+type privateRange struct {
+	namedPrefix
+	port int
 }
 
 // New compiles cfg. Empty Default and Mode mean "allow" and "enforce" and a
@@ -76,19 +84,28 @@ func addRules(r *ruleSet, rules []Rule) {
 }
 
 // addPrivate reads a private_allow entry Validate has accepted, the way
-// CheckPrivateAllow checks it: CIDR, then IP, then host glob.
+// CheckPrivateAllow checks it: CIDR, then IP, then IP and port, then host
+// glob (with or without a port).
 func (p *Policy) addPrivate(s string) {
 	if strings.Contains(s, "/") {
 		pfx, _ := netip.ParsePrefix(s)
-		p.privateRanges = append(p.privateRanges, named(pfx.Masked()))
+		p.privateRanges = append(p.privateRanges, privateRange{named(pfx.Masked()), 0})
 		return
 	}
 	if ip, err := netip.ParseAddr(s); err == nil {
-		p.privateRanges = append(p.privateRanges, named(netip.PrefixFrom(ip, ip.BitLen())))
+		p.privateRanges = append(p.privateRanges, privateRange{named(netip.PrefixFrom(ip, ip.BitLen())), 0})
+		return
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		ip := ap.Addr().WithZone("").Unmap()
+		p.privateRanges = append(p.privateRanges, privateRange{namedPrefix{netip.PrefixFrom(ip, ip.BitLen()), netip.AddrPortFrom(ip, ap.Port()).String()}, int(ap.Port())})
 		return
 	}
 	g, _ := hostport.ParseGlob(s)
 	p.privateHosts.add(g)
+	if g.Port != 0 && !slices.Contains(p.privatePorts, g.Port) {
+		p.privatePorts = append(p.privatePorts, g.Port)
+	}
 }
 
 // Decide is the name-level decision, made before any DNS lookup: the deny
@@ -213,9 +230,17 @@ func normaliseHost(host string) string {
 func (p *Policy) ReportMode() bool { return p.report }
 
 // NamesPrivate reports whether host is named by private_allow (as a host
-// or glob): a destination the operator expects on a private address, such
-// as the host's Ollama.
+// or glob, on any port): a destination the operator expects on a private
+// address, such as the host's Ollama.
 func (p *Policy) NamesPrivate(host string) bool {
-	_, ok := p.privateHosts.match(normaliseHost(host), 0)
-	return ok
+	host = normaliseHost(host)
+	if _, ok := p.privateHosts.match(host, 0); ok {
+		return true
+	}
+	for _, port := range p.privatePorts {
+		if _, ok := p.privateHosts.match(host, port); ok {
+			return true
+		}
+	}
+	return false
 }

@@ -111,7 +111,7 @@ func TestNewReportsEveryProblem(t *testing.T) {
 		Allow:        Hosts("ok.example", "a*b.example"),
 		Deny:         Hosts("x:0"),
 		ConnectPorts: []int{0},
-		PrivateAllow: []string{"10.0.0.0/40", "h:80"},
+		PrivateAllow: []string{"10.0.0.0/40", "127.0.0.1:0"},
 	})
 	if err == nil {
 		t.Fatal("New accepted a broken policy")

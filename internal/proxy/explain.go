@@ -153,7 +153,7 @@ func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string
 		return x, nil
 	}
 	if lookup {
-		checks, err := r.dialer.Check(ctx, host)
+		checks, err := r.dialer.Check(ctx, host, port)
 		if err != nil {
 			x.Lookup = err.Error()
 		}

@@ -153,7 +153,7 @@ func (s *Server) noteAddr(x *exchange, host string, c net.Conn) {
 	if err != nil {
 		return
 	}
-	if d := x.role.policy.CheckAddr(host, ap.Addr().Unmap()); d.Report {
+	if d := x.role.policy.CheckAddr(host, ap.Addr().Unmap(), int(ap.Port())); d.Report {
 		x.report(d.Reason)
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -49,15 +51,43 @@ func proxyConfig(file, listen, stateDir string, tls *config.TLS, ol *ollama) (cf
 	// Its own directory: the state directory holds the audit key.
 	cfg.Audit.File = filepath.Join(stateDir, "audit", "audit.jsonl")
 	cfg.Audit.Stdout = false
-	host, _, err := net.SplitHostPort(ol.Host)
+	private, err := ollamaPrivateAllow(ol.Host)
 	if err != nil {
-		return nil, nil, fmt.Errorf("up: Ollama address %q is not host:port: %w", ol.Host, err)
+		return nil, nil, err
 	}
 	// Ollama usually listens on this machine's loopback, which the proxy
-	// refuses by default (SSRF protection): allow that address.
+	// refuses by default (SSRF protection): allow that address on Ollama's
+	// port alone. The whole address would hand the confined agent every
+	// other service on the host's loopback (an operator's audit page, a
+	// database, a debugger).
 	cfg.Policy.Allow = append(cfg.Policy.Allow, policy.Rule{Host: ol.Host})
-	cfg.Policy.PrivateAllow = append(cfg.Policy.PrivateAllow, host)
+	cfg.Policy.PrivateAllow = append(cfg.Policy.PrivateAllow, private)
 	return cfg, replaced, nil
+}
+
+// ollamaPrivateAllow is the private_allow entry for the Ollama at hostPort:
+// its address (or name) bound to its port, written as policy reads it
+// ("127.0.0.1:11434", "[::1]:11434", "ollama.lan:11434").
+func ollamaPrivateAllow(hostPort string) (string, error) {
+	host, port, err := net.SplitHostPort(hostPort)
+	if err == nil {
+		var p int
+		if p, err = strconv.Atoi(port); err == nil && (p < 1 || p > 65535) {
+			err = fmt.Errorf("port %d out of range 1-65535", p)
+		}
+	}
+	if err != nil || host == "" {
+		return "", fmt.Errorf("up: Ollama address %q is not host:port (%v)", hostPort, err)
+	}
+	entry := net.JoinHostPort(host, port)
+	if ip, err := netip.ParseAddr(host); err == nil {
+		p, _ := strconv.Atoi(port)
+		entry = netip.AddrPortFrom(ip.WithZone("").Unmap(), uint16(p)).String()
+	}
+	if err := policy.CheckPrivateAllow(entry); err != nil {
+		return "", fmt.Errorf("up: Ollama address %q: %v", hostPort, err)
+	}
+	return entry, nil
 }
 
 // writeProxyConfig dumps cfg where `slapenir proxy --config` reads it, and

@@ -55,8 +55,8 @@ secrets:
 	if got.Policy.Default != "deny" || got.Limits.ShutdownGrace.String() != "3s" {
 		t.Errorf("the user's policy default %q / shutdown grace %s were not kept", got.Policy.Default, got.Limits.ShutdownGrace)
 	}
-	if !reflect.DeepEqual(got.Policy.Allow, policy.Hosts("api.example.com:443", "127.0.0.1:11434")) || !slices.Contains(got.Policy.PrivateAllow, "127.0.0.1") {
-		t.Errorf("allow %v, private_allow %v: want the user's entries and Ollama's", got.Policy.Allow, got.Policy.PrivateAllow)
+	if !reflect.DeepEqual(got.Policy.Allow, policy.Hosts("api.example.com:443", "127.0.0.1:11434")) || !slices.Contains(got.Policy.PrivateAllow, "127.0.0.1:11434") || slices.Contains(got.Policy.PrivateAllow, "127.0.0.1") {
+		t.Errorf("allow %v, private_allow %v: want the user's entries and Ollama's address on Ollama's port only", got.Policy.Allow, got.Policy.PrivateAllow)
 	}
 	if len(got.Secrets.Credentials) != 1 || got.Secrets.Credentials[0].Env != "DEMO_TOKEN" {
 		t.Errorf("credentials %+v, want the user's demo credential", got.Secrets.Credentials)
@@ -82,5 +82,26 @@ func TestProxyConfigNamesWhatItReplaced(t *testing.T) {
 	want := []string{"listen 127.0.0.1:4000", "the tls section (up's CA issues the proxy's and the agent's certificates)", "audit.file /var/log/mine.jsonl"}
 	if !slices.Equal(replaced, want) {
 		t.Errorf("replaced %q, want %q", replaced, want)
+	}
+}
+
+// Ollama's private_allow entry is its address or name bound to its port,
+// in the form policy reads, and an address that is not host:port fails.
+func TestOllamaPrivateAllowIsPortBound(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:11434":        "127.0.0.1:11434",
+		"[::1]:11434":            "[::1]:11434",
+		"[::ffff:127.0.0.1]:80":  "127.0.0.1:80",
+		"localhost:11434":        "localhost:11434",
+		"host.docker.internal:1": "host.docker.internal:1",
+	} {
+		if got, err := ollamaPrivateAllow(in); err != nil || got != want {
+			t.Errorf("ollamaPrivateAllow(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"127.0.0.1", ":11434", "127.0.0.1:0", "127.0.0.1:x", "127.0.0.1:70000"} {
+		if got, err := ollamaPrivateAllow(bad); err == nil {
+			t.Errorf("ollamaPrivateAllow(%q) = %q, want an error", bad, got)
+		}
 	}
 }
