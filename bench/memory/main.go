@@ -7,9 +7,12 @@
 //     from the proxy's own runtime statistics, and RSS);
 //   - RSS while 50 busy clients run beside those idle ones, sampled;
 //   - with 100 clients reading a fast stream at 1 byte a second, what the
-//     proxy holds and how late a normal client's lines arrive.
+//     proxy holds and how late a normal client's lines arrive;
+//   - peak RSS while 20 decompression bombs (gzip, deflate, br, zstd, and
+//     zstd declaring a 512 MiB window) are decoded at once (issue 23).
 //
-// Usage: go run ./bench/memory -bin ./slapenir   (bench/memory.sh builds it)
+// Usage: go run ./bench/memory -bin ./slapenir   (bench/memory.sh builds it);
+// -only bombs runs the last measure alone.
 package main
 
 import (
@@ -37,7 +40,11 @@ func main() {
 	busy := flag.Int("busy", 50, "busy clients beside the idle ones")
 	streamGiB := flag.Int("stream-gib", 4, "GiB in the scanned stream")
 	slow := flag.Int("slow", 100, "clients reading 1 byte a second")
+	bombs := flag.Int("bombs", 20, "decompression bombs decoded at once")
+	only := flag.String("only", "", `run one measure alone: "bombs"`)
+	kinds := flag.String("bomb-kinds", strings.Join(bombKinds, ","), "the bombs sent in turn")
 	flag.Parse()
+	bombKinds = strings.Split(*kinds, ",")
 
 	origin := httptest.NewServer(http.HandlerFunc(serveOrigin))
 	defer origin.Close()
@@ -61,6 +68,10 @@ secrets:
 	base := p.Stats()
 	fmt.Printf("| measure | value |\n|---|---:|\n")
 	fmt.Printf("| at rest: RSS | %s |\n", benchproc.MiB(base.RSS))
+	if *only == "bombs" {
+		bombsAtOnce(p, origin.Listener.Addr().String(), *bombs)
+		return
+	}
 
 	// One long stream, every byte scanned: peak RSS.
 	p.ResetPeak()
@@ -151,13 +162,16 @@ secrets:
 	}
 	fmt.Printf("| %d clients reading 1 B/s of a fast stream: heap+stacks held | %s |\n", *slow, benchproc.MiB(during.Heap+during.Stack-before.Heap-before.Stack))
 	fmt.Printf("| … a normal client's lines meanwhile: delay p50 / p99 / max | %s / %s / %s |\n", late[len(late)/2], late[len(late)*99/100], late[len(late)-1])
+	bombsAtOnce(p, origin.Listener.Addr().String(), *bombs)
 }
 
 // serveOrigin: /1k, /stream?bytes=N (chunked, unknown length), /lines
 // (NDJSON lines with their send time, as fast as the client takes them,
-// for 30 s).
+// for 30 s), /bomb?kind=K (a decompression bomb, see bombBodies).
 func serveOrigin(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
+	case "/bomb":
+		serveBomb(w, r.URL.Query().Get("kind"))
 	case "/1k":
 		io.WriteString(w, strings.Repeat("x", 1024))
 	case "/stream":
