@@ -367,9 +367,9 @@ func (r *run) report() {
 	for _, n := range r.notes {
 		say("  note:    %s", n)
 	}
-	if cfg.Policy.Default == "allow" {
-		say("  note:    to reach Ollama the proxy may now reach private address %s for the agent, and with policy default \"allow\" that is every port there; give --config with \"default: deny\" to allow Ollama's port alone", hostOnly(ol.Host))
-	}
+	// What up opened in the proxy's SSRF protection, so that nobody has to
+	// read the generated configuration to know.
+	say("  note:    private_allow opens %s to the agent for Ollama: that address and port alone", ol.Host)
 	exec := ""
 	if ns != nil {
 		say("  agent:   slapenir init pid %d, PID 1 of its own PID namespace in network namespace %s (veth %s %s <-> %s %s); egress locked down by slapenir enforce",
