@@ -2,9 +2,7 @@ package proxy
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/slapenir/slapenir/internal/config"
@@ -274,31 +272,4 @@ func (x Explanation) Text() string {
 	}
 	b.WriteString("nothing was sent.\n")
 	return b.String()
-}
-
-// serveExplain answers GET /explain?method=…&url=…[&identity=…], for
-// operators, with the Server's own Explainer; identity defaults to the
-// caller's.
-func (s *Server) serveExplain(w http.ResponseWriter, r *http.Request, x *exchange) {
-	q := r.URL.Query()
-	target := q.Get("url")
-	if target == "" {
-		writeError(w, x, http.StatusBadRequest, "explain: give the request to explain as ?method=GET&url=https://host/path (and &identity=NAME to check another agent)", "explain_bad_request")
-		return
-	}
-	method := q.Get("method")
-	if method == "" {
-		method = http.MethodGet
-	}
-	identity := q.Get("identity")
-	if identity == "" {
-		identity = x.rec.Identity
-	}
-	e, err := x.st.explain.Explain(r.Context(), method, target, identity, true)
-	if err != nil {
-		writeError(w, x, http.StatusBadRequest, "explain: "+err.Error(), "explain_bad_request")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(e)
 }

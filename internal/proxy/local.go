@@ -52,7 +52,7 @@ func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request, x *exchange)
 		_ = json.NewEncoder(w).Encode(list)
 	case "/explain":
 		x.quiet = true
-		s.serveExplain(w, r, x)
+		s.serveOwnExplain(w, r, x, guardFrom(r.Context()))
 	case "/metrics":
 		x.quiet = true
 		s.MetricsHandler().ServeHTTP(w, r)
