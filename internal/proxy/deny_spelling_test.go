@@ -3,14 +3,17 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +26,7 @@ import (
 type nginxServer struct {
 	addr      string // 127.0.0.1:port
 	accessLog string // one line per request nginx received
+	markers   int    // marker requests sent by requests
 }
 
 // startNginx runs nginx in the foreground with a configuration of its own
@@ -122,14 +126,29 @@ http {
 	}
 }
 
-// requests is how many requests nginx has logged.
+// requests is how many requests nginx has logged, not counting its own
+// markers. nginx writes a request's log line after it has sent the
+// response, so a count read at once could miss the last one: a marker
+// request sent straight to nginx, and waited for in the log, is handled by
+// its one process after everything that came before it.
 func (n *nginxServer) requests(t *testing.T) int {
 	t.Helper()
-	b, err := os.ReadFile(n.accessLog)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
+	n.markers++
+	marker := fmt.Sprintf("/.marker-%d", n.markers)
+	sendHead(t, n.addr, "GET "+marker+" HTTP/1.1\r\nHost: "+n.addr+"\r\n")
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		b, err := os.ReadFile(n.accessLog)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), marker+" ") {
+			return strings.Count(string(b), "\n") - n.markers
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx did not log %s within 5s", marker)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	return strings.Count(string(b), "\n")
 }
 
 // sendHead sends head (a request line and headers, without the blank
@@ -308,5 +327,66 @@ func TestRulesJudgeWhatTheUpstreamReceives(t *testing.T) {
 	}
 	if code, body := sendHead(t, p.addr, "GET http://localhost:"+port+"/x HTTP/1.1\r\nHost: localhost:"+port+"\r\n"); code != http.StatusOK || body != "GET /x" {
 		t.Errorf("GET through the allow rule: %d %q", code, body)
+	}
+}
+
+// TestDenyRulesFailClosedInsideInterceptedTunnels: the third way in. Each
+// spelling of an admin path and each case of DELETE, written raw inside an
+// intercepted CONNECT tunnel, is refused by the narrowed deny rules before
+// anything reaches the upstream.
+func TestDenyRulesFailClosedInsideInterceptedTunnels(t *testing.T) {
+	var reached atomic.Int32
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		fmt.Fprintf(w, "%s %s", r.Method, r.URL.EscapedPath())
+	}))
+	up.StartTLS()
+	defer up.Close()
+	host := strings.TrimPrefix(up.URL, "https://")
+	cfg := loopbackConfig()
+	cfg.Policy.ConnectPorts = []int{portOf(t, up.URL)}
+	cfg.Policy.Deny = []policy.Rule{{Host: host, Paths: []string{"/admin/**"}}, {Host: host, Methods: []string{"DELETE"}}}
+	p := startProxyOpts(t, cfg, Options{Intercept: interceptLoopback(t, up)})
+	pool := interceptCA(t, p)
+
+	inTunnel := func(line string) (int, string) {
+		t.Helper()
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", host, host)
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("CONNECT %s: %v %v", host, resp, err)
+		}
+		tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", NextProtos: []string{"http/1.1"}})
+		fmt.Fprintf(tc, "%s\r\nHost: %s\r\nConnection: close\r\n\r\n", line, host)
+		resp, err = http.ReadResponse(bufio.NewReader(tc), nil)
+		if err != nil {
+			t.Fatalf("%s inside the tunnel: %v", line, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, path := range adminSpellings {
+		if code, body := inTunnel("GET " + path + " HTTP/1.1"); code != http.StatusForbidden || !strings.Contains(body, policy.ReasonPathDenied) {
+			t.Errorf("GET %s inside the tunnel: %d %q, want 403 path_denied", path, code, body)
+		}
+	}
+	for _, m := range []string{"DELETE", "delete", "Delete"} {
+		if code, body := inTunnel(m + " /public HTTP/1.1"); code != http.StatusForbidden || !strings.Contains(body, policy.ReasonMethodDenied) {
+			t.Errorf("%s /public inside the tunnel: %d %q, want 403 method_denied", m, code, body)
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("%d refused requests reached the upstream", n)
+	}
+	if code, body := inTunnel("GET /public HTTP/1.1"); code != http.StatusOK || body != "GET /public" {
+		t.Errorf("GET /public inside the tunnel: %d %q", code, body)
 	}
 }
