@@ -53,10 +53,16 @@ func testUp(t *testing.T, cred *syscall.Credential, args ...string) {
 		io.WriteString(w, "hello from the local site")
 	}))
 	defer site.Close()
+	// up opens Ollama's port of this machine's loopback and no other: the
+	// local site is named, with its port, by the user's configuration.
+	cfgFile := filepath.Join(filepath.Dir(state), "proxy.yaml")
+	if err := os.WriteFile(cfgFile, []byte("policy:\n  private_allow: [host.docker.internal, \""+strings.TrimPrefix(site.URL, "http://")+"\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	env := envWithout("OLLAMA_HOST", "STEP_CA_URL", "STEP_TOKEN", "SLAPENIR_STATE_DIR", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "HOME")
 	env = append(env, "HOME="+state)
-	u := startUpAs(t, cred, state, env, append(args, "--heartbeat", "1s")...)
+	u := startUpAs(t, cred, state, env, append(args, "--heartbeat", "1s", "--config", cfgFile)...)
 	e := u.endpoints(false)
 	if cred != nil {
 		u.waitFor(t, `UNCONFINED \(not root\)`, time.Second)
