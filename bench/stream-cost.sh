@@ -40,10 +40,7 @@ done
 echo "# medians over $ROUNDS rounds"
 awk '{
 	v = $1; name = $4; sub(/-[0-9]+$/, "", name)
-	for (i = 6; i < NF; i += 2) { key = v " " name " " $(i+1); vals[key] = vals[key] " " $i }
-} END {
-	for (k in vals) {
-		n = split(substr(vals[k], 2), a, " "); asort(a)
-		printf "%-60s %s\n", k, a[int((n + 1) / 2)]
-	}
-}' "$out/all" | sort
+	for (i = 6; i < NF; i += 2) printf "%s %s %s\t%s\n", v, name, $(i+1), $i
+}' "$out/all" | sort -t "$(printf '\t')" -k1,1 -k2,2g |
+	awk -F '\t' '{ n[$1]++; vals[$1, n[$1]] = $2 }
+	END { for (k in n) printf "%-60s %s\n", k, vals[k, int((n[k] + 1) / 2)] }' | sort
