@@ -78,6 +78,7 @@ func (s *Server) serveIntercepted(client net.Conn, buffered *bufio.Reader, x *ex
 		ReadHeaderTimeout: s.cfg.Limits.ReadHeaderTimeout.D(),
 		IdleTimeout:       s.cfg.Limits.IdleTimeout.D(),
 		MaxHeaderBytes:    s.cfg.Limits.MaxHeaderBytes,
+		HTTP2:             innerHTTP2(),
 		ErrorLog:          s.http.ErrorLog,
 	}
 	s.trackInner(inner, true)
