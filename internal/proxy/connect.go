@@ -76,6 +76,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 	}
 	s.tunnels.Add(clientConn, tracked)
 	defer s.tunnels.Done(clientConn, tracked)
+	defer cutAtExpiry(guardFrom(r.Context()), clientConn, upConn).stop(x)
 	x.rec.Status = http.StatusOK
 	if _, err := clientConn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
 		clientConn.Close()
