@@ -79,6 +79,7 @@ secrets:
     - name: demo
       env: SLAPENIR_E2E_SECRET
       hosts: ["%[1]s"]
+      plaintext_http: true   # the allowed site is http on loopback
 `, allowedHP))
 	state := filepath.Join(dir, "state")
 	env := append(envWithout("OLLAMA_HOST", "OLLAMA_MODEL", "STEP_CA_URL", "STEP_TOKEN", "STEP_FINGERPRINT", "SLAPENIR_STATE_DIR", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"),

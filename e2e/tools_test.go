@@ -112,6 +112,7 @@ secrets:
     - name: git
       env: SLAPENIR_GIT_SECRET
       hosts: ["%[1]s", "%[2]s"]
+      plaintext_http: true   # the plain site is http on loopback
 `, plainHP, tlsHP, toolsHost, ca.RootFile(), portOf(tlsHP)))
 
 	script := strings.Join([]string{

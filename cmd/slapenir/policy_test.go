@@ -46,6 +46,12 @@ roles:
 		!strings.Contains(out, "github (placeholder DUMMY_GITHUB): injected in query, header") || !strings.Contains(out, "nothing was sent") {
 		t.Fatalf("exit %d, stdout:\n%s\nstderr: %s", code, out, errs)
 	}
+	// The same host over plain http: allowed, but the value is sent only
+	// inside TLS, as the proxy would record (placeholder_cleartext).
+	code, out, errs = run("--config", cfg, "--identity", "agent-7", "--no-lookup", "GET", "http://api.github.com/repos")
+	if code != 0 || !strings.Contains(out, "→ allow (allowlist") || !strings.Contains(out, "github (placeholder DUMMY_GITHUB): not injected; placeholder_cleartext: http://api.github.com:80 is plain HTTP") {
+		t.Fatalf("explain over plain http: exit %d, stdout:\n%s\nstderr: %s", code, out, errs)
+	}
 	code, out, _ = run("--config", cfg, "--json", "--no-lookup", "--identity", "intruder", "GET", "https://api.github.com/")
 	var x proxy.Explanation
 	if err := json.Unmarshal([]byte(out), &x); err != nil || code != 0 || x.Decision != "deny" || x.Reason != "identity_not_allowed" {

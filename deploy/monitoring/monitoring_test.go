@@ -58,7 +58,7 @@ func TestDashboardAndRulesAgainstPrometheus(t *testing.T) {
 		io.WriteString(w, "echo "+r.Header.Get("Authorization")) // the real value comes back: redacted
 	}))
 	defer up.Close()
-	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GH", Hosts: []string{"127.0.0.1"}, Placeholder: "DUMMY_GITHUB_MONITORING"}}},
+	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GH", Hosts: []string{"127.0.0.1"}, Placeholder: "DUMMY_GITHUB_MONITORING", PlaintextHTTP: true}}},
 		secrets.Options{LookupEnv: func(k string) (string, bool) { return secret, k == "GH" }, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)

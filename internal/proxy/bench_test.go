@@ -122,7 +122,7 @@ func benchCredProxy(b *testing.B, handler http.Handler) (*testProxy, *httptest.S
 	b.Helper()
 	up := httptest.NewServer(handler)
 	b.Cleanup(up.Close)
-	_, creds := vaultCredentials(b, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}}, realToken, nil)
+	_, creds := vaultCredentials(b, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}, PlaintextHTTP: true}, realToken, nil)
 	af := filepath.Join(b.TempDir(), "audit.jsonl")
 	al, err := audit.Open(audit.Options{File: af})
 	if err != nil {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"maps"
@@ -53,26 +54,44 @@ func (c *Credentials) active() bool { return c != nil && len(c.creds) > 0 }
 
 // usage collects which credentials a request used, across the URL, headers
 // and a body that is still streaming while the response comes back, and
-// which placeholders were left alone: sent to a host not among their
-// credential's, or found where their credential is not injected.
+// which placeholders were left alone, and why (leftProblems).
 type usage struct {
 	mu       sync.Mutex
 	injected map[int]bool
-	foreign  map[int]bool
-	// notGranted are placeholders sent to their credential's host by an
-	// agent whose role may not use the credential.
-	notGranted map[int]bool
-	misplaced  map[int]map[secrets.Location]bool
+	left     map[leftAlone]bool
 	// bodyDone, set when a body streams through the injector, is closed
 	// when that goroutine has finished, so the record names what it
 	// injected. Set and read on the handler's goroutine.
 	bodyDone chan struct{}
 }
 
-// add notes what one location's replacement did. A placeholder left alone
-// although its credential belongs to the destination was in a location its
-// credential does not inject into.
-func (u *usage) add(used inject.Used, toHost, granted func(int) bool, loc secrets.Location) {
+// leftAlone is a placeholder of credential i forwarded unchanged, the
+// problem that kept it from being injected, and for placeholder_location
+// the location it was found in.
+type leftAlone struct {
+	i       int
+	problem string
+	loc     secrets.Location
+}
+
+// The reasons a placeholder is left alone, in the order they are checked
+// (and listed in the record): the destination is not one of the
+// credential's hosts; it is, but the connection to it is plain http and the
+// credential does not allow that; the agent's role may not use the
+// credential; the placeholder is in a location the credential is not
+// injected into. Explainer.credentials says the same, in the same order.
+const (
+	problemForeignHost = "placeholder_foreign_host"
+	problemCleartext   = "placeholder_cleartext"
+	problemNotGranted  = "placeholder_not_granted"
+	problemLocation    = "placeholder_location"
+)
+
+var leftProblems = []string{problemForeignHost, problemCleartext, problemNotGranted, problemLocation}
+
+// add notes what one location's replacement did; why says what kept each
+// placeholder it left alone from being injected.
+func (u *usage) add(used inject.Used, why func(int) string, loc secrets.Location) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, i := range used.Injected {
@@ -82,27 +101,14 @@ func (u *usage) add(used inject.Used, toHost, granted func(int) bool, loc secret
 		u.injected[i] = true
 	}
 	for _, i := range used.Foreign {
-		if !toHost(i) {
-			if u.foreign == nil {
-				u.foreign = map[int]bool{}
-			}
-			u.foreign[i] = true
-			continue
+		if u.left == nil {
+			u.left = map[leftAlone]bool{}
 		}
-		if !granted(i) {
-			if u.notGranted == nil {
-				u.notGranted = map[int]bool{}
-			}
-			u.notGranted[i] = true
-			continue
+		note := leftAlone{i: i, problem: why(i)}
+		if note.problem == problemLocation {
+			note.loc = loc
 		}
-		if u.misplaced == nil {
-			u.misplaced = map[int]map[secrets.Location]bool{}
-		}
-		if u.misplaced[i] == nil {
-			u.misplaced[i] = map[secrets.Location]bool{}
-		}
-		u.misplaced[i][loc] = true
+		u.left[note] = true
 	}
 }
 
@@ -125,37 +131,33 @@ func (u *usage) notes(v *secrets.Vault) (injected []string, left []audit.Placeho
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	injected = v.Names(slices.Sorted(maps.Keys(u.injected)))
-	for _, i := range slices.Sorted(maps.Keys(u.foreign)) {
-		left = append(left, audit.PlaceholderNote{Credential: v.Names([]int{i})[0], Problem: "placeholder_foreign_host"})
-	}
-	for _, i := range slices.Sorted(maps.Keys(u.notGranted)) {
-		left = append(left, audit.PlaceholderNote{Credential: v.Names([]int{i})[0], Problem: "placeholder_not_granted"})
-	}
-	for _, i := range slices.Sorted(maps.Keys(u.misplaced)) {
-		for _, loc := range secrets.Locations {
-			if u.misplaced[i][loc] {
-				left = append(left, audit.PlaceholderNote{Credential: v.Names([]int{i})[0], Problem: "placeholder_location", Location: string(loc)})
-			}
-		}
+	notes := slices.SortedFunc(maps.Keys(u.left), func(a, b leftAlone) int {
+		return cmp.Or(slices.Index(leftProblems, a.problem)-slices.Index(leftProblems, b.problem), a.i-b.i,
+			slices.Index(secrets.Locations, a.loc)-slices.Index(secrets.Locations, b.loc))
+	})
+	for _, n := range notes {
+		left = append(left, audit.PlaceholderNote{Credential: v.Names([]int{n.i})[0], Problem: n.problem, Location: string(n.loc)})
 	}
 	return injected, left
 }
 
 // injectRequest swaps placeholders in out's URL, headers and body for the
 // destination host:port (the target URL or CONNECT authority, never an
-// inner Host header), each only in the locations its credential names and
-// only for the credentials granted (the agent's role's).
-func (c *Credentials) injectRequest(out *http.Request, host string, port int, granted func(int) bool, u *usage) {
-	toHost := c.vault.Allow(host, port)
+// inner Host header) reached over TLS or not (tls), each only in the
+// locations its credential names and only for the credentials granted (the
+// agent's role's).
+func (c *Credentials) injectRequest(out *http.Request, host string, port int, tls bool, granted func(int) bool, u *usage) {
+	toHost := c.vault.Allow(host, port, tls)
 	in := func(loc secrets.Location) func(int) bool {
 		return func(i int) bool { return toHost(i) && granted(i) && c.creds[i].InjectsIn(loc) }
 	}
+	why := func(i int) string { return leftProblem(c.creds[i], host, port, tls, granted(i)) }
 	replacer := func(loc secrets.Location) func(string) string {
 		allow := in(loc)
 		return func(s string) string {
 			r, used := c.inj.ReplaceString(s, allow)
 			if len(used.Injected)+len(used.Foreign) > 0 {
-				u.add(used, toHost, granted, loc)
+				u.add(used, why, loc)
 			}
 			return r
 		}
@@ -171,7 +173,7 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, gr
 		for i, v := range vals {
 			if strings.EqualFold(name, "Authorization") || strings.EqualFold(name, "Proxy-Authorization") {
 				if nv, used := c.inj.Basic(v, headerAllow); len(used.Injected)+len(used.Foreign) > 0 {
-					u.add(used, toHost, granted, secrets.InHeader)
+					u.add(used, why, secrets.InHeader)
 					vals[i] = nv
 					continue
 				}
@@ -205,7 +207,7 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, gr
 		}
 		if err == nil {
 			b, used := c.inj.Replace(b, bodyAllow)
-			u.add(used, toHost, granted, secrets.InBody)
+			u.add(used, why, secrets.InBody)
 			out.Body = io.NopCloser(bytes.NewReader(b))
 			out.ContentLength = int64(len(b))
 			out.Header.Set("Content-Length", strconv.Itoa(len(b)))
@@ -240,11 +242,26 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, gr
 		if cerr := w.Close(); err == nil {
 			err = cerr
 		}
-		u.add(w.Used(), toHost, granted, secrets.InBody)
+		u.add(w.Used(), why, secrets.InBody)
 		body.Close()
 		pw.CloseWithError(err)
 	}()
 	out.Body = pr
+}
+
+// leftProblem says why a placeholder of c sent to host:port (over TLS or
+// not) by an agent granted c or not was left alone: the first of
+// leftProblems that applies.
+func leftProblem(c secrets.Credential, host string, port int, tls, granted bool) string {
+	switch {
+	case !c.Matches(host, port):
+		return problemForeignHost
+	case !c.MayInject(host, port, tls):
+		return problemCleartext
+	case !granted:
+		return problemNotGranted
+	}
+	return problemLocation
 }
 
 // smallBody is the largest request body replaced whole rather than streamed.

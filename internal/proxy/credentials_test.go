@@ -36,10 +36,12 @@ const realToken = "ghp_R3alSecretValue0123456789abcdefXYZ"
 var everywhere = []string{"header", "query", "path", "body"}
 
 // credProxy starts a proxy holding one credential, "github", whose real
-// value is realToken, which belongs to hosts and is injected everywhere.
+// value is realToken, which belongs to hosts and is injected everywhere,
+// plain http included: the test upstreams listen on loopback without TLS,
+// so the credential opts in, as a local test host's would.
 func credProxy(t testing.TB, hosts []string, extra func(*config.Config, *Options)) *testProxy {
 	t.Helper()
-	return credProxyWith(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: hosts, Inject: everywhere}, extra)
+	return credProxyWith(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: hosts, Inject: everywhere, PlaintextHTTP: true}, extra)
 }
 
 // credProxyWith is credProxy for a credential configured by the test; its
@@ -275,7 +277,7 @@ func TestInjectionOnlyWhereConfigured(t *testing.T) {
 		{[]string{"query"}, []string{"access_token=" + realToken}, []string{"Authorization=Bearer DUMMY_GITHUB", "uri=/repos/DUMMY_GITHUB/x?"}, []string{"path", "header", "body"}},
 	} {
 		t.Run(strings.Join(tc.inject, "+"), func(t *testing.T) {
-			p := credProxyWith(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}, Inject: tc.inject}, nil)
+			p := credProxyWith(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}, Inject: tc.inject, PlaintextHTTP: true}, nil)
 			resp, err := p.client().Do(placeholderRequest(t, "POST", up.URL))
 			if err != nil {
 				t.Fatal(err)

@@ -45,7 +45,7 @@ func startDLPProxy(t *testing.T, mode string, exempt ...string) *dlpFixture {
 		fmt.Fprintf(w, "got %d bytes, body=%v, injected=%v", len(b), strings.Contains(string(b), value), strings.Contains(r.Header.Get("Authorization")+r.URL.RawQuery+string(b), value))
 	}))
 	t.Cleanup(up.Close)
-	v, creds := vaultCredentials(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}, FormatPreserving: true, Inject: everywhere},
+	v, creds := vaultCredentials(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}, FormatPreserving: true, Inject: everywhere, PlaintextHTTP: true},
 		value, []byte("0123456789abcdef0123456789abcdef"))
 	cfg := loopbackConfig()
 	cfg.DLP = config.DLP{Mode: mode, Exempt: exempt}

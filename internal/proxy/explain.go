@@ -196,15 +196,23 @@ func (e *Explainer) intercepts(host string, port int) bool {
 
 func (e *Explainer) credentials(x Explanation, r *role, sent bool) []ExplainedCredential {
 	out := []ExplainedCredential{}
+	// An https URL goes through a tunnel, which the proxy intercepts for a
+	// credential's hosts and whose upstream leg is TLS; an http one is sent
+	// in the clear.
+	tls := x.Way == modeConnect
 	for i, c := range e.creds {
 		ec := ExplainedCredential{Name: c.Name, Placeholder: c.Placeholder, Injected: []string{}}
-		switch {
+		// The proxy's own order of checks (leftProblem), so that the
+		// reason given is the one its record would name.
+		switch problem := leftProblem(c, x.Host, x.Port, tls, r.grants(i)); {
 		case !sent:
 			ec.Why = "the request is refused: nothing is sent"
-		case !r.grants(i):
-			ec.Why = "placeholder_not_granted: role " + r.name + " may not use it; a placeholder is forwarded unchanged and audited"
-		case !c.Matches(x.Host, x.Port):
-			ec.Why = "placeholder_foreign_host: " + hostport.Join(x.Host, x.Port) + " is not among its hosts; a placeholder is forwarded unchanged and audited"
+		case problem == problemForeignHost:
+			ec.Why = problem + ": " + hostport.Join(x.Host, x.Port) + " is not among its hosts; a placeholder is forwarded unchanged and audited"
+		case problem == problemCleartext:
+			ec.Why = problem + ": http://" + hostport.Join(x.Host, x.Port) + " is plain HTTP, and the credential is sent only inside TLS (use https, or set plaintext_http: true on the credential for a local test host); a placeholder is forwarded unchanged and audited"
+		case problem == problemNotGranted:
+			ec.Why = problem + ": role " + r.name + " may not use it; a placeholder is forwarded unchanged and audited"
 		default:
 			for _, l := range secrets.Locations {
 				if c.InjectsIn(l) {

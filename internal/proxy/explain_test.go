@@ -28,7 +28,7 @@ func TestExplainAgreesWithTheProxy(t *testing.T) {
 	}))
 	t.Cleanup(up.Close)
 	port := strings.TrimPrefix(up.URL, "http://127.0.0.1:")
-	p := credProxyWith(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}},
+	p := credProxyWith(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}, PlaintextHTTP: true},
 		func(cfg *config.Config, _ *Options) {
 			cfg.Policy.Deny = append(policy.Hosts("denied.test"), policy.Rule{Host: "127.0.0.1:" + port, Methods: []string{"DELETE"}})
 		})

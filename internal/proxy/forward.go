@@ -210,7 +210,7 @@ func (s *Server) newReverseProxy(st *state, r *role) *httputil.ReverseProxy {
 			if creds.active() {
 				// Ask for what the redactor can read without unpacking.
 				pr.Out.Header.Set("Accept-Encoding", "identity")
-				creds.injectRequest(pr.Out, up.destHost, up.destPort, r.grants, &exchangeFrom(pr.In.Context()).usage)
+				creds.injectRequest(pr.Out, up.destHost, up.destPort, up.url.Scheme == "https", r.grants, &exchangeFrom(pr.In.Context()).usage)
 			}
 		},
 		ModifyResponse: func(resp *http.Response) error {

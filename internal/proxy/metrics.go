@@ -69,7 +69,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"credential"}),
 		placeholders: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slapenir_proxy_placeholders_forwarded_total",
-			Help: "Requests that carried a placeholder forwarded unchanged, by credential and why (placeholder_foreign_host, placeholder_location, placeholder_not_granted).",
+			Help: "Requests that carried a placeholder forwarded unchanged, by credential and why (placeholder_foreign_host, placeholder_cleartext, placeholder_not_granted, placeholder_location).",
 		}, []string{"credential", "problem"}),
 		redactions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "slapenir_proxy_redactions_total",

@@ -20,7 +20,7 @@ import (
 // value value, the way slapenir proxy opens one.
 func vaultFor(t *testing.T, value string) (*Credentials, func(), *atomic.Bool) {
 	t.Helper()
-	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}, Placeholder: "DUMMY_GITHUB_TOKEN"}}},
+	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}, Placeholder: "DUMMY_GITHUB_TOKEN", PlaintextHTTP: true}}},
 		secrets.Options{LookupEnv: func(k string) (string, bool) { return value, k == "GITHUB_TOKEN" }, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)

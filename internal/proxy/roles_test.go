@@ -44,7 +44,7 @@ func startRolesProxy(t *testing.T) *rolesFixture {
 		}
 	}))
 	t.Cleanup(up.Close)
-	v, creds := vaultCredentials(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}}, realToken, nil)
+	v, creds := vaultCredentials(t, secrets.CredentialConfig{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}, PlaintextHTTP: true}, realToken, nil)
 	placeholder = v.Placeholders()[0].Placeholder
 	port := portOf(t, up.URL)
 	one, slow, burst := 1, 0.001, 2

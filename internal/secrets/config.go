@@ -37,7 +37,15 @@ type CredentialConfig struct {
 	File string `yaml:"file"`
 	// Hosts are the destinations the value may be sent to, as host globs
 	// with an optional port: "github.com", "*.githubusercontent.com:443".
+	// A host without a port is any port of it, but only over TLS (an https
+	// target, or a tunnel the proxy intercepts); a port binds it to that
+	// port.
 	Hosts []string `yaml:"hosts"`
+	// PlaintextHTTP lets the value also be sent over plain http to its
+	// hosts, where anyone on the path reads it: for a local test server or
+	// an Ollama on loopback, never for a service on the internet. The
+	// default, false, sends it only inside TLS.
+	PlaintextHTTP bool `yaml:"plaintext_http"`
 	// Placeholder is what the agent sends instead of the value; empty means
 	// DUMMY_<NAME>, or a generated look-alike when FormatPreserving.
 	Placeholder string `yaml:"placeholder"`
@@ -191,7 +199,7 @@ func (cr CredentialConfig) InjectIn() []Location {
 // set only when it does not derive from the value (staticPlaceholder).
 // cr must have passed Validate.
 func (cr CredentialConfig) describe() Credential {
-	c := Credential{Name: cr.Name, AgentEnv: cr.agentEnv(), Inject: cr.InjectIn(), Placeholder: staticPlaceholder(cr)}
+	c := Credential{Name: cr.Name, AgentEnv: cr.agentEnv(), Inject: cr.InjectIn(), Placeholder: staticPlaceholder(cr), PlaintextHTTP: cr.PlaintextHTTP}
 	for _, h := range cr.Hosts {
 		g, _ := hostport.ParseGlob(h) // checked by Validate
 		c.Hosts = append(c.Hosts, g)

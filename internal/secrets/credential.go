@@ -14,6 +14,9 @@ type Credential struct {
 	// Inject is where in a request the placeholder is replaced (never
 	// empty: header by default).
 	Inject []Location
+	// PlaintextHTTP says the value may also go to its hosts over plain
+	// http; otherwise only inside TLS (see MayInject).
+	PlaintextHTTP bool
 	// Source says where the value was read from ("file \"/run/secrets/x\"",
 	// "environment variable GITHUB_TOKEN", ".env file \"/app/.env\" line 3"),
 	// for check-config and startup logs.
@@ -31,6 +34,16 @@ func (c Credential) Matches(host string, port int) bool {
 		}
 	}
 	return false
+}
+
+// MayInject reports whether the value may be sent to host:port over the
+// upstream connection the proxy makes: one of its hosts (Matches), and over
+// TLS (tls: an https target or an intercepted tunnel, whose upstream leg is
+// TLS too) unless the credential allows plain http. A value sent in the
+// clear is read by anyone on the path, so binding it to a host name alone
+// would not keep it for that host.
+func (c Credential) MayInject(host string, port int, tls bool) bool {
+	return c.Matches(host, port) && (tls || c.PlaintextHTTP)
 }
 
 // InjectsIn reports whether the placeholder is replaced in loc.

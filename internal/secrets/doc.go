@@ -11,7 +11,7 @@
 //	inj, err := v.NewInjector()              // pair i is v.Credentials()[i]
 //	red, err := v.NewRedactor(redact.Options{})
 //	...
-//	w := inj.NewWriter(upstream, v.Allow(host, port))  // per request
+//	w := inj.NewWriter(upstream, v.Allow(host, port, tls))  // per request
 //	audit(v.Names(w.Used().Injected))                  // names, never values
 //	...
 //	GET /placeholders → json.Marshal(v.Placeholders())

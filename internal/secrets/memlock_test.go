@@ -96,7 +96,7 @@ func memlockHelper() int {
 			fmt.Println("injector:", err)
 			return 4
 		}
-		out, _ := inj.Replace([]byte("DUMMY_GITHUB DUMMY_SLACK"), v.Allow("github.com", 443))
+		out, _ := inj.Replace([]byte("DUMMY_GITHUB DUMMY_SLACK"), v.Allow("github.com", 443, true))
 		if string(out) != githubValue+" DUMMY_SLACK" {
 			fmt.Println("injection went wrong")
 			return 4

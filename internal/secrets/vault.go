@@ -193,13 +193,14 @@ func (v *Vault) Placeholders() []Placeholder {
 }
 
 // Allow returns the allow function inject's Writer, Replace and Basic take
-// for a request to host:port: credential i may be injected only when
-// host:port is one of its hosts. Pass the real destination, normalised as
-// hostport.Parse returns it.
-func (v *Vault) Allow(host string, port int) func(i int) bool {
+// for a request to host:port over TLS or not (tls): credential i may be
+// injected only when host:port is one of its hosts, and in the clear only
+// when it says so (Credential.MayInject). Pass the real destination,
+// normalised as hostport.Parse returns it.
+func (v *Vault) Allow(host string, port int, tls bool) func(i int) bool {
 	ok := make([]bool, len(v.creds))
 	for i, c := range v.creds {
-		ok[i] = c.Matches(host, port)
+		ok[i] = c.MayInject(host, port, tls)
 	}
 	return func(i int) bool { return i >= 0 && i < len(ok) && ok[i] }
 }

@@ -197,7 +197,7 @@ func TestAllowMatchesCredentialHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range cases {
-		allow := v.Allow(c.host, c.port)
+		allow := v.Allow(c.host, c.port, true)
 		if allow(0) != c.github || allow(1) != c.open {
 			t.Errorf("%s:%d: github %v openai %v, want %v %v", c.host, c.port, allow(0), allow(1), c.github, c.open)
 		}
@@ -214,7 +214,7 @@ func TestAllowMatchesCredentialHosts(t *testing.T) {
 			t.Errorf("%s:%d: used %+v does not account for both placeholders", c.host, c.port, used)
 		}
 	}
-	_, used := inj.Replace([]byte("DUMMY_OPENAI"), v.Allow("evil.com", 443))
+	_, used := inj.Replace([]byte("DUMMY_OPENAI"), v.Allow("evil.com", 443, true))
 	if got := v.Names(used.Foreign); len(got) != 1 || got[0] != "openai" {
 		t.Errorf("foreign names = %v, want [openai]", got)
 	}
@@ -228,7 +228,7 @@ func TestBasicAuthThroughInjector(t *testing.T) {
 		t.Fatal(err)
 	}
 	hdr := "Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:DUMMY_GITHUB"))
-	out, used := inj.Basic(hdr, v.Allow("github.com", 443))
+	out, used := inj.Basic(hdr, v.Allow("github.com", 443, true))
 	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:"+githubValue))
 	if out != want || len(used.Injected) != 1 {
 		t.Errorf("Basic = %q %+v, want %q", out, used, want)
@@ -365,7 +365,7 @@ func TestConcurrentUse(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if !v.Allow("github.com", 443)(0) {
+				if !v.Allow("github.com", 443, true)(0) {
 					t.Error("github.com not allowed")
 				}
 			}
