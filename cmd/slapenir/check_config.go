@@ -106,7 +106,11 @@ func printSummary(w io.Writer, c *config.Config) {
 		for _, l := range cr.InjectIn() {
 			locs = append(locs, string(l))
 		}
-		creds = append(creds, fmt.Sprintf("%s (%s → %s; injected in %s)", cr.Name, src, strings.Join(cr.Hosts, ", "), strings.Join(locs, ", ")))
+		over := "over TLS only"
+		if cr.PlaintextHTTP {
+			over = "over TLS and plain http"
+		}
+		creds = append(creds, fmt.Sprintf("%s (%s → %s; injected in %s, %s)", cr.Name, src, strings.Join(cr.Hosts, ", "), strings.Join(locs, ", "), over))
 	}
 	fmt.Fprintf(w, "  credentials    %s\n", orNone(strings.Join(creds, "; "), "none"))
 	fmt.Fprintf(w, "  inspected      %s\n", orNone(strings.Join(c.Intercept.Hosts, ", "), "credential hosts only"))

@@ -173,7 +173,7 @@ func TestCheckConfigNamesCredentialsNotValues(t *testing.T) {
 	if code := checkConfig([]string{f}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	if !strings.Contains(out.String(), "github (env GITHUB_TOKEN → api.github.com; injected in header)") || strings.Contains(out.String()+errOut.String(), "ThisValue") {
+	if !strings.Contains(out.String(), "github (env GITHUB_TOKEN → api.github.com; injected in header, over TLS only)") || strings.Contains(out.String()+errOut.String(), "ThisValue") {
 		t.Fatalf("summary:\n%s", out.String())
 	}
 }
