@@ -14,8 +14,10 @@ package proxy
 //     check of every audit file and proxy log line; the redactor's
 //     property and fuzz tests.
 //  3. A placeholder becomes the secret only for the credential's hosts, judged
-//     by the destination, never an inner Host: TestPlaceholderToForeignHostIsNotInjected,
-//     TestInterceptDestinationIsTheAuthority.
+//     by the destination, never an inner Host, and only inside TLS unless the
+//     credential allows plain http: TestPlaceholderToForeignHostIsNotInjected,
+//     TestInterceptDestinationIsTheAuthority, TestCredentialIsSentOnlyInsideTLS,
+//     TestPortInHostEntryBindsTheCredential (cleartext_test.go).
 //  4. Streaming is never broken: TestStreamingEachChunkFlushed,
 //     TestStreamsAfterImmediateAnswer, TestTwoGigabytesInConstantMemory,
 //     TestUpstreamDiesMidStream.
@@ -37,6 +39,10 @@ package proxy
 //     the audit key: audit's TestKeyedChainResistsARewrite,
 //     TestCheckpointDetectsTruncation, and TestProxyCommandFirstRun
 //     (cmd/slapenir: the real binary's keyed, checkpointed log).
+//  12. No peer makes the proxy hold unbounded memory — decoders among it
+//     (bomb_test.go): TestZstdWindowBombIsRefusedBeforeItsHead,
+//     TestDecompressionBombsAreCut, TestDecodingMemoryIsBounded,
+//     TestDecoderMemoryIsWithinItsCharge, and FuzzHostileUpstream's bombs.
 
 import (
 	"fmt"
