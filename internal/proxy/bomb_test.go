@@ -316,7 +316,8 @@ func TestDecodingMemoryIsBounded(t *testing.T) {
 	if want := int(decodeMemoryPerClient / zstdCharge); ok < want || busy != n-ok {
 		t.Errorf("%d responses decoded and %d refused as busy; want at least %d decoded (the client's share) and the rest refused", ok, busy, want)
 	}
-	if grew > decodeMemoryPerClient+32<<20 {
+	t.Logf("%d decoded, %d refused as busy; heap grew by %d MiB, at most %d MiB granted", ok, busy, grew>>20, peakGranted.Load()>>20)
+	if grew > decodeMemoryPerClient+48<<20 {
 		t.Errorf("the heap grew by %d MiB for %d stalled zstd responses; the client's share is %d MiB", grew>>20, n, decodeMemoryPerClient>>20)
 	}
 	if p.srv.decoding.inUse() != 0 {
