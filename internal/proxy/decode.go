@@ -33,7 +33,10 @@ import (
 //
 // An upstream over a limit gets its response refused with a 502 naming the
 // problem when that is known before the head goes out (a declared window),
-// or the stream cut, with the audit record saying why, when it shows later.
+// or the stream cut, with the audit record saying why
+// (decompression_limit), when it shows later. A response that finds no
+// room in the budget within decodeWait is refused with a 503
+// (decompression_busy).
 const (
 	// zstdMaxWindow is RFC 9659 §3's limit for HTTP's zstd coding: an
 	// encoder must not use a larger window, so a decoder can bound its
