@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -98,6 +99,15 @@ func serveProxy(t testing.TB, o Options, af string) *testProxy {
 }
 
 func (p *testProxy) url() *url.URL { return &url.URL{Scheme: "http", Host: p.addr} }
+
+// scrape reads the proxy's metrics as the operator's Prometheus does, from
+// the handler metrics.listen serves: the agents' port refuses them.
+func (p *testProxy) scrape(t *testing.T) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	p.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
+}
 
 // client uses the proxy as its HTTP(S) proxy.
 func (p *testProxy) client() *http.Client {

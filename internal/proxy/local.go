@@ -18,7 +18,7 @@ const usageText = `this is the SLAPENIR egress proxy; it has no page at this pat
 	`(1) as an HTTP proxy: HTTP_PROXY=http://<proxy>:3000 or curl -x http://<proxy>:3000 http://example.com/; ` +
 	`(2) with CONNECT for HTTPS: HTTPS_PROXY=http://<proxy>:3000; ` +
 	`(3) with a target header: curl -H "X-Target-URL: http://host:port" http://<proxy>:3000/path. ` +
-	`Its own endpoints are /health, /metrics, /ca.pem, /placeholders and /explain.`
+	`Its own endpoints are /health, /ca.pem, /placeholders and /explain; its metrics are served on metrics.listen.`
 
 // serveLocal answers origin-form requests without a target: the proxy's own
 // endpoints, and a 400 that explains the proxy to anything else.
@@ -54,15 +54,17 @@ func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request, x *exchange)
 		x.quiet = true
 		s.serveOwnExplain(w, r, x, guardFrom(r.Context()))
 	case "/metrics":
-		x.quiet = true
-		s.MetricsHandler().ServeHTTP(w, r)
+		// The metrics name every agent's identity and role, its refusals
+		// and its certificate's expiry: served to agents, they would tell
+		// each agent about all the others.
+		writeError(w, x, http.StatusForbidden, "the proxy's metrics are not served to agents (they name every agent); the operator scrapes them on metrics.listen", "metrics_elsewhere")
 	default:
 		writeError(w, x, http.StatusBadRequest, usageText, "not_a_proxy_request")
 	}
 }
 
-// MetricsHandler serves the proxy's Prometheus metrics: at /metrics on the
-// proxy's port, and on metrics.listen when that is set.
+// MetricsHandler serves the proxy's Prometheus metrics, on metrics.listen:
+// never on the agents' port.
 func (s *Server) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.metrics.gatherer, promhttp.HandlerOpts{})
 }

@@ -193,13 +193,7 @@ func TestLocalEndpoints(t *testing.T) {
 	if resp.StatusCode != 200 || h.Status != "ok" || h.Version == "" || h.UptimeSeconds < 0 {
 		t.Fatalf("health: %d %+v", resp.StatusCode, h)
 	}
-	resp, err = http.Get("http://" + p.addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(b), "slapenir_proxy_tunnels_open") || !strings.Contains(string(b), "go_goroutines") {
+	if b := p.scrape(t); !strings.Contains(b, "slapenir_proxy_tunnels_open") || !strings.Contains(b, "go_goroutines") {
 		t.Fatalf("metrics lack the proxy's series: %.300s", b)
 	}
 	resp, err = http.Get("http://" + p.addr + "/anything")

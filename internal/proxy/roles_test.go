@@ -153,12 +153,7 @@ func TestRolesGiveEachAgentItsOwnPolicy(t *testing.T) {
 	}
 
 	// The metrics name the role.
-	resp, err := f.direct(dev).Get("https://" + f.addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	m := f.scrape(t)
 	for _, want := range []string{`reason="method_denied",role="ci"`, `role="default"`, `role="sealed"`,
 		`slapenir_proxy_bytes_total{direction="out",role="ci"}`, `slapenir_proxy_request_duration_seconds_count{mode="forward",role="default"}`} {
 		if !strings.Contains(string(m), want) {
@@ -324,13 +319,7 @@ func TestFleetMetrics(t *testing.T) {
 	if resp, err := dev.Get("http://" + closed + "/"); err == nil {
 		resp.Body.Close()
 	}
-	resp, err := f.direct(dev).Get("https://" + f.addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := string(b)
+	m := f.scrape(t)
 	for _, want := range []string{
 		`slapenir_proxy_injections_total{credential="github"} 1`,
 		`slapenir_proxy_placeholders_forwarded_total{credential="github",problem="placeholder_not_granted"} 1`,

@@ -368,14 +368,7 @@ func TestRateLimitPerIdentity(t *testing.T) {
 	if got := []int{status(a), status(a), status(b)}; got[0] != 200 || got[1] != 429 || got[2] != 200 {
 		t.Fatalf("statuses a, a, b = %v; want 200 429 200 (a bucket per identity)", got)
 	}
-	tr := a.Transport.(*http.Transport).Clone()
-	tr.Proxy = nil
-	resp, err := (&http.Client{Transport: tr}).Get("https://" + f.addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	m := f.scrape(t)
 	for _, want := range []string{`identity="agent-a"`, `identity="agent-b"`, `reason="rate_limited"`} {
 		if !strings.Contains(string(m), want) {
 			t.Fatalf("metrics lack %s:\n%.2000s", want, m)
