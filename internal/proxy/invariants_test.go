@@ -39,10 +39,29 @@ package proxy
 //     the audit key: audit's TestKeyedChainResistsARewrite,
 //     TestCheckpointDetectsTruncation, and TestProxyCommandFirstRun
 //     (cmd/slapenir: the real binary's keyed, checkpointed log).
+//  10. Noninterference: what an agent sees does not depend on a secret it
+//     does not hold. Two vaults of one shape release every secret-free
+//     stream at the same points: TestNoninterferenceThroughTheServer and
+//     FuzzServerNoninterference (noninterference_test.go, two real proxies,
+//     vault-loaded tokens, the attack's prefix probes), redact's
+//     TestNoninterference, TestNoninterferencePrefixProbe,
+//     FuzzNoninterference, TestWindowIsPublic, and TestFlushHoldsWhateverCouldGrow
+//     (the public hold-back covers everything that could become a secret).
+//     Between agents: TestExplainAnswersOnlyForTheCaller,
+//     TestMetricsAreNotServedToAgents.
+//  11. Rules fail closed: policy's TestNarrowedDenyFailsClosed,
+//     TestDenyRulesFailClosedAgainstNginx, TestRulesJudgeWhatTheUpstreamReceives,
+//     TestDenyRulesFailClosedInsideInterceptedTunnels,
+//     TestDialerRefusesOtherPortsOfAPortBoundAddress, and e2e's
+//     TestUpOpensOllamaNotTheHostLoopback; a certificate's end ends its
+//     tunnels: TestBlindTunnelEndsWhenTheCertificateExpires.
 //  12. No peer makes the proxy hold unbounded memory — decoders among it
 //     (bomb_test.go): TestZstdWindowBombIsRefusedBeforeItsHead,
 //     TestDecompressionBombsAreCut, TestDecodingMemoryIsBounded,
-//     TestDecoderMemoryIsWithinItsCharge, and FuzzHostileUpstream's bombs.
+//     TestDecoderMemoryIsWithinItsCharge, and FuzzHostileUpstream's bombs;
+//     HTTP/2 inside intercepted tunnels (h2attack_test.go):
+//     TestH2StreamsPerTunnelAreBounded, TestH2RapidResetIsBounded,
+//     TestH2ContinuationFloodIsCut, TestH2HugeHeaderListIsRefused.
 
 import (
 	"fmt"
