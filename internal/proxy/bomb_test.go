@@ -186,9 +186,11 @@ func heapGrowth(f func()) uint64 {
 			}
 		}
 	}()
-	f()
-	close(stop)
-	<-done
+	func() {
+		// Stopped also when f fails its test.
+		defer func() { close(stop); <-done }()
+		f()
+	}()
 	if peak.Load() < base {
 		return 0
 	}

@@ -21,19 +21,7 @@ package redact
 // secret is made of it (hex, base64, escapes), so it reveals nothing, and
 // two random tokens of one alphabet (base64 with or without a '+') look
 // the same.
-var (
-	classLineBreak = bytesIn("\n\r")
-	classSpace     = bytesIn(" ")
-	classTab       = bytesIn("\t")
-)
-
-func bytesIn(s string) *[256]bool {
-	var set [256]bool
-	for i := 0; i < len(s); i++ {
-		set[s[i]] = true
-	}
-	return &set
-}
+var classLineBreak = alphabet("\n\r")
 
 func printable(c byte) bool { return 0x21 <= c && c <= 0x7e }
 
@@ -58,9 +46,9 @@ func heldSet(secrets [][]byte, enc Encoding) *[256]bool {
 			case classLineBreak[c]:
 				join(classLineBreak)
 			case c == ' ':
-				join(classSpace)
+				set[' '] = true
 			case c == '\t':
-				join(classTab)
+				set['\t'] = true
 			case c >= 0x80:
 				high = true
 			default:
