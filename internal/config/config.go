@@ -116,11 +116,16 @@ type Limits struct {
 	MaxTunnels    int     `yaml:"max_tunnels"`     // concurrent CONNECT tunnels, default 512
 	// MaxTunnelsPerIdentity is one client's share of them (by certificate
 	// identity, else address), default 64.
-	MaxTunnelsPerIdentity int      `yaml:"max_tunnels_per_identity"`
-	MaxHeaderBytes        int      `yaml:"max_header_bytes"`    // default 32768
-	ReadHeaderTimeout     Duration `yaml:"read_header_timeout"` // default 30s
-	IdleTimeout           Duration `yaml:"idle_timeout"`        // default 5m (no bytes either way on a conn/stream)
-	ShutdownGrace         Duration `yaml:"shutdown_grace"`      // default 10s
+	MaxTunnelsPerIdentity int `yaml:"max_tunnels_per_identity"`
+	// MaxRequestsPerIdentity bounds the requests one client has in flight
+	// at once (forward, X-Target-URL and inside intercepted tunnels),
+	// default 256: the rate limit bounds how many start, not how long each
+	// lasts, and a streamed answer can last minutes.
+	MaxRequestsPerIdentity int      `yaml:"max_requests_per_identity"`
+	MaxHeaderBytes         int      `yaml:"max_header_bytes"`    // default 32768
+	ReadHeaderTimeout      Duration `yaml:"read_header_timeout"` // default 30s
+	IdleTimeout            Duration `yaml:"idle_timeout"`        // default 5m (no bytes either way on a conn/stream)
+	ShutdownGrace          Duration `yaml:"shutdown_grace"`      // default 10s
 }
 
 // Default returns the configuration used when no file is given, with every
@@ -137,14 +142,15 @@ func Default() *Config {
 			MaxBackups: 5,
 		},
 		Limits: Limits{
-			RatePerSecond:         100,
-			RateBurst:             200,
-			MaxTunnels:            512,
-			MaxTunnelsPerIdentity: 64,
-			MaxHeaderBytes:        32 << 10,
-			ReadHeaderTimeout:     Duration(30 * time.Second),
-			IdleTimeout:           Duration(5 * time.Minute),
-			ShutdownGrace:         Duration(10 * time.Second),
+			RatePerSecond:          100,
+			RateBurst:              200,
+			MaxTunnels:             512,
+			MaxTunnelsPerIdentity:  64,
+			MaxRequestsPerIdentity: 256,
+			MaxHeaderBytes:         32 << 10,
+			ReadHeaderTimeout:      Duration(30 * time.Second),
+			IdleTimeout:            Duration(5 * time.Minute),
+			ShutdownGrace:          Duration(10 * time.Second),
 		},
 	}
 }

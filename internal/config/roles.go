@@ -36,9 +36,10 @@ type Role struct {
 // RoleLimits are a role's own client limits; each unset one is the
 // top-level limits' value.
 type RoleLimits struct {
-	RatePerSecond         *float64 `yaml:"rate_per_second"`
-	RateBurst             *int     `yaml:"rate_burst"`
-	MaxTunnelsPerIdentity *int     `yaml:"max_tunnels_per_identity"`
+	RatePerSecond          *float64 `yaml:"rate_per_second"`
+	RateBurst              *int     `yaml:"rate_burst"`
+	MaxTunnelsPerIdentity  *int     `yaml:"max_tunnels_per_identity"`
+	MaxRequestsPerIdentity *int     `yaml:"max_requests_per_identity"`
 }
 
 // DLP is outbound scanning of requests for secret-shaped data.
@@ -60,14 +61,15 @@ const (
 // EffectiveRole is a role with every limit resolved: what the proxy
 // compiles.
 type EffectiveRole struct {
-	Name                  string
-	Identities            []string // nil for the default role: it matches whoever no other role does
-	Policy                policy.Config
-	RatePerSecond         float64
-	RateBurst             int
-	MaxTunnelsPerIdentity int
-	Credentials           []string // nil = all
-	DLP                   DLP
+	Name                   string
+	Identities             []string // nil for the default role: it matches whoever no other role does
+	Policy                 policy.Config
+	RatePerSecond          float64
+	RateBurst              int
+	MaxTunnelsPerIdentity  int
+	MaxRequestsPerIdentity int
+	Credentials            []string // nil = all
+	DLP                    DLP
 }
 
 // EffectiveRoles are the configured roles in matching order, each with its
@@ -79,7 +81,7 @@ func (c *Config) EffectiveRoles() []EffectiveRole {
 		e := EffectiveRole{
 			Name: r.Name, Identities: r.Identities, Policy: r.Policy.WithDefaults(), DLP: r.DLP,
 			RatePerSecond: c.Limits.RatePerSecond, RateBurst: c.Limits.RateBurst,
-			MaxTunnelsPerIdentity: c.Limits.MaxTunnelsPerIdentity,
+			MaxTunnelsPerIdentity: c.Limits.MaxTunnelsPerIdentity, MaxRequestsPerIdentity: c.Limits.MaxRequestsPerIdentity,
 		}
 		if l := r.Limits.RatePerSecond; l != nil {
 			e.RatePerSecond = *l
@@ -90,6 +92,9 @@ func (c *Config) EffectiveRoles() []EffectiveRole {
 		if l := r.Limits.MaxTunnelsPerIdentity; l != nil {
 			e.MaxTunnelsPerIdentity = *l
 		}
+		if l := r.Limits.MaxRequestsPerIdentity; l != nil {
+			e.MaxRequestsPerIdentity = *l
+		}
 		if r.Credentials != nil {
 			e.Credentials = append([]string{}, *r.Credentials...)
 		}
@@ -98,7 +103,7 @@ func (c *Config) EffectiveRoles() []EffectiveRole {
 	return append(out, EffectiveRole{
 		Name: DefaultRoleName, Policy: c.Policy, DLP: c.DLP,
 		RatePerSecond: c.Limits.RatePerSecond, RateBurst: c.Limits.RateBurst,
-		MaxTunnelsPerIdentity: c.Limits.MaxTunnelsPerIdentity,
+		MaxTunnelsPerIdentity: c.Limits.MaxTunnelsPerIdentity, MaxRequestsPerIdentity: c.Limits.MaxRequestsPerIdentity,
 	})
 }
 
@@ -155,6 +160,9 @@ func (v *validator) roles() {
 		}
 		if l := r.Limits.MaxTunnelsPerIdentity; l != nil {
 			v.positive(at+".limits.max_tunnels_per_identity", *l)
+		}
+		if l := r.Limits.MaxRequestsPerIdentity; l != nil {
+			v.positive(at+".limits.max_requests_per_identity", *l)
 		}
 		if r.Credentials != nil {
 			for j, name := range *r.Credentials {

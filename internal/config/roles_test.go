@@ -21,7 +21,7 @@ roles:
     policy:
       default: deny
       allow: [api.github.com]
-    limits: {rate_per_second: 5, max_tunnels_per_identity: 2}
+    limits: {rate_per_second: 5, max_tunnels_per_identity: 2, max_requests_per_identity: 7}
     credentials: [github]
     dlp: {mode: enforce, exempt: ["*.internal"]}
   - name: sealed
@@ -43,8 +43,11 @@ dlp:
 	if ci.Policy.Default != "deny" || !reflect.DeepEqual(ci.Policy.ConnectPorts, []int{443}) || ci.Policy.Mode != "enforce" || !ci.Policy.TelemetryOn() {
 		t.Errorf("ci policy did not get the built-in defaults for what it left out: %+v", ci.Policy)
 	}
-	if ci.RatePerSecond != 5 || ci.RateBurst != 200 || ci.MaxTunnelsPerIdentity != 2 {
-		t.Errorf("ci limits %v/%v/%v, want 5 (its own), 200 and 2 (default burst, its own tunnels)", ci.RatePerSecond, ci.RateBurst, ci.MaxTunnelsPerIdentity)
+	if ci.RatePerSecond != 5 || ci.RateBurst != 200 || ci.MaxTunnelsPerIdentity != 2 || ci.MaxRequestsPerIdentity != 7 {
+		t.Errorf("ci limits %v/%v/%v/%v, want 5 (its own), 200 (default burst), 2 and 7 (its own tunnels and requests)", ci.RatePerSecond, ci.RateBurst, ci.MaxTunnelsPerIdentity, ci.MaxRequestsPerIdentity)
+	}
+	if sealed.MaxRequestsPerIdentity != 256 || def.MaxRequestsPerIdentity != 256 {
+		t.Errorf("requests in flight: sealed %d, default %d; want the top-level default 256", sealed.MaxRequestsPerIdentity, def.MaxRequestsPerIdentity)
 	}
 	if !reflect.DeepEqual(ci.Credentials, []string{"github"}) || sealed.Credentials == nil || len(sealed.Credentials) != 0 || def.Credentials != nil {
 		t.Errorf("credentials ci %v sealed %#v default %#v: want [github], [] (none) and nil (all)", ci.Credentials, sealed.Credentials, def.Credentials)
@@ -70,6 +73,8 @@ dlp:
 		{"roles:\n  - name: a\n    identities: [x]\n    policy:\n      connect_ports: [0]\n", `roles[0].policy.connect_ports[0]: port 0 out of range`},
 		{"roles:\n  - name: a\n    identities: [x]\n    limits: {rate_burst: 0, max_tunnels_per_identity: -1, rate_per_second: -2}\n", `roles[0].limits.rate_per_second: -2 must be a number >= 0`},
 		{"roles:\n  - name: a\n    identities: [x]\n    limits: {max_tunnels_per_identity: 0}\n", `roles[0].limits.max_tunnels_per_identity: 0 must be at least 1`},
+		{"roles:\n  - name: a\n    identities: [x]\n    limits: {max_requests_per_identity: 0}\n", `roles[0].limits.max_requests_per_identity: 0 must be at least 1`},
+		{"limits: {max_requests_per_identity: -3}\n", `limits.max_requests_per_identity: -3 must be at least 1`},
 		{"roles:\n  - name: a\n    identities: [x]\n    credentials: [gihub]\n", `roles[0].credentials[0]: "gihub" is not the name of one of secrets.credentials`},
 		{"roles:\n  - name: a\n    identities: [x]\n    dlp: {mode: enforcing}\n", `roles[0].dlp.mode: "enforcing" is not "off" or "report" or "enforce"`},
 		{"roles:\n  - name: a\n    identities: [x]\n    dlp: {exempt: ['a b']}\n", `roles[0].dlp.exempt[0]: bad host glob "a b"`},

@@ -203,6 +203,7 @@ func (v *validator) limits() {
 	}
 	v.positive("limits.max_tunnels", l.MaxTunnels)
 	v.positive("limits.max_tunnels_per_identity", l.MaxTunnelsPerIdentity)
+	v.positive("limits.max_requests_per_identity", l.MaxRequestsPerIdentity)
 	v.positive("limits.max_header_bytes", l.MaxHeaderBytes)
 	v.positiveDuration("limits.read_header_timeout", l.ReadHeaderTimeout)
 	v.positiveDuration("limits.idle_timeout", l.IdleTimeout)

@@ -3,8 +3,8 @@
 // and origin-form requests routed by an X-Target-URL header), plus the proxy's
 // own /health and /metrics.
 //
-// Every request goes through the same pipeline: admit (audit log healthy, rate
-// limit), route (which of the three ways, which target), decide (policy, by name
+// Every request goes through the same pipeline: admit (audit log healthy,
+// requests in flight, rate limit), route (which of the three ways, which target), decide (policy, by name
 // and then by resolved address), forward (streaming, flushed chunk by chunk),
 // and record (one audit record, metrics). Credential injection and redaction
 // slot into the forward step as request and response rewrites.

@@ -10,7 +10,8 @@ import "net/http"
 // goroutines, buffers and upstream connection, against a proxy every agent
 // shares. The tools agents run (git, curl, pip, LLM clients) keep a handful
 // of streams open, so 32 costs them nothing and bounds an identity's
-// intercepted requests to max_tunnels_per_identity × 32. net/http's
+// intercepted requests to max_tunnels_per_identity × 32 (and all of its
+// requests, every way in, to max_requests_per_identity). net/http's
 // rapid-reset defence (CVE-2023-44487) is tied to the same number: it runs
 // at most this many handlers per connection, and closes a connection that
 // queues four times as many.

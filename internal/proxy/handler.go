@@ -106,6 +106,9 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, g *guardConn) (*ex
 // same way, while everyone else is served on.
 func (s *Server) close(x *exchange) {
 	defer x.st.release()
+	if x.leave != nil {
+		defer x.leave()
+	}
 	p := recover()
 	if p == nil {
 		s.finish(x)
@@ -165,7 +168,7 @@ func classify(r *http.Request) string {
 
 // admit refuses a request before any work when the audit log is failing or
 // has no room promised for this request's records (never proxy unaudited),
-// or the client is over its rate.
+// or the client has too many requests in flight or is over its rate.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, x *exchange) bool {
 	err := s.audit.Healthy()
 	if err == nil {
@@ -176,7 +179,18 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, x *exchange) bool
 		writeError(w, x, http.StatusServiceUnavailable, "audit log cannot be written, so nothing is proxied: "+err.Error(), "audit_unavailable")
 		return false
 	}
-	if ok, wait := x.role.limiter.allow(clientKey(x.rec.Identity, r.RemoteAddr)); !ok {
+	who := clientKey(x.rec.Identity, r.RemoteAddr)
+	// A tunnel is bounded by max_tunnels_per_identity and its requests
+	// each count here on their own; the CONNECT itself is not one more.
+	if x.rec.Mode != modeConnect {
+		if !s.takeClientRequest(who, x.role.maxRequests) {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, x, http.StatusTooManyRequests, fmt.Sprintf("proxy: this client already has %d requests in flight (max_requests_per_identity of role %s); wait for one to finish", x.role.maxRequests, x.role.name), "too_many_requests_in_flight")
+			return false
+		}
+		x.leave = func() { s.giveClientRequest(who) }
+	}
+	if ok, wait := x.role.limiter.allow(who); !ok {
 		secs := int(wait/time.Second) + 1
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		writeError(w, x, http.StatusTooManyRequests, fmt.Sprintf("rate limit exceeded for this client; retry in %ds", secs), "rate_limited")
@@ -185,7 +199,30 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, x *exchange) bool
 	return true
 }
 
-// clientKey is who a rate limit applies to: the certificate identity when
+// takeClientRequest counts a request against one client's share of
+// requests in flight: the rate limit bounds how many requests start, not
+// how long each lasts, and every one holds buffers, a goroutine and an
+// upstream connection until its stream ends. False when the share is used
+// up.
+func (s *Server) takeClientRequest(who string, limit int) bool {
+	s.requestMu.Lock()
+	defer s.requestMu.Unlock()
+	if s.clientRequests[who] >= limit {
+		return false
+	}
+	s.clientRequests[who]++
+	return true
+}
+
+func (s *Server) giveClientRequest(who string) {
+	s.requestMu.Lock()
+	defer s.requestMu.Unlock()
+	if s.clientRequests[who]--; s.clientRequests[who] <= 0 {
+		delete(s.clientRequests, who)
+	}
+}
+
+// clientKey is who a limit applies to: the certificate identity when
 // there is one, else the client's address without its port.
 func clientKey(identity, remoteAddr string) string {
 	if identity != "" {

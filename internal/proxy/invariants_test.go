@@ -61,7 +61,8 @@ package proxy
 //     TestDecoderMemoryIsWithinItsCharge, and FuzzHostileUpstream's bombs;
 //     HTTP/2 inside intercepted tunnels (h2attack_test.go):
 //     TestH2StreamsPerTunnelAreBounded, TestH2RapidResetIsBounded,
-//     TestH2ContinuationFloodIsCut, TestH2HugeHeaderListIsRefused.
+//     TestH2ContinuationFloodIsCut, TestH2HugeHeaderListIsRefused; per
+//     identity: TestRequestsInFlightPerIdentity, TestTunnelLimitPerIdentity.
 
 import (
 	"fmt"

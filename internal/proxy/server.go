@@ -88,6 +88,10 @@ type Server struct {
 	tunnelMu sync.Mutex
 	// clientTunnels counts open tunnels per client (clientKey).
 	clientTunnels map[string]int
+	// clientRequests counts the requests in flight per client (clientKey),
+	// under requestMu; a reload does not reset it, as it does not end them.
+	requestMu      sync.Mutex
+	clientRequests map[string]int
 	// innerServers serve the requests inside intercepted tunnels.
 	innerServers map[*http.Server]struct{}
 	// decoding bounds the memory of response decoders, which a reload
@@ -110,21 +114,22 @@ func New(o Options) (*Server, error) {
 	}
 	lim := o.Config.Limits
 	s := &Server{
-		cfg:           o.Config,
-		resolver:      o.Resolver,
-		audit:         o.Audit,
-		log:           log,
-		metrics:       newMetrics(reg),
-		started:       time.Now(),
-		tls:           o.TLS,
-		disk:          newDiskGuard(o.AuditFile, o.Audit.Written),
-		intercept:     o.Intercept,
-		live:          map[*state]struct{}{},
-		limiters:      map[string]*rateLimiter{},
-		tunnelSlots:   make(chan struct{}, max(lim.MaxTunnels, 1)),
-		clientTunnels: map[string]int{},
-		innerServers:  map[*http.Server]struct{}{},
-		decoding:      newDecodeBudget(decodeMemory, decodeMemoryPerClient),
+		cfg:            o.Config,
+		resolver:       o.Resolver,
+		audit:          o.Audit,
+		log:            log,
+		metrics:        newMetrics(reg),
+		started:        time.Now(),
+		tls:            o.TLS,
+		disk:           newDiskGuard(o.AuditFile, o.Audit.Written),
+		intercept:      o.Intercept,
+		live:           map[*state]struct{}{},
+		limiters:       map[string]*rateLimiter{},
+		tunnelSlots:    make(chan struct{}, max(lim.MaxTunnels, 1)),
+		clientTunnels:  map[string]int{},
+		clientRequests: map[string]int{},
+		innerServers:   map[*http.Server]struct{}{},
+		decoding:       newDecodeBudget(decodeMemory, decodeMemoryPerClient),
 	}
 	if o.TLS != nil {
 		s.verifier = reload.NewVerifier(o.TLS.ClientCA, o.TLS.AllowedIdentities)

@@ -27,8 +27,11 @@ type role struct {
 	policy     *policy.Policy
 	dialer     *policy.Dialer
 	maxTunnels int
-	rate       float64 // requests a second per identity; 0 = unlimited
-	burst      int
+	// maxRequests bounds one identity's requests in flight (not its
+	// tunnels, which maxTunnels bounds).
+	maxRequests int
+	rate        float64 // requests a second per identity; 0 = unlimited
+	burst       int
 	// granted[i] says whether the vault's credential i may be injected;
 	// nil grants every credential.
 	granted []bool
@@ -60,7 +63,7 @@ func compileRoles(cfg *config.Config, creds []secrets.Credential, resolver *net.
 		if err != nil {
 			return nil, nil, fmt.Errorf("role %q: %w", er.Name, err)
 		}
-		r := &role{name: er.Name, identities: er.Identities, policy: pol, dialer: &policy.Dialer{Policy: pol, Resolver: resolver}, maxTunnels: max(er.MaxTunnelsPerIdentity, 1), rate: er.RatePerSecond, burst: er.RateBurst}
+		r := &role{name: er.Name, identities: er.Identities, policy: pol, dialer: &policy.Dialer{Policy: pol, Resolver: resolver}, maxTunnels: max(er.MaxTunnelsPerIdentity, 1), maxRequests: max(er.MaxRequestsPerIdentity, 1), rate: er.RatePerSecond, burst: er.RateBurst}
 		if er.Credentials != nil {
 			r.granted = make([]bool, len(creds))
 			for _, name := range er.Credentials {
