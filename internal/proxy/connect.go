@@ -76,7 +76,8 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 	}
 	s.tunnels.Add(clientConn, tracked)
 	defer s.tunnels.Done(clientConn, tracked)
-	defer cutAtExpiry(guardFrom(r.Context()), clientConn, upConn).stop(x)
+	cut := s.cutWhenInvalid(guardFrom(r.Context()), clientConn, upConn)
+	defer s.stopCut(cut, x)
 	x.rec.Status = http.StatusOK
 	if _, err := clientConn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
 		clientConn.Close()

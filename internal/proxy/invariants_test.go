@@ -22,7 +22,10 @@ package proxy
 //     TestStreamsAfterImmediateAnswer, TestTwoGigabytesInConstantMemory,
 //     TestUpstreamDiesMidStream.
 //  5. Without a valid certificate, nothing but /health:
-//     TestMTLSRefusalsStillServeHealth, TestPlaintextOnTLSPort.
+//     TestMTLSRefusalsStillServeHealth, TestPlaintextOnTLSPort; a certificate
+//     that stops being valid while its connections stay open:
+//     TestBlindTunnelEndsWhenTheCertificateExpires,
+//     TestCARotationReachesOpenConnections.
 //  6. Bad input gets a clear error and the proxy keeps serving everyone else:
 //     TestBadInputDoesNotStopOthers (below), TestMalformedRequests,
 //     TestTargetBadScheme, TestSmuggling, TestBothLengthsCloseTheConnection,

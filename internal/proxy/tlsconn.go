@@ -3,7 +3,9 @@ package proxy
 import (
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,17 @@ type tlsState struct {
 	// after the first the glob matching and a shared lock.
 	role        atomic.Pointer[roleMemo]
 	expiryNoted atomic.Bool
+	// trust is whether the client CA pool, as it was last seen, vouches
+	// for the certificate: every request re-verifies it when the pool is a
+	// new one (the CA file was reloaded), so a CA rotation reaches
+	// kept-alive connections and tunnels, and costs one pointer comparison
+	// while the pool stays.
+	trust atomic.Pointer[trustMemo]
+}
+
+type trustMemo struct {
+	pool    *x509.CertPool
+	refused *reload.Refused // nil: trusted
 }
 
 type roleMemo struct {
@@ -88,7 +101,8 @@ func (g *guardConn) handshake() error {
 		return err
 	}
 	state := t.conn.ConnectionState()
-	peer, err := t.verifier.Verify(&state, time.Now())
+	pool := t.verifier.Pool()
+	peer, err := t.verifier.VerifyIn(pool, &state, time.Now())
 	if err != nil {
 		var r *reload.Refused
 		if !errors.As(err, &r) {
@@ -98,11 +112,36 @@ func (g *guardConn) handshake() error {
 		return nil
 	}
 	t.peer = peer
+	t.trust.Store(&trustMemo{pool: pool})
 	return nil
 }
 
+// trusted re-verifies the accepted certificate's chain when the client CA
+// pool has changed since it was last verified; nil while the pool trusts
+// it. The refusal names certificate_untrusted: the certificate was good
+// when the connection opened, and the CA the operator put in place since
+// does not vouch for it.
+func (t *tlsState) trusted(now time.Time) *reload.Refused {
+	pool := t.verifier.Pool()
+	if m := t.trust.Load(); m != nil && m.pool == pool {
+		return m.refused
+	}
+	state := t.conn.ConnectionState()
+	var refused *reload.Refused
+	if _, err := t.verifier.VerifyIn(pool, &state, now); err != nil {
+		refused = &reload.Refused{Reason: reload.ReasonUntrusted, Identities: t.peer.Identities, Err: fmt.Errorf("the client CA was reloaded and no longer vouches for it: %w", err)}
+		var r *reload.Refused
+		if errors.As(err, &r) && (r.Reason == reload.ReasonExpired || r.Reason == reload.ReasonNotYetValid) {
+			refused = r
+		}
+	}
+	t.trust.Store(&trustMemo{pool: pool, refused: refused})
+	return refused
+}
+
 // identity is the verified client's name, or the reason it has none. A
-// certificate that expires while its connection is open stops counting.
+// certificate that expires while its connection is open, or that a
+// reloaded client CA no longer trusts, stops counting.
 func (g *guardConn) identity(now time.Time) (string, *reload.Refused) {
 	if g == nil || g.tls == nil {
 		return "", nil
@@ -113,6 +152,9 @@ func (g *guardConn) identity(now time.Time) (string, *reload.Refused) {
 	}
 	if now.After(t.peer.Leaf.NotAfter) {
 		return "", &reload.Refused{Reason: reload.ReasonExpired, Identities: t.peer.Identities, Err: errors.New("the client certificate expired during the connection")}
+	}
+	if refused := t.trusted(now); refused != nil {
+		return "", refused
 	}
 	return t.peer.Identities[0], nil
 }

@@ -38,10 +38,20 @@ func NewVerifier(pool *CAPool, allowed []string) *Verifier {
 
 // Verify is VerifyClient(state, pool, allowed, now), cached.
 func (v *Verifier) Verify(state *tls.ConnectionState, now time.Time) (Peer, error) {
+	return v.VerifyIn(v.Pool(), state, now)
+}
+
+// Pool is the CA pool as it is now: a new pointer each time the CA file is
+// reloaded, so a caller can key what it learnt from a verification by it.
+func (v *Verifier) Pool() *x509.CertPool { return v.pool.Pool() }
+
+// VerifyIn is Verify against current, a pool Pool returned: the caller
+// knows which pool its answer holds for, even when the file is reloaded
+// meanwhile.
+func (v *Verifier) VerifyIn(current *x509.CertPool, state *tls.ConnectionState, now time.Time) (Peer, error) {
 	if state == nil || len(state.PeerCertificates) == 0 {
 		return Peer{}, &Refused{Reason: ReasonNoCertificate}
 	}
-	current := v.pool.Pool()
 	key := chainKey(state.PeerCertificates)
 	v.mu.Lock()
 	e, ok := v.cache[key]

@@ -16,6 +16,10 @@ const (
 	ReasonNotYetValid      = "certificate_not_yet_valid"
 	ReasonInvalid          = "certificate_invalid" // wrong usage, bad chain…
 	ReasonNotAllowed       = "identity_not_allowed"
+	// ReasonUntrusted is a certificate accepted when its connection
+	// opened that the client CA, reloaded since, no longer vouches for:
+	// rotating the CA is how a certificate is revoked.
+	ReasonUntrusted = "certificate_untrusted"
 )
 
 // Refused says why a client certificate was not accepted.
