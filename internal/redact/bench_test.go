@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -205,5 +206,61 @@ func BenchmarkWriterBinary(b *testing.B) {
 		b.Run(fmt.Sprintf("secrets=%d", n), func(b *testing.B) {
 			benchStream(b, benchSecrets(n), data)
 		})
+	}
+}
+
+// BenchmarkScanTimeBySecret measures the side channel the redactor leaves
+// open (README, "Side channels"): the time it takes, unlike when it releases
+// bytes, depends on the secret's value. Each probe is a response that holds
+// no form of either of two tokens of one shape, scanned under a vault
+// holding one (/A) and then the other (/B); the ratio of A to B is what an
+// agent timing its own echoed responses could measure.
+//
+//	go test -run '^$' -bench BenchmarkScanTimeBySecret -count 5 ./internal/redact/
+func BenchmarkScanTimeBySecret(b *testing.B) {
+	vaultA := []byte("ghp_k3Zq9TfW2mXa7LpR4vYc8NsB1dHe6GjU5oQi")
+	vaultB := []byte("ghp_Rw8Xc2NvL5tYb9KmQ3sZf7HjD1pGa4UeW6xo")
+	var pieces []byte // 8-byte pieces of A's key: q-grams of the secret
+	for i := 0; i+8 <= len(vaultA); i += 8 {
+		pieces = append(append(pieces, vaultA[i:i+8]...), ' ')
+	}
+	const size = 1 << 20
+	probes := []struct{ name, unit string }{
+		// A prefix of A's key before an escape: the decode views' walk
+		// follows it as far as it matches.
+		{"prefix-of-A", string(vaultA[:30]) + "%5F "},
+		// An escape of a byte only A holds: the views skip escapes of
+		// bytes no secret holds.
+		{"escape-of-k", "%6B"},
+		{"qgrams-of-A", string(pieces)},
+		{"ordinary-text", "the quick brown fox jumps over the lazy dog. "},
+	}
+	for _, p := range probes {
+		in := bytes.Repeat([]byte(p.unit), size/len(p.unit))
+		for _, v := range []struct {
+			name   string
+			secret []byte
+		}{{"A", vaultA}, {"B", vaultB}} {
+			r, err := New([][]byte{v.secret}, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, n := r.Redact(in); n != 0 {
+				b.Fatalf("probe %s holds a form of a secret", p.name)
+			}
+			b.Run(p.name+"/"+v.name, func(b *testing.B) {
+				b.SetBytes(int64(len(in)))
+				for range b.N {
+					w := r.NewWriter(io.Discard)
+					for q := in; len(q) > 0; {
+						n := min(len(q), 32<<10)
+						w.Write(q[:n])
+						w.Flush()
+						q = q[n:]
+					}
+					w.Close()
+				}
+			})
+		}
 	}
 }

@@ -58,7 +58,9 @@ func FuzzRedact(f *testing.F) {
 			t.Fatalf("New refused a %d-byte secret: %v", len(secret), err)
 		}
 		want, wantN = referenceRedact(own, in)
-		if wantN == 0 {
+		if wantN == 0 && !bytes.ContainsAny(secret, "\r\n") {
+			// A multi-line secret is searched for raw line by line, and
+			// its lines may all be too short to search for (shape.go).
 			t.Fatalf("the secret taken from the input was not found in it")
 		}
 		got, n = streamRedact(t, own, in, cuts, flush, want)

@@ -193,21 +193,26 @@ func TestNoninterferencePrefixProbe(t *testing.T) {
 }
 
 // TestWindowIsPublic: the window, which bounds every hold-back, depends on
-// the secrets' lengths alone, and is wide enough for every form of them.
+// the secrets' lengths (and where their line breaks fall) alone, and is
+// wide enough for every form of them.
 func TestWindowIsPublic(t *testing.T) {
 	rng := rand.New(rand.NewPCG(23, 2))
 	for iter := 0; iter < 300; iter++ {
 		a, _ := randomSecrets(rng)
-		longest := 0
-		for _, s := range a {
-			longest = max(longest, len(s))
-		}
 		for _, enc := range []Encoding{AllEncodings, Raw, UTF16, Hex, Base64, Percent, JSON, HTML, Raw | Base64} {
 			r, err := New(a, Options{Encodings: enc})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, want := r.Window(), publicSpan(longest, enc); got != want {
+			lines, multiline := splitLines(a)
+			want := 0
+			for _, s := range lines {
+				want = max(want, publicSpan(len(s), enc))
+			}
+			for _, s := range multiline {
+				want = max(want, publicSpan(len(s), enc&printableForms))
+			}
+			if got := r.Window(); got != want {
 				t.Fatalf("secrets %q, encodings %#x: window %d, want %d (a form wider than publicSpan allows)", a, enc, got, want)
 			}
 		}

@@ -38,8 +38,6 @@ func New(secrets [][]byte, opts Options) (*Redactor, error) {
 	if enc&^AllEncodings != 0 {
 		return nil, fmt.Errorf("redact: unknown encoding bits %#x in Options.Encodings (use the Raw, Base64, Hex, Percent, JSON, HTML and UTF16 constants)", uint8(enc&^AllEncodings))
 	}
-	seen := map[string]bool{}
-	var pats []pattern
 	for i, s := range secrets {
 		if len(s) < MinSecretLen {
 			return nil, fmt.Errorf("redact: secret #%d is %d bytes long; secrets shorter than %d bytes cannot be redacted without mangling ordinary text (use a longer secret or leave it out)", i+1, len(s), MinSecretLen)
@@ -47,6 +45,11 @@ func New(secrets [][]byte, opts Options) (*Redactor, error) {
 		if bytes.Contains(repl, s) {
 			return nil, fmt.Errorf("redact: the replacement text contains secret #%d; choose a different Options.Replacement", i+1)
 		}
+	}
+	lines, multiline := splitLines(secrets)
+	seen := map[string]bool{}
+	var pats []pattern
+	add := func(s []byte, enc Encoding) {
 		for _, p := range patternsFor(s, enc) {
 			key := string(p.core) + p.kind()
 			if !seen[key] {
@@ -55,28 +58,38 @@ func New(secrets [][]byte, opts Options) (*Redactor, error) {
 			}
 		}
 	}
-	r := &Redactor{m: newMatcher(pats), replacement: repl, held: heldSet(secrets, enc)}
-	longest := 0
-	for _, s := range secrets {
-		longest = max(longest, len(s))
+	// The window is public (shape.go): at least as wide as every form of
+	// every secret of these lengths, and no wider.
+	window := 0
+	for _, s := range lines {
+		add(s, enc)
+		window = max(window, publicSpan(len(s), enc))
 	}
-	if len(secrets) > 0 && enc&JSON != 0 {
-		r.views = append(r.views, newJSONView(secrets))
+	for _, s := range multiline {
+		add(s, enc&printableForms)
+		window = max(window, publicSpan(len(s), enc&printableForms))
 	}
-	if len(secrets) > 0 && enc&Percent != 0 {
-		r.views = append(r.views, newPercentView(secrets))
+	r := &Redactor{m: newMatcher(pats), replacement: repl, held: heldSet(lines, enc, false)}
+	// A multi-line secret's printable forms carry its spaces and non-ASCII
+	// bytes literally (JSON escapes neither).
+	for c, in := range heldSet(multiline, enc&printableForms, true) {
+		r.held[c] = r.held[c] || in
 	}
-	if len(secrets) > 0 && enc&HTML != 0 {
-		r.views = append(r.views, newHTMLView(secrets))
+	if len(lines) > 0 && enc&JSON != 0 {
+		r.views = append(r.views, newJSONView(lines))
+	}
+	if len(lines) > 0 && enc&Percent != 0 {
+		r.views = append(r.views, newPercentView(lines))
+	}
+	if len(lines) > 0 && enc&HTML != 0 {
+		r.views = append(r.views, newHTMLView(lines))
 	}
 	for _, v := range r.views {
 		// The window must hold a view's widest hit, or a hit crossing two
 		// writes could be passed on before it is seen whole.
 		r.m.maxSpan = max(r.m.maxSpan, v.span)
 	}
-	// The window is public (shape.go): at least as wide as every form of
-	// every secret of these lengths, and no wider.
-	r.m.maxSpan = max(r.m.maxSpan, publicSpan(longest, enc))
+	r.m.maxSpan = max(r.m.maxSpan, window)
 	return r, nil
 }
 

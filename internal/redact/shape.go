@@ -1,5 +1,10 @@
 package redact
 
+import (
+	"bytes"
+	"unicode/utf8"
+)
+
 // What a Writer holds back at a Flush decides when the reader of its output
 // gets each byte, and that reader is the agent, which does not hold the
 // secrets. Holding back "exactly what could still grow into a hit" made
@@ -27,8 +32,10 @@ func printable(c byte) bool { return 0x21 <= c && c <= 0x7e }
 
 // heldSet returns the bytes a Flush holds back at the end of the buffered
 // input: every byte that can occur in some encoded form (of enc) of some
-// string whose bytes are in the classes secrets use.
-func heldSet(secrets [][]byte, enc Encoding) *[256]bool {
+// string whose bytes are in the classes secrets use. With escapedBreaks,
+// the forms searched for escape line breaks (printableForms), so the
+// secrets' line breaks add nothing.
+func heldSet(secrets [][]byte, enc Encoding, escapedBreaks bool) *[256]bool {
 	var set [256]bool
 	for c := 0x21; c <= 0x7e; c++ {
 		set[c] = true
@@ -38,13 +45,19 @@ func heldSet(secrets [][]byte, enc Encoding) *[256]bool {
 			set[c] = set[c] || in
 		}
 	}
-	var other, high bool
+	var other, high, beyondLatin1 bool
 	for _, s := range secrets {
+		for _, r := range string(s) {
+			// Bytes that are not UTF-8 stand for Latin-1 code points.
+			beyondLatin1 = beyondLatin1 || r > 0xff && r != utf8.RuneError
+		}
 		for _, c := range s {
 			switch {
 			case printable(c):
 			case classLineBreak[c]:
-				join(classLineBreak)
+				if !escapedBreaks {
+					join(classLineBreak)
+				}
 			case c == ' ':
 				set[' '] = true
 			case c == '\t':
@@ -65,10 +78,10 @@ func heldSet(secrets [][]byte, enc Encoding) *[256]bool {
 		}
 	}
 	if enc&UTF16 != 0 {
-		// Every ASCII character is a zero byte beside its own; a
-		// non-ASCII one is a code unit whose bytes can be anything.
+		// Every Latin-1 character is a zero byte beside its own; one
+		// beyond is a code unit whose bytes can be anything.
 		set[0] = true
-		if high {
+		if beyondLatin1 {
 			for c := range set {
 				set[c] = true
 			}
@@ -103,4 +116,46 @@ func publicSpan(n int, enc Encoding) int {
 	widen(JSON, n*len(`\u0067`))
 	widen(HTML, n*htmlMaxEscape)
 	return span
+}
+
+// printableForms are the encodings whose forms of any secret are printable
+// ASCII (and the secret's own non-ASCII bytes, in JSON's minimal escaping):
+// a line break in the secret is escaped in them, never literal.
+const printableForms = Base64 | Hex | Percent | JSON
+
+// splitLines sorts secrets for the shape: lines holds the secrets without a
+// line break, searched for in every form, and each line of those with one;
+// multiline holds the latter whole, searched for only in printableForms.
+//
+// A literal line break in a searched form would put line breaks in the held
+// set, and a Flush after every SSE event or NDJSON line would then keep it
+// back (a PEM key in the vault would stall every stream by a window of
+// ~19 KB). Searched for line by line, a multi-line secret is still redacted
+// wherever it appears raw — each line becomes a replacement — and whole
+// wherever it is encoded (base64 of a key file, a JSON string holding it).
+// Lines shorter than MinSecretLen are not searched for on their own: they
+// would mangle ordinary text (a PEM's short last line, a JSON key file's
+// braces), and neither is a PEM armor line, the same in every key. Where the
+// line breaks fall is part of the public shape.
+func splitLines(secrets [][]byte) (lines, multiline [][]byte) {
+	for _, s := range secrets {
+		if !bytes.ContainsAny(s, "\r\n") {
+			lines = append(lines, s)
+			continue
+		}
+		multiline = append(multiline, s)
+		for _, line := range bytes.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+			if len(line) >= MinSecretLen && !pemArmor(line) {
+				lines = append(lines, line)
+			}
+		}
+	}
+	return lines, multiline
+}
+
+// pemArmor reports whether line is a PEM boundary ("-----BEGIN PRIVATE
+// KEY-----"): searched for, it would redact every mention of the format.
+func pemArmor(line []byte) bool {
+	return bytes.HasSuffix(line, []byte("-----")) &&
+		(bytes.HasPrefix(line, []byte("-----BEGIN ")) || bytes.HasPrefix(line, []byte("-----END ")))
 }

@@ -121,11 +121,30 @@ func (v *decodeView) anchors(buf []byte, from int, final bool, f func(p, runStar
 		if kind == literal || kind == escaped && !v.possible(dec.bytes()) {
 			continue
 		}
-		runStart := max(bytes.LastIndexByte(buf[:p], v.escape)+1, p-v.maxLen+1)
-		if !f(p, runStart) {
+		if !f(p, v.literalRunStart(buf, p, final)) {
 			return
 		}
 	}
+}
+
+// literalRunStart is the first byte a hit whose first escape is at p may
+// start at: after the last escape before p, since a hit starting earlier
+// would have that one as its first, but not after an escape byte that
+// starts no escape ("%zz", "&jerry"), which is a literal character like any
+// other; and no more than a secret's length before p.
+func (v *decodeView) literalRunStart(buf []byte, p int, final bool) int {
+	lo := max(0, p-v.maxLen+1)
+	for q := p; q > lo; {
+		q = bytes.LastIndexByte(buf[lo:q], v.escape)
+		if q < 0 {
+			break
+		}
+		q += lo
+		if _, _, kind := v.decode(buf[q:], final); kind != literal {
+			return q + 1
+		}
+	}
+	return lo
 }
 
 func (v *decodeView) possible(dec []byte) bool {
