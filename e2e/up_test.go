@@ -56,7 +56,7 @@ func testUp(t *testing.T, cred *syscall.Credential, args ...string) {
 	// up opens Ollama's port of this machine's loopback and no other: the
 	// local site is named, with its port, by the user's configuration.
 	cfgFile := filepath.Join(filepath.Dir(state), "proxy.yaml")
-	if err := os.WriteFile(cfgFile, []byte("policy:\n  private_allow: [host.docker.internal, \""+strings.TrimPrefix(site.URL, "http://")+"\"]\n"), 0o644); err != nil {
+	if err := os.WriteFile(cfgFile, []byte("policy:\n  private_allow: [\"host.docker.internal:11434\", \""+strings.TrimPrefix(site.URL, "http://")+"\"]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 

@@ -20,7 +20,7 @@ func TestDefaultIsValidAndComplete(t *testing.T) {
 	}
 	if c.Listen != ":3000" || c.Policy.Default != "allow" || c.Policy.Mode != "enforce" ||
 		!reflect.DeepEqual(c.Policy.ConnectPorts, []int{443}) ||
-		!reflect.DeepEqual(c.Policy.PrivateAllow, []string{"host.docker.internal"}) ||
+		!reflect.DeepEqual(c.Policy.PrivateAllow, []string{"host.docker.internal:11434"}) ||
 		!c.Policy.TelemetryOn() || !c.Audit.Stdout || c.Audit.MaxSizeMB != 100 || c.Audit.MaxBackups != 5 ||
 		c.Limits.RatePerSecond != 100 || c.Limits.RateBurst != 200 || c.Limits.MaxTunnels != 512 ||
 		c.Limits.MaxHeaderBytes != 32768 || c.Limits.ReadHeaderTimeout.D() != 30*time.Second ||

@@ -25,13 +25,15 @@ type Config struct {
 
 // Default is the built-in policy: everything allowed but the telemetry
 // hosts, CONNECT to 443, and private addresses only for the host's Ollama
-// (host.docker.internal). Each call returns a fresh value.
+// (host.docker.internal on Ollama's port: the name alone would open every
+// service on the host's gateway to the agents). Each call returns a fresh
+// value.
 func Default() Config {
 	on := true
 	return Config{
 		Default:       "allow",
 		Mode:          "enforce",
-		PrivateAllow:  []string{"host.docker.internal"},
+		PrivateAllow:  []string{"host.docker.internal:11434"},
 		ConnectPorts:  []int{443},
 		TelemetryDeny: &on,
 	}
