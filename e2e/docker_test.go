@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -264,6 +265,29 @@ func TestComposeStack(t *testing.T) {
 	}
 	if out, err := agentExec("curl", "-sf", "-m", "10", "-x", "http://127.0.0.1:3128", "http://ollama:11434/api/tags"); err != nil || !strings.Contains(out, "qwen2.5-coder") {
 		t.Errorf("through the relay and the proxy: %v %s", err, out)
+	}
+	// The proxy opens the Ollama port of its private hosts, not their other
+	// ports: the host's Docker API or databases stay out of reach.
+	if out, _ := agentExec("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10", "-x", "http://127.0.0.1:3128", "http://ollama:2375/version"); out != "403" {
+		t.Errorf("another port of a private host through the proxy: status %q, want 403", out)
+	}
+	// The agent mounts its token, its certificates and its workspace:
+	// no Docker socket, no audit log, no proxy or CA state.
+	mounts := strings.Fields(docker(t, "inspect", "--format", "{{range .Mounts}}{{.Destination}} {{end}}", "slapenir-agent"))
+	slices.Sort(mounts)
+	if want := []string{"/home/agent/certs", "/home/agent/workspace", "/run/slapenir/token"}; !slices.Equal(mounts, want) {
+		t.Errorf("the agent's mounts are %q, want %q", mounts, want)
+	}
+	// DNS is no way out either: Docker's embedded resolver (127.0.0.11, which
+	// enforce leaves open with the rest of lo) answers the project's names
+	// but does not forward other names from an internal network to the
+	// host's resolver, which would carry whatever the agent puts in a name.
+	// The host here resolves this name; the agent must not.
+	if out, err := agentExec("getent", "hosts", "deb.debian.org"); err == nil {
+		t.Errorf("the agent resolved an outside name through Docker's resolver (a channel out): %s", out)
+	}
+	if out, err := agentExec("getent", "hosts", "proxy"); err != nil {
+		t.Errorf("the agent cannot resolve the proxy's name: %v %s", err, out)
 	}
 	// Every request is audited under the agent's certificate identity (the
 	// proxy's audit goes to its stdout too).
