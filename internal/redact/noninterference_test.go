@@ -5,28 +5,59 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unicode/utf8"
 )
 
 // sameShape returns a secret of the same shape as s (shape.go): the same
-// length, each byte replaced by a random one of its class. What a Writer
-// releases, and when, may depend on the shape alone.
+// length, each byte replaced by a random one of its class, each non-ASCII
+// character by a random one of its class (Latin-1 or beyond) and UTF-8
+// length. What a Writer releases, and when, may depend on the shape alone.
 func sameShape(rng *rand.Rand, s []byte) []byte {
 	out := make([]byte, len(s))
-	for i, c := range s {
-		switch {
+	for i := 0; i < len(s); {
+		if r, size := utf8.DecodeRune(s[i:]); size > 1 {
+			utf8.EncodeRune(out[i:], randomRuneLike(rng, r, size))
+			i += size
+			continue
+		}
+		switch c := s[i]; {
 		case printable(c):
 			out[i] = byte(0x21 + rng.IntN(0x7e-0x21+1))
 		case classLineBreak[c]:
 			out[i] = "\n\r"[rng.IntN(2)]
 		case c >= 0x80:
-			out[i] = byte(0x80 + rng.IntN(0x80))
+			// Not UTF-8: a continuation byte alone stays not UTF-8.
+			out[i] = byte(0x80 + rng.IntN(0x40))
 		case c == ' ' || c == '\t':
 			out[i] = c
 		default:
 			out[i] = []byte{0, 1, 7, 0x0b, 0x1b, 0x7f}[rng.IntN(6)]
 		}
+		i++
 	}
 	return out
+}
+
+// randomRuneLike returns a random character of r's class (Latin-1 or
+// beyond) whose UTF-8 form has size bytes.
+func randomRuneLike(rng *rand.Rand, r rune, size int) rune {
+	if r <= 0xff {
+		return rune(0x80 + rng.IntN(0x80))
+	}
+	for {
+		var c rune
+		switch size {
+		case 2:
+			c = rune(0x100 + rng.IntN(0x800-0x100))
+		case 3:
+			c = rune(0x800 + rng.IntN(0x10000-0x800))
+		default:
+			c = rune(0x10000 + rng.IntN(0x110000-0x10000))
+		}
+		if utf8.ValidRune(c) && utf8.RuneLen(c) == size {
+			return c
+		}
+	}
 }
 
 // shapes are the kinds of secret the noninterference tests draw from.
@@ -37,6 +68,7 @@ var shapes = []string{
 	"0123456789abcdef",
 	"abcdefghijklmnopqrstuvwxyz !&<>\"\\%",
 	"abcdef\n\r\t\x00\x7f\xc3\xbc",
+	"abcdefgh\xe2\x82\xac",
 }
 
 // randomSecrets draws one to three secrets of random shapes and lengths,

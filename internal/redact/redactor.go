@@ -69,10 +69,10 @@ func New(secrets [][]byte, opts Options) (*Redactor, error) {
 		add(s, enc&printableForms)
 		window = max(window, publicSpan(len(s), enc&printableForms))
 	}
-	r := &Redactor{m: newMatcher(pats), replacement: repl, held: heldSet(lines, enc, false)}
+	r := &Redactor{m: newMatcher(pats), replacement: repl, held: heldSet(lines, enc)}
 	// A multi-line secret's printable forms carry its spaces and non-ASCII
 	// bytes literally (JSON escapes neither).
-	for c, in := range heldSet(multiline, enc&printableForms, true) {
+	for c, in := range heldSet(multiline, enc&printableForms) {
 		r.held[c] = r.held[c] || in
 	}
 	if len(lines) > 0 && enc&JSON != 0 {

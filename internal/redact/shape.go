@@ -32,18 +32,18 @@ func printable(c byte) bool { return 0x21 <= c && c <= 0x7e }
 
 // heldSet returns the bytes a Flush holds back at the end of the buffered
 // input: every byte that can occur in some encoded form (of enc) of some
-// string whose bytes are in the classes secrets use. With escapedBreaks,
-// the forms searched for escape line breaks (printableForms), so the
-// secrets' line breaks add nothing.
-func heldSet(secrets [][]byte, enc Encoding, escapedBreaks bool) *[256]bool {
+// string whose bytes are in the classes secrets use. Line breaks are never
+// among them: no form searched for holds one literally (splitLines).
+//
+// Non-ASCII is two classes: Latin-1 (U+0080–U+00FF, and bytes that are
+// not UTF-8, which stand for Latin-1 code points) and beyond. Under UTF-16
+// a character beyond Latin-1 is a code unit whose bytes can be anything,
+// so whether a secret has one is part of its public shape: it makes every
+// byte holdable, where Latin-1 adds only the zero byte.
+func heldSet(secrets [][]byte, enc Encoding) *[256]bool {
 	var set [256]bool
 	for c := 0x21; c <= 0x7e; c++ {
 		set[c] = true
-	}
-	join := func(class *[256]bool) {
-		for c, in := range class {
-			set[c] = set[c] || in
-		}
 	}
 	var other, high, beyondLatin1 bool
 	for _, s := range secrets {
@@ -53,11 +53,7 @@ func heldSet(secrets [][]byte, enc Encoding, escapedBreaks bool) *[256]bool {
 		}
 		for _, c := range s {
 			switch {
-			case printable(c):
-			case classLineBreak[c]:
-				if !escapedBreaks {
-					join(classLineBreak)
-				}
+			case printable(c), classLineBreak[c]:
 			case c == ' ':
 				set[' '] = true
 			case c == '\t':
