@@ -60,12 +60,12 @@ func (c *Config) Version() string {
 	return hex.EncodeToString(sum[:6])
 }
 
-// Metrics is where /metrics is also served, in plain HTTP without client
-// certificates, for an in-cluster scraper (a NetworkPolicy should limit who
-// reaches it). On the proxy's own port it always is, to clients with a
-// certificate.
+// Metrics is where /metrics is served, in plain HTTP without client
+// certificates, for the operator's scraper (a loopback address, or a
+// NetworkPolicy limiting who reaches it). It is the only place: on the
+// proxy's own port the metrics would tell every agent about all the others.
 type Metrics struct {
-	Listen string `yaml:"listen"` // "" = only on the proxy's port
+	Listen string `yaml:"listen"` // "" = not served
 }
 
 // Audit says where the audit log goes.
