@@ -135,8 +135,9 @@ func (p *Policy) Decide(host string, port int, connect bool) Decision {
 // upstream will receive, percent-encoded as on the wire (URL.EscapedPath),
 // because what an upstream makes of "%2e%2e" or "%2F" is only knowable
 // from the bytes it gets. Rules fail closed: a deny rule matches a method
-// in any case and a path splitPath cannot judge; an allow rule matches
-// neither.
+// in any case (and HEAD when it names GET), a path splitPath cannot judge,
+// and a path with or without its trailing "/"; an allow rule matches none
+// of these.
 func (p *Policy) DecideRequest(host string, port int, method, path string) Decision {
 	return p.decide(normaliseHost(host), port, false, &request{method, path})
 }

@@ -25,13 +25,19 @@ func (r *rule) narrowed() bool { return len(r.methods)+len(r.paths) > 0 }
 // not receive it past a rule denying DELETE. An allow rule compares
 // exactly, because an upstream may read "get" as something other than GET
 // (a handler that treats every method but "GET" as a write): not matching
-// is the safe failure there. Methods in a rule are upper case (Validate).
+// is the safe failure there. A deny of GET also denies HEAD, because Go's
+// ServeMux and most frameworks answer HEAD by running the GET handler (and
+// the headers alone, Content-Length or an ETag, can tell what GET would
+// return). Methods in a rule are upper case (Validate).
 func (r *rule) methodOK(method string, deny bool) bool {
 	if len(r.methods) == 0 {
 		return true
 	}
 	for _, m := range r.methods {
-		if m == method || deny && strings.EqualFold(m, method) {
+		if m == method {
+			return true
+		}
+		if deny && (strings.EqualFold(m, method) || m == "GET" && strings.EqualFold(method, "HEAD")) {
 			return true
 		}
 	}
@@ -40,7 +46,10 @@ func (r *rule) methodOK(method string, deny bool) bool {
 
 // pathOK matches a request path, as split by splitPath, against the rule's
 // patterns. A path splitPath could not judge matches a deny rule and no
-// allow rule: either way the rule fails closed.
+// allow rule: either way the rule fails closed. A deny rule also matches
+// with a trailing "/" ignored on both sides, because nginx, Express
+// without strict routing and Spring before 6 serve "/admin/" as "/admin"
+// (and Express "/admin" as "/admin/"); an allow rule matches exactly.
 func (r *rule) pathOK(p reqPath, deny bool) bool {
 	if len(r.paths) == 0 {
 		return true
@@ -49,11 +58,22 @@ func (r *rule) pathOK(p reqPath, deny bool) bool {
 		return deny
 	}
 	for _, pat := range r.paths {
-		if matchSegments(pat, p.segs, r.foldPaths) {
+		if matchSegments(pat, p.segs, r.foldPaths) ||
+			deny && matchSegments(trimTrailingSlash(pat), trimTrailingSlash(p.segs), r.foldPaths) {
 			return true
 		}
 	}
 	return false
+}
+
+// trimTrailingSlash drops the empty last segment a trailing "/" makes,
+// except from "/" itself (one empty segment), which would otherwise
+// become no path at all.
+func trimTrailingSlash(segs []string) []string {
+	if n := len(segs); n > 1 && segs[n-1] == "" {
+		return segs[:n-1]
+	}
+	return segs
 }
 
 // reqPath is a request path split into decoded segments once per decision,

@@ -80,6 +80,58 @@ func TestNarrowedDenyFailsClosed(t *testing.T) {
 			t.Errorf("allow only GET: %s /public/x = %+v, want method_denied (an upstream may not read it as GET)", m, d)
 		}
 	}
+
+	// A trailing "/" (nginx, Express without strict routing and Spring
+	// before 6 serve "/admin/" as "/admin") and HEAD (Go's ServeMux and most
+	// frameworks run a GET handler for it) reach what a deny rule names.
+	exact := mustNew(t, Config{Default: "allow", Deny: []Rule{
+		{Host: host, Paths: []string{"/admin", "/slash/"}},
+		{Host: host, Methods: []string{"GET"}, Paths: []string{"/secret/*"}},
+	}})
+	for _, c := range []struct{ method, path, reason string }{
+		{"GET", "/admin", ReasonPathDenied},
+		{"GET", "/admin/", ReasonPathDenied},
+		{"GET", "/%61dmin/", ReasonPathDenied},
+		{"POST", "/admin/", ReasonPathDenied},
+		{"GET", "/slash/", ReasonPathDenied},
+		{"GET", "/slash", ReasonPathDenied},
+		{"GET", "/secret/x", ReasonPathDenied},
+		{"GET", "/secret/x/", ReasonPathDenied},
+		{"HEAD", "/secret/x", ReasonPathDenied},
+		{"HEAD", "/secret/x/", ReasonPathDenied},
+		{"head", "/secret/x", ReasonPathDenied},
+	} {
+		if d := exact.DecideRequest(host, 80, c.method, c.path); d.Allow || d.Reason != c.reason {
+			t.Errorf("deny /admin, /slash/ and GET /secret/*: %s %s = %+v, want %s", c.method, c.path, d, c.reason)
+		}
+	}
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/"},
+		{"GET", "/admin/x"},
+		{"GET", "/admins/"},
+		{"GET", "/slash/x"},
+		{"GET", "/secret/x/y"},
+		{"GET", "/secret/x/y/"},
+		{"POST", "/secret/x/"},
+		{"OPTIONS", "/secret/x"},
+	} {
+		if d := exact.DecideRequest(host, 80, c.method, c.path); !d.Allow {
+			t.Errorf("deny /admin, /slash/ and GET /secret/*: %s %s = %+v, want allowed (not what the rules name)", c.method, c.path, d)
+		}
+	}
+	// A deny of "/admin/**" already covered "/admin/" ("**" is any number
+	// of segments, the empty last one included).
+	if d := paths.DecideRequest(host, 80, "GET", "/admin/"); d.Allow || d.Reason != ReasonPathDenied {
+		t.Errorf("deny /admin/**: GET /admin/ = %+v, want path_denied", d)
+	}
+	// For an allow rule neither widening applies: not matching is its safe
+	// failure, so GET allows neither HEAD nor a path with a "/" added.
+	getOnly := mustNew(t, Config{Default: "deny", Allow: []Rule{{Host: host, Methods: []string{"GET"}, Paths: []string{"/public"}}}})
+	for _, c := range []struct{ method, path string }{{"HEAD", "/public"}, {"GET", "/public/"}} {
+		if d := getOnly.DecideRequest(host, 80, c.method, c.path); d.Allow {
+			t.Errorf("allow only GET /public: %s %s = %+v, want refused", c.method, c.path, d)
+		}
+	}
 }
 
 // TestCaseInsensitivePaths: a rule for an upstream whose paths ignore case

@@ -197,24 +197,39 @@ var adminSpellings = []string{
 // ways in, before anything reaches nginx; and policy explain says the same
 // for each. nginx itself, asked directly, serves the admin file for the
 // spellings it resolves: they are real bypasses, not spellings no server
-// would honour.
+// would honour. A deny of "/private" refuses "/private/" (nginx serves the
+// directory's index there), and a deny of GET "/secret/*" refuses
+// "/secret/y/" and HEAD, which nginx answers as it would GET.
 func TestDenyRulesFailClosedAgainstNginx(t *testing.T) {
 	const secret = "ADMIN-PAGE"
 	ng := startNginx(t, map[string]string{
-		"admin/users":       secret + " users\n",
-		"admin/index.html":  secret + " index\n",
-		"public/index.html": "public\n",
+		"admin/users":         secret + " users\n",
+		"admin/index.html":    secret + " index\n",
+		"public/index.html":   "public\n",
+		"private/index.html":  secret + " private\n",
+		"secret/x":            secret + " x\n",
+		"secret/y/index.html": secret + " y\n",
 	})
 	for _, path := range []string{"/x/../admin/users", "//admin/users", "/admin//users", "/x/%2e%2e/admin/users", "/%2e/admin/users", "/./admin/users", "/%61dmin/users", "/x/..%2Fadmin/users"} {
 		if code, body := sendHead(t, ng.addr, "GET "+path+" HTTP/1.1\r\nHost: "+ng.addr+"\r\n"); code != http.StatusOK || !strings.Contains(body, secret) {
 			t.Fatalf("nginx does not resolve %s to the admin file (%d %q): the test's upstream is not what it needs", path, code, body)
 		}
 	}
+	for _, path := range []string{"/private/", "/secret/y/"} {
+		if code, body := sendHead(t, ng.addr, "GET "+path+" HTTP/1.1\r\nHost: "+ng.addr+"\r\n"); code != http.StatusOK || !strings.Contains(body, secret) {
+			t.Fatalf("nginx does not serve %s (%d %q): the test's upstream is not what it needs", path, code, body)
+		}
+	}
+	if raw := rawRequest(t, ng.addr, "HEAD /secret/x HTTP/1.1\r\nHost: "+ng.addr+"\r\nConnection: close\r\n\r\n"); !strings.HasPrefix(raw, "HTTP/1.1 200 ") || !strings.Contains(raw, fmt.Sprintf("Content-Length: %d", len(secret+" x\n"))) {
+		t.Fatalf("nginx does not answer HEAD /secret/x as GET (%q): the test's upstream is not what it needs", raw)
+	}
 
 	cfg := loopbackConfig()
 	cfg.Policy.Deny = []policy.Rule{
 		{Host: ng.addr, Paths: []string{"/admin/**"}},
 		{Host: ng.addr, Methods: []string{"DELETE"}},
+		{Host: ng.addr, Paths: []string{"/private"}},
+		{Host: ng.addr, Methods: []string{"GET"}, Paths: []string{"/secret/*"}},
 	}
 	p := startProxy(t, cfg)
 	ex, err := NewExplainer(cfg, nil)
@@ -226,7 +241,9 @@ func TestDenyRulesFailClosedAgainstNginx(t *testing.T) {
 		t.Helper()
 		before := ng.requests(t)
 		code, body := sendHead(t, p.addr, head)
-		if code != http.StatusForbidden || !strings.Contains(body, reason) {
+		// A reply to HEAD has no body to carry the reason; the audit
+		// record and explain still must.
+		if code != http.StatusForbidden || method != "HEAD" && !strings.Contains(body, reason) {
 			t.Errorf("%s %s %s: proxy answered %d %q, want 403 %s", how, method, path, code, body, reason)
 		}
 		if after := ng.requests(t); after != before {
@@ -247,6 +264,16 @@ func TestDenyRulesFailClosedAgainstNginx(t *testing.T) {
 		refused("forward", method, "/public/index.html", method+" http://"+ng.addr+"/public/index.html HTTP/1.1\r\nHost: "+ng.addr+"\r\n", policy.ReasonMethodDenied)
 		refused("X-Target-URL", method, "/public/index.html", method+" /public/index.html HTTP/1.1\r\nHost: "+p.addr+"\r\nX-Target-URL: http://"+ng.addr+"\r\n", policy.ReasonMethodDenied)
 	}
+	slashAndHead := []struct{ method, path string }{
+		{"GET", "/private/"},
+		{"GET", "/secret/y/"},
+		{"HEAD", "/secret/x"},
+		{"HEAD", "/secret/y/"},
+	}
+	for _, c := range slashAndHead {
+		refused("forward", c.method, c.path, c.method+" http://"+ng.addr+c.path+" HTTP/1.1\r\nHost: "+ng.addr+"\r\n", policy.ReasonPathDenied)
+		refused("X-Target-URL", c.method, c.path, c.method+" "+c.path+" HTTP/1.1\r\nHost: "+p.addr+"\r\nX-Target-URL: http://"+ng.addr+"\r\n", policy.ReasonPathDenied)
+	}
 
 	// What the rules do not name still goes through, and nginx sees it.
 	before := ng.requests(t)
@@ -258,15 +285,16 @@ func TestDenyRulesFailClosedAgainstNginx(t *testing.T) {
 	}
 
 	// Every refusal has its audit record with the rule's reason.
-	want := 2*len(adminSpellings) + 2*3 + 1
+	pathDenied := 2 * (len(adminSpellings) + len(slashAndHead))
+	want := pathDenied + 2*3 + 1
 	denied := map[string]int{}
 	for _, r := range p.records(t, want) {
 		if r.Decision == "deny" {
 			denied[r.Reason]++
 		}
 	}
-	if denied[policy.ReasonPathDenied] != 2*len(adminSpellings) || denied[policy.ReasonMethodDenied] != 6 {
-		t.Errorf("audit: %v refusals, want %d path_denied and 6 method_denied", denied, 2*len(adminSpellings))
+	if denied[policy.ReasonPathDenied] != pathDenied || denied[policy.ReasonMethodDenied] != 6 {
+		t.Errorf("audit: %v refusals, want %d path_denied and 6 method_denied", denied, pathDenied)
 	}
 }
 
