@@ -201,6 +201,10 @@ func proxyCredentials(cfg *config.Config, log *slog.Logger) (*proxy.Credentials,
 		vault.Close()
 		return nil, nil, err
 	}
+	if delays, window := creds.DelaysStreams(); delays {
+		log.Warn("a credential's value has characters beyond Latin-1, which the redactor must also look for in UTF-16; so that when bytes reach an agent never depends on the value, each flush of a streamed response may then keep back up to this many bytes, and LLM streams arrive late: prefer ASCII or Latin-1 values",
+			"bytes", window)
+	}
 	for _, c := range vault.Credentials() {
 		log.Info("credential loaded", "name", c.Name, "source", c.Source, "placeholder", c.Placeholder, "agent_env", c.AgentEnv)
 	}

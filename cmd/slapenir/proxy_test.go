@@ -215,3 +215,20 @@ func TestProxyMetricsListen(t *testing.T) {
 		t.Errorf("the log does not say where metrics are served:\n%s", p.stderr.String())
 	}
 }
+
+// TestProxyWarnsWhenAValueDelaysStreams: a credential with characters
+// beyond Latin-1 lets the redactor keep back line breaks (it must look for
+// the value in UTF-16 too), so LLM streams may arrive late; the proxy says
+// so at start, without the value.
+func TestProxyWarnsWhenAValueDelaysStreams(t *testing.T) {
+	value := "prix-en-€-très-secret"
+	file := filepath.Join(t.TempDir(), "euro")
+	if err := os.WriteFile(file, []byte(value), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProxyBinaryWith(t, fmt.Sprintf("secrets:\n  credentials:\n    - name: euro\n      file: %q\n      hosts: [api.example.com]\n", file))
+	log := p.stderr.String()
+	if !strings.Contains(log, "beyond Latin-1") || strings.Contains(log, value) {
+		t.Fatalf("the proxy's start-up log lacks the warning, or holds the value:\n%s", log)
+	}
+}

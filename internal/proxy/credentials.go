@@ -49,6 +49,13 @@ func NewCredentials(v *secrets.Vault) (*Credentials, error) {
 	return &Credentials{vault: v, inj: inj, red: red, creds: v.Credentials()}, nil
 }
 
+// DelaysStreams reports whether the vault holds a value whose shape lets
+// the redactor keep back a line break at a flush, and how many bytes it may
+// keep back: streamed answers then reach agents up to that late.
+func (c *Credentials) DelaysStreams() (bool, int) {
+	return c.red.HoldsLineBreaks(), c.red.Window() - 1
+}
+
 // active reports whether there is anything to inject or redact.
 func (c *Credentials) active() bool { return c != nil && len(c.creds) > 0 }
 

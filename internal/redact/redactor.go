@@ -99,6 +99,13 @@ func New(secrets [][]byte, opts Options) (*Redactor, error) {
 // overlap it keeps so that a hit split across writes is still found.
 func (r *Redactor) Window() int { return r.m.maxSpan }
 
+// HoldsLineBreaks reports whether a Flush may keep back a line break: then
+// an SSE event or NDJSON line can wait for the next chunk, up to a window,
+// instead of going out when its newline arrives. Only secrets whose shape
+// makes every byte holdable (characters beyond Latin-1, with UTF-16 on) do
+// that; the proxy warns about it at start.
+func (r *Redactor) HoldsLineBreaks() bool { return r.held['\n'] }
+
 // Redact returns b with every hit replaced, and the number of replacements.
 // It is for small, complete values such as header fields; use a Writer or
 // Reader for bodies.

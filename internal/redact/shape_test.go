@@ -31,6 +31,9 @@ func TestFlushReleasesStreamsWhateverTheVaultHolds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if r.HoldsLineBreaks() {
+			t.Errorf("%s: HoldsLineBreaks", c.name)
+		}
 		for _, event := range []string{"data: {\"choices\":[{\"delta\":{\"content\":\"Hello\"}}]}\n\n", "{\"response\":\"hi\",\"done\":false}\n"} {
 			var out bytes.Buffer
 			w := r.NewWriter(&out)
@@ -40,6 +43,23 @@ func TestFlushReleasesStreamsWhateverTheVaultHolds(t *testing.T) {
 				t.Errorf("%s (window %d): a Flush after %q released %d of its %d bytes", c.name, r.Window(), event, out.Len(), len(event))
 			}
 		}
+	}
+}
+
+// TestBeyondLatin1HoldsLineBreaks: under UTF-16 a character beyond Latin-1
+// can have a line break for a byte, so streams wait; HoldsLineBreaks says so
+// (the proxy warns at start), and without UTF-16 it does not happen.
+func TestBeyondLatin1HoldsLineBreaks(t *testing.T) {
+	euro := [][]byte{[]byte("price-in-€-secret")}
+	r, err := New(euro, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.HoldsLineBreaks() {
+		t.Error("a secret beyond Latin-1 under UTF-16: HoldsLineBreaks is false")
+	}
+	if r, _ = New(euro, Options{Encodings: AllEncodings &^ UTF16}); r.HoldsLineBreaks() {
+		t.Error("without UTF-16: HoldsLineBreaks is true")
 	}
 }
 
