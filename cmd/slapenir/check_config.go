@@ -54,6 +54,11 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	// A warning names what is valid but most likely a mistake; the file
+	// still passes, since only its author knows whether it is one.
+	if w := cfg.Warnings(); w != nil {
+		fmt.Fprintln(stderr, w)
+	}
 	fmt.Fprintf(stdout, "%s: ok\n", name)
 	printSummary(stdout, cfg)
 	return 0

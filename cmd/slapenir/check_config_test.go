@@ -199,3 +199,22 @@ func TestCheckConfigInjectLocations(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckConfigWarnsOfPlaintextToPublicHosts: plaintext_http on a
+// credential with a public host passes, with a warning on stderr naming
+// the line and the host; on local hosts alone it is quiet.
+func TestCheckConfigWarnsOfPlaintextToPublicHosts(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "p.yaml")
+	os.WriteFile(f, []byte("secrets:\n  credentials:\n    - name: ci\n      env: CI_TOKEN\n      hosts: [127.0.0.1, api.example.com]\n      plaintext_http: true\n"), 0o600)
+	code, stdout, stderr := runCheckConfig(t, f)
+	if code != 0 || !strings.Contains(stdout, "over TLS and plain http") {
+		t.Fatalf("exit %d:\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, `p.yaml:6: warning: secrets.credentials[0].plaintext_http: credential "ci" goes over plain http`) || !strings.Contains(stderr, "to api.example.com, which is not local") {
+		t.Errorf("no warning naming the line and the public host:\n%s", stderr)
+	}
+	os.WriteFile(f, []byte("secrets:\n  credentials:\n    - name: ci\n      env: CI_TOKEN\n      hosts: [127.0.0.1, localhost, ollama.internal]\n      plaintext_http: true\n"), 0o600)
+	if code, _, stderr := runCheckConfig(t, f); code != 0 || stderr != "" {
+		t.Errorf("local hosts only: exit %d, stderr %q; want 0 and nothing", code, stderr)
+	}
+}

@@ -44,6 +44,11 @@ func runProxy(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	if w := cfg.Warnings(); w != nil {
+		for _, pr := range w.List {
+			log.Warn(pr.Msg, "config", *configPath, "line", pr.Line)
+		}
+	}
 	if *insecure && cfg.TLS != nil {
 		fmt.Fprintln(stderr, "proxy: --insecure-plaintext conflicts with the config's tls section; drop one of them")
 		return 2

@@ -216,6 +216,20 @@ func TestProxyMetricsListen(t *testing.T) {
 	}
 }
 
+// TestProxyWarnsOfPlaintextToPublicHosts: the proxy starts with
+// plaintext_http on a public host, and its log says so with the line.
+func TestProxyWarnsOfPlaintextToPublicHosts(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("ci-token-value-0123456789"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProxyBinaryWith(t, fmt.Sprintf("secrets:\n  credentials:\n    - name: ci\n      file: %q\n      hosts: [api.example.com]\n      plaintext_http: true\n", file))
+	log := p.stderr.String()
+	if !strings.Contains(log, "level=WARN") || !strings.Contains(log, `credential \"ci\" goes over plain http`) || !strings.Contains(log, "line=12") {
+		t.Fatalf("the proxy's start-up log lacks the plaintext_http warning:\n%s", log)
+	}
+}
+
 // TestProxyWarnsWhenAValueDelaysStreams: a credential with characters
 // beyond Latin-1 lets the redactor keep back line breaks (it must look for
 // the value in UTF-16 too), so LLM streams may arrive late; the proxy says
