@@ -72,6 +72,9 @@ type exchange struct {
 	decodeErr error
 	// ctx is the request's: done once the client has gone.
 	ctx context.Context
+	// who is the client the per-client limits count the exchange against
+	// (clientKey); set by admit.
+	who string
 }
 
 // upstreamBody notes the first failure reading an upstream's response body.

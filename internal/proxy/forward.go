@@ -104,6 +104,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, x *exchange, ho
 	// it (HTTP/2 is full duplex already).
 	_ = http.NewResponseController(w).EnableFullDuplex()
 	ctx := context.WithValue(r.Context(), upstreamKey{}, up)
+	ctx = s.dials.track(ctx, x, up.url.Scheme == "https")
 	if x.role.policy.ReportMode() {
 		// Only report mode lets a refused address through, to be noted on
 		// whichever connection (new or pooled) the request gets.
@@ -171,7 +172,7 @@ func (s *Server) newTransport(r *role) *http.Transport {
 		// Never chain through the proxy's own HTTP_PROXY environment.
 		Proxy: nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := r.dialer.DialContext(ctx, network, addr)
+			c, err := s.dials.dial(ctx, addr, func() (net.Conn, error) { return r.dialer.DialContext(ctx, network, addr) })
 			if err != nil {
 				return nil, err
 			}

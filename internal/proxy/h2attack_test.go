@@ -292,11 +292,12 @@ func TestH2RapidResetIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	fastThroughProxy(t, p, up.Server)
-	// Per running handler: itself and its request's; per upstream
-	// connection (dialling, in use or idle, at most maxConnsPerUpstream):
-	// the dial or the two loops, and the upstream's own. Bounded by
-	// constants, never by the streams sent.
-	if limit := before + 10 + 2*innerMaxStreams + 4*maxConnsPerUpstream; peakG > limit {
+	// Per running handler: itself, its request's, and its dial waiting
+	// for a slot; per upstream connection (being opened: at most
+	// maxDialsPerUpstream; in use: at most one per handler; idle: at most
+	// MaxIdleConnsPerHost) the dial or the two loops, and the upstream's
+	// own. Bounded by constants, never by the streams sent.
+	if limit := before + 10 + 3*innerMaxStreams + 4*(maxDialsPerUpstream+innerMaxStreams+64); peakG > limit {
 		t.Fatalf("%d goroutines during the flood (%d before it), want at most %d", peakG, before, limit)
 	}
 	if n := up.total.Load(); n >= streams {

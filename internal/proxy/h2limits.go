@@ -22,24 +22,3 @@ const innerMaxStreams = 32
 func innerHTTP2() *http.HTTP2Config {
 	return &http.HTTP2Config{MaxConcurrentStreams: innerMaxStreams}
 }
-
-// maxConnsPerUpstream bounds one role's connections to one upstream host,
-// dialling, in use and idle together (http.Transport.MaxConnsPerHost). A
-// request cancelled while its connection is being dialled does not cancel
-// the dial: net/http finishes it for the idle pool. Without a bound, an
-// agent that opens streams and resets each at once (CVE-2023-44487, from
-// inside an intercepted HTTP/2 tunnel, or by dropping HTTP/1 connections)
-// keeps starting TLS handshakes upstream faster than they end: thousands in
-// flight from one tunnel whose own handlers never number more than
-// innerMaxStreams. With it, a request past the bound waits for a connection
-// without a goroutine of its own, and leaves the queue when cancelled. 256
-// is far above what one upstream serves at once to one role (Ollama runs a
-// few requests in parallel; the blind tunnels, which hold most long
-// connections, do not use the transport).
-const maxConnsPerUpstream = 256
-
-// boundUpstreamConns applies maxConnsPerUpstream to a role's transport.
-func boundUpstreamConns(t *http.Transport) *http.Transport {
-	t.MaxConnsPerHost = maxConnsPerUpstream
-	return t
-}

@@ -180,6 +180,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, x *exchange) bool
 		return false
 	}
 	who := clientKey(x.rec.Identity, r.RemoteAddr)
+	x.who = who
 	// A tunnel is bounded by max_tunnels_per_identity and its requests
 	// each count here on their own; the CONNECT itself is not one more.
 	if x.rec.Mode != modeConnect {

@@ -65,7 +65,9 @@ package proxy
 //     HTTP/2 inside intercepted tunnels (h2attack_test.go):
 //     TestH2StreamsPerTunnelAreBounded, TestH2RapidResetIsBounded,
 //     TestH2ContinuationFloodIsCut, TestH2HugeHeaderListIsRefused; per
-//     identity: TestRequestsInFlightPerIdentity, TestTunnelLimitPerIdentity.
+//     identity: TestRequestsInFlightPerIdentity, TestTunnelLimitPerIdentity,
+//     TestDialGateBoundsDialsPerClientAndHost (and 6: one agent's share
+//     does not starve its role, TestOneAgentsSlowStreamsDoNotStarveItsRole).
 
 import (
 	"fmt"

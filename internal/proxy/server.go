@@ -92,6 +92,8 @@ type Server struct {
 	// under requestMu; a reload does not reset it, as it does not end them.
 	requestMu      sync.Mutex
 	clientRequests map[string]int
+	// dials bounds each client's upstream connections being opened.
+	dials dialGate
 	// certTunnels are the open tunnels a client certificate's end cuts.
 	certTunnels certTunnels
 	// innerServers serve the requests inside intercepted tunnels.

@@ -154,7 +154,7 @@ func (s *Server) newState(cfg *config.Config, creds *Credentials, interceptHosts
 			continue // the default role is also in roles when default_role names one
 		}
 		r.limiter = s.limiterFor(r)
-		r.transport = boundUpstreamConns(s.newTransport(r))
+		r.transport = s.newTransport(r)
 		r.reverse = s.newReverseProxy(st, r)
 	}
 	return st, nil
