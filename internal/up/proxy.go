@@ -23,12 +23,12 @@ import (
 // proxyConfig is the user's configuration (or the embedded default) with
 // up's listen address, audit file, state dir and tls section, and Ollama
 // allowed. replaced names the user's own settings up overrode, so none is
-// dropped silently.
-func proxyConfig(file, listen, stateDir string, tls *config.TLS, ol *ollama) (cfg *config.Config, replaced []string, err error) {
+// dropped silently; opened says what up added to private_allow for Ollama.
+func proxyConfig(file, listen, stateDir string, tls *config.TLS, ol *ollama) (cfg *config.Config, replaced []string, opened string, err error) {
 	cfg = config.Default()
 	if file != "" {
 		if cfg, err = config.Load(file); err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
 		def := config.Default()
 		for _, r := range []struct {
@@ -51,18 +51,48 @@ func proxyConfig(file, listen, stateDir string, tls *config.TLS, ol *ollama) (cf
 	// Its own directory: the state directory holds the audit key.
 	cfg.Audit.File = filepath.Join(stateDir, "audit", "audit.jsonl")
 	cfg.Audit.Stdout = false
-	private, err := ollamaPrivateAllow(ol.Host)
-	if err != nil {
-		return nil, nil, err
+	if opened, err = openOllama(&cfg.Policy, ol.Host); err != nil {
+		return nil, nil, "", err
 	}
-	// Ollama usually listens on this machine's loopback, which the proxy
-	// refuses by default (SSRF protection): allow that address on Ollama's
-	// port alone. The whole address would hand the confined agent every
-	// other service on the host's loopback (an operator's audit page, a
-	// database, a debugger).
 	cfg.Policy.Allow = append(cfg.Policy.Allow, policy.Rule{Host: ol.Host})
-	cfg.Policy.PrivateAllow = append(cfg.Policy.PrivateAllow, private)
-	return cfg, replaced, nil
+	return cfg, replaced, opened, nil
+}
+
+// openOllama lets pc's address check pass the Ollama at hostPort, and says
+// what it added. Ollama usually listens on this machine's loopback, which
+// the proxy refuses by default (SSRF protection): up adds that address on
+// Ollama's port alone, since the whole address would hand the confined
+// agent every other service on the host's loopback (an operator's audit
+// page, a database, a debugger). When pc already lets it through (an
+// entry of the user's, a public address) up adds nothing, and says so:
+// the note is about what up opened, not about what the user's
+// configuration opens besides.
+func openOllama(pc *policy.Config, hostPort string) (string, error) {
+	entry, err := ollamaPrivateAllow(hostPort)
+	if err != nil {
+		return "", err
+	}
+	p, err := policy.New(*pc)
+	if err != nil {
+		return "", fmt.Errorf("up: %v", err)
+	}
+	host, portText, _ := net.SplitHostPort(entry)
+	port, _ := strconv.Atoi(portText)
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		// A name's address is known only after DNS, so only private_allow's
+		// names can be said to open it already; 0.0.0.0 stands for its
+		// address because no range written for a service holds it.
+		ip = netip.IPv4Unspecified()
+	}
+	switch d := p.CheckAddr(host, ip, port); {
+	case d.Allow && d.Reason == policy.ReasonPublicAddress:
+		return fmt.Sprintf("up added nothing to private_allow for Ollama: %s is a public address", hostPort), nil
+	case d.Allow:
+		return fmt.Sprintf("up added nothing to private_allow for Ollama: %s is already opened by its entry %q", hostPort, d.Rule), nil
+	}
+	pc.PrivateAllow = append(pc.PrivateAllow, entry)
+	return fmt.Sprintf("up added %s to private_allow for Ollama: that address on that port alone", entry), nil
 }
 
 // ollamaPrivateAllow is the private_allow entry for the Ollama at hostPort:

@@ -31,12 +31,15 @@ secrets:
 		t.Fatal(err)
 	}
 	tls := &config.TLS{Cert: "/s/cert.pem", Key: "/s/key.pem", ClientCA: "/s/root.pem"}
-	cfg, replaced, err := proxyConfig(user, "10.213.1.1:3000", dir, tls, &ollama{Host: "127.0.0.1:11434"})
+	cfg, replaced, opened, err := proxyConfig(user, "10.213.1.1:3000", dir, tls, &ollama{Host: "127.0.0.1:11434"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(replaced) != 0 {
 		t.Errorf("replaced %v, but the user set none of up's settings", replaced)
+	}
+	if want := "up added 127.0.0.1:11434 to private_allow for Ollama: that address on that port alone"; opened != want {
+		t.Errorf("note %q, want %q", opened, want)
 	}
 	path := filepath.Join(dir, "proxy.yaml")
 	if err := writeProxyConfig(cfg, path); err != nil {
@@ -75,7 +78,7 @@ func TestProxyConfigNamesWhatItReplaced(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, f), nil, 0o600)
 	}
 	os.WriteFile(user, []byte("listen: 127.0.0.1:4000\naudit:\n  file: /var/log/mine.jsonl\ntls:\n  cert: "+dir+"/c.pem\n  key: "+dir+"/k.pem\n  client_ca: "+dir+"/ca.pem\n"), 0o600)
-	_, replaced, err := proxyConfig(user, "10.213.1.1:3000", dir, nil, &ollama{Host: "127.0.0.1:11434"})
+	_, replaced, _, err := proxyConfig(user, "10.213.1.1:3000", dir, nil, &ollama{Host: "127.0.0.1:11434"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +105,44 @@ func TestOllamaPrivateAllowIsPortBound(t *testing.T) {
 	for _, bad := range []string{"127.0.0.1", ":11434", "127.0.0.1:0", "127.0.0.1:x", "127.0.0.1:70000"} {
 		if got, err := ollamaPrivateAllow(bad); err == nil {
 			t.Errorf("ollamaPrivateAllow(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+// TestOpenOllamaSaysWhatUpAdded: up adds Ollama's address on its port to
+// private_allow only when the user's policy does not already let it
+// through, and its note says what up added, never that the agent can reach
+// that address and port alone when the user's own entries open more.
+func TestOpenOllamaSaysWhatUpAdded(t *testing.T) {
+	for _, c := range []struct {
+		ollama string
+		user   []string
+		added  string // the entry up appends, "" for none
+		note   string
+	}{
+		{"127.0.0.1:11434", nil, "127.0.0.1:11434", "up added 127.0.0.1:11434 to private_allow for Ollama: that address on that port alone"},
+		{"127.0.0.1:11434", []string{"127.0.0.1:8080"}, "127.0.0.1:11434", "up added 127.0.0.1:11434 to private_allow for Ollama: that address on that port alone"},
+		{"127.0.0.1:11434", []string{"127.0.0.0/8"}, "", `up added nothing to private_allow for Ollama: 127.0.0.1:11434 is already opened by its entry "127.0.0.0/8"`},
+		{"127.0.0.1:11434", []string{"127.0.0.1"}, "", `up added nothing to private_allow for Ollama: 127.0.0.1:11434 is already opened by its entry "127.0.0.1/32"`},
+		{"127.0.0.1:11434", []string{"127.0.0.1:11434"}, "", `up added nothing to private_allow for Ollama: 127.0.0.1:11434 is already opened by its entry "127.0.0.1:11434"`},
+		{"[::1]:11434", []string{"127.0.0.0/8"}, "[::1]:11434", "up added [::1]:11434 to private_allow for Ollama: that address on that port alone"},
+		{"ollama.lan:11434", nil, "ollama.lan:11434", "up added ollama.lan:11434 to private_allow for Ollama: that address on that port alone"},
+		{"ollama.lan:11434", []string{"ollama.lan"}, "", `up added nothing to private_allow for Ollama: ollama.lan:11434 is already opened by its entry "ollama.lan"`},
+		{"ollama.lan:11434", []string{"10.0.0.0/8"}, "ollama.lan:11434", "up added ollama.lan:11434 to private_allow for Ollama: that address on that port alone"},
+		{"203.0.113.5:11434", nil, "", "up added nothing to private_allow for Ollama: 203.0.113.5:11434 is a public address"},
+	} {
+		pc := policy.Default()
+		pc.PrivateAllow = slices.Clone(c.user)
+		note, err := openOllama(&pc, c.ollama)
+		if err != nil {
+			t.Fatalf("%s with private_allow %v: %v", c.ollama, c.user, err)
+		}
+		want := slices.Clone(c.user)
+		if c.added != "" {
+			want = append(want, c.added)
+		}
+		if note != c.note || !slices.Equal(pc.PrivateAllow, want) {
+			t.Errorf("%s with private_allow %v: note %q, private_allow %v; want %q, %v", c.ollama, c.user, note, pc.PrivateAllow, c.note, want)
 		}
 	}
 }

@@ -88,6 +88,7 @@ type run struct {
 	socket              string
 	ag                  *agentEnv
 	notes               []string
+	opened              string // what up added to private_allow (openOllama)
 	agentShellEnv       []string
 }
 
@@ -232,11 +233,11 @@ func (r *run) ca(ctx context.Context) error {
 
 // proxy writes the proxy's configuration and starts it, kept running.
 func (r *run) proxy(context.Context) error {
-	cfg, replaced, err := proxyConfig(r.o.ProxyConfig, r.proxyAddr, r.state, r.proxyTLS, r.ol)
+	cfg, replaced, opened, err := proxyConfig(r.o.ProxyConfig, r.proxyAddr, r.state, r.proxyTLS, r.ol)
 	if err != nil {
 		return err
 	}
-	r.cfg = cfg
+	r.cfg, r.opened = cfg, opened
 	r.kept = fmt.Sprintf("the audit log %s with its key and checkpoint, the CA (%s)", cfg.Audit.File, r.caRoot)
 	if len(replaced) > 0 {
 		r.say("note: up sets these itself, in place of %s's: %s", r.o.ProxyConfig, strings.Join(replaced, "; "))
@@ -369,7 +370,7 @@ func (r *run) report() {
 	}
 	// What up opened in the proxy's SSRF protection, so that nobody has to
 	// read the generated configuration to know.
-	say("  note:    private_allow opens %s to the agent for Ollama: that address and port alone", ol.Host)
+	say("  note:    %s", r.opened)
 	exec := ""
 	if ns != nil {
 		say("  agent:   slapenir init pid %d, PID 1 of its own PID namespace in network namespace %s (veth %s %s <-> %s %s); egress locked down by slapenir enforce",
