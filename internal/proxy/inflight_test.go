@@ -2,28 +2,47 @@ package proxy
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/pki/devca"
 )
 
-// streamingUpstream answers /hold with a first line, flushed, and then
-// holds the response open until release is sent a value (or the client
+// streamingUpstream answers /hold?id=N with a first line, flushed, and
+// then holds the response open until release(N) (or until the client
 // goes): an LLM answer that takes minutes. Anything else is answered at
-// once.
+// once. Each held stream has its own release, so a test ends the one it
+// means and not whichever handler happens to be waiting.
 type streamingUpstream struct {
 	*httptest.Server
-	release chan struct{}
+	mu       sync.Mutex
+	releases map[string]chan struct{}
 }
+
+// releaseOf is the channel that ends the held stream id.
+func (u *streamingUpstream) releaseOf(id string) chan struct{} {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	c := u.releases[id]
+	if c == nil {
+		c = make(chan struct{})
+		u.releases[id] = c
+	}
+	return c
+}
+
+// release ends the held stream id.
+func (u *streamingUpstream) release(id string) { close(u.releaseOf(id)) }
 
 func newStreamingUpstream(t *testing.T) *streamingUpstream {
 	t.Helper()
-	u := &streamingUpstream{release: make(chan struct{})}
+	u := &streamingUpstream{releases: map[string]chan struct{}{}}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/hold" {
 			io.WriteString(w, "fast\n")
@@ -33,7 +52,7 @@ func newStreamingUpstream(t *testing.T) *streamingUpstream {
 		io.WriteString(w, "{\"token\":\"first\"}\n")
 		w.(http.Flusher).Flush()
 		select {
-		case <-u.release:
+		case <-u.releaseOf(r.URL.Query().Get("id")):
 			io.WriteString(w, "{\"done\":true}\n")
 		case <-r.Context().Done():
 		}
@@ -65,8 +84,9 @@ func holdStream(t *testing.T, c *http.Client, url string) *http.Response {
 // many requests an agent starts, not how many it holds open, and each open
 // stream holds a goroutine, buffers and an upstream connection. One
 // identity at its max_requests_per_identity is refused with 429 through the
-// one refusal shape, audited and counted, whichever way the request comes
-// in; another identity is served meanwhile; the first is served again once
+// one refusal shape, audited and counted, as a forward request and an
+// X-Target-URL one (an intercepted request passes the same admit, in
+// serveInner, and is not exercised here); another identity is served meanwhile; the first is served again once
 // one of its streams ends; a role's own limit applies to its agents.
 func TestRequestsInFlightPerIdentity(t *testing.T) {
 	up := newStreamingUpstream(t)
@@ -79,8 +99,8 @@ func TestRequestsInFlightPerIdentity(t *testing.T) {
 	b := f.client(f.clientCert(t, devca.Request{CommonName: "agent-b"}))
 	w := f.client(f.clientCert(t, devca.Request{CommonName: "agent-wide"}))
 
-	first := holdStream(t, a, up.URL+"/hold")
-	holdStream(t, a, up.URL+"/hold")
+	first := holdStream(t, a, up.URL+"/hold?id=a1")
+	holdStream(t, a, up.URL+"/hold?id=a2")
 
 	refused := []*http.Response{}
 	resp, err := a.Get(up.URL + "/fast")
@@ -105,8 +125,8 @@ func TestRequestsInFlightPerIdentity(t *testing.T) {
 		resp.Body.Close()
 	}
 	// A role's own limit: agent-wide may hold three.
-	for range 3 {
-		holdStream(t, w, up.URL+"/hold")
+	for i := range 3 {
+		holdStream(t, w, fmt.Sprintf("%s/hold?id=wide%d", up.URL, i))
 	}
 	if resp, err := w.Get(up.URL + "/fast"); err != nil || resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("agent-wide's fourth request: %v %v, want 429 (its role allows 3)", resp, err)
@@ -117,7 +137,7 @@ func TestRequestsInFlightPerIdentity(t *testing.T) {
 	// One of agent-a's streams ends; its response is framed in chunks, so
 	// the client sees its end only after the handler returned and gave its
 	// place back.
-	up.release <- struct{}{}
+	up.release("a1")
 	if rest, err := io.ReadAll(first.Body); err != nil || !strings.Contains(string(rest), "done") {
 		t.Fatalf("the released stream: %q, %v", rest, err)
 	}
