@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -268,8 +269,13 @@ func TestComposeStack(t *testing.T) {
 	}
 	// The proxy opens the Ollama port of its private hosts, not their other
 	// ports: the host's Docker API or databases stay out of reach.
-	if out, _ := agentExec("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10", "-x", "http://127.0.0.1:3128", "http://ollama:2375/version"); out != "403" {
-		t.Errorf("another port of a private host through the proxy: status %q, want 403", out)
+	if out, _ := agentExec("curl", "-s", "-w", " %{http_code}", "-m", "10", "-x", "http://127.0.0.1:3128", "http://ollama:2375/version"); !strings.HasSuffix(out, " 403") || !strings.Contains(out, `"private_address"`) {
+		t.Errorf("another port of a private host through the proxy: %q, want a 403 private_address", out)
+	}
+	// The CA answers the agent (enrollment, renewal) but not as an
+	// administrator: step-ca's remote administration is off.
+	if out, _ := agentExec("curl", "-s", "-k", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10", "--noproxy", "*", "https://ca:9000/admin/provisioners"); out == "200" {
+		t.Errorf("the CA's admin API answered the agent: %s", out)
 	}
 	// The agent mounts its token, its certificates and its workspace:
 	// no Docker socket, no audit log, no proxy or CA state.
@@ -282,7 +288,11 @@ func TestComposeStack(t *testing.T) {
 	// enforce leaves open with the rest of lo) answers the project's names
 	// but does not forward other names from an internal network to the
 	// host's resolver, which would carry whatever the agent puts in a name.
-	// The host here resolves this name; the agent must not.
+	// The host here resolves this name (or the check would prove nothing);
+	// the agent must not.
+	if _, err := net.LookupHost("deb.debian.org"); err != nil {
+		t.Errorf("this host cannot resolve deb.debian.org (%v): the DNS check below would prove nothing", err)
+	}
 	if out, err := agentExec("getent", "hosts", "deb.debian.org"); err == nil {
 		t.Errorf("the agent resolved an outside name through Docker's resolver (a channel out): %s", out)
 	}
