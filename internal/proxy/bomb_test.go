@@ -96,6 +96,23 @@ func zerosBomb(tb testing.TB, coding string, n int) []byte {
 	return buf.Bytes()
 }
 
+// emptyGzipMembers is realToken in a gzip member, then empty gzip members
+// up to n bytes: a valid gzip stream (multistream) that decodes to the
+// token alone however long it is.
+func emptyGzipMembers(tb testing.TB, n int) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	io.WriteString(zw, realToken)
+	zw.Close()
+	var empty bytes.Buffer
+	gzip.NewWriter(&empty).Close()
+	for buf.Len() < n {
+		buf.Write(empty.Bytes())
+	}
+	return buf.Bytes()
+}
+
 // bombResponses are small decompression bombs of every coding, for the
 // hostile upstream fuzzer's seeds: each decodes to at least 16 MiB.
 func bombResponses(tb testing.TB) []string {
@@ -135,6 +152,9 @@ func TestDecompressionBombsAreCut(t *testing.T) {
 		"zstd":       zerosBomb(t, "zstd", 64<<20),
 		"zstd rle":   zstdRLEBomb(zstdMaxWindow, 4096),
 		"gzip, gzip": nested.Bytes(),
+		// br expands a few KiB into 32 MiB of empty gzip members, which
+		// gzip decodes to nothing: only br's own output shows the bomb.
+		"gzip, br": compress(t, "br", emptyGzipMembers(t, 32<<20)),
 	}
 	n := 0
 	for name, body := range cases {
@@ -144,13 +164,17 @@ func TestDecompressionBombsAreCut(t *testing.T) {
 			raw := throughProxy(t, p, up, modeTarget)
 			n++
 			assertAgentSeesNoSecret(t, name+" bomb", raw)
-			resp := parseResponse(t, raw)
-			got, err := io.ReadAll(resp.Body)
-			if resp.StatusCode != http.StatusOK || err == nil {
-				t.Fatalf("the agent got %s and a whole body of %d bytes (%v); want the stream cut", resp.Status, len(got), err)
-			}
-			if len(got) > 2*decodeAllowance {
-				t.Fatalf("the agent got %d MiB of a %d KiB bomb before the cut", len(got)>>20, len(body)>>10)
+			// A bomb that decodes to nothing the redactor lets go (gzip,
+			// br) is cut before even the response head was flushed.
+			if len(raw) > 0 {
+				resp := parseResponse(t, raw)
+				got, err := io.ReadAll(resp.Body)
+				if resp.StatusCode != http.StatusOK || err == nil {
+					t.Fatalf("the agent got %s and a whole body of %d bytes (%v); want the stream cut", resp.Status, len(got), err)
+				}
+				if len(got) > 2*decodeAllowance {
+					t.Fatalf("the agent got %d MiB of a %d KiB bomb before the cut", len(got)>>20, len(body)>>10)
+				}
 			}
 			rec := p.lastRecord(t, n)
 			if rec.Reason != reasonDecodeLimit || rec.Decision != decisionError || !strings.Contains(rec.Error, "bomb") {

@@ -25,7 +25,13 @@ import (
 //     the large-window extension is off), at most zstdMaxWindow for zstd;
 //   - the decoded output per byte read from the upstream (decodeRatio), so
 //     a few KiB cannot become gigabytes of work for the proxy and traffic
-//     for the agent. There is no cap on a body's decoded size: decoding
+//     for the agent. It bounds the output of every coding of a stack, not
+//     only the last: `Content-Encoding: gzip, br` could otherwise have br
+//     expand KiB into gigabytes of empty gzip members that gzip decodes to
+//     nothing. Each layer is held to the wire bytes, not to its own input,
+//     so the bound does not multiply with the layers (RFC 9110 allows any
+//     stack, and a legitimate one compresses once: its other layers stay
+//     near 1:1). There is no cap on a body's decoded size: decoding
 //     streams in constant memory, and a 4 GB download compressed as
 //     ordinary data compresses stays far below the ratio;
 //   - the decoding memory of all responses at once (decodeBudget): each
@@ -160,6 +166,10 @@ func decodedBody(resp *http.Response, budget *decodeBudget, x *exchange) (*decod
 	var body io.Reader = br
 	// Codings are listed in the order applied: undo the last first.
 	for i := len(cs) - 1; i >= 0; i-- {
+		if i < len(cs)-1 {
+			// The output of the layer just made is this one's input.
+			body = &ratioReader{r: body, d: d, coding: cs[i+1]}
+		}
 		switch cs[i] {
 		case "gzip", "x-gzip":
 			zr, err := gzip.NewReader(body)
@@ -187,18 +197,43 @@ func decodedBody(resp *http.Response, budget *decodeBudget, x *exchange) (*decod
 			body = zr
 		}
 	}
-	d.out = body
+	d.out = &ratioReader{r: body, d: d, coding: cs[0]}
 	resp.Header.Del("Content-Encoding")
 	return d, nil
 }
 
-// decodedReader is a response body being decoded: the last decoder's
-// output, checked against decodeRatio; the decoders to close; the budget to
-// give back. It notes on x why decoding stopped, for the audit record.
-type decodedReader struct {
-	out     io.Reader
-	wire    *countingReader // the compressed bytes as they came
+// ratioReader is the output of one decoder of d's stack, held to
+// decodeRatio against the bytes read from the upstream.
+type ratioReader struct {
+	r       io.Reader
+	d       *decodedReader
+	coding  string
 	decoded int64
+}
+
+func (l *ratioReader) Read(p []byte) (int, error) {
+	if l.d.limit != nil {
+		return 0, l.d.limit
+	}
+	n, err := l.r.Read(p)
+	l.decoded += int64(n)
+	if wire := l.d.wire.n; l.decoded > decodeAllowance && l.decoded/decodeRatio > wire {
+		// Noted on d too: an outer decoder may not pass the error on as it is.
+		l.d.limit = &decodeLimitError{fmt.Sprintf("the upstream's compressed body decoded (its %s coding) to %d bytes from %d: more than %d times its size (after the first %d MiB), which only a decompression bomb does",
+			l.coding, l.decoded, wire, decodeRatio, decodeAllowance>>20)}
+		return n, l.d.limit
+	}
+	return n, err
+}
+
+// decodedReader is a response body being decoded: the last decoder's
+// output; the decoders to close; the budget to give back. It notes on x why
+// decoding stopped, for the audit record.
+type decodedReader struct {
+	out  io.Reader
+	wire *countingReader // the compressed bytes as they came
+	// limit is set once any layer's output went over decodeRatio.
+	limit   error
 	x       *exchange
 	closers []func()
 	release func()
@@ -210,10 +245,8 @@ func (d *decodedReader) Read(p []byte) (int, error) {
 		return 0, d.x.decodeErr
 	}
 	n, err := d.out.Read(p)
-	d.decoded += int64(n)
-	if d.decoded > decodeAllowance && d.decoded/decodeRatio > d.wire.n {
-		err = &decodeLimitError{fmt.Sprintf("the upstream's compressed body decoded to %d bytes from %d: more than %d times its size (after the first %d MiB), which only a decompression bomb does",
-			d.decoded, d.wire.n, decodeRatio, decodeAllowance>>20)}
+	if d.limit != nil {
+		err = d.limit
 	}
 	if err != nil && err != io.EOF {
 		d.note(err)
