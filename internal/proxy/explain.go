@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/slapenir/slapenir/internal/config"
@@ -69,6 +70,9 @@ type Explanation struct {
 	// when the name was refused or not looked up.
 	Addresses []ExplainedAddress `json:"addresses,omitempty"`
 	Lookup    string             `json:"lookup_error,omitempty"`
+	// NotLookedUp says that the host's name was not resolved, so its
+	// addresses are checked only when a request is made.
+	NotLookedUp string `json:"addresses_not_checked,omitempty"`
 	// Intercepted says whether a CONNECT tunnel would be terminated
 	// (and its requests decided and injected one by one).
 	Intercepted bool `json:"intercepted"`
@@ -98,7 +102,8 @@ type ExplainedCredential struct {
 }
 
 // Explain explains method url for identity ("" for any allowed one). It
-// looks the host up unless lookup is false; nothing is sent to it.
+// looks the host up unless lookup is false (an address literal is checked
+// either way); nothing is sent to it.
 func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string, lookup bool) (Explanation, error) {
 	u, err := hostport.ParseTarget(rawURL)
 	if err != nil {
@@ -150,7 +155,10 @@ func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string
 		x.Credentials = e.credentials(x, r, false)
 		return x, nil
 	}
-	if lookup {
+	// An address literal is checked as it is, without a lookup.
+	if _, err := netip.ParseAddr(host); err != nil && !lookup {
+		x.NotLookedUp = fmt.Sprintf("%s was not looked up: its addresses are checked when a request is made, and one the policy refuses (a private address) is refused then", host)
+	} else {
 		checks, err := r.dialer.Check(ctx, host, port)
 		if err != nil {
 			x.Lookup = err.Error()

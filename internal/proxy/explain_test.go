@@ -1,13 +1,19 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/policy"
@@ -117,5 +123,31 @@ func TestRecordsAndHealthNameTheConfigVersion(t *testing.T) {
 	other := loopbackConfig()
 	if other.Version() == want || other.Version() != loopbackConfig().Version() {
 		t.Errorf("versions: %s for another config, %s for the same one again; want different, equal", other.Version(), loopbackConfig().Version())
+	}
+}
+
+// TestAgentExplainDoesNotLookNamesUp: an agent's /explain of a name it
+// chose does not resolve it (a lookup would carry what the name spells to a
+// nameserver, unaudited: a channel out); the answer says the addresses are
+// checked when a request is made.
+func TestAgentExplainDoesNotLookNamesUp(t *testing.T) {
+	var lookups atomic.Int64
+	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+		lookups.Add(1)
+		return nil, errors.New("no nameserver in this test")
+	}}
+	p := startProxyOpts(t, loopbackConfig(), Options{Resolver: resolver})
+	name := fmt.Sprintf("x%d.example", time.Now().UnixNano())
+	resp, err := http.Get("http://" + p.addr + "/explain?url=" + url.QueryEscape("http://"+name+"/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x Explanation
+	decodeJSON(t, resp, &x)
+	if n := lookups.Load(); n != 0 {
+		t.Fatalf("/explain of %s made %d DNS queries, want none", name, n)
+	}
+	if x.Decision != decisionAllow || len(x.Addresses) != 0 || !strings.Contains(x.NotLookedUp, "not looked up") {
+		t.Fatalf("/explain of %s: %s, addresses %v, %q; want allow, none, and a note that it was not looked up", name, x.Decision, x.Addresses, x.NotLookedUp)
 	}
 }

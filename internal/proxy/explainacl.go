@@ -45,7 +45,12 @@ func (s *Server) serveOwnExplain(w http.ResponseWriter, r *http.Request, x *exch
 	if method == "" {
 		method = http.MethodGet
 	}
-	e, err := x.st.explain.Explain(r.Context(), method, q.Get("url"), x.st.explain.nameFor(x.role, asked, names), true)
+	// Not looked up: the name is the agent's to choose, and /explain is
+	// neither decided nor audited as a request is, so a lookup would be a
+	// channel out through the proxy's resolver (a name carrying data to a
+	// nameserver the agent runs). The operator's slapenir policy explain
+	// looks names up.
+	e, err := x.st.explain.Explain(r.Context(), method, q.Get("url"), x.st.explain.nameFor(x.role, asked, names), false)
 	if err != nil {
 		writeError(w, x, http.StatusBadRequest, "explain: "+err.Error(), "explain_bad_request")
 		return
