@@ -36,12 +36,12 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 		return
 	}
 	who := clientKey(x.rec.Identity, r.RemoteAddr)
-	if !s.takeClientTunnel(who, x.role.maxTunnels) {
+	if !s.clientTunnels.take(who, x.role.maxTunnels) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, x, http.StatusServiceUnavailable, fmt.Sprintf("proxy: this client already has %d tunnels open (max_tunnels_per_identity of role %s); close some or retry shortly", x.role.maxTunnels, x.role.name), "tunnel_limit")
 		return
 	}
-	defer s.giveClientTunnel(who)
+	defer s.clientTunnels.give(who)
 
 	intercept := x.intercepts(host, port)
 	var upConn net.Conn
@@ -109,24 +109,4 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 	in, out := tunnel.Pipe(newIdleConn(clientConn, idle), toUp, up, up)
 	x.bytesIn.Store(in)
 	x.w.bytesOut = out
-}
-
-// takeClientTunnel counts a tunnel against one client's share, so that one
-// agent cannot take every slot; false when its share is used up.
-func (s *Server) takeClientTunnel(who string, limit int) bool {
-	s.tunnelMu.Lock()
-	defer s.tunnelMu.Unlock()
-	if s.clientTunnels[who] >= limit {
-		return false
-	}
-	s.clientTunnels[who]++
-	return true
-}
-
-func (s *Server) giveClientTunnel(who string) {
-	s.tunnelMu.Lock()
-	defer s.tunnelMu.Unlock()
-	if s.clientTunnels[who]--; s.clientTunnels[who] <= 0 {
-		delete(s.clientTunnels, who)
-	}
 }

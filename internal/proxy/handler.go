@@ -184,12 +184,12 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, x *exchange) bool
 	// A tunnel is bounded by max_tunnels_per_identity and its requests
 	// each count here on their own; the CONNECT itself is not one more.
 	if x.rec.Mode != modeConnect {
-		if !s.takeClientRequest(who, x.role.maxRequests) {
+		if !s.clientRequests.take(who, x.role.maxRequests) {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, x, http.StatusTooManyRequests, fmt.Sprintf("proxy: this client already has %d requests in flight (max_requests_per_identity of role %s); wait for one to finish", x.role.maxRequests, x.role.name), "too_many_requests_in_flight")
 			return false
 		}
-		x.leave = func() { s.giveClientRequest(who) }
+		x.leave = func() { s.clientRequests.give(who) }
 	}
 	if ok, wait := x.role.limiter.allow(who); !ok {
 		secs := int(wait/time.Second) + 1
@@ -200,26 +200,37 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, x *exchange) bool
 	return true
 }
 
-// takeClientRequest counts a request against one client's share of
-// requests in flight: the rate limit bounds how many requests start, not
-// how long each lasts, and every one holds buffers, a goroutine and an
-// upstream connection until its stream ends. False when the share is used
-// up.
-func (s *Server) takeClientRequest(who string, limit int) bool {
-	s.requestMu.Lock()
-	defer s.requestMu.Unlock()
-	if s.clientRequests[who] >= limit {
+// clientCounts counts what each client (clientKey) holds — its tunnels,
+// its requests in flight — against a share, so that one agent cannot take
+// every slot: the rate limit bounds how many requests start, not how long
+// each lasts, and every one holds buffers, a goroutine and an upstream
+// connection until it ends. The zero value is ready to use.
+type clientCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// take counts one more for who; false, counting nothing, when its share
+// (limit) is used up.
+func (c *clientCounts) take(who string, limit int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[who] >= limit {
 		return false
 	}
-	s.clientRequests[who]++
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[who]++
 	return true
 }
 
-func (s *Server) giveClientRequest(who string) {
-	s.requestMu.Lock()
-	defer s.requestMu.Unlock()
-	if s.clientRequests[who]--; s.clientRequests[who] <= 0 {
-		delete(s.clientRequests, who)
+// give hands back one that take counted.
+func (c *clientCounts) give(who string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[who]--; c.n[who] <= 0 {
+		delete(c.n, who)
 	}
 }
 

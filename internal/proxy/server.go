@@ -84,14 +84,12 @@ type Server struct {
 	tunnelSlots chan struct{}
 	// tunnels are the open CONNECT tunnels, which Shutdown waits for and
 	// then cuts.
-	tunnels  tunnel.Registry
+	tunnels tunnel.Registry
+	// tunnelMu guards innerServers.
 	tunnelMu sync.Mutex
-	// clientTunnels counts open tunnels per client (clientKey).
-	clientTunnels map[string]int
-	// clientRequests counts the requests in flight per client (clientKey),
-	// under requestMu; a reload does not reset it, as it does not end them.
-	requestMu      sync.Mutex
-	clientRequests map[string]int
+	// clientTunnels counts open tunnels per client, clientRequests the
+	// requests in flight; a reload resets neither, as it ends none.
+	clientTunnels, clientRequests clientCounts
 	// dials bounds each client's upstream connections being opened.
 	dials dialGate
 	// certTunnels are the open tunnels a client certificate's end cuts.
@@ -118,22 +116,20 @@ func New(o Options) (*Server, error) {
 	}
 	lim := o.Config.Limits
 	s := &Server{
-		cfg:            o.Config,
-		resolver:       o.Resolver,
-		audit:          o.Audit,
-		log:            log,
-		metrics:        newMetrics(reg),
-		started:        time.Now(),
-		tls:            o.TLS,
-		disk:           newDiskGuard(o.AuditFile, o.Audit.Written),
-		intercept:      o.Intercept,
-		live:           map[*state]struct{}{},
-		limiters:       map[string]*rateLimiter{},
-		tunnelSlots:    make(chan struct{}, max(lim.MaxTunnels, 1)),
-		clientTunnels:  map[string]int{},
-		clientRequests: map[string]int{},
-		innerServers:   map[*http.Server]struct{}{},
-		decoding:       newDecodeBudget(decodeMemory, decodeMemoryPerClient),
+		cfg:          o.Config,
+		resolver:     o.Resolver,
+		audit:        o.Audit,
+		log:          log,
+		metrics:      newMetrics(reg),
+		started:      time.Now(),
+		tls:          o.TLS,
+		disk:         newDiskGuard(o.AuditFile, o.Audit.Written),
+		intercept:    o.Intercept,
+		live:         map[*state]struct{}{},
+		limiters:     map[string]*rateLimiter{},
+		tunnelSlots:  make(chan struct{}, max(lim.MaxTunnels, 1)),
+		innerServers: map[*http.Server]struct{}{},
+		decoding:     newDecodeBudget(decodeMemory, decodeMemoryPerClient),
 	}
 	if o.TLS != nil {
 		s.verifier = reload.NewVerifier(o.TLS.ClientCA, o.TLS.AllowedIdentities)
