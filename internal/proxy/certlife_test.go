@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -20,17 +21,7 @@ import (
 // because it was withdrawn) keeps its way out for as long as it keeps the
 // tunnel busy.
 func TestBlindTunnelEndsWhenTheCertificateExpires(t *testing.T) {
-	// A raw echo server: the tunnel's bytes, line by line.
-	ln := listenLoopback(t)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
+	ln := rawEchoServer(t)
 	port := portOf(t, "http://"+ln.Addr().String())
 	f := startMTLSProxy(t, nil, port)
 	expires := time.Now().Add(1500 * time.Millisecond)
@@ -68,4 +59,20 @@ func TestBlindTunnelEndsWhenTheCertificateExpires(t *testing.T) {
 	if rec.Mode != modeConnect || rec.Identity != "agent-short" {
 		t.Fatalf("the tunnel's record: %+v", rec)
 	}
+}
+
+// rawEchoServer is a TCP server on loopback that sends every connection's
+// bytes back: the other end of a blind tunnel.
+func rawEchoServer(t *testing.T) net.Listener {
+	ln := listenLoopback(t)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	return ln
 }

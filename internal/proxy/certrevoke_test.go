@@ -23,16 +23,7 @@ import (
 // certificate_untrusted and audited, and a blind tunnel opened before the
 // rotation is closed, its record saying why. An agent of CA2 is served.
 func TestCARotationReachesOpenConnections(t *testing.T) {
-	echo := listenLoopback(t)
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
+	echo := rawEchoServer(t)
 	up := echoUpstream(t)
 	f := startMTLSProxy(t, nil, portOf(t, "http://"+echo.Addr().String()))
 	// The pool follows its file; look at every use rather than once a
