@@ -412,3 +412,29 @@ func TestBodilessCompressedResponsePasses(t *testing.T) {
 		t.Fatalf("HEAD of a gzip resource: %s %v", resp.Status, resp.Header)
 	}
 }
+
+// TestDeepCodingStacksAreRefused: every layer of stacked codings may expand
+// up to the ratio against the wire, so the work grows with the depth; a
+// thousand "gzip"s over stored layers would make one small body gigabytes
+// of decoding. A stack deeper than maxCodings is refused before anything is
+// decoded; a stack of two, as sent in earnest, still passes.
+func TestDeepCodingStacksAreRefused(t *testing.T) {
+	up := newRawUpstream(t)
+	p := credProxy(t, []string{"127.0.0.1"}, nil)
+	body := []byte("hello")
+	for range 64 {
+		body = compress(t, "gzip", body)
+	}
+	deep := strings.TrimSuffix(strings.Repeat("gzip, ", 64), ", ")
+	up.answer("HTTP/1.1 200 OK\r\nContent-Encoding: " + deep + "\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + string(body))
+	resp := parseResponse(t, throughProxy(t, p, up, modeForward))
+	if e := decodeError(t, resp); resp.StatusCode != http.StatusBadGateway || e.Reason != reasonDecodeLimit || !strings.Contains(e.Error, "stacks 64 content codings") {
+		t.Fatalf("64 stacked codings: %s %+v", resp.Status, e)
+	}
+	two := compress(t, "br", compress(t, "gzip", []byte("hello")))
+	up.answer("HTTP/1.1 200 OK\r\nContent-Encoding: gzip, br\r\nContent-Length: " + strconv.Itoa(len(two)) + "\r\n\r\n" + string(two))
+	resp = parseResponse(t, throughProxy(t, p, up, modeForward))
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(b) != "hello" {
+		t.Fatalf("gzip, br: %s %q", resp.Status, b)
+	}
+}

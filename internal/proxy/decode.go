@@ -99,6 +99,9 @@ func codings(resp *http.Response) []string {
 	return out
 }
 
+// maxCodings is the most content codings one body may stack.
+const maxCodings = 3
+
 // bodiless says whether resp carries no body whatever its headers say: the
 // answer to a HEAD, a 204 or a 304 (RFC 9110 §6.4.1). Its Content-Encoding
 // describes the resource and is passed on as it is.
@@ -119,6 +122,14 @@ func decodedBody(resp *http.Response, budget *decodeBudget, x *exchange) (*decod
 	if len(cs) == 0 || bodiless(resp) {
 		d.out = d.wire
 		return d, nil
+	}
+	// Each layer may expand up to the ratio against the wire bytes, so the
+	// work grows with the depth of the stack: a header of a thousand
+	// "gzip"s over stored layers would make one small body gigabytes of
+	// decoding. Nobody stacks more than two in earnest (curl caps at 5
+	// after CVE-2022-32206).
+	if len(cs) > maxCodings {
+		return nil, &decodeLimitError{fmt.Sprintf("the upstream's body stacks %d content codings, more than the %d the proxy decodes", len(cs), maxCodings)}
 	}
 	// Known codings only, before anything is read or granted.
 	for _, c := range cs {
