@@ -69,6 +69,7 @@ var shapes = []string{
 	"abcdefghijklmnopqrstuvwxyz !&<>\"\\%",
 	"abcdef\n\r\t\x00\x7f\xc3\xbc",
 	"abcdefgh\xe2\x82\xac",
+	"abcdefgh\uFFFD",
 }
 
 // randomSecrets draws one to three secrets of random shapes and lengths,

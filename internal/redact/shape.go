@@ -47,9 +47,12 @@ func heldSet(secrets [][]byte, enc Encoding) *[256]bool {
 	}
 	var other, high, beyondLatin1 bool
 	for _, s := range secrets {
-		for _, r := range string(s) {
-			// Bytes that are not UTF-8 stand for Latin-1 code points.
-			beyondLatin1 = beyondLatin1 || r > 0xff && r != utf8.RuneError
+		for b := s; len(b) > 0; {
+			// A byte that is not UTF-8 stands for its Latin-1 code point;
+			// an encoded U+FFFD is a character beyond Latin-1 like any.
+			r, size := utf8.DecodeRune(b)
+			beyondLatin1 = beyondLatin1 || r > 0xff && size > 1
+			b = b[size:]
 		}
 		for _, c := range s {
 			switch {

@@ -58,6 +58,11 @@ func TestBeyondLatin1HoldsLineBreaks(t *testing.T) {
 	if !r.HoldsLineBreaks() {
 		t.Error("a secret beyond Latin-1 under UTF-16: HoldsLineBreaks is false")
 	}
+	// An encoded U+FFFD is a character beyond Latin-1 too; only a byte
+	// that is not UTF-8 stands for a Latin-1 code point.
+	if r, _ := New([][]byte{[]byte("replaced-\uFFFD-secret")}, Options{}); !r.HoldsLineBreaks() {
+		t.Error("a secret with U+FFFD under UTF-16: HoldsLineBreaks is false")
+	}
 	if r, _ = New(euro, Options{Encodings: AllEncodings &^ UTF16}); r.HoldsLineBreaks() {
 		t.Error("without UTF-16: HoldsLineBreaks is true")
 	}
