@@ -88,7 +88,9 @@ func openOllama(pc *policy.Config, hostPort string) (string, error) {
 	switch d := p.CheckAddr(host, ip, port); {
 	case d.Allow && d.Reason == policy.ReasonPublicAddress:
 		return fmt.Sprintf("up added nothing to private_allow for Ollama: %s is a public address", hostPort), nil
-	case d.Allow:
+	case d.Allow && !d.Report && d.Reason == policy.ReasonPrivateAllow:
+		// Not in report mode, where a refusal is let through: the rule
+		// there is the protected range, not an entry that opens it.
 		return fmt.Sprintf("up added nothing to private_allow for Ollama: %s is already opened by its entry %q", hostPort, d.Rule), nil
 	}
 	pc.PrivateAllow = append(pc.PrivateAllow, entry)

@@ -119,20 +119,27 @@ func TestOpenOllamaSaysWhatUpAdded(t *testing.T) {
 		user   []string
 		added  string // the entry up appends, "" for none
 		note   string
+		report bool // policy.mode: report, where refusals are let through
 	}{
-		{"127.0.0.1:11434", nil, "127.0.0.1:11434", "up added 127.0.0.1:11434 to private_allow for Ollama: that address on that port alone"},
-		{"127.0.0.1:11434", []string{"127.0.0.1:8080"}, "127.0.0.1:11434", "up added 127.0.0.1:11434 to private_allow for Ollama: that address on that port alone"},
-		{"127.0.0.1:11434", []string{"127.0.0.0/8"}, "", `up added nothing to private_allow for Ollama: 127.0.0.1:11434 is already opened by its entry "127.0.0.0/8"`},
-		{"127.0.0.1:11434", []string{"127.0.0.1"}, "", `up added nothing to private_allow for Ollama: 127.0.0.1:11434 is already opened by its entry "127.0.0.1/32"`},
-		{"127.0.0.1:11434", []string{"127.0.0.1:11434"}, "", `up added nothing to private_allow for Ollama: 127.0.0.1:11434 is already opened by its entry "127.0.0.1:11434"`},
-		{"[::1]:11434", []string{"127.0.0.0/8"}, "[::1]:11434", "up added [::1]:11434 to private_allow for Ollama: that address on that port alone"},
-		{"ollama.lan:11434", nil, "ollama.lan:11434", "up added ollama.lan:11434 to private_allow for Ollama: that address on that port alone"},
-		{"ollama.lan:11434", []string{"ollama.lan"}, "", `up added nothing to private_allow for Ollama: ollama.lan:11434 is already opened by its entry "ollama.lan"`},
-		{"ollama.lan:11434", []string{"10.0.0.0/8"}, "ollama.lan:11434", "up added ollama.lan:11434 to private_allow for Ollama: that address on that port alone"},
-		{"203.0.113.5:11434", nil, "", "up added nothing to private_allow for Ollama: 203.0.113.5:11434 is a public address"},
+		{"127.0.0.1:11434", nil, "127.0.0.1:11434", "up added 127.0.0.1:11434 to private_allow for Ollama: that address on that port alone", false},
+		{"127.0.0.1:11434", []string{"127.0.0.1:8080"}, "127.0.0.1:11434", "up added 127.0.0.1:11434 to private_allow for Ollama: that address on that port alone", false},
+		{"127.0.0.1:11434", []string{"127.0.0.0/8"}, "", `up added nothing to private_allow for Ollama: 127.0.0.1:11434 is already opened by its entry "127.0.0.0/8"`, false},
+		{"127.0.0.1:11434", []string{"127.0.0.1"}, "", `up added nothing to private_allow for Ollama: 127.0.0.1:11434 is already opened by its entry "127.0.0.1/32"`, false},
+		{"127.0.0.1:11434", []string{"127.0.0.1:11434"}, "", `up added nothing to private_allow for Ollama: 127.0.0.1:11434 is already opened by its entry "127.0.0.1:11434"`, false},
+		{"[::1]:11434", []string{"127.0.0.0/8"}, "[::1]:11434", "up added [::1]:11434 to private_allow for Ollama: that address on that port alone", false},
+		{"ollama.lan:11434", nil, "ollama.lan:11434", "up added ollama.lan:11434 to private_allow for Ollama: that address on that port alone", false},
+		{"ollama.lan:11434", []string{"ollama.lan"}, "", `up added nothing to private_allow for Ollama: ollama.lan:11434 is already opened by its entry "ollama.lan"`, false},
+		{"ollama.lan:11434", []string{"10.0.0.0/8"}, "ollama.lan:11434", "up added ollama.lan:11434 to private_allow for Ollama: that address on that port alone", false},
+		{"203.0.113.5:11434", nil, "", "up added nothing to private_allow for Ollama: 203.0.113.5:11434 is a public address", false},
+		// In report mode a refusal comes back allowed, naming the
+		// protected range: that is no entry opening Ollama.
+		{"127.0.0.1:11434", nil, "127.0.0.1:11434", "up added 127.0.0.1:11434 to private_allow for Ollama: that address on that port alone", true},
 	} {
 		pc := policy.Default()
 		pc.PrivateAllow = slices.Clone(c.user)
+		if c.report {
+			pc.Mode = "report"
+		}
 		note, err := openOllama(&pc, c.ollama)
 		if err != nil {
 			t.Fatalf("%s with private_allow %v: %v", c.ollama, c.user, err)
