@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http/httptrace"
 	"sync"
+	"time"
 )
 
 // maxDialsPerUpstream bounds one client's connections being opened to one
@@ -94,6 +95,9 @@ func (d *requestDials) handshakeDone() {
 	}
 }
 
+// handshakeTimeout bounds an upstream TLS handshake.
+const handshakeTimeout = 15 * time.Second
+
 // dial runs dial in a slot of the request's client for addr. Every request
 // reaches the transport through forward, which tracks it; an untracked
 // context is dialled as it is.
@@ -112,6 +116,12 @@ func (g *dialGate) dial(ctx context.Context, addr string, dial func() (net.Conn,
 		return c, err
 	}
 	d.hold(release)
+	// net/http reports the end of every handshake it starts, but a slot
+	// that missed it (a transport set up otherwise, a scheme that is not
+	// the one tracked) would be lost for good, and 32 such would cut the
+	// client off from addr: past the handshake timeout it is given back
+	// anyway (release is idempotent).
+	time.AfterFunc(handshakeTimeout+time.Second, release)
 	return c, nil
 }
 
