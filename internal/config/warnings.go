@@ -47,7 +47,8 @@ func (c *Config) Warnings() *Problems {
 // localHost reports whether a credential's host glob names only local
 // destinations: a loopback, private or link-local address; localhost and
 // the names RFC 6761 and 6762 and ICANN keep off the public DNS
-// (.localhost, .local, .internal); or a name private_allow lists (its
+// (.localhost, .local, .internal); a name of one label (a compose
+// service); or a name private_allow lists (its
 // port, if any, does not matter here: the entry says the name is local).
 func localHost(h string, privateAllow []string) bool {
 	g, err := hostport.ParseGlob(h)
@@ -73,6 +74,11 @@ func localHost(h string, privateAllow []string) bool {
 		return false
 	}
 	name := g.Host
+	if !g.Wildcard && !strings.Contains(name, ".") {
+		// A name of one label (a compose service, "ollama") resolves
+		// only on a local network or in /etc/hosts.
+		return true
+	}
 	for _, tld := range []string{"localhost", "internal", "local"} {
 		if name == tld || strings.HasSuffix(name, "."+tld) {
 			return true

@@ -17,7 +17,7 @@ func TestPlaintextHTTPToPublicHostWarns(t *testing.T) {
 	for _, hosts := range []string{
 		"[127.0.0.1, \"[::1]:8080\", 10.1.2.3, 192.168.0.9:11434, fd00::1, 100.64.1.1]",
 		"[localhost, \"localhost:11434\", ollama.localhost, \"*.localhost\"]",
-		"[host.docker.internal, \"*.internal\", printer.local]",
+		"[host.docker.internal, \"*.internal\", printer.local, ollama, \"ollama:11434\"]",
 		"[ollama.lan, \"ollama.lan:11434\", a.corp.example, \"*.b.corp.example\"]",
 	} {
 		cfg, err := Parse("c.yaml", []byte(cred(hosts)))
