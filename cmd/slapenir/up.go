@@ -25,7 +25,7 @@ func runUp(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(fs.Output(), "usage: slapenir up [flags] [-- CMD [ARGS...]]\n\nWith -- CMD, CMD runs as the agent (uid 1000 as root, the agent's environment, its namespace, this terminal) once every service is ready, and up stops with its exit code.")
 		fs.PrintDefaults()
 	}
-	stateDir := fs.String("state-dir", "", "directory for everything up creates and keeps (CA, audit log) (default $SLAPENIR_STATE_DIR, else ~/.local/state/slapenir/up, /var/lib/slapenir/up as root)")
+	stateDir := fs.String("state-dir", "", "directory for everything up creates and keeps (CA, audit log) (default $SLAPENIR_STATE_DIR, else ~/.local/state/slapenir/up, /var/lib/slapenir-up as root)")
 	ephemeral := fs.Bool("ephemeral", false, "use a temporary state directory and remove it on exit: nothing of the run is kept")
 	config := fs.String("config", "", "proxy configuration file to start from (default: the embedded defaults); up sets its listen, audit file, state dir and tls")
 	services := fs.String("services", "", "service file for the agent environment's init (default: the generated default services)")

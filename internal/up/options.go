@@ -14,7 +14,7 @@ type Options struct {
 	// StateDir holds everything up creates (CA, certificates, audit log,
 	// service file) and keeps across runs. "" means $SLAPENIR_STATE_DIR,
 	// else defaultStateDir(): ~/.local/state/slapenir/up, or
-	// /var/lib/slapenir/up as root.
+	// /var/lib/slapenir-up as root.
 	StateDir string
 	// Ephemeral uses a new temporary state directory instead, removed at
 	// the end: nothing of the run is kept.

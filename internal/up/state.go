@@ -32,8 +32,19 @@ type stateDir struct {
 }
 
 // defaultStateDir is where up keeps its state when no --state-dir or
-// $SLAPENIR_STATE_DIR is given: beside the proxy's default state, in "up".
-func defaultStateDir() string { return filepath.Join(config.DefaultStateDir(), "up") }
+// $SLAPENIR_STATE_DIR is given. As root it is beside the proxy's default
+// (/var/lib/slapenir-up), never inside it: `slapenir proxy` keeps its own
+// 0700 (its CA keys), and up's services run as uid 1000, which must enter
+// every directory above the state directory to reach their binary,
+// certificates and workspace. Otherwise the services run as the caller, who
+// may enter the proxy's: ~/.local/state/slapenir/up.
+func defaultStateDir() string {
+	proxy := config.DefaultStateDir()
+	if os.Geteuid() == 0 {
+		return proxy + "-up"
+	}
+	return filepath.Join(proxy, "up")
+}
 
 // chooseStateDir is the state directory up uses, and slapenir shell looks
 // in: the one given, else $SLAPENIR_STATE_DIR of env, else the default.
@@ -145,13 +156,24 @@ func agentCanReach(path string) error {
 		}
 		st, ok := fi.Sys().(*syscall.Stat_t)
 		if ok && !traversable(fi.Mode(), st, agentID) {
-			return fmt.Errorf("up: the agent's services run as uid %d and cannot enter %s (mode %04o, owner %d), on the way to the state directory %s: give a --state-dir below directories others may enter (the default is %s), or --ephemeral",
-				agentID, dir, fi.Mode().Perm(), st.Uid, path, defaultStateDir())
+			// The default is worth naming only where it was not what failed.
+			alt := ""
+			if def := defaultStateDir(); !within(path, def) && !within(def, dir) {
+				alt = fmt.Sprintf(" (such as the default, %s)", def)
+			}
+			return fmt.Errorf("up: the agent's services run as uid %d and cannot enter %s (mode %04o, owner %d), on the way to the state directory %s: give a --state-dir below directories others may enter%s, or --ephemeral",
+				agentID, dir, fi.Mode().Perm(), st.Uid, path, alt)
 		}
 		if dir == filepath.Dir(dir) {
 			return nil
 		}
 	}
+}
+
+// within reports whether path is dir or below it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // agentID is the agent user's uid and gid: init's default.

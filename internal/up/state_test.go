@@ -163,3 +163,47 @@ func TestJudgeWaitsForAServiceToSettle(t *testing.T) {
 		t.Fatalf("a service up for 1.5 s: waiting %v, err %v", waiting, err)
 	}
 }
+
+// As root, `slapenir proxy` keeps its default state directory 0700 (its CA
+// keys); up's default must not lie below it, or the agent (uid 1000) cannot
+// reach its binary, certificates and workspace and every plain `slapenir up`
+// fails because of the proxy's default.
+func TestDefaultStateDirBesideTheProxys(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("checks what uid 1000 may enter; needs root to make directories it may not")
+	}
+	// Not t.TempDir: its parent is closed to others.
+	base, err := os.MkdirTemp("", "defaults-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o755)
+	proxyState := filepath.Join(base, "slapenir")
+	t.Setenv("SLAPENIR_STATE_DIR", proxyState)             // the proxy's default, here
+	if err := os.MkdirAll(proxyState, 0o700); err != nil { // as slapenir proxy makes it
+		t.Fatal(err)
+	}
+	s, err := (&Options{Env: []string{}}).openState(time.Now()) // up's default
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if s.path != defaultStateDir() {
+		t.Fatalf("up chose %s, want its default %s", s.path, defaultStateDir())
+	}
+	home := filepath.Join(s.path, "agent")
+	workspace := filepath.Join(home, "workspace")
+	if err := agentDirs(s.path, home, filepath.Join(home, "certs"), workspace, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := agentCanReach(workspace); err != nil {
+		t.Fatalf("up's default state directory %s, beside the proxy's %s (0700): %v", s.path, proxyState, err)
+	}
+	// Where the default itself cannot be reached, it is not the advice.
+	os.Chmod(base, 0o700)
+	err = agentCanReach(workspace)
+	if err == nil || strings.Contains(err.Error(), "the default") {
+		t.Fatalf("below a closed directory: %v, want a refusal that does not recommend the default", err)
+	}
+}
