@@ -41,7 +41,7 @@ var commands = []command{
 	{"aider-ollama", "run Aider on Ollama through the proxy: starts the helper if needed, then aider --model ollama_chat/$OLLAMA_MODEL ARGS", runAiderOllama},
 	{"enforce", "nftables egress lock-down of the agent's network namespace (--check proves it, --dry-run shows it)", runEnforce},
 	{"fake-ollama", "serve a fake Ollama (for tests, slapenir up, and trying the Ollama path without a GPU)", runFakeOllama},
-	{"shell", "an interactive shell as the agent (uid 1000, no privileges), with the agent's environment; on the host, joins the agent of a running up ([--state-dir DIR]); args go to the shell, or -- CMD ARGS runs CMD instead", runShell},
+	{"shell", "an interactive shell as the agent (uid 1000, no privileges), with the agent's environment; on the host, joins the agent of a running up ([--state-dir DIR]) and refuses when none runs; args go to the shell, or -- CMD ARGS runs CMD instead", runShell},
 	{"version", "print version and build information", runVersion},
 }
 

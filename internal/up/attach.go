@@ -47,7 +47,7 @@ func writeAttach(state string, a attachInfo) (remove func() error, err error) {
 }
 
 // ErrNoUp is Attach's error when no up runs on the state directory.
-var ErrNoUp = errors.New("no slapenir up runs there")
+var ErrNoUp = errors.New("no slapenir up runs")
 
 // Attach is how `slapenir shell` joins the agent of the up running on
 // stateDir ("" for up's default): the argv to exec (`slapenir shell` in the
@@ -57,11 +57,11 @@ func Attach(stateDir string, args []string) (argv, env []string, dir string, err
 	stateDir = chooseStateDir(stateDir, os.Environ())
 	lock, err := os.Open(filepath.Join(stateDir, lockName))
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("%w (%s has no %s)", ErrNoUp, stateDir, lockName)
+		return nil, nil, "", fmt.Errorf("%w on the state directory %s (it has no %s)", ErrNoUp, stateDir, lockName)
 	}
 	defer lock.Close()
 	if syscall.Flock(int(lock.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) == nil {
-		return nil, nil, "", fmt.Errorf("%w (nothing holds %s)", ErrNoUp, lock.Name())
+		return nil, nil, "", fmt.Errorf("%w on the state directory %s (nothing holds its %s)", ErrNoUp, stateDir, lockName)
 	}
 	b, err := os.ReadFile(filepath.Join(stateDir, attachName))
 	if err != nil {
