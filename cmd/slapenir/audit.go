@@ -188,12 +188,27 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s:%d: chain broken: %v\n", broken.Name, broken.Line, broken.Err)
 		return 1
 	case err == nil && o.Checkpoint != nil:
-		fmt.Fprintf(stdout, "checkpoint: the log reaches seq %d as recorded at %s\n", o.Checkpoint.Seq, o.Checkpoint.Time.Format(time.RFC3339))
+		writeCheckpointResult(stdout, o.Checkpoint, reports)
 	case err != nil:
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// writeCheckpointResult says what a checkpoint the log passed covers: the
+// records up to its seq, and not (yet) those the proxy wrote after it.
+func writeCheckpointResult(w io.Writer, cp *audit.Checkpoint, reports []audit.FileReport) {
+	at := cp.Time.Format(time.RFC3339)
+	if cp.Seq == 0 {
+		fmt.Fprintf(w, "checkpoint: recorded at %s, when the proxy opened the log empty; it covers no record yet\n", at)
+	} else {
+		fmt.Fprintf(w, "checkpoint: the log reaches seq %d as recorded at %s\n", cp.Seq, at)
+	}
+	if n := len(reports); n > 0 && reports[n-1].LastSeq > cp.Seq {
+		fmt.Fprintf(w, "  note: the %d record(s) after seq %d are newer than the checkpoint, so a cut among them would not show: the proxy records its checkpoint every %d records and when it stops\n",
+			reports[n-1].LastSeq-cp.Seq, cp.Seq, audit.CheckpointEvery)
+	}
 }
 
 // verifyOptions loads the audit key and checkpoint named (either may be "").

@@ -76,6 +76,43 @@ func TestProxyCommandFirstRun(t *testing.T) {
 	}
 }
 
+// TestProxyAuditVerifyWhileRunning: the verify command the proxy's users
+// are given (with --key and --checkpoint from its state directory) works
+// from the first request, while the proxy runs: the checkpoint is written
+// when the log is opened, not only after CheckpointEvery records or a stop.
+func TestProxyAuditVerifyWhileRunning(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
+	defer up.Close()
+	p := startProxyBinary(t)
+	resp, err := p.client.Get(up.URL + "/")
+	if err != nil {
+		t.Fatalf("request through the proxy: %v\n%s", err, p.stderr.String())
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	p.client.CloseIdleConnections()
+	key, cp := filepath.Join(p.state, "audit.key"), filepath.Join(p.state, "audit.checkpoint")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// The outcome record is written as the response ends; wait for it.
+		out, err := exec.Command(p.bin, "audit", "verify", p.auditFile, "--key", key, "--checkpoint", cp).CombinedOutput()
+		if err == nil && strings.Contains(string(out), "2 records, chain ok (HMAC-SHA256 under the audit key)") {
+			if !strings.Contains(string(out), "checkpoint: recorded at ") || !strings.Contains(string(out), "when the proxy opened the log empty; it covers no record yet") ||
+				!strings.Contains(string(out), "note: the 2 record(s) after seq 0 are newer than the checkpoint") {
+				t.Fatalf("audit verify while the proxy runs says too little about its checkpoint:\n%s", out)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit verify --key --checkpoint while the proxy runs: %v\n%s", err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if p.cmd.ProcessState != nil {
+		t.Fatalf("the proxy stopped:\n%s", p.stderr.String())
+	}
+}
+
 // proxyBinary is `slapenir proxy` built from this package and running on a
 // fresh state directory, with an agent certificate from `certs dev-issue`.
 type proxyBinary struct {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -138,6 +139,53 @@ func TestCheckpointDetectsTruncation(t *testing.T) {
 		t.Fatalf("checkpoint while running: %+v %v", mid, err)
 	}
 	l.Close()
+}
+
+// TestCheckpointWrittenAtOpen: a log has a checkpoint from the moment it is
+// opened (seq 0 for an empty log, which every log passes), so verify with
+// --checkpoint works before the first CheckpointEvery records. Opening never
+// replaces an existing checkpoint, so a cut made while the proxy was stopped
+// still shows after it restarts.
+func TestCheckpointWrittenAtOpen(t *testing.T) {
+	key := testKey(t)
+	name := filepath.Join(t.TempDir(), "audit.jsonl")
+	cpFile := filepath.Join(t.TempDir(), "audit.checkpoint")
+	l, err := Open(Options{File: name, Key: key, Checkpoint: cpFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := ReadCheckpoint(cpFile)
+	if err != nil || cp.Seq != 0 || cp.Hash != "" {
+		t.Fatalf("checkpoint of a log just opened empty: %+v %v", cp, err)
+	}
+	writeSamples(t, l, 1, 3)
+	if _, err := Verify([]string{name}, VerifyOptions{Key: key, Checkpoint: &cp}); err != nil {
+		t.Fatalf("a log against the checkpoint taken when it was opened: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	writeLines(t, name, readLines(t, name)[:1]) // cut while stopped
+	l, err = Open(Options{File: name, Key: key, Checkpoint: cpFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cp, err = ReadCheckpoint(cpFile)
+	if err != nil || cp.Seq != 3 {
+		t.Fatalf("reopening replaced the checkpoint of the last run: %+v %v", cp, err)
+	}
+	if _, err := Verify([]string{name}, VerifyOptions{Key: key, Checkpoint: &cp}); err == nil || !strings.Contains(err.Error(), "the newest 2 record(s) were cut off") {
+		t.Fatalf("a cut made while stopped, after a restart: %v", err)
+	}
+
+	if err := os.WriteFile(cpFile, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadCheckpoint(cpFile); err == nil {
+		t.Fatal("{} was read as a checkpoint")
+	}
 }
 
 // TestKeyedLogResumesOnlyWithItsKey: a proxy restarted with another key

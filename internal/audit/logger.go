@@ -26,7 +26,8 @@ type Options struct {
 	Key []byte
 	// Checkpoint, when set, is a file (outside the log's directory) where
 	// the Logger records the chain's head every CheckpointEvery records
-	// and on Close, so that Verify can tell that newest records were cut.
+	// and on Close (and on Open when the file does not exist yet), so that
+	// Verify can tell that newest records were cut.
 	Checkpoint string
 }
 
@@ -78,6 +79,10 @@ func Open(o Options) (*Logger, error) {
 	}
 	if prev != nil {
 		l.last = *prev
+	}
+	if err := l.checkpointAtOpen(); err != nil {
+		l.f.Close()
+		return nil, err
 	}
 	return l, nil
 }

@@ -70,6 +70,7 @@ func Verify(names []string, o VerifyOptions) ([]FileReport, error) {
 		fileOf  = map[string]int{}
 	)
 	cp := o.Checkpoint
+	reached = cp != nil && cp.Seq == 0 // the log was empty when it was recorded
 	for _, name := range ChainOrder(names) {
 		rep := FileReport{Name: name}
 		last = name
@@ -78,7 +79,7 @@ func Verify(names []string, o VerifyOptions) ([]FileReport, error) {
 			if err != nil {
 				return &ChainError{Name: name, Line: no, Err: err}
 			}
-			if cp != nil && r.Seq == cp.Seq {
+			if cp != nil && cp.Seq != 0 && r.Seq == cp.Seq {
 				if r.Hash != cp.Hash {
 					return &ChainError{Name: name, Line: no, Err: fmt.Errorf("seq %d does not match the checkpoint's hash: the log was rewritten from here", r.Seq)}
 				}
