@@ -121,7 +121,76 @@ func TestAuditStats(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("stats: exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"records: 12\n", "decisions:\n         9  allow\n         3  deny\n", "reasons (top 1):\n         9  default allow\nhosts"} {
+	for _, want := range []string{"records: 12\n", "requests: 12 ", "decisions:\n         9  allow\n         3  deny\n", "reasons (top 1):\n         9  default allow\nhosts"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stats output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// auditForwardedLog writes, through a real Logger, what the proxy writes for
+// n forwarded requests (a write-ahead start record, then the outcome, the
+// first carrying a placeholder left in a location its credential does not
+// inject into), then the start of one more request that never ended.
+func auditForwardedLog(t *testing.T, n int) string {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := audit.Open(audit.Options{File: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(r audit.Record) {
+		if err := l.Write(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= n+1; i++ {
+		r := audit.Record{RequestID: fmt.Sprintf("r%03d", i), Client: "127.0.0.1:5000", Mode: "forward", Method: "GET", Scheme: "http",
+			Host: "api.example.com", Port: 80, Path: "/x", Decision: "allow", Reason: "allow list"}
+		start := r
+		start.Phase = audit.PhaseStart
+		write(start)
+		if i > n {
+			break
+		}
+		r.Status, r.BytesOut = 200, 10
+		if i == 1 {
+			r.Placeholders = []audit.PlaceholderNote{{Credential: "github", Problem: "placeholder_location", Location: "query"}}
+		}
+		write(r)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// TestAuditShowPlaceholderNotes: the readable line names the placeholders
+// forwarded unchanged, and where, as the JSON line does.
+func TestAuditShowPlaceholderNotes(t *testing.T) {
+	name := auditForwardedLog(t, 1)
+	code, out, errOut := auditRun(t, "show", name)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 {
+		t.Fatalf("show: exit %d, stderr %q:\n%s", code, errOut, out)
+	}
+	if !strings.Contains(lines[1], ` placeholders="github:placeholder_location@query"`) {
+		t.Fatalf("the outcome line lacks its placeholder note: %q", lines[1])
+	}
+	if strings.Contains(lines[0], "placeholders=") {
+		t.Fatalf("a line without placeholder notes shows some: %q", lines[0])
+	}
+}
+
+// TestAuditStatsCountsEachRequestOnce: a forwarded request's write-ahead
+// start and its outcome are two records but one request, one decision.
+func TestAuditStatsCountsEachRequestOnce(t *testing.T) {
+	name := auditForwardedLog(t, 15)
+	code, out, errOut := auditRun(t, "stats", name)
+	if code != 0 {
+		t.Fatalf("stats: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"records: 31\n", "requests: 16 ", "of which 1 forwarded with no outcome record", "decisions:\n        16  allow\nreasons", "bytes in (client → upstream): 0, out (upstream → client): 150\n", "        16  api.example.com\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stats output lacks %q:\n%s", want, out)
 		}

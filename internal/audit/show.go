@@ -50,6 +50,9 @@ func Show(w, warn io.Writer, names []string, f Filter, raw bool) error {
 // String renders r on one line for people:
 //
 //	2026-11-26T17:05:01.234Z #42 deny connect CONNECT evil.example:443 403 0.3ms in=0 out=0 client=10.0.0.5:51234 id=9f2c… reason="…"
+//
+// A placeholder forwarded unchanged shows as credential:problem, and
+// @location for placeholder_location: placeholders="github:placeholder_location@query".
 func (r *Record) String() string {
 	var b strings.Builder
 	b.WriteString(r.Time.UTC().Format("2006-01-02T15:04:05.000Z"))
@@ -79,6 +82,19 @@ func (r *Record) String() string {
 	}
 	if r.Redactions > 0 {
 		fmt.Fprintf(&b, " redactions=%d", r.Redactions)
+	}
+	if len(r.Placeholders) > 0 {
+		notes := make([]string, len(r.Placeholders))
+		for i, p := range r.Placeholders {
+			notes[i] = p.Credential + ":" + p.Problem
+			if p.Location != "" {
+				notes[i] += "@" + p.Location
+			}
+		}
+		fmt.Fprintf(&b, " placeholders=%q", strings.Join(notes, ","))
+	}
+	if len(r.DLP) > 0 {
+		fmt.Fprintf(&b, " dlp=%q", strings.Join(r.DLP, ","))
 	}
 	return b.String()
 }

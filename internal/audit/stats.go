@@ -8,31 +8,52 @@ import (
 	"time"
 )
 
-// Stats counts the records of a log.
+// Stats counts the records of a log, and the requests they are about: a
+// forwarded request has a write-ahead record (phase start) and its outcome
+// record, and counts once, by its outcome.
 type Stats struct {
-	Records     int
+	Records     int // lines selected, write-ahead records included
+	Requests    int
+	Unended     int // requests with a start record and no outcome (counted by their start)
 	First, Last time.Time
 	BytesIn     int64
 	BytesOut    int64
-	Decisions   map[string]int
+	Decisions   map[string]int // per request
 	Reasons     map[string]int
 	Hosts       map[string]int
 }
 
 // CollectStats counts the records of the files that f selects. Lines that are
-// not records are reported to warn and skipped.
+// not records are reported to warn and skipped. A request is selected by its
+// outcome record, or by its start record when the proxy stopped before its
+// outcome was written.
 func CollectStats(names []string, f Filter, warn io.Writer) (*Stats, error) {
 	s := &Stats{Decisions: map[string]int{}, Reasons: map[string]int{}, Hosts: map[string]int{}}
+	unended := map[string]*Record{}
 	err := eachRecord(names, warn, func(r *Record, _ []byte) error {
 		if f.Match(r) {
-			s.add(r)
+			s.addRecord(r)
+		}
+		if r.Phase == PhaseStart {
+			unended[r.RequestID] = r
+			return nil
+		}
+		delete(unended, r.RequestID)
+		if f.Match(r) {
+			s.addRequest(r)
 		}
 		return nil
 	})
+	for _, r := range unended {
+		if f.Match(r) {
+			s.addRequest(r)
+			s.Unended++
+		}
+	}
 	return s, err
 }
 
-func (s *Stats) add(r *Record) {
+func (s *Stats) addRecord(r *Record) {
 	s.Records++
 	if s.First.IsZero() || r.Time.Before(s.First) {
 		s.First = r.Time
@@ -40,6 +61,10 @@ func (s *Stats) add(r *Record) {
 	if r.Time.After(s.Last) {
 		s.Last = r.Time
 	}
+}
+
+func (s *Stats) addRequest(r *Record) {
+	s.Requests++
 	s.BytesIn += r.BytesIn
 	s.BytesOut += r.BytesOut
 	s.Decisions[orDash(r.Decision)]++
@@ -47,10 +72,15 @@ func (s *Stats) add(r *Record) {
 	s.Hosts[orDash(r.Host)]++
 }
 
-// WriteText prints the totals, every decision, and the top reasons and hosts.
+// WriteText prints the totals, every decision, and the top reasons and hosts
+// (decisions, reasons and hosts count requests).
 func (s *Stats) WriteText(w io.Writer, top int) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "records: %d\n", s.Records)
+	fmt.Fprintf(bw, "requests: %d (a forwarded request's start and outcome records count once)\n", s.Requests)
+	if s.Unended > 0 {
+		fmt.Fprintf(bw, "  of which %d forwarded with no outcome record: the proxy stopped while they were in flight\n", s.Unended)
+	}
 	if s.Records > 0 {
 		fmt.Fprintf(bw, "from %s to %s\n", s.First.UTC().Format(time.RFC3339), s.Last.UTC().Format(time.RFC3339))
 	}
