@@ -138,7 +138,7 @@ func TestUpReportsACrashLoop(t *testing.T) {
 	}
 	out := u.output()
 	for _, want := range []string{
-		"up: the agent's service crasher is backoff after 2 restart(s)",
+		"up: the agent's service crasher keeps crashing (",
 		"likely cause: a file or directory it needs is not accessible",
 		"    [crasher] open /root/secret/bin: permission denied",
 	} {

@@ -75,8 +75,14 @@ func judge(services []supervise.ServiceStatus, out *sink) (waiting, notes []stri
 			notes = append(notes, fmt.Sprintf("%s failed (%s); it is optional, so the rest runs: see its lines above", s.Name, s.LastExit))
 		case s.Restarts >= crashLoop || (s.State == "down" && s.Required):
 			lines := out.tail(s.Name, 12)
-			return nil, nil, fmt.Errorf("up: the agent's service %s is %s after %d restart(s) (last exit: %s) before everything was ready%s; its last lines:\n%s",
-				s.Name, s.State, s.Restarts, orDash(s.LastExit), likelyCause(lines), lines)
+			// A crash-looper's state at this moment (backoff, or up for
+			// the instant between restarts) says nothing: its restarts do.
+			what := fmt.Sprintf("keeps crashing (%d restarts", s.Restarts)
+			if s.Restarts < crashLoop {
+				what = fmt.Sprintf("is %s (%d restart(s)", s.State, s.Restarts)
+			}
+			return nil, nil, fmt.Errorf("up: the agent's service %s %s, last exit: %s) before everything was ready%s; its last lines:\n%s",
+				s.Name, what, orDash(s.LastExit), likelyCause(lines), lines)
 		default:
 			waiting = append(waiting, fmt.Sprintf("%s (%s)", s.Name, s.State))
 		}
