@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	ollamapkg "github.com/slapenir/slapenir/internal/ollama"
 	"github.com/slapenir/slapenir/internal/ollama/fake"
 )
 
@@ -18,6 +19,9 @@ import (
 type ollama struct {
 	Host string // host:port as the proxy reaches it
 	Fake bool
+	// Canned is set when the Ollama found answers as SLAPENIR's fake does
+	// (ollama.FakeHeader): a fake run outside up, no real model.
+	Canned bool
 	// Tried says, for each address asked, what answered: "$OLLAMA_HOST
 	// (unset)", "127.0.0.1:11434: connection refused", …
 	Tried []string
@@ -57,9 +61,9 @@ func startOllama(ctx context.Context, host, model string, choice OllamaChoice) (
 		candidates = append(candidates, defaultOllama)
 	}
 	for _, h := range candidates {
-		err := answersTags(ctx, h)
+		canned, err := answersTags(ctx, h)
 		if err == nil {
-			return &ollama{Host: h, Tried: tried}, nil
+			return &ollama{Host: h, Canned: canned, Tried: tried}, nil
 		}
 		what := h
 		if h == host {
@@ -88,13 +92,14 @@ func serveFake(model string, tried []string) (*ollama, error) {
 	return &ollama{Host: ln.Addr().String(), Fake: true, Tried: tried, srv: srv}, nil
 }
 
-// answersTags is why host is not an Ollama that answers, or nil.
-func answersTags(ctx context.Context, host string) error {
+// answersTags is why host is not an Ollama that answers, or nil; canned
+// says that what answers is SLAPENIR's fake.
+func answersTags(ctx context.Context, host string) (canned bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+"/api/tags", nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	// Straight to Ollama: an HTTP_PROXY of the user's must not decide this.
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
@@ -104,13 +109,24 @@ func answersTags(ctx context.Context, host string) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return err
+		return false, err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /api/tags answered %s", resp.Status)
+		return false, fmt.Errorf("GET /api/tags answered %s", resp.Status)
 	}
-	return nil
+	return resp.Header.Get(ollamapkg.FakeHeader) != "", nil
+}
+
+// kind is how up's report labels o.
+func (o *ollama) kind() string {
+	switch {
+	case o.Fake:
+		return "the built-in fake: answers are canned"
+	case o.Canned:
+		return "SLAPENIR's fake Ollama, run outside up: answers are canned"
+	}
+	return "real"
 }
 
 func (o *ollama) stop(ctx context.Context) {

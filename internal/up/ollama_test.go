@@ -15,7 +15,7 @@ import (
 // 127.0.0.1:11434 here, the first case cannot be told apart and is skipped.)
 func TestStartOllamaSaysWhatItTried(t *testing.T) {
 	ctx := context.Background()
-	if answersTags(ctx, defaultOllama) == nil {
+	if _, err := answersTags(ctx, defaultOllama); err == nil {
 		t.Skipf("an Ollama answers at %s on this machine", defaultOllama)
 	}
 	o, err := startOllama(ctx, "", "m:1", OllamaAuto)
@@ -35,6 +35,14 @@ func TestStartOllamaSaysWhatItTried(t *testing.T) {
 	}
 	if real.Fake || real.Host != realAddr {
 		t.Fatalf("an Ollama answering at $OLLAMA_HOST was not used: %+v", real)
+	}
+	// The stand-in here is SLAPENIR's fake run outside up: said so, not
+	// labelled real.
+	if !real.Canned || !strings.Contains(real.kind(), "SLAPENIR's fake Ollama, run outside up") {
+		t.Fatalf("an outside fake is labelled %q (canned %v)", real.kind(), real.Canned)
+	}
+	if !o.Fake || !strings.Contains(o.kind(), "built-in fake") {
+		t.Fatalf("the built-in fake is labelled %q", o.kind())
 	}
 
 	// One that is set but does not answer is named with its value.

@@ -354,11 +354,7 @@ func (r *run) report() {
 	say("SLAPENIR is up; every agent service is ready; state directory %s", r.state)
 	say("  CA:      %s", r.caWhat)
 	say("  proxy:   %s (mTLS) on %s, pid %d, audit log %s", r.proxyURL, r.proxyAddr, r.px.pid(), cfg.Audit.File)
-	kind := "real"
-	if ol.Fake {
-		kind = "the built-in fake: answers are canned"
-	}
-	say("  Ollama:  http://%s (%s), model %s", ol.Host, kind, r.o.Model)
+	say("  Ollama:  http://%s (%s), model %s", ol.Host, ol.kind(), r.o.Model)
 	switch {
 	case ol.Fake:
 		say("  note:    no Ollama at %s: using the built-in fake; answers are canned", strings.Join(ol.Tried, ", "))
