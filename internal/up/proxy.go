@@ -5,17 +5,16 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/hostport"
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/policy"
 )
@@ -76,8 +75,7 @@ func openOllama(pc *policy.Config, hostPort string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("up: %v", err)
 	}
-	host, portText, _ := net.SplitHostPort(entry)
-	port, _ := strconv.Atoi(portText)
+	host, port, _ := hostport.Parse(entry, 0)
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
 		// A name's address is known only after DNS, so only private_allow's
@@ -101,21 +99,14 @@ func openOllama(pc *policy.Config, hostPort string) (string, error) {
 // its address (or name) bound to its port, written as policy reads it
 // ("127.0.0.1:11434", "[::1]:11434", "ollama.lan:11434").
 func ollamaPrivateAllow(hostPort string) (string, error) {
-	host, port, err := net.SplitHostPort(hostPort)
-	if err == nil {
-		var p int
-		if p, err = strconv.Atoi(port); err == nil && (p < 1 || p > 65535) {
-			err = fmt.Errorf("port %d out of range 1-65535", p)
-		}
-	}
-	if err != nil || host == "" {
+	host, port, err := hostport.Parse(hostPort, 0)
+	if err != nil {
 		return "", fmt.Errorf("up: Ollama address %q is not host:port (%v)", hostPort, err)
 	}
-	entry := net.JoinHostPort(host, port)
 	if ip, err := netip.ParseAddr(host); err == nil {
-		p, _ := strconv.Atoi(port)
-		entry = netip.AddrPortFrom(ip.WithZone("").Unmap(), uint16(p)).String()
+		host = ip.Unmap().String()
 	}
+	entry := hostport.Join(host, port)
 	if err := policy.CheckPrivateAllow(entry); err != nil {
 		return "", fmt.Errorf("up: Ollama address %q: %v", hostPort, err)
 	}

@@ -133,6 +133,14 @@ func TestJudgeCrashLoop(t *testing.T) {
 	if err != nil || len(notes) != 1 || len(waiting) != 1 || waiting[0] != "relay (starting)" {
 		t.Fatalf("waiting %v notes %v err %v", waiting, notes, err)
 	}
+	// A required service that is down without crash-looping is named by
+	// its state.
+	_, _, err = judge([]supervise.ServiceStatus{
+		{Name: "relay", Kind: "longrun", State: "down", Required: true, LastExit: "exited code=1"},
+	}, out)
+	if err == nil || !strings.Contains(err.Error(), "relay is down (0 restart(s), last exit: exited code=1) before everything was ready") {
+		t.Fatalf("a required service down: %v", err)
+	}
 }
 
 // What the caller did not set comes from the environment it gave (the
