@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/auditweb"
 	"github.com/slapenir/slapenir/internal/config"
+	"github.com/slapenir/slapenir/internal/hostport"
 	"github.com/slapenir/slapenir/internal/keyfile"
 )
 
@@ -309,7 +309,7 @@ func browsable(addr net.Addr) string {
 	if tcp.IP.To4() == nil {
 		ip = "::1"
 	}
-	return net.JoinHostPort(ip, strconv.Itoa(tcp.Port))
+	return hostport.Join(ip, tcp.Port)
 }
 
 // hostList is --allow-host: names, repeated or comma-separated.
@@ -320,7 +320,7 @@ func (h *hostList) String() string { return strings.Join(*h, ",") }
 func (h *hostList) Set(v string) error {
 	for _, name := range strings.Split(v, ",") {
 		name = strings.TrimSpace(name)
-		if name == "" || strings.ContainsAny(name, "/ @?#*") {
+		if _, _, err := hostport.Parse(name, 80); err != nil {
 			return fmt.Errorf("%q is not a host name (want a name such as audit.example.com, without scheme, path or wildcard)", name)
 		}
 		*h = append(*h, name)

@@ -79,7 +79,7 @@ func Verify(names []string, o VerifyOptions) ([]FileReport, error) {
 			if err != nil {
 				return &ChainError{Name: name, Line: no, Err: err}
 			}
-			if cp != nil && cp.Seq != 0 && r.Seq == cp.Seq {
+			if cp != nil && r.Seq == cp.Seq {
 				if r.Hash != cp.Hash {
 					return &ChainError{Name: name, Line: no, Err: fmt.Errorf("seq %d does not match the checkpoint's hash: the log was rewritten from here", r.Seq)}
 				}

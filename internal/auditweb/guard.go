@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/slapenir/slapenir/internal/hostport"
 )
 
 // The records are the secret: every request is checked, reads as much as
@@ -89,20 +91,19 @@ func newGuard(hosts []string, token string, next http.Handler) *guard {
 		hosts = loopbackNames()
 	}
 	for _, h := range hosts {
-		g.hosts[canonicalHost(h)] = true
+		if c, ok := canonicalHost(h); ok {
+			g.hosts[c] = true
+		}
 	}
 	return g
 }
 
-// canonicalHost is a Host header's name as compared: no port, no IPv6
-// brackets, lower case, no trailing dot (example.com. is example.com).
-func canonicalHost(hostport string) string {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	return strings.TrimSuffix(strings.ToLower(host), ".")
+// canonicalHost is a Host header's name as compared, as hostport.Parse
+// normalises it: no port, no IPv6 brackets, lower case, no trailing dot
+// (example.com. is example.com). ok is false for what is no host name.
+func canonicalHost(s string) (host string, ok bool) {
+	host, _, err := hostport.Parse(s, 80)
+	return host, err == nil
 }
 
 func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -112,7 +113,7 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Cache-Control", "no-store")
-	if !g.hosts[canonicalHost(r.Host)] {
+	if h, ok := canonicalHost(r.Host); !ok || !g.hosts[h] {
 		refuse(w, http.StatusForbidden, fmt.Sprintf("Host %q is not a name this server listens on: open it by its address, or start slapenir audit serve with --allow-host NAME", r.Host))
 		return
 	}

@@ -34,7 +34,7 @@ func (c *Config) Warnings() *Problems {
 		}
 		if len(public) > 0 {
 			path := fmt.Sprintf("secrets.credentials[%d].plaintext_http", i)
-			v.probs.Add(v.line(path), "warning: %s: credential %q goes over plain http, readable by anyone on the path, to %s, which is not local (plaintext_http is meant for loopback and private hosts: a private address, localhost, *.localhost, *.internal, *.local, or a name in policy.private_allow); use https, or list only local hosts",
+			v.probs.Add(v.line(path), "warning: %s: credential %q goes over plain http, readable by anyone on the path, to %s, which is not local (plaintext_http is meant for loopback and private hosts: a private address, localhost, *.localhost, *.internal, *.local, a name of one label, or a name in policy.private_allow); use https, or list only local hosts",
 				path, cr.Name, strings.Join(public, ", "))
 		}
 	}
