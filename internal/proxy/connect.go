@@ -35,7 +35,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 		writeError(w, x, http.StatusServiceUnavailable, fmt.Sprintf("proxy: too many open tunnels (limit %d); retry shortly", cap(s.tunnelSlots)), "tunnel_limit")
 		return
 	}
-	who := clientKey(x.rec.Identity, r.RemoteAddr)
+	who := x.who
 	if !s.clientTunnels.take(who, x.role.maxTunnels) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, x, http.StatusServiceUnavailable, fmt.Sprintf("proxy: this client already has %d tunnels open (max_tunnels_per_identity of role %s); close some or retry shortly", x.role.maxTunnels, x.role.name), "tunnel_limit")

@@ -311,13 +311,17 @@ func (c *Credentials) redactResponse(resp *http.Response, x *exchange, budget *d
 	if wholeBody(resp) {
 		return c.redactWhole(resp, x)
 	}
-	body, err := decodedBody(resp, budget, x)
+	decoded, err := decodedBody(resp, budget, x)
 	if err != nil {
 		return err
 	}
+	var body io.Reader = resp.Body
+	if decoded != nil {
+		body = decoded
+	}
 	rd := c.red.NewReader(body)
 	x.bodyRedactor = rd
-	resp.Body = &trailerScrubber{Reader: rd, rd: rd, decoded: body, body: resp.Body, resp: resp, c: c, x: x}
+	resp.Body = &trailerScrubber{Reader: rd, rd: rd, decoded: decoded, body: resp.Body, resp: resp, c: c, x: x}
 	if resp.ContentLength >= 0 && !isStream(resp.Header) {
 		// The upstream sent a body of known length, not a stream: it goes
 		// out in full buffers, not flushed write by write as ReverseProxy

@@ -118,11 +118,11 @@ func bodiless(resp *http.Response) bool {
 // start of the body is refused here, before the response head goes out.
 func decodedBody(resp *http.Response, budget *decodeBudget, x *exchange) (*decodedReader, error) {
 	cs := codings(resp)
-	d := &decodedReader{x: x, wire: &countingReader{r: resp.Body}}
 	if len(cs) == 0 || bodiless(resp) {
-		d.out = d.wire
-		return d, nil
+		// Nothing to undo: the body is scanned as it comes (nil).
+		return nil, nil
 	}
+	d := &decodedReader{x: x, wire: &countingReader{r: resp.Body}}
 	// Each layer may expand up to the ratio against the wire bytes, so the
 	// work grows with the depth of the stack: a header of a thousand
 	// "gzip"s over stored layers would make one small body gigabytes of
@@ -166,10 +166,8 @@ func decodedBody(resp *http.Response, budget *decodeBudget, x *exchange) (*decod
 			charge += zstdCharge
 		}
 	}
-	if charge > budget.perClient {
-		return nil, &decodeLimitError{fmt.Sprintf("the upstream's body stacks %d content codings (%s), which would need %d MiB to decode, over the %d MiB one client may use", len(cs), strings.Join(cs, ", "), charge>>20, budget.perClient>>20)}
-	}
-	release, err := budget.acquire(x.ctx, clientKey(x.rec.Identity, x.rec.Client), charge)
+	// At most maxCodings × the largest charge, within one client's share.
+	release, err := budget.acquire(x.ctx, x.who, charge)
 	if err != nil {
 		return nil, err
 	}

@@ -53,22 +53,28 @@ func (e errDecodeBusy) Error() string {
 // acquire takes n bytes for client, waiting at most decodeWait (or until
 // ctx ends) for room; the returned func gives them back.
 func (b *decodeBudget) acquire(ctx context.Context, client string, n int64) (func(), error) {
-	timer := time.NewTimer(decodeWait)
-	defer timer.Stop()
+	// The timer is made only when there is no room at once: most
+	// responses never wait.
+	var timeout <-chan time.Time
 	for {
 		b.mu.Lock()
 		if b.used+n <= b.total && b.byClient[client]+n <= b.perClient {
 			b.used += n
 			b.byClient[client] += n
 			b.mu.Unlock()
-			var once sync.Once
-			return func() { once.Do(func() { b.give(client, n) }) }, nil
+			// decodedReader.Close, its one caller, calls it once.
+			return func() { b.give(client, n) }, nil
 		}
 		freed := b.freed
 		b.mu.Unlock()
+		if timeout == nil {
+			t := time.NewTimer(decodeWait)
+			defer t.Stop()
+			timeout = t.C
+		}
 		select {
 		case <-freed:
-		case <-timer.C:
+		case <-timeout:
 			return nil, errDecodeBusy{need: n, perClient: b.perClient, total: b.total}
 		case <-ctx.Done():
 			return nil, ctx.Err()

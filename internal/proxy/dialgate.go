@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http/httptrace"
 	"sync"
-	"time"
 )
 
 // maxDialsPerUpstream bounds one client's connections being opened to one
@@ -95,9 +94,6 @@ func (d *requestDials) handshakeDone() {
 	}
 }
 
-// handshakeTimeout bounds an upstream TLS handshake.
-const handshakeTimeout = 15 * time.Second
-
 // dial runs dial in a slot of the request's client for addr. Every request
 // reaches the transport through forward, which tracks it; an untracked
 // context is dialled as it is.
@@ -115,13 +111,9 @@ func (g *dialGate) dial(ctx context.Context, addr string, dial func() (net.Conn,
 		release()
 		return c, err
 	}
+	// net/http reports the end of every handshake it starts (addTLS, on
+	// success, failure and timeout alike), which gives the slot back.
 	d.hold(release)
-	// net/http reports the end of every handshake it starts, but a slot
-	// that missed it (a transport set up otherwise, a scheme that is not
-	// the one tracked) would be lost for good, and 32 such would cut the
-	// client off from addr: past the handshake timeout it is given back
-	// anyway (release is idempotent).
-	time.AfterFunc(handshakeTimeout+time.Second, release)
 	return c, nil
 }
 
@@ -141,12 +133,10 @@ func (g *dialGate) enter(alive context.Context, key string) (func(), error) {
 	g.mu.Unlock()
 	select {
 	case s.sem <- struct{}{}:
-		var once sync.Once
+		// Called once: by dial, or by handshakeDone, which pops it.
 		return func() {
-			once.Do(func() {
-				<-s.sem
-				g.leave(key, s)
-			})
+			<-s.sem
+			g.leave(key, s)
 		}, nil
 	case <-alive.Done():
 		g.leave(key, s)

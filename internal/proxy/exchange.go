@@ -58,9 +58,9 @@ type exchange struct {
 	quiet bool
 	// release gives back the audit room admit reserved for this exchange.
 	release func()
-	// leave gives back the place admit took among its client's requests
-	// in flight.
-	leave func()
+	// counted is set when admit took a place among its client's requests
+	// in flight (clientRequests, under who), for close to give back.
+	counted bool
 	// upstreamErr and clientErr are the first failure reading the
 	// upstream's response body and writing to the client, for saying which
 	// side ended a stream. Both are set on the handler's goroutine.

@@ -182,7 +182,7 @@ func (s *Server) newTransport(r *role) *http.Transport {
 		MaxIdleConns:        1024,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: handshakeTimeout,
+		TLSHandshakeTimeout: 15 * time.Second,
 		// A proxy passes encodings through untouched; it must not ask for
 		// gzip on the client's behalf and then unpack it.
 		DisableCompression:    true,

@@ -106,8 +106,8 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, g *guardConn) (*ex
 // same way, while everyone else is served on.
 func (s *Server) close(x *exchange) {
 	defer x.st.release()
-	if x.leave != nil {
-		defer x.leave()
+	if x.counted {
+		defer s.clientRequests.give(x.who)
 	}
 	p := recover()
 	if p == nil {
@@ -189,7 +189,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, x *exchange) bool
 			writeError(w, x, http.StatusTooManyRequests, fmt.Sprintf("proxy: this client already has %d requests in flight (max_requests_per_identity of role %s); wait for one to finish", x.role.maxRequests, x.role.name), "too_many_requests_in_flight")
 			return false
 		}
-		x.leave = func() { s.clientRequests.give(who) }
+		x.counted = true
 	}
 	if ok, wait := x.role.limiter.allow(who); !ok {
 		secs := int(wait/time.Second) + 1
