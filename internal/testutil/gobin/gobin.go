@@ -1,5 +1,5 @@
 // Package gobin gives tests the binaries of tools built from the Go module
-// proxy (step-ca, helm), built on first use and kept in the user's cache
+// proxy (step-ca, helm, docker compose, ollama), built on first use and kept in the user's cache
 // directory, since a build takes minutes on a small machine.
 //
 // It must only be imported from tests. It owns building and caching, not
@@ -24,11 +24,22 @@ type Tool struct {
 	// Env names a variable that, when set, is the path of a binary to use
 	// instead of building one.
 	Env string
+	// Installs is the name go install gives the binary when it is not Name
+	// (the package path's last element: "cmd" for docker compose's CLI).
+	Installs string
+	// Cgo builds with CGO_ENABLED=1 (the default is a static build).
+	Cgo bool
+	// LDFlags are passed to go install's -ldflags (a version stamp).
+	LDFlags string
+	// Setup, when set, runs under the build lock before the build, in a
+	// scratch directory removed after it, and returns variables to add to
+	// the build's environment (headers a cgo build needs, say).
+	Setup func(scratch string) ([]string, error)
 }
 
 var (
 	mu    sync.Mutex
-	built = map[Tool]*result{}
+	built = map[string]*result{} // by Name@Version
 )
 
 type result struct {
@@ -43,10 +54,11 @@ type result struct {
 func Binary(tb testing.TB, t Tool) string {
 	tb.Helper()
 	mu.Lock()
-	r := built[t]
+	key := t.Name + "@" + t.Version
+	r := built[key]
 	if r == nil {
 		r = &result{}
-		built[t] = r
+		built[key] = r
 	}
 	mu.Unlock()
 	r.once.Do(func() { r.path, r.err = build(t) })
@@ -93,9 +105,29 @@ func build(t Tool) (string, error) {
 	}
 	defer os.RemoveAll(tmpBin)
 	fmt.Fprintf(os.Stderr, "%s: building %s from the Go module proxy into %s (takes a few minutes, once)\n", t.Name, t.Version, dir)
-	cmd := exec.Command("go", "install", t.Package+"@"+t.Version)
+	args := []string{"install"}
+	if t.LDFlags != "" {
+		args = append(args, "-ldflags", t.LDFlags)
+	}
+	cgo := "CGO_ENABLED=0"
+	if t.Cgo {
+		cgo = "CGO_ENABLED=1"
+	}
+	cmd := exec.Command("go", append(args, t.Package+"@"+t.Version)...)
 	cmd.Dir = tmpBin
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOBIN="+tmpBin, "GOFLAGS=-buildvcs=false")
+	cmd.Env = append(os.Environ(), cgo, "GOBIN="+tmpBin, "GOFLAGS=-buildvcs=false")
+	if t.Setup != nil {
+		scratch, err := os.MkdirTemp(dir, "setup-")
+		if err != nil {
+			return "", err
+		}
+		defer os.RemoveAll(scratch)
+		extra, err := t.Setup(scratch)
+		if err != nil {
+			return "", fmt.Errorf("preparing the build of %s: %w", t.Name, err)
+		}
+		cmd.Env = append(cmd.Env, extra...)
+	}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		hint := ""
@@ -104,7 +136,11 @@ func build(t Tool) (string, error) {
 		}
 		return "", fmt.Errorf("go install %s@%s failed: %w (needs the Go module proxy%s)", t.Package, t.Version, err, hint)
 	}
-	if err := os.Rename(filepath.Join(tmpBin, t.Name), bin); err != nil {
+	installs := t.Installs
+	if installs == "" {
+		installs = t.Name
+	}
+	if err := os.Rename(filepath.Join(tmpBin, installs), bin); err != nil {
 		return "", fmt.Errorf("cannot move the built %s into %s: %w", t.Name, dir, err)
 	}
 	fmt.Fprintf(os.Stderr, "%s: built %s\n", t.Name, bin)
