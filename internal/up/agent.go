@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	agentfiles "github.com/slapenir/slapenir/agent"
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 )
 
@@ -119,7 +120,9 @@ func installBinary(dir, exe string) error {
 var scriptNames = []string{"bootstrap-certs", "ollama-proxy-helper", "ollama-verify", "aider-ollama"}
 
 // linkScripts makes the agent's scripts directory: the seed's script names
-// as symlinks to the binary, so `aider-ollama` works inside the agent.
+// as symlinks to the binary, so `aider-ollama` works inside the agent, and
+// the seed's Option C, ollama-proxy-helper.py, which execs the symlink
+// beside it: the same file the image has (package agentfiles).
 func linkScripts(dir, binary string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("up: cannot create %s: %w", dir, err)
@@ -130,6 +133,10 @@ func linkScripts(dir, binary string) error {
 		if err := os.Symlink(binary, link); err != nil {
 			return fmt.Errorf("up: cannot link %s: %w", link, err)
 		}
+	}
+	py := filepath.Join(dir, agentfiles.OllamaProxyHelperPyName)
+	if err := certfile.WriteAtomic(py, agentfiles.OllamaProxyHelperPy, 0o755); err != nil {
+		return fmt.Errorf("up: cannot write %s: %w", py, err)
 	}
 	return nil
 }

@@ -37,4 +37,21 @@ func TestScriptsAnswerToTheSeedsNames(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "STEP_TOKEN") {
 		t.Fatalf("bootstrap-certs without a token: %v\n%s", err, out)
 	}
+
+	// The seed's Option C: python3 …/scripts/ollama-proxy-helper.py runs
+	// the helper (its usage proves the binary answered as
+	// ollama-proxy-helper), arguments passed through.
+	py := filepath.Join(scripts, "ollama-proxy-helper.py")
+	if fi, err := os.Stat(py); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("%s: %v %v, want mode 0755", py, fi, err)
+	}
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3 to run ollama-proxy-helper.py")
+	}
+	cmd = exec.Command("python3", py, "-h")
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	out, _ = cmd.CombinedOutput()
+	if !strings.Contains(string(out), "usage: ollama-proxy-helper [flags] [PORT]") {
+		t.Fatalf("python3 %s -h:\n%s", py, out)
+	}
 }
