@@ -61,6 +61,19 @@ roles:
 	if err := json.Unmarshal([]byte(out), &x); err != nil || x.Decision != "deny" || x.Reason != "default_deny" || len(x.Credentials[0].Injected) != 0 {
 		t.Fatalf("exit %d, %+v, %v", code, x, err)
 	}
+	// A host the credential is not for: no "not injected" line for it,
+	// one line that counts it (the JSON above still lists it, for_host
+	// false).
+	code, out, _ = run("--config", cfg, "--no-lookup", "--identity", "agent-7", "GET", "https://example.com/")
+	if code != 0 || strings.Contains(out, "credential:  github") || strings.Contains(out, "not injected") ||
+		!strings.Contains(out, "  credentials: 1 not for example.com:443 (github); the request is refused: nothing is sent") {
+		t.Fatalf("explain for a host no credential is for: exit %d\n%s", code, out)
+	}
+	code, out, _ = run("--config", cfg, "--no-lookup", "--identity", "agent-ci-3", "GET", "https://example.com/")
+	if code != 0 || strings.Contains(out, "credential:  github") ||
+		!strings.Contains(out, "  credentials: 1 not for example.com:443 (github); a placeholder of theirs sent here is forwarded unchanged and audited (placeholder_foreign_host)") {
+		t.Fatalf("explain for a host no credential is for, allowed: exit %d\n%s", code, out)
+	}
 	// A role's policy, grants and dlp.
 	code, out, _ = run("--config", cfg, "--no-lookup", "--identity", "agent-ci-3", "GET", "https://api.github.com/repos")
 	if code != 0 || !strings.Contains(out, "role:        ci") || !strings.Contains(out, "placeholder_not_granted: role ci may not use it") || !strings.Contains(out, "dlp:         enforce") {

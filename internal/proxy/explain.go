@@ -95,6 +95,11 @@ type ExplainedAddress struct {
 type ExplainedCredential struct {
 	Name        string `json:"name"`
 	Placeholder string `json:"placeholder,omitempty"`
+	// ForHost says whether the request's host:port is among the
+	// credential's hosts. The text lists only those that are (a
+	// credential for other hosts has nothing to say about this request
+	// but placeholder_foreign_host) and counts the rest in one line.
+	ForHost bool `json:"for_host"`
 	// Injected lists the locations where the placeholder becomes the real
 	// value; empty when it is forwarded unchanged (Why says why).
 	Injected []string `json:"injected"`
@@ -209,7 +214,7 @@ func (e *Explainer) credentials(x Explanation, r *role, sent bool) []ExplainedCr
 	// in the clear.
 	tls := x.Way == modeConnect
 	for i, c := range e.creds {
-		ec := ExplainedCredential{Name: c.Name, Placeholder: c.Placeholder, Injected: []string{}}
+		ec := ExplainedCredential{Name: c.Name, Placeholder: c.Placeholder, Injected: []string{}, ForHost: c.Matches(x.Host, x.Port)}
 		// The proxy's own order of checks (leftProblem), so that the
 		// reason given is the one its record would name.
 		switch problem := leftProblem(c, x.Host, x.Port, tls, r.grants(i)); {
@@ -275,7 +280,12 @@ func (x Explanation) Text() string {
 	if x.Lookup != "" {
 		fmt.Fprintf(&b, "  address:     %s (the proxy would answer 502)\n", x.Lookup)
 	}
+	var others []string
 	for _, c := range x.Credentials {
+		if !c.ForHost {
+			others = append(others, c.Name)
+			continue
+		}
 		where := "not injected"
 		if len(c.Injected) > 0 {
 			where = "injected in " + strings.Join(c.Injected, ", ")
@@ -286,6 +296,22 @@ func (x Explanation) Text() string {
 		}
 		fmt.Fprintf(&b, "  credential:  %s%s: %s; %s\n", c.Name, ph, where, c.Why)
 	}
+	if len(others) > 0 {
+		what := "a placeholder of theirs sent here is forwarded unchanged and audited (placeholder_foreign_host)"
+		if x.Decision == decisionDeny {
+			what = "the request is refused: nothing is sent"
+		}
+		fmt.Fprintf(&b, "  credentials: %d not for %s (%s); %s\n", len(others), hostport.Join(x.Host, x.Port), namesUpTo(others, 5), what)
+	}
 	b.WriteString("nothing was sent.\n")
 	return b.String()
+}
+
+// namesUpTo joins the first limit names, and says how many more there
+// are: the line stays short however many credentials are configured.
+func namesUpTo(names []string, limit int) string {
+	if len(names) <= limit {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:limit], ", ") + fmt.Sprintf(" and %d more; --json lists them", len(names)-limit)
 }
