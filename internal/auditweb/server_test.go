@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +20,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/proxy"
+	"github.com/slapenir/slapenir/internal/secrets"
+	"github.com/slapenir/slapenir/internal/testutil/proxytest"
 )
 
 // logWith writes records to a keyed audit log, as the proxy does: two
@@ -38,6 +44,11 @@ func logWith(t *testing.T) (*audit.Logger, string, []byte) {
 		}
 		if i%5 == 0 {
 			r.Decision, r.Reason, r.Status = "deny", "dlp_aws_access_key", 403
+		}
+		if r.Decision == "allow" && i%2 == 1 {
+			// As the proxy records an injection: names, and a count of
+			// values redacted from the response.
+			r.Credentials, r.Redactions = []string{"github"}, i%4/3
 		}
 		if err := l.Write(&r); err != nil {
 			t.Fatal(err)
@@ -237,5 +248,101 @@ func TestPageInChromium(t *testing.T) {
 		if err := os.WriteFile(out, png, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// realSecret is the value the proxy holds for the credential "github" in
+// proxiedLog; it must appear nowhere the page or its API shows.
+const realSecret = "ghp_AuditPageR3alValue0123456789abcdef"
+
+// proxiedLog runs the real proxy with one credential, "github", for a
+// loopback upstream that echoes the Authorization header it receives: one
+// request with the placeholder has the real value injected, and the echo
+// of it redacted from the response. It returns the proxy's audit log once
+// that request's record is written.
+func proxiedLog(t *testing.T) string {
+	t.Helper()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "you sent %s and %s", r.Header.Get("Authorization"), r.Header.Get("Authorization"))
+	}))
+	t.Cleanup(up.Close)
+	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}, PlaintextHTTP: true}}},
+		secrets.Options{LookupEnv: func(k string) (string, bool) { return realSecret, k == "GITHUB_TOKEN" }, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	creds, err := proxy.NewCredentials(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := proxytest.Start(t, proxy.Options{Credentials: creds}, nil)
+	pu, _ := url.Parse(p.URL)
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu)}}
+	req, _ := http.NewRequest("GET", up.URL+"/user", nil)
+	req.Header.Set("Authorization", "Bearer "+v.Placeholders()[0].Placeholder)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.Contains(string(body), realSecret) {
+		t.Fatalf("through the proxy: %d %q; want 200 with the value redacted", resp.StatusCode, body)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(p.AuditFile)
+		if strings.Contains(string(b), `"redactions"`) {
+			return p.AuditFile
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no record with redactions in the proxy's log:\n%s", b)
+		}
+	}
+}
+
+// TestPageShowsCredentialsAndRedactions: a record the real proxy wrote for
+// a request that had a credential injected and its value redacted from the
+// response shows, in the API and in the page in a real browser, the
+// credential's name and the count of redactions, and the value nowhere.
+func TestPageShowsCredentialsAndRedactions(t *testing.T) {
+	file := proxiedLog(t)
+	page, token := serve(t, file, nil)
+	resp := get(context.Background(), t, page+"/api/records", token)
+	api, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(api), realSecret) {
+		t.Fatalf("the API shows the real value:\n%s", api)
+	}
+	var got struct{ Records []audit.Record }
+	if err := json.Unmarshal(api, &got); err != nil {
+		t.Fatal(err)
+	}
+	var rec audit.Record
+	for _, r := range got.Records {
+		if r.Phase == "" && len(r.Credentials) > 0 {
+			rec = r
+		}
+	}
+	if !slices.Equal(rec.Credentials, []string{"github"}) || rec.Redactions < 2 {
+		t.Fatalf("the API's record: credentials %v, redactions %d; want [github] and 2 or more", rec.Credentials, rec.Redactions)
+	}
+
+	chromium(t)
+	ctx, eval := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(page+"/?token="+token), chromedp.WaitVisible(`#records tbody tr`)); err != nil {
+		t.Fatal(err)
+	}
+	// The cells under the "credentials" and "redacted" headings.
+	cells := eval(`(() => {
+		const heads = [...document.querySelectorAll("#records thead th")].map(th => th.textContent);
+		const row = document.querySelector("#records tbody tr");
+		return row.cells[heads.indexOf("credentials")].textContent + "|" + row.cells[heads.indexOf("redacted")].textContent;
+	})()`).(string)
+	if want := fmt.Sprintf("github|%d", rec.Redactions); cells != want {
+		t.Errorf("the page shows credentials|redacted %q, want %q", cells, want)
+	}
+	if html := eval(`document.documentElement.outerHTML`).(string); strings.Contains(html, realSecret) {
+		t.Errorf("the page shows the real value")
 	}
 }

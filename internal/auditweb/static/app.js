@@ -33,6 +33,11 @@ function row(r, fresh) {
   cell(tr, (r.time || "").replace("T", " ").replace(/\.\d+Z$/, "Z"));
   cell(tr, r.identity); cell(tr, r.role); cell(tr, r.decision, "decision"); cell(tr, r.reason);
   cell(tr, r.method); cell(tr, r.host ? r.host + (r.port ? ":" + r.port : "") : ""); cell(tr, r.path, "path");
+  // What the record says of credentials: the names of those injected and
+  // how many secret values were redacted from the response. Records hold
+  // names and counts only, never a value, and nothing else is shown here.
+  cell(tr, (r.credentials || []).join(", "), "credentials");
+  cell(tr, r.redactions || "", "redactions");
   cell(tr, r.status); cell(tr, r.duration_ms);
   return tr;
 }
