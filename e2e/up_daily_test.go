@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -8,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -178,4 +182,227 @@ func TestUpRemovesWhatAKilledUpLeft(t *testing.T) {
 	if _, err := os.Stat(left); !os.IsNotExist(err) {
 		t.Errorf("%s is still there: %v", left, err)
 	}
+}
+
+// `slapenir up | tee log`, Ctrl-C: the terminal's SIGINT ends tee too, so
+// up's next write to stdout meets a closed pipe. up must still stop
+// everything it started: the proxy writes its audit checkpoint, the
+// namespace, veth, /etc/netns entry and an --ephemeral state directory (CA
+// keys in it) are removed; what it says goes to stderr instead.
+func TestUpStopsCleanlyWhenItsOutputBreaks(t *testing.T) {
+	needRootUp(t)
+	for _, ephemeral := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ephemeral=%v", ephemeral), func(t *testing.T) {
+			dir := agentTempDir(t)
+			args := []string{"up", "--fake-ollama", "--heartbeat", "1s"}
+			if ephemeral {
+				args = append(args, "--ephemeral")
+			} else {
+				args = append(args, "--state-dir", filepath.Join(dir, "state"))
+			}
+			cmd := exec.Command(slapenir, args...)
+			cmd.Env = upEnv(t, dir)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr lockedBuffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			t.Cleanup(func() {
+				select {
+				case <-done:
+				default:
+					_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+					<-done
+				}
+				if t.Failed() {
+					t.Logf("up's stderr:\n%s", stderr.String())
+				}
+			})
+
+			// Read up's stdout as tee would, until it is up and Ollama
+			// answered through the proxy (audit records exist); then tee dies.
+			var state, netns, hostIf string
+			sc := bufio.NewScanner(stdout)
+			verified := false
+			for !verified || netns == "" {
+				if !sc.Scan() {
+					t.Fatalf("up's stdout ended (%v) before it was up with its namespace and Ollama answered", sc.Err())
+				}
+				verified = verified || strings.HasPrefix(sc.Text(), "[ollama-verify] Ollama is reachable through proxy!")
+				if m := regexp.MustCompile(`^\[up\] SLAPENIR is up; every agent service is ready; state directory (\S+)$`).FindStringSubmatch(sc.Text()); m != nil {
+					state = m[1]
+				}
+				if m := regexp.MustCompile(`network namespace (\S+) \(veth (\S+) `).FindStringSubmatch(sc.Text()); m != nil {
+					netns, hostIf = m[1], m[2]
+				}
+			}
+			stdout.Close()
+			// The heartbeat writes a line a second: up has met the closed
+			// pipe by now, and must still run.
+			time.Sleep(2500 * time.Millisecond)
+			select {
+			case err := <-done:
+				done <- err
+				t.Fatalf("up exited (%v) when its stdout's reader went away, before any Ctrl-C", err)
+			default:
+			}
+			if err := syscall.Kill(cmd.Process.Pid, syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				done <- err
+				if err != nil {
+					t.Errorf("up exited with %v after SIGINT, want 0", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("up did not exit within 30s of SIGINT")
+			}
+			if !strings.Contains(stderr.String(), "[up] stopped; no process, namespace, veth or rule of this run is left") {
+				t.Error("up's stop line did not reach stderr")
+			}
+			for _, path := range []string{"/run/netns/" + netns, "/sys/class/net/" + hostIf, "/etc/netns/" + netns} {
+				if _, err := os.Lstat(path); err == nil {
+					t.Errorf("%s is left behind", path)
+				}
+			}
+			if ephemeral {
+				if _, err := os.Stat(state); !os.IsNotExist(err) {
+					t.Errorf("the ephemeral state directory %s (CA keys in it) is left behind: %v", state, err)
+				}
+				return
+			}
+			// The proxy stopped on SIGTERM and wrote its checkpoint at the
+			// log's head (SIGKILL would have left the one it wrote at start).
+			recs := readAudit(t, filepath.Join(state, "audit", "audit.jsonl"))
+			if len(recs) == 0 {
+				t.Fatal("no audit records")
+			}
+			var cp struct{ Seq uint64 }
+			b, err := os.ReadFile(filepath.Join(state, "audit.checkpoint"))
+			if err != nil || json.Unmarshal(b, &cp) != nil {
+				t.Fatalf("audit checkpoint: %v %s", err, b)
+			}
+			if last := recs[len(recs)-1].Seq; cp.Seq != last {
+				t.Errorf("the checkpoint is at seq %d, the log's last record is %d: the proxy did not stop cleanly", cp.Seq, last)
+			}
+		})
+	}
+}
+
+// A shell joined with slapenir shell, and what it started (in its own
+// session too), ends with up: none is left in a namespace nothing names,
+// or, unconfined, on this machine as the agent.
+func TestUpEndsJoinedShells(t *testing.T) {
+	needRootUp(t)
+	for _, confined := range []bool{true, false} {
+		t.Run(fmt.Sprintf("confined=%v", confined), func(t *testing.T) {
+			dir := agentTempDir(t)
+			state := filepath.Join(dir, "state")
+			args := []string{"--fake-ollama", "--heartbeat", "1s"}
+			if !confined {
+				args = append(args, "--unconfined")
+			}
+			u := startUp(t, state, upEnv(t, dir), args...)
+			u.waitFor(t, `^\[up\] SLAPENIR is up; every agent service is ready`, 2*time.Minute)
+
+			// An interactive shell on a terminal that stays open (it
+			// ignores SIGTERM), and one that runs a job in a session of its
+			// own and waits.
+			tag := strconv.Itoa(4000000 + os.Getpid()%100000)
+			interactive := exec.Command(slapenir, "shell", "--state-dir", state)
+			stdin, err := interactive.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stdin.Close()
+			script := exec.Command(slapenir, "shell", "--state-dir", state, "-c", "setsid sleep "+tag+"1 & sleep "+tag+"2")
+			var shells []*exec.Cmd
+			for _, c := range []*exec.Cmd{interactive, script} {
+				c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+				if err := c.Start(); err != nil {
+					t.Fatal(err)
+				}
+				shells = append(shells, c)
+			}
+			waited := make(chan struct{}, len(shells))
+			for _, c := range shells {
+				go func() { _ = c.Wait(); waited <- struct{}{} }()
+			}
+			procs := map[int]string{interactive.Process.Pid: "the interactive shell", script.Process.Pid: "the -c shell"}
+			for _, arg := range []string{tag + "1", tag + "2"} {
+				pid := waitForProcess(t, "sleep\x00"+arg+"\x00", 10*time.Second)
+				procs[pid] = "sleep " + arg
+			}
+			t.Cleanup(func() {
+				for pid := range procs {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			})
+			if left := waitGone(procs, time.Second); len(left) != len(procs) {
+				t.Fatalf("the joined shells did not start: only %v run", left)
+			}
+
+			if code := u.interrupt(30 * time.Second); code != 0 {
+				t.Errorf("up exited %d after SIGINT, want 0", code)
+			}
+			if left := waitGone(procs, 5*time.Second); len(left) > 0 {
+				t.Errorf("left running after up stopped: %v", left)
+			}
+			u.waitFor(t, `^\[up\] ended \d+ process\(es\) of the agent's shells \(slapenir shell\) and what they started$`, time.Second)
+			for range shells {
+				select {
+				case <-waited:
+				case <-time.After(5 * time.Second):
+					t.Fatal("a joined shell's slapenir shell has not exited")
+				}
+			}
+		})
+	}
+}
+
+// waitForProcess returns the pid of the process whose command line is
+// cmdline (NUL-separated, as /proc has it).
+func waitForProcess(t *testing.T, cmdline string, limit time.Duration) int {
+	t.Helper()
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		ents, _ := os.ReadDir("/proc")
+		for _, ent := range ents {
+			pid, err := strconv.Atoi(ent.Name())
+			if err != nil {
+				continue
+			}
+			if b, _ := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline")); string(b) == cmdline {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("no process %q within %s", strings.ReplaceAll(cmdline, "\x00", " "), limit)
+	return 0
+}
+
+// lockedBuffer is a bytes.Buffer that one goroutine writes while another
+// reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -88,11 +88,17 @@ func runUp(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	var foreground atomic.Bool
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	// SIGPIPE too: `slapenir up | tee log` loses its tee to the same
+	// Ctrl-C, and Go kills a program whose write to stdout hits a closed
+	// pipe unless SIGPIPE is notified; up would die before stopping what
+	// it started. Notified, the write fails and up's output moves to
+	// stderr. (Not signal.Ignore: an ignored SIGPIPE is inherited by the
+	// agent's command through exec, a handler is not.)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
 	defer signal.Stop(sigs)
 	go func() {
 		for s := range sigs {
-			if s == syscall.SIGINT && foreground.Load() {
+			if s == syscall.SIGPIPE || (s == syscall.SIGINT && foreground.Load()) {
 				continue
 			}
 			cancel()

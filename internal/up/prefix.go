@@ -18,9 +18,27 @@ type lineWriter struct {
 }
 
 type sink struct {
-	mu     sync.Mutex
-	w      io.Writer
-	recent []string // the latest tailLines lines, for error messages
+	mu sync.Mutex
+	w  io.Writer
+	// fallback takes over when writing to w fails: `up | tee log` whose
+	// tee died with the terminal's Ctrl-C. up must still stop everything it
+	// started, and a write error handed back to a child's output pipe would
+	// close that pipe and kill the child (the proxy before it writes its
+	// checkpoint). Nil: what follows is dropped.
+	fallback io.Writer
+	recent   []string // the latest tailLines lines, for error messages
+}
+
+// write writes line to the current writer, moving to the fallback (once,
+// then to nothing) when that fails; s.mu is held. It never fails: up's
+// output is a report, not something to stop for.
+func (s *sink) write(line string) {
+	for s.w != nil {
+		if _, err := io.WriteString(s.w, line); err == nil {
+			return
+		}
+		s.w, s.fallback = s.fallback, nil
+	}
 }
 
 // redirect sends what follows to w instead, returning where it went before:
@@ -51,7 +69,7 @@ func (s *sink) printf(format string, args ...any) {
 	defer s.mu.Unlock()
 	line := fmt.Sprintf(format, args...)
 	s.remember(line)
-	_, _ = io.WriteString(s.w, line)
+	s.write(line)
 }
 
 func (l *lineWriter) Write(p []byte) (int, error) {
@@ -64,12 +82,9 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 		line := l.prefix + string(l.buf[:i+1])
 		l.sink.mu.Lock()
 		l.sink.remember(line)
-		_, err := io.WriteString(l.sink.w, line)
+		l.sink.write(line)
 		l.sink.mu.Unlock()
 		l.buf = l.buf[i+1:]
-		if err != nil {
-			return len(p), err
-		}
 	}
 }
 

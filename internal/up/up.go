@@ -29,7 +29,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := o.CA.validate(); err != nil {
 		return err
 	}
-	r := &run{o: o, out: &sink{w: o.Out}, root: os.Geteuid() == 0}
+	r := &run{o: o, out: &sink{w: o.Out, fallback: o.Stderr}, root: os.Geteuid() == 0}
 	r.say = func(format string, args ...any) { r.out.printf("[up] "+format+"\n", args...) }
 	if r.exe = o.Exe; r.exe == "" {
 		if r.exe, err = os.Executable(); err != nil {
@@ -146,8 +146,38 @@ func (r *run) namespace(context.Context) error {
 	if err := r.ns.create(); err != nil {
 		return err
 	}
-	r.cleanup(r.ns.remove)
+	r.cleanup(func() error {
+		// Whatever is still in the namespace, init gone: deleting its name
+		// would leave them running in a namespace nothing names.
+		_, err := r.agentProcs(true).end(time.Second)
+		return errors.Join(err, r.ns.remove())
+	})
 	return nil
+}
+
+// agentProcs are the agent's processes to end when up stops: with
+// withInit false those init does not own (joined shells and what they
+// started).
+func (r *run) agentProcs(withInit bool) agentProcs {
+	if r.ns == nil {
+		return agentProcs{marker: []byte("SLAPENIR_INIT_SOCKET=" + r.socket)}
+	}
+	a := agentProcs{netns: "/run/netns/" + r.ns.Name, withInit: withInit}
+	if r.ag != nil {
+		a.initPID, a.skip = r.ag.initPID, r.ag.cmd.Process.Pid
+	}
+	return a
+}
+
+// endJoined ends the shells joined with slapenir shell, what `up -- CMD`
+// left, and everything they started, first: they are the agent's, and
+// would outlive up otherwise, stranded in a namespace with no way out.
+func (r *run) endJoined() error {
+	n, err := r.agentProcs(false).end(3 * time.Second)
+	if n > 0 {
+		r.say("ended %d process(es) of the agent's shells (slapenir shell) and what they started", n)
+	}
+	return err
 }
 
 // ollama finds an Ollama (or starts the fake) and picks the proxy's address.
@@ -339,6 +369,9 @@ func (r *run) ready(ctx context.Context) (bool, error) {
 	if r.ns != nil {
 		at.Netns = r.ns.Name
 	}
+	// Registered before removeAttach, so it runs after it: no shell can
+	// join while the joined ones are being ended.
+	r.cleanup(r.endJoined)
 	removeAttach, err := writeAttach(r.state, at)
 	if err != nil {
 		return false, err
