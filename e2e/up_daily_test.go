@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slapenir/slapenir/internal/audit"
 )
 
 // needRootUp skips a test of up's confined mode without root or its tools.
@@ -405,4 +407,82 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// Every command up prints for the user to try works where up says to run
+// it: the agent's as the agent (in slapenir shell: uid 1000, the agent's
+// environment, whose NO_PROXY holds 127.0.0.1), the others on this
+// machine. Printed as `ip netns exec NS curl …`, they worked only with
+// root's environment and proved nothing about the agent.
+func TestUpPrintsCommandsThatWork(t *testing.T) {
+	needRootUp(t)
+	for _, confined := range []bool{true, false} {
+		t.Run(fmt.Sprintf("confined=%v", confined), func(t *testing.T) {
+			dir := agentTempDir(t)
+			state := filepath.Join(dir, "state")
+			args := []string{"--fake-ollama", "--heartbeat", "1s"}
+			if !confined {
+				args = append(args, "--unconfined")
+			}
+			u := startUp(t, state, upEnv(t, dir), args...)
+			e := u.endpoints(confined)
+			u.waitFor(t, `^\[up\] Ctrl-C stops everything\.$`, 2*time.Minute)
+			asAgent, onHost := printedCommands(t, u.output())
+			if len(asAgent) < 3 || len(onHost) < 3 {
+				t.Fatalf("printed commands: as the agent %q, on this machine %q", asAgent, onHost)
+			}
+			run := func(where string, cmd *exec.Cmd, line string) {
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Errorf("%s: %s: %v\n%s", where, line, err, out)
+					return
+				}
+				if strings.Contains(line, "/api/tags") && !strings.Contains(string(out), "qwen2.5-coder:7b") {
+					t.Errorf("%s: %s: no model in the answer:\n%s", where, line, out)
+				}
+			}
+			for _, line := range asAgent {
+				run("as the agent", exec.Command(slapenir, "shell", "--state-dir", state, "-c", "exec timeout 20 "+line), line)
+			}
+			for _, line := range onHost {
+				c := exec.Command("timeout", "20", "bash", "-c", line)
+				c.Env = upEnv(t, dir)
+				run("on this machine", c, line)
+			}
+			if code := u.interrupt(30 * time.Second); code != 0 {
+				t.Errorf("up exited %d after SIGINT", code)
+			}
+			// The agent's lines went through the proxy, as the agent.
+			seen := map[string]bool{}
+			for _, r := range readAudit(t, e.AuditFile) {
+				if r.Identity == "agent" && r.Phase != audit.PhaseStart {
+					seen[r.Host] = true
+				}
+			}
+			if !seen["example.com"] {
+				t.Errorf("the agent's curl http://example.com/ is not in the audit log as the agent's (hosts seen: %v)", seen)
+			}
+		})
+	}
+}
+
+// printedCommands are the commands of up's report: those to run as the
+// agent, and those to run on this machine, without their comments.
+func printedCommands(t *testing.T, output string) (asAgent, onHost []string) {
+	t.Helper()
+	var into *[]string
+	for _, line := range strings.Split(output, "\n") {
+		switch {
+		case strings.HasPrefix(line, "[up] Try it as the agent"):
+			into = &asAgent
+		case strings.HasPrefix(line, "[up] On this machine:"):
+			into = &onHost
+		case into != nil && strings.HasPrefix(line, "[up]   "):
+			cmd, _, _ := strings.Cut(strings.TrimPrefix(line, "[up]   "), "    # ")
+			*into = append(*into, cmd)
+		default:
+			into = nil
+		}
+	}
+	return asAgent, onHost
 }

@@ -400,11 +400,9 @@ func (r *run) report() {
 	// What up opened in the proxy's SSRF protection, so that nobody has to
 	// read the generated configuration to know.
 	say("  note:    %s", r.opened)
-	exec := ""
 	if ns != nil {
 		say("  agent:   slapenir init pid %d, PID 1 of its own PID namespace in network namespace %s (veth %s %s <-> %s %s); egress locked down by slapenir enforce",
 			r.ag.initPID, ns.Name, ns.HostIf, ns.HostIP, ns.AgentIf, ns.AgentIP)
-		exec = "ip netns exec " + ns.Name + " "
 	} else {
 		why := "not root"
 		if r.root {
@@ -415,16 +413,22 @@ func (r *run) report() {
 	say("  secrets: the agent's environment is not yours: it holds placeholders only (%s), swapped for the real values by the proxy", joinOrNone(r.placeholderVars))
 	say("  relay:   HTTP_PROXY=http://%s, Ollama helper http://%s", r.plan.RelayAddr, r.plan.HelperAddr)
 	say("  files:   services %s, certificates %s, control socket %s", r.servicesPath, certs, r.socket)
-	say("Testing connectivity (the seed's three tests, adapted):")
-	say("  curl http://%s/api/tags", ol.Host)
-	say("  %scurl --cert %s --key %s --cacert %s -H \"X-Target-URL: http://%s\" %s/api/tags",
-		exec, certs.Cert(), certs.Key(), certs.Root(), ol.Host, r.proxyURL)
-	say("  %scurl http://%s/api/tags", exec, r.plan.HelperAddr)
-	say("  %scurl -x http://%s http://example.com/    # any site, through the relay and the proxy", exec, r.plan.RelayAddr)
-	say("  %s audit show %s                       # what the proxy decided", slapenir, cfg.Audit.File)
-	say("  %s audit verify %s --key %s --checkpoint %s   # that nobody rewrote or cut it", slapenir, cfg.Audit.File, filepath.Join(r.state, audit.KeyFile), filepath.Join(r.state, audit.CheckpointFile))
-	say("  %s ctl --socket %s status", slapenir, r.socket)
-	say("  %s shell --state-dir %s    # a shell as the agent, from another terminal", slapenir, r.state)
+	// The seed's three tests, split by where they run. The agent's lines
+	// are run as the agent (uid 1000, its environment: NO_PROXY holds
+	// 127.0.0.1), as a user will paste them into slapenir shell; run as
+	// root with ip netns exec they would prove nothing about the agent.
+	say("Try it as the agent, in %s shell --state-dir %s from another terminal (-c 'CMD' runs one command):", slapenir, r.state)
+	say("  curl http://%s/api/tags    # the seed's test 3: Ollama through the helper", r.plan.HelperAddr)
+	say("  curl --cert %s --key %s --cacert %s -H \"X-Target-URL: http://%s\" %s/api/tags    # test 2: the proxy itself, with the agent's certificate",
+		certs.Cert(), certs.Key(), certs.Root(), ol.Host, r.proxyURL)
+	say("  curl --noproxy '' -x http://%s http://%s/api/tags    # Ollama through the relay and the proxy (NO_PROXY lists 127.0.0.1: without --noproxy '' curl skips -x and asks the agent's own loopback)",
+		r.plan.RelayAddr, ol.Host)
+	say("  curl http://example.com/    # any site: HTTP_PROXY is the relay, and the proxy decides")
+	say("On this machine:")
+	say("  curl http://%s/api/tags    # the seed's test 1: Ollama directly", ol.Host)
+	say("  %s audit show %s    # what the proxy decided", slapenir, cfg.Audit.File)
+	say("  %s audit verify %s --key %s --checkpoint %s    # that nobody rewrote or cut it", slapenir, cfg.Audit.File, filepath.Join(r.state, audit.KeyFile), filepath.Join(r.state, audit.CheckpointFile))
+	say("  %s ctl --socket %s status    # the agent's services", slapenir, r.socket)
 }
 
 // wait runs `up -- CMD` as the agent, or waits for Ctrl-C or the agent
