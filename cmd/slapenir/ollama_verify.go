@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -46,12 +48,43 @@ func runOllamaVerify(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	_, err = verify.Run(ctx, verify.Config{
+	res, err := verify.Run(ctx, verify.Config{
 		Proxy: up.URL(), Transport: up.Transport(false), Target: target, Model: *model,
 		Attempts: *attempts, Wait: *wait, Out: stdout,
 	})
 	if err != nil {
+		if !res.Reachable && ctx.Err() == nil {
+			if hint := ollamaListenHint(target); hint != "" {
+				fmt.Fprintf(stdout, "%s%s\n", verify.Prefix, hint)
+			}
+		}
 		return failed
 	}
 	return 0
+}
+
+// ollamaListenHint says how to make a host's Ollama reachable from
+// containers, for an Ollama the proxy reaches as another machine (the
+// compose default host.docker.internal, a docker0 address): Ollama listens
+// on 127.0.0.1 by default, which is the host's loopback, not the proxy
+// container's, and that is by far the commonest reason it is unreachable.
+// Nothing for an Ollama on loopback (slapenir up reaches that one itself).
+func ollamaListenHint(target string) string {
+	u, err := url.Parse(target)
+	if err != nil {
+		return ""
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return ""
+	}
+	return "Ollama on a Linux host listens on 127.0.0.1:11434 by default, which containers cannot reach: " +
+		"start it with OLLAMA_HOST=0.0.0.0 ollama serve, or for the systemd service run " +
+		"sudo systemctl edit ollama, add [Service] Environment=\"OLLAMA_HOST=0.0.0.0\" and sudo systemctl restart ollama. " +
+		"0.0.0.0 also opens it to your network: firewall port 11434, or give the docker0 address instead " +
+		"(ip -4 addr show docker0, usually 172.17.0.1: OLLAMA_HOST=172.17.0.1 ollama serve; start it after Docker). " +
+		"Check from the host with curl http://172.17.0.1:11434/api/tags"
 }
