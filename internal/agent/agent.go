@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// Credentials whose presence the agent reports, as the seed's agent.py did.
+// Credentials whose presence the agent reports, as the seed's agent.py did,
+// when the proxy cannot be asked which placeholders it announced.
 var Credentials = []string{"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "IBM_API_KEY", "SLACK_BOT_TOKEN", "AWS_ACCESS_KEY_ID"}
 
 // Config is what Run needs; zero fields take the defaults.
@@ -21,6 +22,10 @@ type Config struct {
 	// else http://$PROXY_HOST:$PROXY_PORT/health (proxy:3000) as in the seed.
 	// The request honours HTTP_PROXY, so it goes over the relay when one is set.
 	HealthURL string
+	// ProxyURL is the proxy asked which placeholders the agent holds
+	// (GET /placeholders, with the certificate in $SLAPENIR_CERTS_DIR).
+	// Default: $SLAPENIR_PROXY_URL, else HealthURL without /health.
+	ProxyURL string
 }
 
 // Run logs the environment report and heartbeats until cfg.Stop delivers a

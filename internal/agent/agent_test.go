@@ -30,13 +30,15 @@ func TestAgentReportsChecksHealthBeatsAndStops(t *testing.T) {
 	var hits int
 	var mu sync.Mutex
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		hits++
-		mu.Unlock()
 		if r.URL.Path != "/health" {
+			// /placeholders too: the report falls back to the seed's
+			// names.
 			http.NotFound(w, r)
 			return
 		}
+		mu.Lock()
+		hits++
+		mu.Unlock()
 		w.Write([]byte("OK"))
 	}))
 	defer proxy.Close()
@@ -77,6 +79,7 @@ func TestAgentReportsChecksHealthBeatsAndStops(t *testing.T) {
 	got := out.String()
 	for _, want := range []string{
 		"[INFO] SLAPENIR Agent Starting",
+		"[WARNING] Cannot ask the proxy which placeholders this agent holds (GET " + proxy.URL + "/placeholders: 404 Not Found",
 		"[INFO]   ✓ OPENAI_API_KEY: sk-proj-...",
 		"[INFO]   ✓ ANTHROPIC_API_KEY: ***",
 		"[WARNING]   ✗ IBM_API_KEY: Not set",

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,11 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpproxy"
+
+	"github.com/slapenir/slapenir/internal/pki/certfile"
+	"github.com/slapenir/slapenir/internal/relay"
+	"github.com/slapenir/slapenir/internal/safetext"
+	"github.com/slapenir/slapenir/internal/secrets"
 )
 
 func (cfg *Config) defaults() {
@@ -25,6 +31,13 @@ func (cfg *Config) defaults() {
 	}
 	if cfg.HealthURL == "" {
 		cfg.HealthURL = healthURL(cfg.Getenv)
+	}
+	if cfg.ProxyURL == "" {
+		// up passes only --health-url, the proxy's URL and /health.
+		cfg.ProxyURL = firstSet(cfg.Getenv, "SLAPENIR_PROXY_URL")
+		if cfg.ProxyURL == "" {
+			cfg.ProxyURL = strings.TrimSuffix(cfg.HealthURL, "/health")
+		}
 	}
 }
 
@@ -42,15 +55,87 @@ func Mask(v string) string {
 	return "***"
 }
 
+// reportCredentials says which placeholders the agent holds. The names
+// come from the proxy (GET /placeholders, with the agent's certificate: the
+// variables it announces to this agent's role, which init or up exported),
+// and each is checked against the announced placeholder, so that a variable
+// left unset, or holding something else (a real key pasted into the
+// agent's environment), shows. Only when the proxy cannot be asked are the
+// seed's fixed names reported, set or not.
 func (cfg *Config) reportCredentials() {
+	list, err := fetchPlaceholders(cfg.ProxyURL, cfg.certsDir())
+	if err != nil {
+		cfg.logf("WARNING", fmt.Sprintf("Cannot ask the proxy which placeholders this agent holds (%v); checking the usual names instead", err))
+		cfg.logf("INFO", "Environment Variables Status:")
+		for _, name := range Credentials {
+			if v := cfg.Getenv(name); v != "" {
+				cfg.logf("INFO", fmt.Sprintf("  ✓ %s: %s", name, Mask(v)))
+			} else {
+				cfg.logf("WARNING", fmt.Sprintf("  ✗ %s: Not set", name))
+			}
+		}
+		return
+	}
+	cfg.logf("INFO", fmt.Sprintf("Placeholders the proxy announces to this agent (%s/placeholders): %d", strings.TrimSuffix(cfg.ProxyURL, "/"), len(list)))
 	cfg.logf("INFO", "Environment Variables Status:")
-	for _, name := range Credentials {
-		if v := cfg.Getenv(name); v != "" {
-			cfg.logf("INFO", fmt.Sprintf("  ✓ %s: %s", name, Mask(v)))
-		} else {
-			cfg.logf("WARNING", fmt.Sprintf("  ✗ %s: Not set", name))
+	if len(list) == 0 {
+		cfg.logf("INFO", "  (none: the proxy holds no credential this agent's role may use)")
+	}
+	for _, p := range list {
+		switch v := cfg.Getenv(p.Env); {
+		case p.Env == "":
+			cfg.logf("INFO", fmt.Sprintf("  - %s: no variable (the credential sets no agent_env); its placeholder is %s", p.Name, Mask(p.Placeholder)))
+		case v == p.Placeholder:
+			cfg.logf("INFO", fmt.Sprintf("  ✓ %s: %s", p.Env, Mask(v)))
+		case v == "":
+			cfg.logf("WARNING", fmt.Sprintf("  ✗ %s: Not set (the proxy announces the placeholder %s for credential %s)", p.Env, Mask(p.Placeholder), p.Name))
+		default:
+			// Never shown, not even masked: it is not the placeholder,
+			// so it may be a real secret.
+			cfg.logf("WARNING", fmt.Sprintf("  ✗ %s: holds something other than the placeholder of credential %s (not shown); the proxy injects only for its placeholder %s", p.Env, p.Name, Mask(p.Placeholder)))
 		}
 	}
+}
+
+// certsDir is the agent's certificate directory, the seed's
+// /home/agent/certs unless SLAPENIR_CERTS_DIR says otherwise.
+func (cfg *Config) certsDir() string {
+	if dir := cfg.Getenv("SLAPENIR_CERTS_DIR"); dir != "" {
+		return dir
+	}
+	return "/home/agent/certs"
+}
+
+// fetchPlaceholders asks the proxy at proxyURL for the placeholders this
+// agent may use, over mTLS with the certificate in dir for an https URL
+// (plain HTTP for a proxy run with --insecure-plaintext), once and
+// briefly: the report must not hold the agent up.
+func fetchPlaceholders(proxyURL, dir string) ([]secrets.Placeholder, error) {
+	up, err := relay.NewUpstream(proxyURL, certfile.Dir(dir))
+	if err != nil {
+		return nil, err
+	}
+	t := up.Transport(false)
+	defer t.CloseIdleConnections()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: t}
+	u := up.URL().String() + "/placeholders"
+	resp, err := client.Get(u)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, safetext.Cut(strings.TrimSpace(string(body)), 200))
+	}
+	var list []secrets.Placeholder
+	if err := json.Unmarshal(body, &list); err != nil {
+		return nil, fmt.Errorf("GET %s: not the proxy's list of placeholders: %w", u, err)
+	}
+	return list, nil
 }
 
 func (cfg *Config) reportEnvironment() {
@@ -65,10 +150,7 @@ func (cfg *Config) reportEnvironment() {
 	// The certificate directory is the seed's /home/agent/certs. (Not
 	// SSL_CERT_FILE: every TLS library reads that as its trust store, so it
 	// must never name the client certificate.)
-	dir := cfg.Getenv("SLAPENIR_CERTS_DIR")
-	if dir == "" {
-		dir = "/home/agent/certs"
-	}
+	dir := cfg.certsDir()
 	for _, f := range []struct{ name, what string }{
 		{"cert.pem", "Client certificate"},
 		{"key.pem", "Client key"},
