@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -485,4 +486,48 @@ func printedCommands(t *testing.T, output string) (asAgent, onHost []string) {
 		}
 	}
 	return asAgent, onHost
+}
+
+// The seed's helper commands work in a shell joined with slapenir shell:
+// `ollama-proxy-helper PORT &` finds the agent's certificates where up put
+// them (not the image's /home/agent/certs: up's HOME is below its state
+// directory), and so does the seed's Option C, `python3
+// ~/scripts/ollama-proxy-helper.py PORT &`. (The relay already serves the
+// helper on 8765, so each takes another port, as it would in the image.)
+func TestUpOllamaProxyHelperInTheAgent(t *testing.T) {
+	needRootUp(t)
+	for _, confined := range []bool{true, false} {
+		t.Run(fmt.Sprintf("confined=%v", confined), func(t *testing.T) {
+			dir := agentTempDir(t)
+			state := filepath.Join(dir, "state")
+			args := []string{"--fake-ollama", "--heartbeat", "1s"}
+			if !confined {
+				args = append(args, "--unconfined")
+			}
+			u := startUp(t, state, upEnv(t, dir), args...)
+			u.waitFor(t, `^\[up\] SLAPENIR is up; every agent service is ready`, 2*time.Minute)
+			var ports []string
+			for range 2 {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				ports = append(ports, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+				ln.Close()
+			}
+			for i, start := range []string{"ollama-proxy-helper " + ports[0], "python3 ~/scripts/ollama-proxy-helper.py " + ports[1]} {
+				script := fmt.Sprintf(`%s >"$HOME/helper%d.log" 2>&1 &
+helper=$!
+for i in $(seq 100); do curl -sf -m 5 http://127.0.0.1:%s/api/tags && exit 0; kill -0 $helper || break; sleep 0.1; done
+echo "no helper on port %s; its log:"; cat "$HOME/helper%d.log"; exit 1`, start, i, ports[i], ports[i], i)
+				out, err := exec.Command(slapenir, "shell", "--state-dir", state, "-c", script).CombinedOutput()
+				if err != nil || !strings.Contains(string(out), "qwen2.5-coder:7b") {
+					t.Errorf("in slapenir shell, %s &: %v\n%s", start, err, out)
+				}
+			}
+			if code := u.interrupt(30 * time.Second); code != 0 {
+				t.Errorf("up exited %d after SIGINT", code)
+			}
+		})
+	}
 }
