@@ -1,0 +1,91 @@
+package realollama
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ollama/ollama/api"
+)
+
+// The generator writes the same bytes every time: the cache key of the
+// created model, and the answers tests see, depend on it.
+func TestModelIsRepeatable(t *testing.T) {
+	a, err := modelFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := modelFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for name, data := range a {
+		if !bytes.Equal(data, b[name]) {
+			t.Errorf("%s differs between two calls", name)
+		}
+		total += len(data)
+	}
+	vocab, _ := vocabulary()
+	if n := len(vocab) + 2; n < 280 || n > 320 {
+		t.Errorf("vocabulary of %d tokens, want about 300", n)
+	}
+	if total > 600<<10 {
+		t.Errorf("the model's files are %d bytes, want a tiny model", total)
+	}
+}
+
+// TestStreamsTokens: the real server, with the tiny model created from
+// nothing downloaded, streams a chat one token a chunk, and says it stopped
+// for length (the model never emits its end token).
+func TestStreamsTokens(t *testing.T) {
+	s := Start(t, Options{})
+	u, _ := url.Parse(s.URL)
+	client := api.NewClient(u, &http.Client{Transport: &http.Transport{Proxy: nil}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	list, err := client.List(ctx)
+	if err != nil || len(list.Models) != 1 || list.Models[0].Name != Model {
+		t.Fatalf("/api/tags = %+v, %v; want only %s", list, err, Model)
+	}
+	var chunks []string
+	var times []time.Time
+	var last api.ChatResponse
+	err = client.Chat(ctx, &api.ChatRequest{Model: Model, Messages: []api.Message{{Role: "user", Content: "say hello"}}},
+		func(r api.ChatResponse) error {
+			if r.Message.Content != "" {
+				chunks = append(chunks, r.Message.Content)
+				times = append(times, time.Now())
+			}
+			last = r
+			return nil
+		})
+	if err != nil {
+		t.Fatalf("chat: %v", err)
+	}
+	if len(chunks) < 2 || len(chunks) > DefaultTokens {
+		t.Errorf("%d chunks %q, want between 2 and %d (num_predict)", len(chunks), chunks, DefaultTokens)
+	}
+	if !last.Done || last.EvalCount != len(chunks) {
+		t.Errorf("last line %+v: want done, with eval_count = %d chunks", last, len(chunks))
+	}
+	t.Logf("answer %q (%s), first chunk to last %s", chunks, last.DoneReason, times[len(times)-1].Sub(times[0]))
+
+	// The same request again: the same answer (the Modelfile's seed).
+	var again []string
+	err = client.Chat(ctx, &api.ChatRequest{Model: Model, Messages: []api.Message{{Role: "user", Content: "say hello"}}},
+		func(r api.ChatResponse) error {
+			if r.Message.Content != "" {
+				again = append(again, r.Message.Content)
+			}
+			return nil
+		})
+	if err != nil || strings.Join(again, "") != strings.Join(chunks, "") {
+		t.Errorf("second chat: %q, %v; want the first answer %q again", again, err, chunks)
+	}
+}
