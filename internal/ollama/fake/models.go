@@ -107,14 +107,13 @@ func (s *Server) handleModels(w http.ResponseWriter, _ *http.Request) {
 		}
 		resp.Data = append(resp.Data, openAIModel{ID: name, Object: "model", Created: s.started.Unix(), OwnedBy: owner})
 	}
-	w.Header().Set("Content-Type", "application/json")
-	writeJSON(w, http.StatusOK, resp)
+	writeV1(w, http.StatusOK, resp)
 }
 
 // handleShow answers what Aider (through LiteLLM) reads of a model: its
 // details, template and context length in model_info.
 func (s *Server) handleShow(w http.ResponseWriter, r *http.Request) {
-	req, ok := decodeModel(w, r)
+	req, ok := decodeModel(w, r, "ShowRequest")
 	if !ok {
 		return
 	}
@@ -135,16 +134,22 @@ func (s *Server) handleShow(w http.ResponseWriter, r *http.Request) {
 			"qwen2.context_length":    32768,
 			"qwen2.embedding_length":  3584,
 		},
+		// Ollama lists every tensor; the fake, the first and last of
+		// qwen2.5-coder:7b's.
+		Tensors: []tensorInfo{
+			{Name: "token_embd.weight", Type: "Q4_K", Shape: []uint64{3584, 152064}},
+			{Name: "output.weight", Type: "Q6_K", Shape: []uint64{3584, 152064}},
+		},
 		Capabilities: []string{"completion", "tools", "insert"},
 		ModifiedAt:   s.started,
 	})
 }
 
-// decodeModel reads the body of /api/show and /api/pull, answering 400 as
-// Ollama does when it names no model.
-func decodeModel(w http.ResponseWriter, r *http.Request) (modelRequest, bool) {
+// decodeModel reads the body of /api/show and /api/pull (Ollama's request
+// type ollamaType), answering 400 as Ollama does when it names no model.
+func decodeModel(w http.ResponseWriter, r *http.Request, ollamaType string) (modelRequest, bool) {
 	var req modelRequest
-	if !decodeBody(w, r, &req) {
+	if !decodeBody(w, r, &req, ollamaType) {
 		return req, false
 	}
 	if req.model() == "" {
@@ -156,8 +161,8 @@ func decodeModel(w http.ResponseWriter, r *http.Request) (modelRequest, bool) {
 
 // decodeBody reads a JSON request body as Ollama's handlers do, answering
 // 400 with its messages when the body is missing or malformed.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	err := json.NewDecoder(r.Body).Decode(v)
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, ollamaType string) bool {
+	err := decodeAs(r.Body, v, ollamaType)
 	switch {
 	case err == nil:
 		return true
@@ -167,4 +172,17 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		writeError(w, http.StatusBadRequest, err.Error())
 	}
 	return false
+}
+
+// decodeAs decodes a JSON request body into v, with the error Ollama gives:
+// a field of the wrong type is named after Ollama's request type
+// (ollamaType, e.g. "GenerateRequest"), not the fake's copy of it, since
+// the message reaches users as it is.
+func decodeAs(r io.Reader, v any, ollamaType string) error {
+	err := json.NewDecoder(r).Decode(v)
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		te.Struct = ollamaType
+	}
+	return err
 }

@@ -35,7 +35,7 @@ func isStreaming(stream *bool) bool {
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	var req chatRequest
-	if !decodeBody(w, r, &req) {
+	if !decodeBody(w, r, &req, "ChatRequest") {
 		return
 	}
 	if !s.checkModel(w, req.Model) {
@@ -80,7 +80,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	var req generateRequest
-	if !decodeBody(w, r, &req) {
+	if !decodeBody(w, r, &req, "GenerateRequest") {
 		return
 	}
 	if !s.checkModel(w, req.Model) {

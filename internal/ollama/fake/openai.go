@@ -42,16 +42,43 @@ func newOpenAIError(msg string) openAIError {
 	return e
 }
 
-func writeOpenAIError(w http.ResponseWriter, status int, msg string) {
+// writeV1 writes a /v1 answer as Ollama's /v1 middleware does when it
+// rewrites what the handler wrote: "application/json", and json.Encoder's
+// trailing newline.
+func writeV1(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":{"message":"fake ollama: encoding the response failed","type":"api_error"}}`, http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	writeJSON(w, status, newOpenAIError(msg))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// writeOpenAIError is a handler's error on /v1: its status, type
+// "api_error".
+func writeOpenAIError(w http.ResponseWriter, status int, msg string) {
+	writeV1(w, status, newOpenAIError(msg))
+}
+
+// refuseOpenAI is the /v1 middleware's own 400, before any handler: gin's
+// JSON (its content type, no newline) with type "invalid_request_error".
+func refuseOpenAI(w http.ResponseWriter, msg string) {
+	e := newOpenAIError(msg)
+	e.Error.Type = "invalid_request_error"
+	writeJSON(w, http.StatusBadRequest, e)
 }
 
 func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	var req openAIChatRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeOpenAIError(w, http.StatusBadRequest, err.Error())
+	if err := decodeAs(r.Body, &req, "ChatCompletionRequest"); err != nil {
+		refuseOpenAI(w, err.Error())
+		return
+	}
+	if len(req.Messages) == 0 {
+		refuseOpenAI(w, "[] is too short - 'messages'")
 		return
 	}
 	if req.Model == "" {
@@ -84,8 +111,7 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 		case err != nil:
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		writeJSON(w, http.StatusOK, openAIChatCompletion{
+		writeV1(w, http.StatusOK, openAIChatCompletion{
 			ID: id, Object: "chat.completion", Created: start.Unix(), Model: req.Model, SystemFingerprint: "fp_ollama",
 			Choices: []openAIChoice{{Message: message{Role: "assistant", Content: a.text.String()}, FinishReason: &stop}},
 			Usage:   usage(a),

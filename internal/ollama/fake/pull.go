@@ -10,7 +10,7 @@ const pullSteps = 4
 // handlePull imitates "ollama pull": the progress stream of a one-layer
 // download, after which the fake has the model. Every name can be pulled.
 func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
-	req, ok := decodeModel(w, r)
+	req, ok := decodeModel(w, r, "PullRequest")
 	if !ok {
 		return
 	}

@@ -204,5 +204,33 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/generate", s.handleGenerate)
 	mux.HandleFunc("POST /v1/chat/completions", s.handleChatCompletions)
 	mux.HandleFunc("GET /v1/models", s.handleModels)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" {
+			// No route: the mux says 404, or 405 with Allow. Ollama's gin
+			// says it in its own words, as bare text/plain.
+			rec := &statusOnly{header: w.Header()}
+			mux.ServeHTTP(rec, r)
+			w.Header().Del("X-Content-Type-Options")
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(rec.status)
+			if rec.status == http.StatusMethodNotAllowed {
+				_, _ = io.WriteString(w, "405 method not allowed")
+			} else {
+				_, _ = io.WriteString(w, "404 page not found")
+			}
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
+
+// statusOnly takes the mux's 404 or 405 (and its Allow header), and drops
+// its body.
+type statusOnly struct {
+	header http.Header
+	status int
+}
+
+func (s *statusOnly) Header() http.Header         { return s.header }
+func (s *statusOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusOnly) WriteHeader(status int)      { s.status = status }

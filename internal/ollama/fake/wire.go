@@ -108,8 +108,16 @@ type showResponse struct {
 	Template     string         `json:"template,omitempty"`
 	Details      modelDetails   `json:"details,omitempty"`
 	ModelInfo    map[string]any `json:"model_info"`
+	Tensors      []tensorInfo   `json:"tensors,omitempty"`
 	Capabilities []string       `json:"capabilities,omitempty"`
 	ModifiedAt   time.Time      `json:"modified_at,omitempty"`
+}
+
+// tensorInfo is one entry of /api/show's tensor list (api.Tensor).
+type tensorInfo struct {
+	Name  string   `json:"name"`
+	Type  string   `json:"type"`
+	Shape []uint64 `json:"shape"`
 }
 
 // errorResponse is Ollama's error body on /api/*, and the line that ends a
