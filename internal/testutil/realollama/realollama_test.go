@@ -89,3 +89,22 @@ func TestStreamsTokens(t *testing.T) {
 		t.Errorf("second chat: %q, %v; want the first answer %q again", again, err, chunks)
 	}
 }
+
+// Without a built binary and without the headers the build needs, Binary
+// skips the test (naming the packages) instead of failing after minutes of
+// compiling.
+func TestBinarySkipsWithoutHeaders(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // no cached binary
+	t.Setenv("SLAPENIR_OLLAMA_BIN", "")
+	saved := headers
+	headers = []struct{ file, pkg string }{{"/nonexistent/nlohmann/json.hpp", "nlohmann-json3-dev"}}
+	defer func() { headers = saved }()
+	built := false
+	t.Run("needs the headers", func(t *testing.T) {
+		Binary(t)
+		built = true
+	})
+	if built {
+		t.Fatal("Binary went on to build without the headers")
+	}
+}
