@@ -37,10 +37,17 @@ const realTokens = 400
 // refuses what it would refuse, while the Host the proxy forwards passes
 // its Host rule.
 func TestUpWithRealOllama(t *testing.T) {
-	confined := os.Geteuid() == 0
-	if confined {
-		needRootUp(t)
-	}
+	needRootUp(t)
+	testUpRealOllama(t, true)
+}
+
+// TestUpWithRealOllamaUnconfined is the same with `up --unconfined`, as any
+// user runs it: the agent's clients on this machine's network.
+func TestUpWithRealOllamaUnconfined(t *testing.T) {
+	testUpRealOllama(t, false)
+}
+
+func testUpRealOllama(t *testing.T, confined bool) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skipf("needs curl: %v", err)
 	}

@@ -3,6 +3,7 @@ package realollama
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -106,5 +107,23 @@ func TestBinarySkipsWithoutHeaders(t *testing.T) {
 	})
 	if built {
 		t.Fatal("Binary went on to build without the headers")
+	}
+}
+
+// Listening on every address (as for containers), the server answers on
+// this machine's loopback at URL.
+func TestStartOnEveryAddress(t *testing.T) {
+	s := Start(t, Options{Addr: "0.0.0.0:0"})
+	if !strings.HasPrefix(s.Addr, "0.0.0.0:") || !strings.HasPrefix(s.URL, "http://127.0.0.1:") {
+		t.Errorf("Addr %s, URL %s: want 0.0.0.0:PORT and http://127.0.0.1:PORT", s.Addr, s.URL)
+	}
+	resp, err := http.Get(s.URL + "/api/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"version":"`+Version+`"`) {
+		t.Errorf("/api/version = %d %s, want %s", resp.StatusCode, b, Version)
 	}
 }
