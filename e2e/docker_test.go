@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,14 +20,15 @@ import (
 )
 
 // The seed's container workflow on the real Docker engine, from local
-// material only (there is no registry): a Debian base made with debootstrap
-// and docker import, slapenir and step-ca built static on this machine, and
-// the three images built from the repository's own Dockerfiles with those
-// as their build context. Then docker-compose.yml itself is brought up,
-// under its seed names, and checked the way the seed's README says.
+// material only (there is no registry): deploy/offline-images.sh, as the
+// README tells a user without one, makes a Debian base with debootstrap and
+// docker import and builds the three images from the repository's own
+// Dockerfiles. Then docker-compose.yml itself is brought up in a copy of
+// the files a clone has, under its seed names, with docker-compose v1 and
+// with the docker compose plugin, and checked the way the README says.
 
 const (
-	testBaseImage  = "slapenir-test-debian:bookworm-2"
+	testBaseImage  = "slapenir-debian:bookworm" // offline-images.sh's default
 	testAgentImage = "slapenir-agent:e2e"
 	testProxyImage = "slapenir-proxy:e2e"
 	testCAImage    = "slapenir-ca:e2e"
@@ -37,25 +40,6 @@ func needDocker(t *testing.T) {
 	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
 		t.Skipf("no Docker engine answers (docker info: %v: %s); the container tests need one", err, bytes.TrimSpace(out))
 	}
-	if _, err := exec.LookPath("docker-compose"); err != nil {
-		if exec.Command("docker", "compose", "version").Run() != nil {
-			t.Skip("neither docker-compose nor docker compose is installed")
-		}
-	}
-}
-
-// compose runs docker-compose (or docker compose) for the test's project.
-func compose(t *testing.T, dir string, env []string, args ...string) (string, error) {
-	t.Helper()
-	name, pre := "docker-compose", []string{}
-	if _, err := exec.LookPath("docker-compose"); err != nil {
-		name, pre = "docker", []string{"compose"}
-	}
-	cmd := exec.Command(name, append(append(pre, "-p", composeProject, "--profile", "fake-ollama", "--profile", "two-agents"), args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
 }
 
 func docker(t *testing.T, args ...string) string {
@@ -67,84 +51,59 @@ func docker(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-// debianBase imports a minimal Debian with the agent's tools, made with
-// debootstrap once and kept in the cache as a tarball.
-func debianBase(t *testing.T) {
+var offline struct {
+	once    sync.Once
+	goImage string
+	err     error
+}
+
+// offlineImages runs deploy/offline-images.sh --go-image once per test
+// process, with the tests' tags for the three images (the variables
+// docker-compose.yml reads too), and returns the Go image it made.
+func offlineImages(t *testing.T) (goImage string) {
 	t.Helper()
-	if exec.Command("docker", "image", "inspect", testBaseImage).Run() == nil {
-		return
-	}
-	if _, err := exec.LookPath("debootstrap"); err != nil {
-		t.Skip("debootstrap is not installed (.ci/run installs it): no base image can be made without a registry")
-	}
+	needDocker(t)
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tarball := filepath.Join(cache, "slapenir", "debian-bookworm-agent-2.tar")
-	if _, err := os.Stat(tarball); err != nil {
-		root := filepath.Join(t.TempDir(), "root")
-		t.Logf("debootstrap bookworm into %s (about a minute, then cached in %s)", root, tarball)
-		cmd := exec.Command("debootstrap", "--variant=minbase", "--include=bash,ca-certificates,curl,git,openssh-client,python3,procps,iproute2,iputils-ping",
-			"bookworm", root, "http://deb.debian.org/debian")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("debootstrap: %v\n%s", err, out)
+	if exec.Command("docker", "image", "inspect", testBaseImage).Run() != nil {
+		if _, err := os.Stat(filepath.Join(cache, "slapenir", "debian-bookworm-agent-2.tar")); err != nil {
+			if _, err := exec.LookPath("debootstrap"); err != nil {
+				t.Skip("debootstrap is not installed (.ci/run installs it): no base image can be made without a registry")
+			}
+			if os.Geteuid() != 0 {
+				t.Skip("making the Debian base with debootstrap needs root")
+			}
 		}
-		os.MkdirAll(filepath.Dir(tarball), 0o755)
-		if out, err := exec.Command("tar", "-C", root, "--exclude=./var/cache/apt/archives/*.deb", "-cf", tarball+".tmp", ".").CombinedOutput(); err != nil {
-			t.Fatalf("tar: %v\n%s", err, out)
-		}
-		if err := os.Rename(tarball+".tmp", tarball); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f, err := os.Open(tarball)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cmd := exec.Command("docker", "import", "-", testBaseImage)
-	cmd.Stdin = f
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("docker import: %v\n%s", err, out)
-	}
-}
-
-// buildImages builds the three images from the repository's Dockerfiles,
-// each with a context holding the static binaries (what the Dockerfiles
-// take instead of building from source in GO_IMAGE, which needs a
-// registry).
-func buildImages(t *testing.T) {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "slapenir")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "../cmd/slapenir")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("static build: %v\n%s", err, out)
 	}
 	stepCA := stepca.Binary(t)
-	for _, img := range []struct {
-		tag, dir string
-		files    []string
-		args     []string
-	}{
-		{testCAImage, "../ca", []string{bin, stepCA}, nil},
-		{testProxyImage, "../proxy", []string{bin}, nil},
-		{testAgentImage, "../agent", []string{bin}, []string{"--build-arg", "BASE_IMAGE=" + testBaseImage, "--build-arg", "INSTALL_AIDER=false"}},
-	} {
-		ctx := t.TempDir()
-		entries, _ := os.ReadDir(img.dir)
-		for _, e := range entries {
-			copyFile(t, filepath.Join(img.dir, e.Name()), filepath.Join(ctx, e.Name()), 0o644)
+	offline.once.Do(func() {
+		start := time.Now()
+		cmd := exec.Command("../deploy/offline-images.sh", "--go-image")
+		cmd.Env = append(os.Environ(), "SLAPENIR_AGENT_IMAGE="+testAgentImage, "SLAPENIR_PROXY_IMAGE="+testProxyImage,
+			"SLAPENIR_CA_IMAGE="+testCAImage, "SLAPENIR_STEPCA_BIN="+stepCA, "INSTALL_AIDER=false")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			offline.err = fmt.Errorf("deploy/offline-images.sh: %v\n%s%s", err, stderr.String(), stdout.String())
+			return
 		}
-		for _, f := range img.files {
-			copyFile(t, f, filepath.Join(ctx, filepath.Base(f)), 0o755)
+		t.Logf("deploy/offline-images.sh took %s:\n%s%s", time.Since(start).Round(time.Second), stderr.String(), stdout.String())
+		if m := regexp.MustCompile(`(?m)^GO_IMAGE=(\S+)$`).FindStringSubmatch(stdout.String()); m != nil {
+			offline.goImage = m[1]
+		} else {
+			offline.err = fmt.Errorf("deploy/offline-images.sh --go-image printed no GO_IMAGE= line:\n%s", stdout.String())
 		}
-		args := append([]string{"build", "-q", "-t", img.tag, "--build-arg", "GO_IMAGE=" + testBaseImage}, img.args...)
-		docker(t, append(args, ctx)...)
-		size := strings.TrimSpace(docker(t, "image", "inspect", "--format", "{{.Size}}", img.tag))
-		t.Logf("%s: %s bytes", img.tag, size)
+	})
+	if offline.err != nil {
+		t.Fatal(offline.err)
 	}
+	for _, img := range []string{testCAImage, testProxyImage, testAgentImage} {
+		size := strings.TrimSpace(docker(t, "image", "inspect", "--format", "{{.Size}}", img))
+		t.Logf("%s: %s bytes", img, size)
+	}
+	return offline.goImage
 }
 
 func copyFile(t *testing.T, from, to string, mode os.FileMode) {
@@ -183,37 +142,52 @@ func agentExec(args ...string) (string, error) {
 	return string(out), err
 }
 
+// TestComposeStack: the README's container path on a machine without a
+// registry — deploy/offline-images.sh, cp .env.example .env, docker
+// compose up -d — with docker-compose v1 and with the docker compose
+// plugin, one after the other (the seed's container names are fixed).
 func TestComposeStack(t *testing.T) {
-	needDocker(t)
-	debianBase(t)
-	buildImages(t)
-
-	dir := t.TempDir()
-	copyFile(t, "../docker-compose.yml", filepath.Join(dir, "docker-compose.yml"), 0o644)
-	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte("OLLAMA_HOST=ollama:11434\nOLLAMA_MODEL=qwen2.5-coder:7b\n"), 0o600); err != nil {
-		t.Fatal(err)
+	offlineImages(t)
+	clis := composeCLIs(t)
+	for i, c := range clis {
+		t.Run(c.name, func(t *testing.T) {
+			o := fakeOllama
+			// The last run, the seed's own docker compose up -d, reaches a
+			// real Ollama on the host, where the README's default
+			// OLLAMA_HOST points.
+			if i == len(clis)-1 {
+				o = realOllamaOnHost(t)
+			}
+			composeStack(t, c, o)
+		})
 	}
-	env := []string{"SLAPENIR_AGENT_IMAGE=" + testAgentImage, "SLAPENIR_PROXY_IMAGE=" + testProxyImage, "SLAPENIR_CA_IMAGE=" + testCAImage, "OLLAMA_HOST=ollama:11434"}
+}
+
+func composeStack(t *testing.T, c composeCLI, o stackOllama) {
+	s := newStackClone(t, c, o)
+	compose := s.compose
 	// A run that died before its cleanup left these behind.
-	compose(t, dir, env, "down", "-v", "--remove-orphans")
+	compose("down", "-v", "--remove-orphans")
 	t.Cleanup(func() {
 		if t.Failed() {
-			for _, c := range []string{"slapenir-ca", "slapenir-proxy", "slapenir-agent"} {
+			for _, c := range []string{"slapenir-ca", "slapenir-proxy", "slapenir-agent", echoContainer} {
 				out, _ := exec.Command("docker", "logs", "--tail", "60", c).CombinedOutput()
 				t.Logf("--- docker logs %s ---\n%s", c, out)
 			}
 		}
-		if out, err := compose(t, dir, env, "down", "-v", "--remove-orphans"); err != nil {
+		if out, err := compose("down", "-v", "--remove-orphans"); err != nil {
 			t.Errorf("compose down -v: %v\n%s", err, out)
 		}
 	})
-	if out, err := compose(t, dir, env, "up", "-d", "--no-build"); err != nil {
+	// The README's command, as it is: the images are there, so nothing is
+	// built or pulled.
+	if out, err := compose("up", "-d"); err != nil {
 		t.Fatalf("compose up -d: %v\n%s", err, out)
 	}
 
 	// The seed: docker logs slapenir-agent 2>&1 | grep ollama-verify
 	waitLogs(t, "slapenir-agent", `^\[ollama-verify\] Ollama is reachable through proxy!$`, 3*time.Minute)
-	waitLogs(t, "slapenir-agent", `^\[ollama-verify\] Model qwen2.5-coder:7b is available$`, 10*time.Second)
+	waitLogs(t, "slapenir-agent", `^\[ollama-verify\] Model `+regexp.QuoteMeta(o.model)+` is available$`, 10*time.Second)
 	logs, _ := exec.Command("docker", "logs", "slapenir-agent").CombinedOutput()
 	if bytes.Contains(logs, []byte("[ollama-verify] [ollama-verify]")) {
 		t.Errorf("the seed's lines carry a doubled prefix:\n%s", logs)
@@ -243,7 +217,7 @@ func TestComposeStack(t *testing.T) {
 		t.Errorf("the bundle lacks the proxy's interception CA (%v)", err)
 	}
 	// Ollama through the helper, streaming NDJSON.
-	out, err := agentExec("curl", "-sfN", "http://127.0.0.1:8765/api/generate", "-d", `{"model":"qwen2.5-coder:7b","prompt":"hi"}`)
+	out, err := agentExec("curl", "-sfN", "http://127.0.0.1:8765/api/generate", "-d", `{"model":"`+o.model+`","prompt":"hi"}`)
 	if err != nil || strings.Count(out, "\n") < 2 || !strings.Contains(out, `"done":true`) {
 		t.Errorf("a streamed generate through the helper: %v\n%s", err, out)
 	}
@@ -304,7 +278,8 @@ func TestComposeStack(t *testing.T) {
 	waitLogs(t, "slapenir-proxy", `"identity":"agent".*"host":"ollama"`, 30*time.Second)
 	// The second agent enrolled its own identity and is audited under it.
 	waitLogs(t, "slapenir-agent-2", `^\[ollama-verify\] Ollama is reachable through proxy!$`, 2*time.Minute)
-	waitLogs(t, "slapenir-proxy", `"identity":"agent-2".*"host":"ollama"`, 30*time.Second)
+	ollamaName, _, _ := net.SplitHostPort(o.host)
+	waitLogs(t, "slapenir-proxy", `"identity":"agent-2".*"host":"`+regexp.QuoteMeta(ollamaName)+`"`, 30*time.Second)
 
 	// The images' HEALTHCHECKs (slapenir ctl health against each init).
 	for _, c := range []string{"slapenir-agent", "slapenir-proxy"} {
@@ -321,12 +296,23 @@ func TestComposeStack(t *testing.T) {
 		}
 	}
 
+	// Issue 24's container path: the agent's placeholders, the mounted
+	// configuration reloaded live, the README's look from the proxy's
+	// network, the seed's Option C.
+	s.checkPlaceholders(t)
+	s.checkLiveConfig(t)
+	s.checkProxyNetworkView(t)
+	s.checkOptionC(t)
+	if o.real {
+		s.checkRealOllama(t)
+	}
+
 	// The proxy restarts; the agent's next requests work again.
 	docker(t, "restart", "slapenir-proxy")
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		out, err := agentExec("curl", "-sf", "-m", "5", "http://127.0.0.1:8765/api/tags")
-		if err == nil && strings.Contains(out, "qwen2.5-coder") {
+		if err == nil && strings.Contains(out, o.model) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -335,7 +321,7 @@ func TestComposeStack(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 
-	if out, err := compose(t, dir, env, "down", "-v", "--remove-orphans"); err != nil {
+	if out, err := compose("down", "-v", "--remove-orphans"); err != nil {
 		t.Fatalf("compose down -v: %v\n%s", err, out)
 	}
 	left := docker(t, "ps", "-a", "--filter", "name=slapenir-", "--format", "{{.Names}}")
@@ -357,8 +343,8 @@ func TestAgentBuildWithoutBinarySaysWhatToDo(t *testing.T) {
 	if _, err := os.Stat("../agent/slapenir"); err == nil {
 		t.Skip("agent/slapenir exists here (built by hand), so ./agent would build: nothing to check")
 	}
-	debianBase(t)
-	out, err := exec.Command("docker", "build", "-t", "slapenir-agent:e2e-nobinary", "--build-arg", "GO_IMAGE="+testBaseImage,
+	offlineImages(t)
+	out, err := exec.Command("docker", "build", "-t", "slapenir-agent:e2e-nobinary",
 		"--build-arg", "BASE_IMAGE="+testBaseImage, "--build-arg", "INSTALL_AIDER=false", "../agent").CombinedOutput()
 	if err == nil {
 		exec.Command("docker", "image", "rm", "slapenir-agent:e2e-nobinary").Run()
@@ -370,30 +356,59 @@ func TestAgentBuildWithoutBinarySaysWhatToDo(t *testing.T) {
 	}
 }
 
+// The seed's `docker build -t slapenir-agent:latest ./agent` with the
+// binary put in ./agent first, as the README says: only BASE_IMAGE is
+// given (Wolfi cannot be pulled here), not GO_IMAGE, and no Go image
+// exists, so a build that wanted golang:1.26 for its binary stage (which
+// only copies a file) fails on the pull. And INSTALL_AIDER=true on a base
+// whose python3 has no pip says what to do, not only "No module named pip".
+func TestAgentBuildFromPrebuiltBinary(t *testing.T) {
+	offlineImages(t)
+	if exec.Command("docker", "image", "inspect", "golang:1.26").Run() == nil {
+		t.Skip("golang:1.26 is present here, so a build that wants it would not fail: nothing to check")
+	}
+	ctx := t.TempDir()
+	if out, err := exec.Command("cp", "-R", "../agent/.", ctx).CombinedOutput(); err != nil {
+		t.Fatalf("copying ./agent: %v %s", err, out)
+	}
+	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(ctx, "slapenir"), "../cmd/slapenir")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("CGO_ENABLED=0 go build -o agent/slapenir ./cmd/slapenir: %v\n%s", err, out)
+	}
+	const img = "slapenir-agent:e2e-prebuilt"
+	defer exec.Command("docker", "image", "rm", "-f", img).Run()
+	out, err := exec.Command("docker", "build", "-t", img, "--build-arg", "BASE_IMAGE="+testBaseImage, "--build-arg", "INSTALL_AIDER=false", ctx).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker build ./agent with agent/slapenir there: %v\n%s", err, out)
+	}
+	if v := docker(t, "run", "--rm", "--entrypoint", "slapenir", img, "version"); !strings.Contains(v, "slapenir") {
+		t.Errorf("slapenir version in the image: %q", v)
+	}
+	// The seed's Option C is in the image, executable, beside what it execs.
+	if ls := docker(t, "run", "--rm", "--entrypoint", "sh", img, "-c", "ls -l /home/agent/scripts/ollama-proxy-helper.py /home/agent/scripts/ollama-proxy-helper"); !strings.Contains(ls, "-rwxr-xr-x") || !strings.Contains(ls, "ollama-proxy-helper -> /usr/local/bin/slapenir") {
+		t.Errorf("the image's Option C files:\n%s", ls)
+	}
+
+	out, err = exec.Command("docker", "build", "-t", img+"-aider", "--build-arg", "BASE_IMAGE="+testBaseImage, "--build-arg", "INSTALL_AIDER=true", ctx).CombinedOutput()
+	if err == nil {
+		exec.Command("docker", "image", "rm", "-f", img+"-aider").Run()
+		t.Skip("the base image has pip and PyPI answered: INSTALL_AIDER=true built")
+	}
+	want := "agent/Dockerfile: INSTALL_AIDER=true installs Aider with pip, and the base image's python3 has no pip. Build with INSTALL_AIDER=false (in .env for docker compose, or --build-arg INSTALL_AIDER=false)"
+	if !strings.Contains(string(out), want) {
+		t.Errorf("INSTALL_AIDER=true on a base without pip failed without saying what to do (want %q):\n%s", want, out)
+	}
+}
+
 // What `docker compose up -d` builds for a newcomer: the agent image from
 // the repository's source (context ".", agent/Dockerfile), slapenir
 // compiled in GO_IMAGE with its modules from the Go module proxy. With no
-// registry here, GO_IMAGE is made from the Debian base and this machine's
-// Go toolchain (and its CA bundle, which trusts the way to the module
-// proxy).
+// registry here, GO_IMAGE is the one deploy/offline-images.sh --go-image
+// makes from the Debian base and this machine's Go toolchain (and its CA
+// bundle, which trusts the way to the module proxy).
 func TestAgentImageBuildsFromSource(t *testing.T) {
-	needDocker(t)
-	debianBase(t)
-	goEnv, err := exec.Command("go", "env", "GOROOT", "GOVERSION").Output()
-	f := strings.Fields(string(goEnv))
-	if err != nil || len(f) != 2 {
-		t.Fatalf("go env GOROOT GOVERSION: %v %q", err, goEnv)
-	}
-	goroot, goImage := f[0], "slapenir-test-go:"+strings.TrimPrefix(f[1], "go")
-	if exec.Command("docker", "image", "inspect", goImage).Run() != nil {
-		ctx := t.TempDir()
-		if out, err := exec.Command("cp", "-a", goroot, filepath.Join(ctx, "go")).CombinedOutput(); err != nil {
-			t.Fatalf("copying the Go toolchain: %v\n%s", err, out)
-		}
-		copyFile(t, "/etc/ssl/certs/ca-certificates.crt", filepath.Join(ctx, "ca-certificates.crt"), 0o644)
-		writeFile(t, filepath.Join(ctx, "Dockerfile"), "FROM "+testBaseImage+"\nCOPY go /usr/local/go\nCOPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt\nENV PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin GOTOOLCHAIN=local\n")
-		docker(t, "build", "-q", "-t", goImage, ctx)
-	}
+	goImage := offlineImages(t)
 	const img = "slapenir-agent:e2e-source"
 	args := []string{"build", "-q", "-f", "../agent/Dockerfile", "-t", img,
 		"--build-arg", "GO_IMAGE=" + goImage, "--build-arg", "BASE_IMAGE=" + testBaseImage, "--build-arg", "INSTALL_AIDER=false"}
@@ -407,7 +422,7 @@ func TestAgentImageBuildsFromSource(t *testing.T) {
 		t.Errorf("slapenir version in the image built from source: %q", out)
 	}
 	// The binary and the seed's script names are where the seed puts them.
-	if file := docker(t, "run", "--rm", "--entrypoint", "sh", img, "-c", "head -c 4 /usr/local/bin/slapenir | od -c | head -1; ls -l /home/agent/scripts"); !strings.Contains(file, "E   L   F") || !strings.Contains(file, "aider-ollama -> /usr/local/bin/slapenir") {
+	if file := docker(t, "run", "--rm", "--entrypoint", "sh", img, "-c", "head -c 4 /usr/local/bin/slapenir | od -c | head -1; ls -l /home/agent/scripts"); !strings.Contains(file, "E   L   F") || !strings.Contains(file, "aider-ollama -> /usr/local/bin/slapenir") || !strings.Contains(file, "ollama-proxy-helper.py") {
 		t.Errorf("the image's binary and scripts:\n%s", file)
 	}
 }
