@@ -249,7 +249,13 @@ func (s *stackClone) checkLiveConfig(t *testing.T) {
   deny:
     - {host: echo, paths: ["/forbidden/**"]}`,
 		`hosts: ["github.com", "*.github.com", "*.githubusercontent.com"]`: `hosts: ["github.com", "*.github.com", "*.githubusercontent.com", "echo:8080"]
-      plaintext_http: true   # the test's echo host is plain HTTP`,
+      plaintext_http: true   # the test's echo host is plain HTTP
+    - name: echo-file
+      file: /etc/slapenir/secrets/echo_token
+      agent_env: ECHO_TOKEN
+      placeholder: ECHO_PLACEHOLDER_1
+      hosts: ["echo:8080"]
+      plaintext_http: true`,
 	} {
 		if !strings.Contains(edited, old) {
 			t.Fatalf("proxy/proxy.yaml has no %q to edit", old)
@@ -260,6 +266,17 @@ func (s *stackClone) checkLiveConfig(t *testing.T) {
 	// it: the echo host's tunnels are intercepted (a plain-HTTP request is
 	// seen anyway).
 	edited += "intercept:\n  hosts: [\"echo\"]\n"
+	// A credential kept as a file in proxy/secrets/, readable by the
+	// proxy's uid (docs/containers.md).
+	secret := filepath.Join(s.dir, "proxy", "secrets", "echo_token")
+	fileValue := "file-value-one-" + rand.Text()
+	if err := os.MkdirAll(filepath.Dir(secret), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, secret, fileValue+"\n")
+	if err := os.Chmod(secret, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	writeFile(t, cfg+".new", edited)
 	if err := os.Chmod(cfg+".new", 0o644); err != nil {
 		t.Fatal(err)
@@ -281,6 +298,28 @@ func (s *stackClone) checkLiveConfig(t *testing.T) {
 	}
 	if strings.Contains(docker(t, "logs", echoContainer), "/forbidden/") {
 		t.Errorf("the denied request reached the echo host")
+	}
+	// The credential added while running reaches a shell at once with
+	// eval "$(slapenir certs placeholders)"; its file's new value reaches
+	// the proxy on docker kill -s HUP slapenir-proxy.
+	viaFile := func() string {
+		return agentShell(t, `eval "$(slapenir certs placeholders)"; curl -s -m 10 -w ' HTTP=%{http_code}' -x http://127.0.0.1:3128 -H "Authorization: Bearer $ECHO_TOKEN" http://echo:8080/file`)
+	}
+	if out := viaFile(); !strings.Contains(out, " HTTP=200") || !strings.Contains(docker(t, "logs", echoContainer), "echo: /file Authorization=Bearer "+fileValue) {
+		t.Errorf("the file credential added while running was not injected for ECHO_TOKEN:\n%s", out)
+	}
+	rotated := "file-value-two-" + rand.Text()
+	writeFile(t, secret+".new", rotated+"\n")
+	if err := os.Chmod(secret+".new", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(secret+".new", secret); err != nil {
+		t.Fatal(err)
+	}
+	docker(t, "kill", "-s", "HUP", "slapenir-proxy")
+	waitLogs(t, "slapenir-proxy", `configuration reloaded.*why=SIGHUP`, 15*time.Second)
+	if out := viaFile(); !strings.Contains(out, " HTTP=200") || !strings.Contains(docker(t, "logs", echoContainer), "echo: /file Authorization=Bearer "+rotated) {
+		t.Errorf("after docker kill -s HUP slapenir-proxy the rotated file value was not injected:\n%s", out)
 	}
 	if n := strings.TrimSpace(docker(t, "inspect", "--format", "{{.RestartCount}} {{.State.StartedAt}}", "slapenir-proxy")); !strings.HasPrefix(n, "0 ") {
 		t.Errorf("the proxy container restarted: %s", n)
