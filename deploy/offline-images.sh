@@ -57,7 +57,9 @@ die() {
 }
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-[ -f "$repo/go.mod" ] && [ -f "$repo/agent/Dockerfile" ] || die "run me from a SLAPENIR checkout (no go.mod and agent/Dockerfile above $0)"
+if [ ! -f "$repo/go.mod" ] || [ ! -f "$repo/agent/Dockerfile" ]; then
+	die "run me from a SLAPENIR checkout (no go.mod and agent/Dockerfile above $0)"
+fi
 
 CA_IMAGE=${SLAPENIR_CA_IMAGE:-slapenir-ca:latest}
 PROXY_IMAGE=${SLAPENIR_PROXY_IMAGE:-slapenir-proxy:latest}
