@@ -133,7 +133,7 @@ build() { # tag dir [docker build args...]
 	cp "$work/slapenir" "$ctx/slapenir"
 	[ "$dir" = ca ] && cp "$stepca" "$ctx/step-ca"
 	say "building $tag from $dir/Dockerfile"
-	docker build -q -t "$tag" --build-arg GO_IMAGE="$BASE" "$@" "$ctx" >"$work/build.log" 2>&1 || {
+	docker build -q --force-rm -t "$tag" --build-arg GO_IMAGE="$BASE" "$@" "$ctx" >"$work/build.log" 2>&1 || {
 		cat "$work/build.log" >&2
 		die "docker build of $tag failed"
 	}
@@ -157,7 +157,7 @@ if $go_image; then
 		cp /etc/ssl/certs/ca-certificates.crt "$work/go-ctx/" 2>/dev/null || die "no /etc/ssl/certs/ca-certificates.crt to give the Go image"
 		printf '%s\n' "FROM $BASE" "COPY go /usr/local/go" "COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt" \
 			"ENV PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin GOTOOLCHAIN=local" >"$work/go-ctx/Dockerfile"
-		docker build -q -t "$goimg" "$work/go-ctx" >/dev/null || die "docker build of $goimg failed"
+		docker build -q --force-rm -t "$goimg" "$work/go-ctx" >/dev/null || die "docker build of $goimg failed"
 	fi
 	say "for docker compose build without a registry, put in .env:"
 	printf 'GO_IMAGE=%s\nBASE_IMAGE=%s\nINSTALL_AIDER=false\n' "$goimg" "$BASE"
