@@ -26,6 +26,7 @@ var certsSubcommands = []command{
 	{"renew", "renew the certificate (once, or --daemon: when a third of its life remains; SIGHUP forces)", certsRenew},
 	{"inspect", "print subject, SANs, issuer, validity, time left and key type of a PEM file", certsInspect},
 	{"bundle", "write the agent's one CA bundle: system roots, the CA root, the proxy's interception CA", certsBundle},
+	{"placeholders", "fetch the placeholders this agent may use from the proxy (GET /placeholders, mTLS) and export them as AGENT_ENV=placeholder", certsPlaceholders},
 	{"token", "mint a one-time enrollment token from a JWK provisioner (like `step ca token`)", certsToken},
 	{"dev-issue", "issue a client certificate from the proxy's development CA", certsDevIssue},
 }

@@ -20,14 +20,6 @@ import (
 	"github.com/slapenir/slapenir/internal/secrets"
 )
 
-// The subcommand joins the certs group here rather than in its list, so
-// that this file holds all of it.
-func init() {
-	certsSubcommands = append(certsSubcommands, command{"placeholders",
-		"fetch the placeholders this agent may use from the proxy (GET /placeholders, mTLS) and export them as AGENT_ENV=placeholder",
-		certsPlaceholders})
-}
-
 // envName is what a shell and init's $SLAPENIR_EXPORT accept as a name.
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 

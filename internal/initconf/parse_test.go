@@ -17,7 +17,7 @@ func TestShippedServiceFileParses(t *testing.T) {
 	for _, s := range f.Services {
 		names = append(names, s.Name)
 	}
-	want := "enforce certs-bootstrap ca-bundle relay ollama-verify certs-renew agent"
+	want := "enforce certs-bootstrap ca-bundle placeholders relay ollama-verify certs-renew agent"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("services = %q, want %q", got, want)
 	}
