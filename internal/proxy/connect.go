@@ -14,17 +14,13 @@ import (
 	"github.com/slapenir/slapenir/internal/tunnel"
 )
 
-// serveConnect opens a tunnel for CONNECT host:port after the policy (names,
-// ports, then the resolved address) allows it. One audit record is written
-// when the tunnel closes, with the bytes that crossed it.
+// serveConnect executes the plan of CONNECT host:port: a tunnel, opened
+// when the policy (names, ports, then the resolved address) allows it. One
+// audit record is written when the tunnel closes, with the bytes that
+// crossed it.
 func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchange) {
-	host, port, err := hostport.Parse(r.Host, 0)
-	if err != nil {
-		writeError(w, x, http.StatusBadRequest, "proxy: bad CONNECT authority: "+err.Error(), "bad_target")
-		return
-	}
-	x.rec.Host, x.rec.Port = host, port
-	if !s.decide(w, x, x.role.policy.Decide(host, port, true), host, port) || !s.writeAhead(w, x) {
+	host, port := x.p.host, x.p.port
+	if !s.decide(w, x) || !s.writeAhead(w, x) {
 		return
 	}
 	select {
@@ -43,7 +39,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 	}
 	defer s.clientTunnels.give(who)
 
-	intercept := x.intercepts(host, port)
+	intercept := x.p.intercept
 	var upConn net.Conn
 	if !intercept {
 		var err error
@@ -54,11 +50,11 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 				writeError(w, x, http.StatusForbidden, refused.Error(), refused.Decision.Reason)
 				return
 			}
-			s.metrics.upstreamErrors.WithLabelValues(hostClass(x, host, port), failureKind(err)).Inc()
+			s.metrics.upstreamErrors.WithLabelValues(hostClass(x), failureKind(err)).Inc()
 			writeError(w, x, http.StatusBadGateway, fmt.Sprintf("proxy: upstream %s failed: %v", hostport.Join(host, port), err), "upstream_failed")
 			return
 		}
-		s.noteAddr(x, host, upConn)
+		s.noteAddr(x, upConn)
 	}
 
 	clientConn, brw, err := http.NewResponseController(w).Hijack()
@@ -78,13 +74,13 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 	defer s.tunnels.Done(clientConn, tracked)
 	cut := s.cutWhenInvalid(guardFrom(r.Context()), clientConn, upConn)
 	defer s.stopCut(cut, x)
-	x.rec.Status = http.StatusOK
+	x.out.status = http.StatusOK
 	if _, err := clientConn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
 		clientConn.Close()
 		if upConn != nil {
 			upConn.Close()
 		}
-		x.rec.Error = "client went away before the tunnel opened"
+		x.out.err = "client went away before the tunnel opened"
 		return
 	}
 	x.w.wroteAt = time.Now()

@@ -148,17 +148,15 @@ func (u *usage) notes(v *secrets.Vault) (injected []string, left []audit.Placeho
 	return injected, left
 }
 
-// injectRequest swaps placeholders in out's URL, headers and body for the
-// destination host:port (the target URL or CONNECT authority, never an
-// inner Host header) reached over TLS or not (tls), each only in the
-// locations its credential names and only for the credentials granted (the
-// agent's role's).
-func (c *Credentials) injectRequest(out *http.Request, host string, port int, tls bool, granted func(int) bool, u *usage) {
-	toHost := c.vault.Allow(host, port, tls)
+// injectRequest swaps placeholders in out's URL, headers and body as plan
+// p says: only for the credentials whose placeholders it injects (for
+// their hosts, over TLS unless they allow plain http, granted to the
+// agent's role), each only in the locations its credential names.
+func (c *Credentials) injectRequest(out *http.Request, p *plan, u *usage) {
 	in := func(loc secrets.Location) func(int) bool {
-		return func(i int) bool { return toHost(i) && granted(i) && c.creds[i].InjectsIn(loc) }
+		return func(i int) bool { return i >= 0 && i < len(p.creds) && p.injects(i) && c.creds[i].InjectsIn(loc) }
 	}
-	why := func(i int) string { return leftProblem(c.creds[i], host, port, tls, granted(i)) }
+	why := func(i int) string { return p.creds[i] }
 	replacer := func(loc secrets.Location) func(string) string {
 		allow := in(loc)
 		return func(s string) string {
