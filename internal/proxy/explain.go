@@ -34,22 +34,10 @@ type Explainer struct {
 }
 
 // NewExplainer explains cfg with the credentials creds (from the vault, or
-// secrets.Config.Describe when the values are not at hand).
+// secrets.Config.Describe when the values are not at hand), as slapenir
+// proxy would decide by it: with interception (it always has a CA).
 func NewExplainer(cfg *config.Config, creds []secrets.Credential) (*Explainer, error) {
-	roles, def, err := compileRoles(cfg, creds, nil)
-	if err != nil {
-		return nil, err
-	}
-	// slapenir proxy always has an interception CA.
-	e := &Explainer{roles: roles, def: def, creds: creds, canIntercept: true, allowed: cfg.TLS.Identities()}
-	for _, h := range cfg.Intercept.Hosts {
-		g, err := hostport.ParseGlob(h)
-		if err != nil {
-			return nil, fmt.Errorf("intercept.hosts: %w", err)
-		}
-		e.intercept = append(e.intercept, g)
-	}
-	return e, nil
+	return compile(cfg, creds, nil, true, nil)
 }
 
 // Explanation is what the proxy would do with one request.

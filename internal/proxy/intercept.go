@@ -27,7 +27,8 @@ import (
 // tunnels stay blind.
 type InterceptOptions struct {
 	Authority *mitm.Authority
-	// Hosts are inspected although no credential needs them ("inspect: true").
+	// Hosts are inspected although no credential needs them, besides the
+	// configuration's intercept.hosts (which every reload reads anew).
 	Hosts []hostport.Glob
 	// UpstreamRoots verify upstream TLS; nil means the system roots.
 	UpstreamRoots *x509.CertPool
@@ -184,8 +185,9 @@ func (l *oneConnListener) wait() { <-l.closed }
 func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
 
 // InterceptFromConfig builds the interception options: the CA from
-// ca_cert/ca_key, or one created in stateDir; the inspected host globs; and
-// the upstream roots (the system's plus upstream_ca).
+// ca_cert/ca_key, or one created in stateDir, and the upstream roots (the
+// system's plus upstream_ca). The inspected hosts (c.Hosts) are compiled
+// with the rest of the configuration, by New and each Reload.
 func InterceptFromConfig(c config.Intercept, stateDir string) (*InterceptOptions, error) {
 	var ca *devca.CA
 	var err error
@@ -198,13 +200,6 @@ func InterceptFromConfig(c config.Intercept, stateDir string) (*InterceptOptions
 		return nil, fmt.Errorf("proxy: interception CA: %w", err)
 	}
 	o := &InterceptOptions{Authority: mitm.New(ca)}
-	for _, h := range c.Hosts {
-		g, err := hostport.ParseGlob(h)
-		if err != nil {
-			return nil, fmt.Errorf("proxy: intercept.hosts: %w", err)
-		}
-		o.Hosts = append(o.Hosts, g)
-	}
 	if len(c.UpstreamCA) > 0 {
 		pool, err := x509.SystemCertPool()
 		if err != nil {

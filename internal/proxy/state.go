@@ -49,6 +49,33 @@ type role struct {
 // grants reports whether credential i may be injected for this role.
 func (r *role) grants(i int) bool { return r.granted == nil || r.granted[i] }
 
+// compile is the configuration's provision step: it turns every rule
+// string of cfg (the roles' policies, credential grants and dlp.exempt,
+// intercept.hosts, tls.allowed_identities) into the typed rule set that
+// requests are planned by, so that nothing after it parses a host or a
+// glob. creds are the credentials in vault order; canIntercept says
+// whether there is an interception CA, and extra are interception globs
+// given as options, besides intercept.hosts.
+func compile(cfg *config.Config, creds []secrets.Credential, resolver *net.Resolver, canIntercept bool, extra []hostport.Glob) (*Explainer, error) {
+	roles, def, err := compileRoles(cfg, creds, resolver)
+	if err != nil {
+		return nil, err
+	}
+	e := &Explainer{roles: roles, def: def, creds: creds, canIntercept: canIntercept, allowed: cfg.TLS.Identities()}
+	if !canIntercept {
+		return e, nil
+	}
+	e.intercept = slices.Clip(extra)
+	for _, h := range cfg.Intercept.Hosts {
+		g, err := hostport.ParseGlob(h)
+		if err != nil {
+			return nil, fmt.Errorf("intercept.hosts: %w", err)
+		}
+		e.intercept = append(e.intercept, g)
+	}
+	return e, nil
+}
+
 // compileRoles compiles cfg's roles for the credentials creds (their vault
 // order): the roles in matching order, and the role of identities none
 // selects (default_role).
@@ -130,22 +157,26 @@ type state struct {
 	onClose func(*state)
 }
 
-// newState compiles cfg for s. interceptHosts are the globs tunnels are
-// intercepted for besides the credentials' hosts.
-func (s *Server) newState(cfg *config.Config, creds *Credentials, interceptHosts []hostport.Glob) (*state, error) {
+// newState compiles cfg for s: tunnels are intercepted, when s has an
+// interception CA, for the hosts of intercept.hosts, of its interception
+// options and of the credentials.
+func (s *Server) newState(cfg *config.Config, creds *Credentials) (*state, error) {
 	var list []secrets.Credential
 	if creds != nil {
 		list = creds.creds
 	}
-	roles, def, err := compileRoles(cfg, list, s.resolver)
+	var extra []hostport.Glob
+	if s.intercept != nil {
+		extra = s.intercept.Hosts
+	}
+	rules, err := compile(cfg, list, s.resolver, s.intercept != nil, extra)
 	if err != nil {
 		return nil, err
 	}
-	st := &state{cfg: cfg, version: cfg.Version(), creds: creds, scanner: newScanner(creds), onClose: s.forget}
-	st.explain = &Explainer{roles: roles, def: def, creds: list, allowed: []string{"*"}}
-	if s.intercept != nil {
-		st.explain.canIntercept, st.explain.intercept = true, interceptHosts
-	}
+	st := &state{cfg: cfg, version: cfg.Version(), creds: creds, scanner: newScanner(creds), onClose: s.forget, explain: rules}
+	// The listener's identities decide, not the configuration's: without
+	// TLS every client is let in.
+	st.explain.allowed = []string{"*"}
 	if s.tls != nil {
 		st.explain.allowed = s.tls.AllowedIdentities
 	}
