@@ -50,8 +50,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 				writeError(w, x, http.StatusForbidden, refused.Error(), refused.Decision.Reason)
 				return
 			}
-			s.metrics.upstreamErrors.WithLabelValues(hostClass(x), failureKind(err)).Inc()
-			writeError(w, x, http.StatusBadGateway, fmt.Sprintf("proxy: upstream %s failed: %v", hostport.Join(host, port), err), "upstream_failed")
+			s.upstreamFailed(w, x, hostport.Join(host, port), err)
 			return
 		}
 		s.noteAddr(x, upConn)

@@ -86,7 +86,8 @@ type leftAlone struct {
 // credential's hosts; it is, but the connection to it is plain http and the
 // credential does not allow that; the agent's role may not use the
 // credential; the placeholder is in a location the credential is not
-// injected into. Explainer.credentials says the same, in the same order.
+// injected into. plan records which applies to each credential; the proxy and
+// Explain read it there.
 const (
 	problemForeignHost = "placeholder_foreign_host"
 	problemCleartext   = "placeholder_cleartext"

@@ -16,12 +16,13 @@ import (
 	"github.com/slapenir/slapenir/internal/secrets"
 )
 
-// Explainer says what the proxy would do with a request, without sending
-// anything, by the same checks that decide real requests: the policy's
-// name-level decision, the dialer's address-level one, the interception
-// rule and the credentials' hosts and locations. slapenir policy explain
-// builds one from a configuration; the Server serves its own at /explain.
-type Explainer struct {
+// RuleSet is one configuration compiled (see compile): the roles with
+// their policies, dialers, grants and DLP, the credentials and the
+// interception rule. The proxy plans every request by the live one (plan);
+// Explain says what it would do with a request by the same plan, without
+// sending anything. slapenir policy explain builds one from a
+// configuration; the Server serves its own at /explain.
+type RuleSet struct {
 	// roles are the configured roles in matching order; def is the role
 	// of identities none of them selects.
 	roles []*role
@@ -33,10 +34,10 @@ type Explainer struct {
 	allowed      []string        // tls.allowed_identities
 }
 
-// NewExplainer explains cfg with the credentials creds (from the vault, or
+// NewRuleSet compiles cfg with the credentials creds (from the vault, or
 // secrets.Config.Describe when the values are not at hand), as slapenir
 // proxy would decide by it: with interception (it always has a CA).
-func NewExplainer(cfg *config.Config, creds []secrets.Credential) (*Explainer, error) {
+func NewRuleSet(cfg *config.Config, creds []secrets.Credential) (*RuleSet, error) {
 	return compile(cfg, creds, nil, true, nil)
 }
 
@@ -101,7 +102,7 @@ type ExplainedCredential struct {
 // the plan the proxy would make of it (planURL). It looks the host up
 // unless lookup is false (an address literal is checked either way);
 // nothing is sent to it.
-func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string, lookup bool) (Explanation, error) {
+func (e *RuleSet) Explain(ctx context.Context, method, rawURL, identity string, lookup bool) (Explanation, error) {
 	u, err := hostport.ParseTarget(rawURL)
 	if err != nil {
 		return Explanation{}, err
@@ -139,7 +140,7 @@ func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string
 // as a forward proxy request; an https one as a CONNECT tunnel, decided by
 // host, and when the tunnel is intercepted as the request inside it,
 // decided whole. tunnel is the https URL's CONNECT plan, nil for http.
-func (e *Explainer) planURL(r *role, method string, u *url.URL) (p, tunnel *plan) {
+func (e *RuleSet) planURL(r *role, method string, u *url.URL) (p, tunnel *plan) {
 	if u.Scheme != "https" {
 		return e.plan(r, requestLine{way: modeForward, method: method, url: u}), nil
 	}
@@ -165,7 +166,7 @@ func decided(d policy.Decision) string {
 // explainAddresses adds the address-level decision the dialer would make
 // to x, as the dialer makes it (Dialer.Check); a name is not looked up
 // unless lookup.
-func (e *Explainer) explainAddresses(ctx context.Context, x *Explanation, r *role, lookup bool) {
+func (e *RuleSet) explainAddresses(ctx context.Context, x *Explanation, r *role, lookup bool) {
 	// An address literal is checked as it is, without a lookup.
 	if _, err := netip.ParseAddr(x.Host); err != nil && !lookup {
 		x.NotLookedUp = fmt.Sprintf("%s was not looked up: its addresses are checked when a request is made, and one the policy refuses (a private address) is refused then", x.Host)
@@ -193,7 +194,7 @@ func (e *Explainer) explainAddresses(ctx context.Context, x *Explanation, r *rol
 // intercepts says whether a CONNECT tunnel to host:port is terminated:
 // when it is to a host of intercept.hosts or of a credential (which can only
 // be injected into a tunnel it sees inside).
-func (e *Explainer) intercepts(host string, port int) bool {
+func (e *RuleSet) intercepts(host string, port int) bool {
 	if !e.canIntercept {
 		return false
 	}
@@ -212,7 +213,7 @@ func (e *Explainer) intercepts(host string, port int) bool {
 
 // credentials says what becomes of each credential's placeholder in the
 // request planned by p, which is sent or not.
-func (e *Explainer) credentials(x Explanation, p *plan, sent bool) []ExplainedCredential {
+func (e *RuleSet) credentials(x Explanation, p *plan, sent bool) []ExplainedCredential {
 	out := []ExplainedCredential{}
 	for i, c := range e.creds {
 		problem := p.creds[i]

@@ -38,12 +38,12 @@ func explainAgrees(t testing.TB, srv *Server, recs []audit.Record) {
 		case modeIntercept:
 			rawURL = "https://" + hostport.Join(rec.Host, rec.Port) + rec.Path
 		case modeConnect:
-			tunnelAgrees(t, st.explain, rec)
+			tunnelAgrees(t, st.rules, rec)
 			continue
 		default:
 			continue
 		}
-		x, err := st.explain.Explain(context.Background(), rec.Method, rawURL, rec.Identity, false)
+		x, err := st.rules.Explain(context.Background(), rec.Method, rawURL, rec.Identity, false)
 		if err != nil {
 			t.Errorf("explain %s %s (record %s): %v", rec.Method, rawURL, rec.RequestID, err)
 			continue
@@ -83,7 +83,7 @@ func explainAgrees(t testing.TB, srv *Server, recs []audit.Record) {
 // tunnelAgrees checks a CONNECT record against the tunnel half of the plan
 // Explain makes of an https URL (planURL): the decision on the tunnel and
 // whether it is intercepted.
-func tunnelAgrees(t testing.TB, e *Explainer, rec audit.Record) {
+func tunnelAgrees(t testing.TB, e *RuleSet, rec audit.Record) {
 	var names []string
 	if rec.Identity != "" {
 		names = []string{rec.Identity}

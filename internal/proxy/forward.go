@@ -221,12 +221,17 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 		// The client went away; there is nobody to answer.
 		x.refuseQuietly(499, decisionError, "client_closed", "client closed the request before the upstream answered")
 	default:
-		up := x.p.up
-		s.metrics.upstreamErrors.WithLabelValues(hostClass(x), failureKind(err)).Inc()
-		target := up.url.Scheme + "://" + up.url.Host
-		// The cause can quote what the upstream sent.
-		writeError(w, x, http.StatusBadGateway, x.st.creds.scrub(fmt.Sprintf("proxy: upstream %s failed: %v", target, safetext.URLError(err))), "upstream_failed")
+		s.upstreamFailed(w, x, x.p.up.url.Scheme+"://"+x.p.up.url.Host, err)
 	}
+}
+
+// upstreamFailed answers 502 for an upstream (target) that could not be
+// reached or answered badly, naming it and the cause, and counts the
+// failure by kind of host.
+func (s *Server) upstreamFailed(w http.ResponseWriter, x *exchange, target string, err error) {
+	s.metrics.upstreamErrors.WithLabelValues(hostClass(x), failureKind(err)).Inc()
+	// The cause can quote what the upstream sent.
+	writeError(w, x, http.StatusBadGateway, x.st.creds.scrub(fmt.Sprintf("proxy: upstream %s failed: %v", target, safetext.URLError(err))), "upstream_failed")
 }
 
 // hostClass is a bounded name for where a request went, for metrics that

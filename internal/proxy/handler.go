@@ -53,7 +53,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.admit(x.w, r, x) {
 		return
 	}
-	x.p = x.st.explain.plan(x.role, requestLine{way: mode, method: r.Method, url: r.URL, host: r.Host, target: r.Header.Get(targetHeader)})
+	x.p = x.st.rules.plan(x.role, requestLine{way: mode, method: r.Method, url: r.URL, host: r.Host, target: r.Header.Get(targetHeader)})
 	if x.p.bad != nil {
 		writeError(x.w, x, x.p.bad.status, x.p.bad.msg, x.p.bad.reason)
 		return

@@ -33,7 +33,7 @@ type requestLine struct {
 // anything is sent: where it goes (parsed once), the name-level decision
 // and the rule behind it, whether a tunnel is intercepted, how the role's
 // DLP treats it, and what becomes of each credential's placeholder. It is
-// made by Explainer.plan, a pure function of the rule set and the request
+// made by RuleSet.plan, a pure function of the rule set and the request
 // line; the proxy executes it, and policy explain and /explain describe
 // it, so neither can say what the other does not do. What only sending
 // tells (the resolved address, the upstream's answer) is the exchange's
@@ -103,7 +103,7 @@ const (
 
 // plan makes the plan of line for an agent of role r. It sends nothing,
 // looks nothing up and changes nothing.
-func (e *Explainer) plan(r *role, line requestLine) *plan {
+func (e *RuleSet) plan(r *role, line requestLine) *plan {
 	p := &plan{way: line.way, role: r}
 	if line.url != nil {
 		p.path = audit.MaskPath(line.url.RequestURI())

@@ -37,7 +37,7 @@ type role struct {
 	granted []bool
 	dlp     *dlpRole // nil: off
 
-	// What serves the role's requests; nil in an Explainer for the
+	// What serves the role's requests; nil in an RuleSet for the
 	// command line. Each role has its own transport because its dialer
 	// differs (private_allow): a pooled connection dialled for one role
 	// must never carry another's request.
@@ -56,12 +56,12 @@ func (r *role) grants(i int) bool { return r.granted == nil || r.granted[i] }
 // glob. creds are the credentials in vault order; canIntercept says
 // whether there is an interception CA, and extra are interception globs
 // given as options, besides intercept.hosts.
-func compile(cfg *config.Config, creds []secrets.Credential, resolver *net.Resolver, canIntercept bool, extra []hostport.Glob) (*Explainer, error) {
+func compile(cfg *config.Config, creds []secrets.Credential, resolver *net.Resolver, canIntercept bool, extra []hostport.Glob) (*RuleSet, error) {
 	roles, def, err := compileRoles(cfg, creds, resolver)
 	if err != nil {
 		return nil, err
 	}
-	e := &Explainer{roles: roles, def: def, creds: creds, canIntercept: canIntercept, allowed: cfg.TLS.Identities()}
+	e := &RuleSet{roles: roles, def: def, creds: creds, canIntercept: canIntercept, allowed: cfg.TLS.Identities()}
 	if !canIntercept {
 		return e, nil
 	}
@@ -119,13 +119,13 @@ func compileRoles(cfg *config.Config, creds []secrets.Credential, resolver *net.
 // all are the configured roles and the default one (which may be one of
 // them), in a slice of their own: the roles slice is shared by every
 // goroutine that reads the state.
-func (e *Explainer) all() []*role {
+func (e *RuleSet) all() []*role {
 	return append(slices.Clip(e.roles), e.def)
 }
 
 // roleFor is the role of an agent with these certificate names: the first
 // role one of whose globs matches one of them, else the default role.
-func (e *Explainer) roleFor(names []string) *role {
+func (e *RuleSet) roleFor(names []string) *role {
 	if len(names) > 0 {
 		for _, r := range e.roles {
 			if reload.Allowed(names, r.identities) {
@@ -144,7 +144,7 @@ func (e *Explainer) roleFor(names []string) *role {
 type state struct {
 	cfg     *config.Config
 	version string
-	explain *Explainer
+	rules   *RuleSet
 	creds   *Credentials
 	scanner *dlp.Scanner
 	// closeCreds releases the credentials' vault; nil when the caller
@@ -173,14 +173,14 @@ func (s *Server) newState(cfg *config.Config, creds *Credentials) (*state, error
 	if err != nil {
 		return nil, err
 	}
-	st := &state{cfg: cfg, version: cfg.Version(), creds: creds, scanner: newScanner(creds), onClose: s.forget, explain: rules}
+	st := &state{cfg: cfg, version: cfg.Version(), creds: creds, scanner: newScanner(creds), onClose: s.forget, rules: rules}
 	// The listener's identities decide, not the configuration's: without
 	// TLS every client is let in.
-	st.explain.allowed = []string{"*"}
+	st.rules.allowed = []string{"*"}
 	if s.tls != nil {
-		st.explain.allowed = s.tls.AllowedIdentities
+		st.rules.allowed = s.tls.AllowedIdentities
 	}
-	for _, r := range st.explain.all() {
+	for _, r := range st.rules.all() {
 		if r.transport != nil {
 			continue // the default role is also in roles when default_role names one
 		}
@@ -212,7 +212,7 @@ func limiterKey(r *role) string { return fmt.Sprintf("%s/%g/%d", r.name, r.rate,
 // still in flight keeps its own by pointer).
 func (s *Server) pruneLimiters(st *state) {
 	keep := map[string]bool{}
-	for _, r := range st.explain.all() {
+	for _, r := range st.rules.all() {
 		keep[limiterKey(r)] = true
 	}
 	s.limitersMu.Lock()
@@ -253,7 +253,7 @@ func (st *state) retire() {
 }
 
 func (st *state) close() {
-	for _, r := range st.explain.all() {
+	for _, r := range st.rules.all() {
 		if r.transport != nil {
 			r.transport.CloseIdleConnections()
 		}
