@@ -43,7 +43,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 	var upConn net.Conn
 	if !intercept {
 		var err error
-		upConn, err = x.role.dialer.DialContext(r.Context(), "tcp", hostport.Join(host, port))
+		upConn, err = x.role.dialer.Dial(r.Context(), "tcp", host, port)
 		if err != nil {
 			var refused *policy.RefusedError
 			if errors.As(err, &refused) {

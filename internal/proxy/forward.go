@@ -129,7 +129,14 @@ func (s *Server) newTransport(r *role) *http.Transport {
 		// Never chain through the proxy's own HTTP_PROXY environment.
 		Proxy: nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := s.dials.dial(ctx, addr, func() (net.Conn, error) { return r.dialer.DialContext(ctx, network, addr) })
+			c, err := s.dials.dial(ctx, addr, func() (net.Conn, error) {
+				// The destination as the plan parsed it, when the dial is
+				// for it (addr is the plan's hostport.Join): not parsed again.
+				if x := exchangeFrom(ctx); x != nil && x.p.up != nil && x.p.up.url.Host == addr {
+					return r.dialer.Dial(ctx, network, x.p.host, x.p.port)
+				}
+				return r.dialer.DialContext(ctx, network, addr)
+			})
 			if err != nil {
 				return nil, err
 			}
