@@ -14,6 +14,46 @@ import (
 	"github.com/slapenir/slapenir/internal/tunnel"
 )
 
+// takeTunnel takes one of the proxy's tunnel slots and one of the client's
+// (max_tunnels, max_tunnels_per_identity of its role), or answers 503 when
+// either is used up. release gives back what it took.
+func (s *Server) takeTunnel(w http.ResponseWriter, x *exchange) (release func(), ok bool) {
+	select {
+	case s.tunnelSlots <- struct{}{}:
+	default:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, x, http.StatusServiceUnavailable, fmt.Sprintf("proxy: too many open tunnels (limit %d); retry shortly", cap(s.tunnelSlots)), "tunnel_limit")
+		return nil, false
+	}
+	who := x.who
+	if !s.clientTunnels.take(who, x.role.maxTunnels) {
+		<-s.tunnelSlots
+		w.Header().Set("Retry-After", "1")
+		writeError(w, x, http.StatusServiceUnavailable, fmt.Sprintf("proxy: this client already has %d tunnels open (max_tunnels_per_identity of role %s); close some or retry shortly", x.role.maxTunnels, x.role.name), "tunnel_limit")
+		return nil, false
+	}
+	return func() { s.clientTunnels.give(who); <-s.tunnelSlots }, true
+}
+
+// dialTunnel connects a blind tunnel's upstream through the role's dialer,
+// which checks the addresses the plan's host resolves to, and answers the
+// agent when it cannot: 403 for an address the policy refuses, 502 for an
+// upstream that does not answer.
+func (s *Server) dialTunnel(w http.ResponseWriter, r *http.Request, x *exchange) (net.Conn, error) {
+	c, err := x.role.dialer.Dial(r.Context(), "tcp", x.p.host, x.p.port)
+	if err != nil {
+		var refused *policy.RefusedError
+		if errors.As(err, &refused) {
+			writeError(w, x, http.StatusForbidden, refused.Error(), refused.Decision.Reason)
+		} else {
+			s.upstreamFailed(w, x, hostport.Join(x.p.host, x.p.port), err)
+		}
+		return nil, err
+	}
+	s.noteAddr(x, c)
+	return c, nil
+}
+
 // serveConnect executes the plan of CONNECT host:port: a tunnel, opened
 // when the policy (names, ports, then the resolved address) allows it. One
 // audit record is written when the tunnel closes, with the bytes that
@@ -23,37 +63,18 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, x *exchang
 	if !s.decide(w, x) || !s.writeAhead(w, x) {
 		return
 	}
-	select {
-	case s.tunnelSlots <- struct{}{}:
-		defer func() { <-s.tunnelSlots }()
-	default:
-		w.Header().Set("Retry-After", "1")
-		writeError(w, x, http.StatusServiceUnavailable, fmt.Sprintf("proxy: too many open tunnels (limit %d); retry shortly", cap(s.tunnelSlots)), "tunnel_limit")
+	release, ok := s.takeTunnel(w, x)
+	if !ok {
 		return
 	}
-	who := x.who
-	if !s.clientTunnels.take(who, x.role.maxTunnels) {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, x, http.StatusServiceUnavailable, fmt.Sprintf("proxy: this client already has %d tunnels open (max_tunnels_per_identity of role %s); close some or retry shortly", x.role.maxTunnels, x.role.name), "tunnel_limit")
-		return
-	}
-	defer s.clientTunnels.give(who)
-
+	defer release()
 	intercept := x.p.intercept
 	var upConn net.Conn
 	if !intercept {
 		var err error
-		upConn, err = x.role.dialer.Dial(r.Context(), "tcp", host, port)
-		if err != nil {
-			var refused *policy.RefusedError
-			if errors.As(err, &refused) {
-				writeError(w, x, http.StatusForbidden, refused.Error(), refused.Decision.Reason)
-				return
-			}
-			s.upstreamFailed(w, x, hostport.Join(host, port), err)
+		if upConn, err = s.dialTunnel(w, r, x); err != nil {
 			return
 		}
-		s.noteAddr(x, upConn)
 	}
 
 	clientConn, brw, err := http.NewResponseController(w).Hijack()

@@ -190,7 +190,14 @@ func (c *Credentials) injectRequest(out *http.Request, p *plan, u *usage) {
 	if out.Body == nil || out.Body == http.NoBody {
 		return
 	}
-	bodyAllow := in(secrets.InBody)
+	c.injectBody(out, in(secrets.InBody), why, u)
+}
+
+// injectBody swaps placeholders in out's body for the credentials
+// bodyAllow allows: a small body of known length whole, a larger one as it
+// streams. Either way every placeholder in it is audited (why says what
+// kept each one left alone from being injected).
+func (c *Credentials) injectBody(out *http.Request, bodyAllow func(int) bool, why func(int) string, u *usage) {
 	anyAllowed := false
 	for i := range c.creds {
 		if bodyAllow(i) {
