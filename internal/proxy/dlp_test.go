@@ -236,7 +236,7 @@ func TestNothingOverwritesARefusal(t *testing.T) {
 	sc := dlp.New(nil)
 	body := sc.NewReader(strings.NewReader("x "+dlpsamples.Secrets[0].Text+" y"), false)
 	io.Copy(io.Discard, body)
-	x := &exchange{p: &plan{dlp: dlpEnforce}}
+	x := &exchange{p: plan{dlp: dlpEnforce}}
 	x.dlp.body = body
 	x.fail(502, "upstream_failed", "the upstream went away")
 	(&Server{}).noteDLP(x)

@@ -50,7 +50,7 @@ type exchange struct {
 	anonymous bool
 	// p is the exchange's plan: until the request is routed, only its way
 	// in, role and path.
-	p       *plan
+	p       plan
 	out     outcome
 	w       *responseRecorder
 	bytesIn atomic.Int64
@@ -177,7 +177,7 @@ func (x *exchange) refuseQuietly(status int, decision, reason, msg string) {
 // findings. Before that it is the write-ahead record of a request about to
 // be sent.
 func (x *exchange) record(end bool) audit.Record {
-	p := x.p
+	p := &x.p
 	rec := audit.Record{
 		Time:      x.start.UTC(),
 		RequestID: x.id,

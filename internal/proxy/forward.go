@@ -79,7 +79,7 @@ func (s *Server) decide(w http.ResponseWriter, x *exchange) bool {
 		x.allow(d.Reason)
 	}
 	if !d.Allow {
-		writeError(w, x, http.StatusForbidden, refusalMessage(x.method, x.p), d.Reason)
+		writeError(w, x, http.StatusForbidden, refusalMessage(x.method, &x.p), d.Reason)
 		return false
 	}
 	return true
@@ -176,7 +176,7 @@ func (s *Server) newReverseProxy(st *state, r *role) *httputil.ReverseProxy {
 			if creds.active() {
 				// Ask for what the redactor can read without unpacking.
 				pr.Out.Header.Set("Accept-Encoding", "identity")
-				creds.injectRequest(pr.Out, x.p, &x.usage)
+				creds.injectRequest(pr.Out, &x.p, &x.usage)
 			}
 		},
 		ModifyResponse: func(resp *http.Response) error {

@@ -53,7 +53,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.admit(x.w, r, x) {
 		return
 	}
-	x.p = x.st.rules.plan(x.role, requestLine{way: mode, method: r.Method, url: r.URL, host: r.Host, target: r.Header.Get(targetHeader)})
+	x.st.rules.planInto(&x.p, x.role, requestLine{way: mode, method: r.Method, url: r.URL, host: r.Host, target: r.Header.Get(targetHeader)})
 	if x.p.bad != nil {
 		writeError(x.w, x, x.p.bad.status, x.p.bad.msg, x.p.bad.reason)
 		return
@@ -82,7 +82,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, g *guardConn) (*ex
 		s.metrics.certs.note(id, na)
 	}
 	x.id, x.client, x.method = audit.NewRequestID(), r.RemoteAddr, r.Method
-	x.p = &plan{role: x.role, path: audit.MaskPath(r.URL.RequestURI())}
+	x.p = plan{role: x.role, path: audit.MaskPath(r.URL.RequestURI())}
 	x.w = newResponseRecorder(w, x, s.cfg.Limits.IdleTimeout.D())
 	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
 	x.ctx = r.Context()

@@ -123,7 +123,7 @@ func (s *Server) serveInner(w http.ResponseWriter, r *http.Request, g *guardConn
 	// Planned first, so that even a refusal of the identity is recorded
 	// with the tunnel's destination; nothing planned is acted on before
 	// the identity passes.
-	x.p = x.st.rules.plan(x.role, requestLine{way: modeIntercept, method: r.Method, url: r.URL, host: r.Host, tunnelHost: host, tunnelPort: port})
+	x.st.rules.planInto(&x.p, x.role, requestLine{way: modeIntercept, method: r.Method, url: r.URL, host: r.Host, tunnelHost: host, tunnelPort: port})
 	identity, refused := g.identity(x.start)
 	x.identity = identity
 	if refused != nil {

@@ -104,12 +104,20 @@ const (
 // plan makes the plan of line for an agent of role r. It sends nothing,
 // looks nothing up and changes nothing.
 func (e *RuleSet) plan(r *role, line requestLine) *plan {
-	p := &plan{way: line.way, role: r}
+	p := new(plan)
+	e.planInto(p, r, line)
+	return p
+}
+
+// planInto is plan into p, which it overwrites: an exchange's plan lives in
+// the exchange.
+func (e *RuleSet) planInto(p *plan, r *role, line requestLine) {
+	*p = plan{way: line.way, role: r}
 	if line.url != nil {
 		p.path = audit.MaskPath(line.url.RequestURI())
 	}
 	if p.bad = p.route(line); p.bad != nil {
-		return p
+		return
 	}
 	if p.way == modeConnect {
 		p.decision = r.policy.Decide(p.host, p.port, true)
@@ -127,7 +135,6 @@ func (e *RuleSet) plan(r *role, line requestLine) *plan {
 	for i, c := range e.creds {
 		p.creds[i] = leftProblem(c, p.host, p.port, tls, r.grants(i))
 	}
-	return p
 }
 
 // route parses where line goes, once: the scheme, host and port, and for a
