@@ -59,7 +59,7 @@ func policyExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "policy explain: %v\n", err)
 		return 1
 	}
-	e, err := proxy.NewExplainer(cfg, creds)
+	e, err := proxy.NewRuleSet(cfg, creds)
 	if err != nil {
 		fmt.Fprintf(stderr, "policy explain: %v\n", err)
 		return 1

@@ -46,7 +46,7 @@ func runProxy(args []string, stdout, stderr io.Writer) int {
 	}
 	if w := cfg.Warnings(); w != nil {
 		for _, pr := range w.List {
-			log.Warn(pr.Msg, "config", *configPath, "line", pr.Line)
+			log.Warn(pr.Error(), "config", *configPath, "line", pr.Line)
 		}
 	}
 	if *insecure && cfg.TLS != nil {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/slapenir/slapenir/internal/didyoumean"
 	"github.com/slapenir/slapenir/internal/hostport"
 	"github.com/slapenir/slapenir/internal/policy"
+	"github.com/slapenir/slapenir/internal/yamlcheck"
 )
 
 // Validate checks every value and returns a *Problems listing all that are
@@ -63,17 +65,24 @@ func (c *Config) CheckFiles() error {
 	return v.probs.OrNil()
 }
 
+var configType = reflect.TypeFor[Config]()
+
 type validator struct {
 	c     *Config
 	probs *Problems
 }
 
 func (v *validator) add(path, format string, args ...any) {
-	v.probs.List = append(v.probs.List, Problem{Line: v.line(path), Msg: path + ": " + fmt.Sprintf(format, args...)})
+	v.probs.List = append(v.probs.List, Problem{Path: path, Line: v.line(path), Msg: fmt.Sprintf(format, args...)})
 }
 
-// line is where path was set, or for a missing key where its section was.
+// line is where path was set, or for a key the file leaves out where its
+// section was; 0 for a path that names no key of the configuration (a
+// misspelt path in a check), rather than its section's line.
 func (v *validator) line(path string) int {
+	if !yamlcheck.HasPath(configType, path) {
+		return 0
+	}
 	for {
 		if l, ok := v.c.lines[path]; ok {
 			return l

@@ -176,3 +176,20 @@ func normaliseHost(h string) (string, error) {
 	}
 	return h, nil
 }
+
+// Canonical is the one spelling of a host that rules are compared with,
+// for a host that may not have come through Parse: lower case, without one
+// trailing dot, and an IP literal (bracketed or not) in its canonical form,
+// without a zone, an IPv4-mapped IPv6 address as the IPv4 address it maps
+// — so "[::FFFF:7F00:1]" meets a rule for 127.0.0.1. It judges nothing: a
+// host that is not a valid name is returned lower-cased, to match no rule
+// that is.
+func Canonical(host string) string {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if strings.IndexByte(host, ':') >= 0 {
+		if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+			return ip.WithZone("").Unmap().String()
+		}
+	}
+	return host
+}

@@ -109,3 +109,20 @@ func TestJoinRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+func TestCanonical(t *testing.T) {
+	for in, want := range map[string]string{
+		"Example.COM.":           "example.com",
+		"[::FFFF:7F00:1]":        "127.0.0.1",
+		"::ffff:10.0.0.1":        "10.0.0.1",
+		"fe80::1%eth0":           "fe80::1",
+		"[2001:DB8::1]":          "2001:db8::1",
+		"not a host":             "not a host",
+		"10.0.0.1":               "10.0.0.1",
+		"xn--bcher-kva.example.": "xn--bcher-kva.example",
+	} {
+		if got := Canonical(in); got != want {
+			t.Errorf("Canonical(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

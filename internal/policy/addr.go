@@ -1,6 +1,10 @@
 package policy
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/slapenir/slapenir/internal/hostport"
+)
 
 // metadataAddrs are the cloud instance-metadata endpoints (AWS, GCP, Azure,
 // Oracle on IPv4; AWS on IPv6): reaching one hands out the host's cloud
@@ -124,7 +128,7 @@ func (p *Policy) CheckAddr(host string, ip netip.Addr, port int) Decision {
 	if reason == "" {
 		return Decision{Allow: true, Reason: ReasonPublicAddress}
 	}
-	if g, ok := p.privateHosts.match(normaliseHost(host), port); ok {
+	if g, ok := p.privateHosts.match(hostport.Canonical(host), port); ok {
 		return Decision{Allow: true, Reason: ReasonPrivateAllow, Rule: g}
 	}
 	bare := ip.WithZone("")

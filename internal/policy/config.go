@@ -8,6 +8,7 @@ import (
 
 	"github.com/slapenir/slapenir/internal/didyoumean"
 	"github.com/slapenir/slapenir/internal/hostport"
+	"github.com/slapenir/slapenir/internal/yamlcheck"
 )
 
 // Config is the policy section of the proxy's configuration (and of each
@@ -119,11 +120,9 @@ var TelemetryHosts = []string{
 }
 
 // Problem is one thing wrong with a Config; Path is the key within the
-// section ("default", "allow[2].methods[0]").
-type Problem struct {
-	Path string
-	Msg  string
-}
+// section ("default", "allow[2].methods[0]"). It is the configuration's one
+// problem type.
+type Problem = yamlcheck.Problem
 
 // Validate checks every value and returns every problem. It is the one
 // check: config reports its problems with their lines, New refuses a
@@ -131,7 +130,7 @@ type Problem struct {
 func (c Config) Validate() []Problem {
 	var probs []Problem
 	add := func(path, format string, args ...any) {
-		probs = append(probs, Problem{path, fmt.Sprintf(format, args...)})
+		probs = append(probs, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	oneOf := func(path, got string, want ...string) {
 		if msg := didyoumean.OneOf(got, want...); msg != "" {

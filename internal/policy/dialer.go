@@ -42,21 +42,41 @@ func (e *RefusedError) Error() string {
 // the ones that passed in the resolver's order until one answers. network
 // is "tcp", "tcp4" or "tcp6".
 func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	family := ""
-	switch network {
-	case "tcp":
-		family = "ip"
-	case "tcp4":
-		family = "ip4"
-	case "tcp6":
-		family = "ip6"
-	default:
-		return nil, fmt.Errorf("policy: cannot dial %q over %q: only tcp, tcp4 and tcp6 are supported", addr, network)
+	family, err := familyOf(network, addr)
+	if err != nil {
+		return nil, err
 	}
 	host, port, err := hostport.Parse(addr, 0)
 	if err != nil {
 		return nil, fmt.Errorf("policy: dial: %w", err)
 	}
+	return d.dial(ctx, network, family, host, port)
+}
+
+// Dial is DialContext for a destination already parsed (the plan of the
+// request it is for): host as hostport.Parse returns it, and port.
+func (d *Dialer) Dial(ctx context.Context, network, host string, port int) (net.Conn, error) {
+	family, err := familyOf(network, hostport.Join(host, port))
+	if err != nil {
+		return nil, err
+	}
+	return d.dial(ctx, network, family, host, port)
+}
+
+// familyOf is the address family to resolve for network.
+func familyOf(network, addr string) (string, error) {
+	switch network {
+	case "tcp":
+		return "ip", nil
+	case "tcp4":
+		return "ip4", nil
+	case "tcp6":
+		return "ip6", nil
+	}
+	return "", fmt.Errorf("policy: cannot dial %q over %q: only tcp, tcp4 and tcp6 are supported", addr, network)
+}
+
+func (d *Dialer) dial(ctx context.Context, network, family, host string, port int) (net.Conn, error) {
 	checked, err := d.check(ctx, family, host, port)
 	if err != nil {
 		return nil, err

@@ -282,3 +282,22 @@ func TestResolverAddressNotInErrors(t *testing.T) {
 		t.Fatalf("lookup error %q names the resolver, or not the host", err)
 	}
 }
+
+// TestDialOfAParsedDestinationIsChecked: Dial, which takes the host and
+// port a plan parsed instead of a string to parse again, refuses an
+// address the policy refuses as DialContext does.
+func TestDialOfAParsedDestinationIsChecked(t *testing.T) {
+	pol, err := New(Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Dialer{Policy: pol}
+	_, err = d.Dial(context.Background(), "tcp", "127.0.0.1", 9)
+	var refused *RefusedError
+	if !errors.As(err, &refused) || refused.Decision.Reason != ReasonPrivateAddress {
+		t.Fatalf("Dial to 127.0.0.1:9: %v, want a private_address refusal", err)
+	}
+	if _, err := d.Dial(context.Background(), "udp", "example.com", 53); err == nil || !strings.Contains(err.Error(), `cannot dial "example.com:53" over "udp"`) {
+		t.Fatalf("Dial over udp: %v", err)
+	}
+}

@@ -119,7 +119,7 @@ func (p *Policy) addPrivate(s string) {
 // to its host are intercepted, and each request inside then goes through
 // DecideRequest), and a narrowed deny rule is left to those requests.
 func (p *Policy) Decide(host string, port int, connect bool) Decision {
-	return p.decide(normaliseHost(host), port, connect, nil)
+	return p.decide(hostport.Canonical(host), port, connect, nil)
 }
 
 // DecideRequest is Decide for one request the proxy sees whole (a forward
@@ -139,7 +139,7 @@ func (p *Policy) Decide(host string, port int, connect bool) Decision {
 // and a path with or without its trailing "/"; an allow rule matches none
 // of these.
 func (p *Policy) DecideRequest(host string, port int, method, path string) Decision {
-	return p.decide(normaliseHost(host), port, false, &request{method, path})
+	return p.decide(hostport.Canonical(host), port, false, &request{method, path})
 }
 
 // request is what a narrowed rule is matched against; nil for a tunnel.
@@ -216,16 +216,6 @@ func (p *Policy) decide(host string, port int, connect bool, req *request) Decis
 	return p.refuse(ReasonDefaultDeny, "")
 }
 
-func normaliseHost(host string) string {
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	if strings.IndexByte(host, ':') >= 0 {
-		if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-			return ip.WithZone("").Unmap().String()
-		}
-	}
-	return host
-}
-
 // ReportMode reports whether the policy only notes what it would refuse
 // (mode: report).
 func (p *Policy) ReportMode() bool { return p.report }
@@ -234,7 +224,7 @@ func (p *Policy) ReportMode() bool { return p.report }
 // or glob, on any port): a destination the operator expects on a private
 // address, such as the host's Ollama.
 func (p *Policy) NamesPrivate(host string) bool {
-	host = normaliseHost(host)
+	host = hostport.Canonical(host)
 	if _, ok := p.privateHosts.match(host, 0); ok {
 		return true
 	}

@@ -126,11 +126,11 @@ func (s *Server) stopCut(c *certCut, x *exchange) {
 	if why == nil {
 		return
 	}
-	x.rec.Reason = why.Reason
+	x.out.reason = why.Reason
 	switch why.Reason {
 	case reload.ReasonExpired:
-		x.rec.Error = "the tunnel was closed when the client certificate expired"
+		x.out.err = "the tunnel was closed when the client certificate expired"
 	default:
-		x.rec.Error = "the tunnel was closed when the client CA was reloaded and no longer trusts the client certificate (" + why.Reason + ")"
+		x.out.err = "the tunnel was closed when the client CA was reloaded and no longer trusts the client certificate (" + why.Reason + ")"
 	}
 }

@@ -98,11 +98,11 @@ func (p *testProxy) recordOf(t *testing.T, path string) audit.Record {
 	}
 }
 
-// explainSays is what the proxy's own Explainer says of credential github
+// explainSays is what the proxy's own RuleSet says of credential github
 // for GET u: the locations it is injected in, and why not when it is not.
 func explainSays(t *testing.T, p *testProxy, u string) (injected []string, why string) {
 	t.Helper()
-	x, err := p.srv.cur.Load().explain.Explain(context.Background(), "GET", u+"/user", "", false)
+	x, err := p.srv.cur.Load().rules.Explain(context.Background(), "GET", u+"/user", "", false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,8 @@ type leftAlone struct {
 // credential's hosts; it is, but the connection to it is plain http and the
 // credential does not allow that; the agent's role may not use the
 // credential; the placeholder is in a location the credential is not
-// injected into. Explainer.credentials says the same, in the same order.
+// injected into. plan records which applies to each credential; the proxy and
+// Explain read it there.
 const (
 	problemForeignHost = "placeholder_foreign_host"
 	problemCleartext   = "placeholder_cleartext"
@@ -148,17 +149,15 @@ func (u *usage) notes(v *secrets.Vault) (injected []string, left []audit.Placeho
 	return injected, left
 }
 
-// injectRequest swaps placeholders in out's URL, headers and body for the
-// destination host:port (the target URL or CONNECT authority, never an
-// inner Host header) reached over TLS or not (tls), each only in the
-// locations its credential names and only for the credentials granted (the
-// agent's role's).
-func (c *Credentials) injectRequest(out *http.Request, host string, port int, tls bool, granted func(int) bool, u *usage) {
-	toHost := c.vault.Allow(host, port, tls)
+// injectRequest swaps placeholders in out's URL, headers and body as plan
+// p says: only for the credentials whose placeholders it injects (for
+// their hosts, over TLS unless they allow plain http, granted to the
+// agent's role), each only in the locations its credential names.
+func (c *Credentials) injectRequest(out *http.Request, p *plan, u *usage) {
 	in := func(loc secrets.Location) func(int) bool {
-		return func(i int) bool { return toHost(i) && granted(i) && c.creds[i].InjectsIn(loc) }
+		return func(i int) bool { return i >= 0 && i < len(p.creds) && p.injects(i) && c.creds[i].InjectsIn(loc) }
 	}
-	why := func(i int) string { return leftProblem(c.creds[i], host, port, tls, granted(i)) }
+	why := func(i int) string { return p.creds[i] }
 	replacer := func(loc secrets.Location) func(string) string {
 		allow := in(loc)
 		return func(s string) string {
@@ -191,7 +190,14 @@ func (c *Credentials) injectRequest(out *http.Request, host string, port int, tl
 	if out.Body == nil || out.Body == http.NoBody {
 		return
 	}
-	bodyAllow := in(secrets.InBody)
+	c.injectBody(out, in(secrets.InBody), why, u)
+}
+
+// injectBody swaps placeholders in out's body for the credentials
+// bodyAllow allows: a small body of known length whole, a larger one as it
+// streams. Either way every placeholder in it is audited (why says what
+// kept each one left alone from being injected).
+func (c *Credentials) injectBody(out *http.Request, bodyAllow func(int) bool, why func(int) string, u *usage) {
 	anyAllowed := false
 	for i := range c.creds {
 		if bodyAllow(i) {

@@ -232,7 +232,7 @@ func TestDenyRulesFailClosedAgainstNginx(t *testing.T) {
 		{Host: ng.addr, Methods: []string{"GET"}, Paths: []string{"/secret/*"}},
 	}
 	p := startProxy(t, cfg)
-	ex, err := NewExplainer(cfg, nil)
+	ex, err := NewRuleSet(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +331,7 @@ func TestRulesJudgeWhatTheUpstreamReceives(t *testing.T) {
 	cfg.Policy.Allow = []policy.Rule{{Host: "localhost:" + port, Methods: []string{"GET"}}}
 	cfg.Policy.PrivateAllow = append(cfg.Policy.PrivateAllow, "localhost")
 	p := startProxy(t, cfg)
-	ex, err := NewExplainer(cfg, nil)
+	ex, err := NewRuleSet(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

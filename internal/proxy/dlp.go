@@ -37,30 +37,21 @@ func newDLPRole(c config.DLP) (*dlpRole, error) {
 	return d, nil
 }
 
-// mode names what the role does with a request to host:port.
+// mode names what the role does with a request to host:port: off,
+// exempt (the host is in its dlp.exempt), report or enforce.
 func (d *dlpRole) mode(host string, port int) string {
-	switch {
-	case d == nil:
-		return config.DLPOff
-	case !d.scans(host, port):
-		return "exempt"
-	case d.enforce:
-		return config.DLPEnforce
-	}
-	return config.DLPReport
-}
-
-// scans says whether a request to host:port is scanned.
-func (d *dlpRole) scans(host string, port int) bool {
 	if d == nil {
-		return false
+		return config.DLPOff
 	}
 	for _, g := range d.exempt {
 		if g.Match(host, port) {
-			return false
+			return dlpExempt
 		}
 	}
-	return true
+	if d.enforce {
+		return dlpEnforce
+	}
+	return dlpReport
 }
 
 // newScanner is the state's scanner: the rules, minus every placeholder of
@@ -83,27 +74,27 @@ func newScanner(c *Credentials) *dlp.Scanner {
 // request (403 dlp_<rule>); one in a streamed body cuts it (upstreamError,
 // finish). In report mode the request goes on and its record names the
 // rule. It reports false when it has answered the request.
-func (s *Server) outbound(w http.ResponseWriter, r *http.Request, x *exchange, up *upstream) bool {
-	d := x.role.dlp
-	if !d.scans(up.destHost, up.destPort) {
+func (s *Server) outbound(w http.ResponseWriter, r *http.Request, x *exchange) bool {
+	if !x.p.scans() {
 		return true
 	}
+	enforce := x.p.dlp == dlpEnforce
 	sc := x.st.scanner
 	found := func(rule, where string) bool {
 		x.dlp.note(rule)
-		if !d.enforce {
+		if !enforce {
 			x.report("dlp_" + rule)
 			return true
 		}
 		writeError(w, x, http.StatusForbidden, fmt.Sprintf("proxy: the request carries secret-shaped data in %s (dlp rule %s); refused by the dlp of role %s, nothing was sent", where, rule, x.role.name), "dlp_"+rule)
 		return false
 	}
-	if rule := scanEscaped(sc, up.url.RequestURI()); rule != "" {
+	if rule := scanEscaped(sc, x.p.up.url.RequestURI()); rule != "" {
 		// The record keeps where the request went, not what it carried.
-		if p := sc.Mask(x.rec.Path); p != x.rec.Path {
-			x.rec.Path = p
-		} else if u, err := url.QueryUnescape(x.rec.Path); err == nil {
-			x.rec.Path = sc.Mask(u)
+		if p := sc.Mask(x.p.path); p != x.p.path {
+			x.out.path = p
+		} else if u, err := url.QueryUnescape(x.p.path); err == nil {
+			x.out.path = sc.Mask(u)
 		}
 		if !found(rule, "its URL") {
 			return false
@@ -142,7 +133,7 @@ func (s *Server) outbound(w http.ResponseWriter, r *http.Request, x *exchange, u
 		}
 		return true
 	}
-	x.dlp.body = sc.NewReader(r.Body, d.enforce)
+	x.dlp.body = sc.NewReader(r.Body, enforce)
 	r.Body = x.dlp.body
 	return true
 }
@@ -193,10 +184,10 @@ func (n *dlpNotes) found() []string {
 // enforce mode cut the request: the record says so, whatever the upstream
 // answered to the part it got.
 func (s *Server) noteDLP(x *exchange) {
-	x.rec.DLP = x.dlp.found()
-	if len(x.rec.DLP) == 0 || x.dlp.body == nil || x.role.dlp == nil || !x.role.dlp.enforce || x.refused {
+	x.out.dlp = x.dlp.found()
+	if len(x.out.dlp) == 0 || x.dlp.body == nil || x.p.dlp != dlpEnforce || x.out.refused {
 		return
 	}
-	x.refuseQuietly(0, decisionDeny, "dlp_"+x.rec.DLP[0],
-		"the request body carried secret-shaped data (dlp rule "+x.rec.DLP[0]+"); it was cut there, after "+strconv.FormatInt(x.bytesIn.Load(), 10)+" bytes had been read from the agent")
+	x.refuseQuietly(0, decisionDeny, "dlp_"+x.out.dlp[0],
+		"the request body carried secret-shaped data (dlp rule "+x.out.dlp[0]+"); it was cut there, after "+strconv.FormatInt(x.bytesIn.Load(), 10)+" bytes had been read from the agent")
 }

@@ -236,19 +236,19 @@ func TestNothingOverwritesARefusal(t *testing.T) {
 	sc := dlp.New(nil)
 	body := sc.NewReader(strings.NewReader("x "+dlpsamples.Secrets[0].Text+" y"), false)
 	io.Copy(io.Discard, body)
-	x := &exchange{role: &role{dlp: &dlpRole{enforce: true}}}
+	x := &exchange{p: plan{dlp: dlpEnforce}}
 	x.dlp.body = body
 	x.fail(502, "upstream_failed", "the upstream went away")
 	(&Server{}).noteDLP(x)
-	if x.rec.Reason != "upstream_failed" || x.rec.Decision != "error" || len(x.rec.DLP) != 1 {
-		t.Fatalf("record after a refusal and a finding: %q %q %v", x.rec.Decision, x.rec.Reason, x.rec.DLP)
+	if x.out.reason != "upstream_failed" || x.out.decision != "error" || len(x.out.dlp) != 1 {
+		t.Fatalf("record after a refusal and a finding: %q %q %v", x.out.decision, x.out.reason, x.out.dlp)
 	}
 	// Without the refusal the finding decides.
-	y := &exchange{role: x.role}
+	y := &exchange{p: x.p}
 	y.dlp.body = body
 	(&Server{}).noteDLP(y)
-	if y.rec.Reason != "dlp_"+dlpsamples.Secrets[0].Rule || y.rec.Decision != "deny" {
-		t.Fatalf("a finding in a streamed body: %q %q", y.rec.Decision, y.rec.Reason)
+	if y.out.reason != "dlp_"+dlpsamples.Secrets[0].Rule || y.out.decision != "deny" {
+		t.Fatalf("a finding in a streamed body: %q %q", y.out.decision, y.out.reason)
 	}
 }
 

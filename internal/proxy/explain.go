@@ -2,8 +2,11 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 
 	"github.com/slapenir/slapenir/internal/config"
@@ -13,12 +16,13 @@ import (
 	"github.com/slapenir/slapenir/internal/secrets"
 )
 
-// Explainer says what the proxy would do with a request, without sending
-// anything, by the same checks that decide real requests: the policy's
-// name-level decision, the dialer's address-level one, the interception
-// rule and the credentials' hosts and locations. slapenir policy explain
-// builds one from a configuration; the Server serves its own at /explain.
-type Explainer struct {
+// RuleSet is one configuration compiled (see compile): the roles with
+// their policies, dialers, grants and DLP, the credentials and the
+// interception rule. The proxy plans every request by the live one (plan);
+// Explain says what it would do with a request by the same plan, without
+// sending anything. slapenir policy explain builds one from a
+// configuration; the Server serves its own at /explain.
+type RuleSet struct {
 	// roles are the configured roles in matching order; def is the role
 	// of identities none of them selects.
 	roles []*role
@@ -30,23 +34,11 @@ type Explainer struct {
 	allowed      []string        // tls.allowed_identities
 }
 
-// NewExplainer explains cfg with the credentials creds (from the vault, or
-// secrets.Config.Describe when the values are not at hand).
-func NewExplainer(cfg *config.Config, creds []secrets.Credential) (*Explainer, error) {
-	roles, def, err := compileRoles(cfg, creds, nil)
-	if err != nil {
-		return nil, err
-	}
-	// slapenir proxy always has an interception CA.
-	e := &Explainer{roles: roles, def: def, creds: creds, canIntercept: true, allowed: cfg.TLS.Identities()}
-	for _, h := range cfg.Intercept.Hosts {
-		g, err := hostport.ParseGlob(h)
-		if err != nil {
-			return nil, fmt.Errorf("intercept.hosts: %w", err)
-		}
-		e.intercept = append(e.intercept, g)
-	}
-	return e, nil
+// NewRuleSet compiles cfg with the credentials creds (from the vault, or
+// secrets.Config.Describe when the values are not at hand), as slapenir
+// proxy would decide by it: with interception (it always has a CA).
+func NewRuleSet(cfg *config.Config, creds []secrets.Credential) (*RuleSet, error) {
+	return compile(cfg, creds, nil, true, nil)
 }
 
 // Explanation is what the proxy would do with one request.
@@ -106,20 +98,12 @@ type ExplainedCredential struct {
 	Why      string   `json:"why,omitempty"`
 }
 
-// Explain explains method url for identity ("" for any allowed one). It
-// looks the host up unless lookup is false (an address literal is checked
-// either way); nothing is sent to it.
-func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string, lookup bool) (Explanation, error) {
+// Explain explains method url for identity ("" for any allowed one) by
+// the plan the proxy would make of it (planURL). It looks the host up
+// unless lookup is false (an address literal is checked either way);
+// nothing is sent to it.
+func (e *RuleSet) Explain(ctx context.Context, method, rawURL, identity string, lookup bool) (Explanation, error) {
 	u, err := hostport.ParseTarget(rawURL)
-	if err != nil {
-		return Explanation{}, err
-	}
-	port := 80
-	way := modeForward
-	if u.Scheme == "https" {
-		port, way = 443, modeConnect
-	}
-	host, port, err := hostport.Parse(u.Host, port)
 	if err != nil {
 		return Explanation{}, err
 	}
@@ -128,69 +112,89 @@ func (e *Explainer) Explain(ctx context.Context, method, rawURL, identity string
 		names = []string{identity}
 	}
 	r := e.roleFor(names)
-	x := Explanation{Method: method, URL: rawURL, Way: way, Host: host, Port: port, Identity: identity, Role: r.name, DLP: r.dlp.mode(host, port)}
-	decided := func(d policy.Decision) string {
-		switch {
-		case d.Report:
-			return decisionReport
-		case d.Allow:
-			return decisionAllow
-		}
-		return decisionDeny
+	p, tunnel := e.planURL(r, method, u)
+	if p.bad != nil {
+		return Explanation{}, errors.New(p.bad.msg)
+	}
+	x := Explanation{Method: method, URL: rawURL, Way: modeForward, Host: p.host, Port: p.port, Identity: identity, Role: r.name, DLP: p.dlp}
+	if tunnel != nil {
+		x.Way = modeConnect
 	}
 	if identity != "" && !reload.Allowed([]string{identity}, e.allowed) {
 		x.Decision, x.Reason, x.Rule = decisionDeny, reload.ReasonNotAllowed, strings.Join(e.allowed, ", ")
 		return x, nil
 	}
-	// A tunnel is decided by host; when it is intercepted each request
-	// inside is then decided whole, which is what the URL's method and
-	// path ask about.
-	intercepted := way == modeConnect && e.intercepts(host, port)
-	var d policy.Decision
-	if way == modeConnect {
-		d = r.policy.Decide(host, port, true)
-	}
-	if way != modeConnect || d.Allow && intercepted {
-		// As the proxy decides: the method in the case given (a deny rule
-		// folds it, an allow rule does not), the path as it is sent.
-		d = r.policy.DecideRequest(host, port, x.Method, u.EscapedPath())
-	}
+	d := p.decision
 	x.Decision, x.Reason, x.Rule = decided(d), d.Reason, d.Rule
 	if !d.Allow {
-		x.Credentials = e.credentials(x, r, false)
+		x.Credentials = e.credentials(x, p, false)
 		return x, nil
 	}
+	e.explainAddresses(ctx, &x, r, lookup)
+	x.Intercepted = tunnel != nil && tunnel.intercept
+	x.Credentials = e.credentials(x, p, x.Decision != decisionDeny)
+	return x, nil
+}
+
+// planURL plans a request for u as an agent's tools send it: an http URL
+// as a forward proxy request; an https one as a CONNECT tunnel, decided by
+// host, and when the tunnel is intercepted as the request inside it,
+// decided whole. tunnel is the https URL's CONNECT plan, nil for http.
+func (e *RuleSet) planURL(r *role, method string, u *url.URL) (p, tunnel *plan) {
+	if u.Scheme != "https" {
+		return e.plan(r, requestLine{way: modeForward, method: method, url: u}), nil
+	}
+	tunnel = e.plan(r, requestLine{way: modeConnect, method: http.MethodConnect, host: u.Host})
+	if tunnel.bad != nil || !tunnel.decision.Allow || !tunnel.intercept {
+		return tunnel, tunnel
+	}
+	inner := &url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}
+	return e.plan(r, requestLine{way: modeIntercept, method: method, url: inner, host: u.Host, tunnelHost: tunnel.host, tunnelPort: tunnel.port}), tunnel
+}
+
+// decided names a policy decision as the record does.
+func decided(d policy.Decision) string {
+	switch {
+	case d.Report:
+		return decisionReport
+	case d.Allow:
+		return decisionAllow
+	}
+	return decisionDeny
+}
+
+// explainAddresses adds the address-level decision the dialer would make
+// to x, as the dialer makes it (Dialer.Check); a name is not looked up
+// unless lookup.
+func (e *RuleSet) explainAddresses(ctx context.Context, x *Explanation, r *role, lookup bool) {
 	// An address literal is checked as it is, without a lookup.
-	if _, err := netip.ParseAddr(host); err != nil && !lookup {
-		x.NotLookedUp = fmt.Sprintf("%s was not looked up: its addresses are checked when a request is made, and one the policy refuses (a private address) is refused then", host)
-	} else {
-		checks, err := r.dialer.Check(ctx, host, port)
-		if err != nil {
-			x.Lookup = err.Error()
-		}
-		allowed := 0
-		for _, c := range checks {
-			x.Addresses = append(x.Addresses, ExplainedAddress{Address: c.Addr.String(), Decision: decided(c.Decision), Reason: c.Decision.Reason, Rule: c.Decision.Rule})
-			if c.Decision.Allow {
-				allowed++
-			}
-		}
-		if len(checks) > 0 && allowed == 0 {
-			// The dialer refuses: the agent gets a 403 for the first
-			// address refused.
-			first := checks[0].Decision
-			x.Decision, x.Reason, x.Rule = decided(first), first.Reason, first.Rule
+	if _, err := netip.ParseAddr(x.Host); err != nil && !lookup {
+		x.NotLookedUp = fmt.Sprintf("%s was not looked up: its addresses are checked when a request is made, and one the policy refuses (a private address) is refused then", x.Host)
+		return
+	}
+	checks, err := r.dialer.Check(ctx, x.Host, x.Port)
+	if err != nil {
+		x.Lookup = err.Error()
+	}
+	allowed := 0
+	for _, c := range checks {
+		x.Addresses = append(x.Addresses, ExplainedAddress{Address: c.Addr.String(), Decision: decided(c.Decision), Reason: c.Decision.Reason, Rule: c.Decision.Rule})
+		if c.Decision.Allow {
+			allowed++
 		}
 	}
-	x.Intercepted = intercepted
-	x.Credentials = e.credentials(x, r, x.Decision != decisionDeny)
-	return x, nil
+	if len(checks) > 0 && allowed == 0 {
+		// The dialer refuses: the agent gets a 403 for the first
+		// address refused.
+		first := checks[0].Decision
+		x.Decision, x.Reason, x.Rule = decided(first), first.Reason, first.Rule
+	}
 }
 
 // intercepts says whether a CONNECT tunnel to host:port is terminated:
 // when it is to a host of intercept.hosts or of a credential (which can only
-// be injected into a tunnel it sees inside). The Server decides by it.
-func (e *Explainer) intercepts(host string, port int) bool {
+// be injected into a tunnel it sees inside).
+func (e *RuleSet) intercepts(host string, port int) bool {
 	if !e.canIntercept {
 		return false
 	}
@@ -207,17 +211,14 @@ func (e *Explainer) intercepts(host string, port int) bool {
 	return false
 }
 
-func (e *Explainer) credentials(x Explanation, r *role, sent bool) []ExplainedCredential {
+// credentials says what becomes of each credential's placeholder in the
+// request planned by p, which is sent or not.
+func (e *RuleSet) credentials(x Explanation, p *plan, sent bool) []ExplainedCredential {
 	out := []ExplainedCredential{}
-	// An https URL goes through a tunnel, which the proxy intercepts for a
-	// credential's hosts and whose upstream leg is TLS; an http one is sent
-	// in the clear.
-	tls := x.Way == modeConnect
 	for i, c := range e.creds {
-		ec := ExplainedCredential{Name: c.Name, Placeholder: c.Placeholder, Injected: []string{}, ForHost: c.Matches(x.Host, x.Port)}
-		// The proxy's own order of checks (leftProblem), so that the
-		// reason given is the one its record would name.
-		switch problem := leftProblem(c, x.Host, x.Port, tls, r.grants(i)); {
+		problem := p.creds[i]
+		ec := ExplainedCredential{Name: c.Name, Placeholder: c.Placeholder, Injected: []string{}, ForHost: problem != problemForeignHost}
+		switch {
 		case !sent:
 			ec.Why = "the request is refused: nothing is sent"
 		case problem == problemForeignHost:
@@ -225,7 +226,7 @@ func (e *Explainer) credentials(x Explanation, r *role, sent bool) []ExplainedCr
 		case problem == problemCleartext:
 			ec.Why = problem + ": http://" + hostport.Join(x.Host, x.Port) + " is plain HTTP, and the credential is sent only inside TLS (use https, or set plaintext_http: true on the credential for a local test host); a placeholder is forwarded unchanged and audited"
 		case problem == problemNotGranted:
-			ec.Why = problem + ": role " + r.name + " may not use it; a placeholder is forwarded unchanged and audited"
+			ec.Why = problem + ": role " + p.role.name + " may not use it; a placeholder is forwarded unchanged and audited"
 		default:
 			for _, l := range secrets.Locations {
 				if c.InjectsIn(l) {

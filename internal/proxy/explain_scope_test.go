@@ -11,9 +11,9 @@ import (
 	"github.com/slapenir/slapenir/internal/pki/devca"
 )
 
-// scopeExplainer explains a configuration with three credentials for three
+// scopeRuleSet explains a configuration with three credentials for three
 // different hosts, and a role (agent-ro) granted none of them.
-func scopeExplainer(t *testing.T) *Explainer {
+func scopeRuleSet(t *testing.T) *RuleSet {
 	t.Helper()
 	cfg, err := config.Parse("proxy.yaml", []byte(`secrets:
   credentials:
@@ -30,7 +30,7 @@ roles:
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := NewExplainer(cfg, creds)
+	e, err := NewRuleSet(cfg, creds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ roles:
 // — and sums up the credentials for other hosts in one line, instead of a
 // "not injected" line for each.
 func TestExplainTextNamesOnlyTheHostsCredentials(t *testing.T) {
-	e := scopeExplainer(t)
+	e := scopeRuleSet(t)
 	explain := func(method, u, identity string) (Explanation, string) {
 		t.Helper()
 		x, err := e.Explain(context.Background(), method, u, identity, false)
@@ -130,7 +130,7 @@ func TestExplainOfAForeignHostAgreesWithTheProxyForARoleNotGranted(t *testing.T)
 		t.Fatalf("the proxy recorded placeholders %+v, want one %s", rec.Placeholders, problemForeignHost)
 	}
 
-	x, err := f.srv.cur.Load().explain.Explain(context.Background(), "GET", target, "agent-nogrant", false)
+	x, err := f.srv.cur.Load().rules.Explain(context.Background(), "GET", target, "agent-nogrant", false)
 	if err != nil {
 		t.Fatal(err)
 	}

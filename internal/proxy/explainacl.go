@@ -50,7 +50,7 @@ func (s *Server) serveOwnExplain(w http.ResponseWriter, r *http.Request, x *exch
 	// channel out through the proxy's resolver (a name carrying data to a
 	// nameserver the agent runs). The operator's slapenir policy explain
 	// looks names up.
-	e, err := x.st.explain.Explain(r.Context(), method, q.Get("url"), x.st.explain.nameFor(x.role, asked, names), false)
+	e, err := x.st.rules.Explain(r.Context(), method, q.Get("url"), x.st.rules.nameFor(x.role, asked, names), false)
 	if err != nil {
 		writeError(w, x, http.StatusBadRequest, "explain: "+err.Error(), "explain_bad_request")
 		return
@@ -70,7 +70,7 @@ func (s *Server) serveOwnExplain(w http.ResponseWriter, r *http.Request, x *exch
 // nameFor is the one of names (preferring asked) that, alone, selects the
 // role r, so an explanation by one name is decided as requests by all the
 // certificate's names are; "" when there are none (no mTLS).
-func (e *Explainer) nameFor(r *role, asked string, names []string) string {
+func (e *RuleSet) nameFor(r *role, asked string, names []string) string {
 	if asked != "" && e.roleFor([]string{asked}) == r {
 		return asked
 	}

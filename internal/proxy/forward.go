@@ -12,12 +12,10 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/dlp"
 	"github.com/slapenir/slapenir/internal/hostport"
 	"github.com/slapenir/slapenir/internal/policy"
@@ -37,49 +35,6 @@ type upstream struct {
 	destPort int
 }
 
-type upstreamKey struct{}
-
-// serveForward handles absolute-form requests: GET http://host/path.
-func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, x *exchange) {
-	u := r.URL
-	x.rec.Scheme = u.Scheme
-	x.rec.Path = audit.MaskPath(u.RequestURI())
-	if u.Scheme != "http" && u.Scheme != "https" {
-		writeError(w, x, http.StatusBadRequest, fmt.Sprintf("proxy: request URL %q has unsupported scheme %q (want http or https)", safetext.Cut(u.Redacted(), 200), u.Scheme), "bad_scheme")
-		return
-	}
-	defPort := 80
-	if u.Scheme == "https" {
-		defPort = 443
-	}
-	host, port, err := hostport.Parse(u.Host, defPort)
-	if err != nil {
-		writeError(w, x, http.StatusBadRequest, "proxy: bad request URL host: "+err.Error(), "bad_target")
-		return
-	}
-	out := *u
-	out.Host = net.JoinHostPort(host, strconv.Itoa(port))
-	s.forward(w, r, x, host, port, &upstream{url: &out, host: u.Host})
-}
-
-// serveTarget handles origin-form requests carrying X-Target-URL: the target's
-// base path gets the request's path and query appended.
-func (s *Server) serveTarget(w http.ResponseWriter, r *http.Request, x *exchange) {
-	raw := r.Header.Get(targetHeader)
-	t, err := hostport.ParseTarget(raw)
-	if err != nil {
-		writeError(w, x, http.StatusBadRequest, "proxy: bad "+targetHeader+": "+err.Error(), "bad_target")
-		return
-	}
-	x.rec.Scheme = t.Scheme
-	port, _ := strconv.Atoi(t.Port())
-	host := t.Hostname()
-	p, q := hostport.JoinPath(t, r.URL.Path, r.URL.RawQuery)
-	x.rec.Path = audit.MaskPath(joinQuery(p, q))
-	out := &url.URL{Scheme: t.Scheme, Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: p, RawQuery: q}
-	s.forward(w, r, x, host, port, &upstream{url: out, host: out.Host})
-}
-
 func joinQuery(p, q string) string {
 	if q == "" {
 		return p
@@ -87,14 +42,12 @@ func joinQuery(p, q string) string {
 	return p + "?" + q
 }
 
-// forward decides and, when allowed, proxies the request upstream.
-func (s *Server) forward(w http.ResponseWriter, r *http.Request, x *exchange, host string, port int, up *upstream) {
-	x.rec.Host, x.rec.Port = host, port
-	up.destHost, up.destPort = host, port
-	// The path as the upstream will receive it, still escaped: a rule
-	// cannot judge "%2F" or "%2e%2e" once they are decoded.
-	d := x.role.policy.DecideRequest(host, port, r.Method, up.url.EscapedPath())
-	if !s.decide(w, x, d, host, port) || !s.outbound(w, r, x, up) || !s.writeAhead(w, x) {
+// forward executes the plan of a forward, X-Target-URL or intercepted
+// request: refuses it as planned, scans it, records it ahead and, when all
+// of that lets it go, proxies it upstream.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
+	up := x.p.up
+	if !s.decide(w, x) || !s.outbound(w, r, x) || !s.writeAhead(w, x) {
 		return
 	}
 	// An upstream that answers as soon as it has the body's last byte
@@ -103,40 +56,44 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, x *exchange, ho
 	// be reading its EOF: the stream would be cut. Not every writer supports
 	// it (HTTP/2 is full duplex already).
 	_ = http.NewResponseController(w).EnableFullDuplex()
-	ctx := context.WithValue(r.Context(), upstreamKey{}, up)
-	ctx = s.dials.track(ctx, x, up.url.Scheme == "https")
+	ctx := s.dials.track(r.Context(), x, up.url.Scheme == "https")
 	if x.role.policy.ReportMode() {
 		// Only report mode lets a refused address through, to be noted on
 		// whichever connection (new or pooled) the request gets.
 		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-			GotConn: func(info httptrace.GotConnInfo) { s.noteAddr(x, host, info.Conn) },
+			GotConn: func(info httptrace.GotConnInfo) { s.noteAddr(x, info.Conn) },
 		})
 	}
 	x.role.reverse.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// decide applies the name-level decision d (the policy's Decide for a
-// tunnel, DecideRequest for a request) and answers a refusal. The
+// decide applies the plan's name-level decision (by host for a tunnel, by
+// method and path too for a request) and answers a refusal. The
 // address-level check happens when the upstream is dialled; the caller
 // records the request (writeAhead) once every check before sending passed.
-func (s *Server) decide(w http.ResponseWriter, x *exchange, d policy.Decision, host string, port int) bool {
+func (s *Server) decide(w http.ResponseWriter, x *exchange) bool {
+	d := x.p.decision
 	if d.Report {
 		x.report(d.Reason)
 	} else {
 		x.allow(d.Reason)
 	}
 	if !d.Allow {
-		writeError(w, x, http.StatusForbidden, refusalMessage(x, host, port, d), d.Reason)
+		writeError(w, x, http.StatusForbidden, refusalMessage(x.method, &x.p), d.Reason)
 		return false
 	}
 	return true
 }
 
-func refusalMessage(x *exchange, host string, port int, d policy.Decision) string {
-	what := "egress to " + net.JoinHostPort(host, strconv.Itoa(port))
+// refusalMessage says why the policy refused plan p of a request sent
+// with method.
+func refusalMessage(method string, p *plan) string {
+	d := p.decision
+	where := hostport.Join(p.host, p.port)
+	what := "egress to " + where
 	if d.Reason == policy.ReasonMethodDenied || d.Reason == policy.ReasonPathDenied {
 		// The rule named methods and paths: say which of the request's.
-		what = fmt.Sprintf("%s %s on %s", safetext.Cut(x.rec.Method, 20), x.rec.Path, net.JoinHostPort(host, strconv.Itoa(port)))
+		what = fmt.Sprintf("%s %s on %s", safetext.Cut(method, 20), p.path, where)
 	}
 	msg := fmt.Sprintf("%s denied by policy (%s", what, d.Reason)
 	if d.Rule != "" {
@@ -149,12 +106,12 @@ func refusalMessage(x *exchange, host string, port int, d policy.Decision) strin
 // dialer has already refused private addresses; in report mode this is where
 // a would-be refusal is noted, also for pooled connections that were not
 // dialled for this request.
-func (s *Server) noteAddr(x *exchange, host string, c net.Conn) {
+func (s *Server) noteAddr(x *exchange, c net.Conn) {
 	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
 	if err != nil {
 		return
 	}
-	if d := x.role.policy.CheckAddr(host, ap.Addr().Unmap(), int(ap.Port())); d.Report {
+	if d := x.role.policy.CheckAddr(x.p.host, ap.Addr().Unmap(), int(ap.Port())); d.Report {
 		x.report(d.Reason)
 	}
 }
@@ -172,7 +129,14 @@ func (s *Server) newTransport(r *role) *http.Transport {
 		// Never chain through the proxy's own HTTP_PROXY environment.
 		Proxy: nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := s.dials.dial(ctx, addr, func() (net.Conn, error) { return r.dialer.DialContext(ctx, network, addr) })
+			c, err := s.dials.dial(ctx, addr, func() (net.Conn, error) {
+				// The destination as the plan parsed it, when the dial is
+				// for it (addr is the plan's hostport.Join): not parsed again.
+				if x := exchangeFrom(ctx); x != nil && x.p.up != nil && x.p.up.url.Host == addr {
+					return r.dialer.Dial(ctx, network, x.p.host, x.p.port)
+				}
+				return r.dialer.DialContext(ctx, network, addr)
+			})
 			if err != nil {
 				return nil, err
 			}
@@ -204,14 +168,15 @@ func (s *Server) newReverseProxy(st *state, r *role) *httputil.ReverseProxy {
 	creds := st.creds
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			up := pr.In.Context().Value(upstreamKey{}).(*upstream)
+			x := exchangeFrom(pr.In.Context())
+			up := x.p.up
 			pr.Out.URL = up.url
 			pr.Out.Host = up.host
 			pr.Out.Header.Del(targetHeader)
 			if creds.active() {
 				// Ask for what the redactor can read without unpacking.
 				pr.Out.Header.Set("Accept-Encoding", "identity")
-				creds.injectRequest(pr.Out, up.destHost, up.destPort, up.url.Scheme == "https", r.grants, &exchangeFrom(pr.In.Context()).usage)
+				creds.injectRequest(pr.Out, &x.p, &x.usage)
 			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
@@ -263,23 +228,27 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 		// The client went away; there is nobody to answer.
 		x.refuseQuietly(499, decisionError, "client_closed", "client closed the request before the upstream answered")
 	default:
-		up := r.Context().Value(upstreamKey{}).(*upstream)
-		s.metrics.upstreamErrors.WithLabelValues(hostClass(x, up.destHost, up.destPort), failureKind(err)).Inc()
-		target := up.url.Scheme + "://" + up.url.Host
-		// The cause can quote what the upstream sent.
-		writeError(w, x, http.StatusBadGateway, x.st.creds.scrub(fmt.Sprintf("proxy: upstream %s failed: %v", target, safetext.URLError(err))), "upstream_failed")
+		s.upstreamFailed(w, x, x.p.up.url.Scheme+"://"+x.p.up.url.Host, err)
 	}
+}
+
+// upstreamFailed answers 502 for an upstream (target) that could not be
+// reached or answered badly, naming it and the cause, and counts the
+// failure by kind of host.
+func (s *Server) upstreamFailed(w http.ResponseWriter, x *exchange, target string, err error) {
+	s.metrics.upstreamErrors.WithLabelValues(hostClass(x), failureKind(err)).Inc()
+	// The cause can quote what the upstream sent.
+	writeError(w, x, http.StatusBadGateway, x.st.creds.scrub(fmt.Sprintf("proxy: upstream %s failed: %v", target, safetext.URLError(err))), "upstream_failed")
 }
 
 // hostClass is a bounded name for where a request went, for metrics that
 // must not be labelled by host: a credential's host, a private one (an IP
 // literal in a private range, or a name private_allow names), or public.
-func hostClass(x *exchange, host string, port int) string {
-	for _, c := range x.st.explain.creds {
-		if c.Matches(host, port) {
-			return "credential"
-		}
+func hostClass(x *exchange) string {
+	if x.p.forCredential() {
+		return "credential"
 	}
+	host := x.p.host
 	if ip, err := netip.ParseAddr(host); err == nil && (ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast()) || x.role.policy.NamesPrivate(host) {
 		return "private"
 	}

@@ -35,9 +35,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.close(x)
 
 	mode := classify(r)
-	x.rec.Mode = mode
+	x.p.way = mode
 	identity, refused := g.identity(x.start)
-	x.rec.Identity = identity
+	x.identity = identity
 	if mode == modeLocal && (r.URL.Path == "/health" || r.URL.Path == "/ca.pem") {
 		s.serveLocal(x.w, r, x)
 		return
@@ -53,20 +53,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.admit(x.w, r, x) {
 		return
 	}
-	switch mode {
-	case modeConnect:
-		s.serveConnect(x.w, r, x)
-	case modeForward:
-		s.serveForward(x.w, r, x)
-	case modeTarget:
-		s.serveTarget(x.w, r, x)
+	x.st.rules.planInto(&x.p, x.role, requestLine{way: mode, method: r.Method, url: r.URL, host: r.Host, target: r.Header.Get(targetHeader)})
+	if x.p.bad != nil {
+		writeError(x.w, x, x.p.bad.status, x.p.bad.msg, x.p.bad.reason)
+		return
 	}
+	if mode == modeConnect {
+		s.serveConnect(x.w, r, x)
+		return
+	}
+	s.forward(x.w, r, x)
 }
 
 // refuseIdentity answers a request whose client certificate is missing or
 // no longer valid.
 func refuseIdentity(x *exchange, refused *reload.Refused) {
-	x.rec.Identity, x.rec.Role = "", ""
+	x.identity, x.anonymous = "", true
 	writeError(x.w, x, http.StatusForbidden, refused.Error()+"; without a valid client certificate only /health is served", refused.Reason)
 }
 
@@ -79,15 +81,8 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, g *guardConn) (*ex
 	if na, id, ok := g.certificate(); ok && g.tls.expiryNoted.CompareAndSwap(false, true) {
 		s.metrics.certs.note(id, na)
 	}
-	x.rec = audit.Record{
-		Role:      x.role.name,
-		Time:      x.start.UTC(),
-		RequestID: audit.NewRequestID(),
-		Client:    r.RemoteAddr,
-		Method:    r.Method,
-		Path:      audit.MaskPath(r.URL.RequestURI()),
-		Decision:  decisionAllow,
-	}
+	x.id, x.client, x.method = audit.NewRequestID(), r.RemoteAddr, r.Method
+	x.p = plan{role: x.role, path: audit.MaskPath(r.URL.RequestURI())}
 	x.w = newResponseRecorder(w, x, s.cfg.Limits.IdleTimeout.D())
 	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
 	x.ctx = r.Context()
@@ -117,13 +112,13 @@ func (s *Server) close(x *exchange) {
 	if p != http.ErrAbortHandler {
 		s.metrics.panics.Inc()
 		s.log.Error("panic serving a request; the request was cut, the proxy serves on",
-			"request_id", x.rec.RequestID, "panic", s.scrub(fmt.Sprint(p)), "stack", s.scrub(string(debug.Stack())))
-		x.rec.Decision = decisionError
-		x.rec.Reason = "internal_error"
-		x.rec.Error = "internal error: the proxy failed while serving this request (see its log, request id " + x.rec.RequestID + ")"
+			"request_id", x.id, "panic", s.scrub(fmt.Sprint(p)), "stack", s.scrub(string(debug.Stack())))
+		x.out.decision = decisionError
+		x.out.reason = "internal_error"
+		x.out.err = "internal error: the proxy failed while serving this request (see its log, request id " + x.id + ")"
 	} else {
-		x.rec.Decision = decisionError
-		x.rec.Reason, x.rec.Error = s.abortCause(x)
+		x.out.decision = decisionError
+		x.out.reason, x.out.err = s.abortCause(x)
 	}
 	s.finish(x)
 	panic(http.ErrAbortHandler)
@@ -145,7 +140,7 @@ func (s *Server) abortCause(x *exchange) (reason, msg string) {
 		// the upstream read then fails with that cancellation.
 		return "client_closed", fmt.Sprintf("the client went away after %d bytes of the response", sent)
 	case x.upstreamErr != nil:
-		s.metrics.upstreamErrors.WithLabelValues(hostClass(x, x.rec.Host, x.rec.Port), "aborted").Inc()
+		s.metrics.upstreamErrors.WithLabelValues(hostClass(x), "aborted").Inc()
 		return "upstream_aborted", fmt.Sprintf("the upstream broke off the response after %d bytes: %s", sent, x.st.creds.scrub(x.upstreamErr.Error()))
 	default:
 		return "stream_aborted", fmt.Sprintf("the response broke off after %d bytes", sent)
@@ -179,11 +174,11 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, x *exchange) bool
 		writeError(w, x, http.StatusServiceUnavailable, "audit log cannot be written, so nothing is proxied: "+err.Error(), "audit_unavailable")
 		return false
 	}
-	who := clientKey(x.rec.Identity, r.RemoteAddr)
+	who := clientKey(x.identity, r.RemoteAddr)
 	x.who = who
 	// A tunnel is bounded by max_tunnels_per_identity and its requests
 	// each count here on their own; the CONNECT itself is not one more.
-	if x.rec.Mode != modeConnect {
+	if x.p.way != modeConnect {
 		if !s.clientRequests.take(who, x.role.maxRequests) {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, x, http.StatusTooManyRequests, fmt.Sprintf("proxy: this client already has %d requests in flight (max_requests_per_identity of role %s); wait for one to finish", x.role.maxRequests, x.role.name), "too_many_requests_in_flight")
@@ -252,37 +247,28 @@ func (s *Server) finish(x *exchange) {
 	if x.quiet {
 		return
 	}
-	if x.rec.Status == 0 {
-		x.rec.Status = x.w.status
-	}
-	s.noteCredentials(x)
 	s.noteDLP(x)
-	x.rec.Config = x.st.version
-	x.rec.BytesIn = x.bytesIn.Load()
-	x.rec.BytesOut = x.w.bytesOut + x.upgradedOut.Load()
-	if !x.w.wroteAt.IsZero() && x.rec.TTFBMs == 0 {
-		x.rec.TTFBMs = ms(x.w.wroteAt.Sub(x.start))
-	}
+	rec := x.record(true)
 	d := time.Since(x.start)
-	x.rec.DurationMs = ms(d)
+	rec.DurationMs = ms(d)
 	if x.release != nil {
 		// After the record below, whether it is written or thinned out.
 		defer x.release()
 	}
-	if x.rec.Reason == "audit_unavailable" {
+	if rec.Reason == "audit_unavailable" {
 		// While the log fails or its room runs low, refusals must not use
 		// up what is left for the records of the requests in flight: one a
 		// second is written, naming how many went unrecorded before it.
 		write, skipped := s.unavailable.take(x.start)
 		if !write {
-			s.metrics.observe(&x.rec, d)
+			s.metrics.observe(&rec, d)
 			return
 		}
 		if skipped > 0 {
-			x.rec.Error += fmt.Sprintf(" (and %d more requests refused the same way since the previous such record, counted in the metrics but not recorded one by one)", skipped)
+			rec.Error += fmt.Sprintf(" (and %d more requests refused the same way since the previous such record, counted in the metrics but not recorded one by one)", skipped)
 		}
 	}
-	s.record(&x.rec, d)
+	s.record(&rec, d)
 }
 
 // writeAhead records an allowed request before anything is sent for it, so
@@ -292,9 +278,7 @@ func (s *Server) finish(x *exchange) {
 // If the record cannot be written the request is refused: nothing is
 // proxied unaudited.
 func (s *Server) writeAhead(w http.ResponseWriter, x *exchange) bool {
-	rec := x.rec
-	rec.Phase = audit.PhaseStart
-	rec.Config = x.st.version
+	rec := x.record(false)
 	if err := s.writeRecord(&rec); err != nil {
 		s.metrics.auditErrors.Inc()
 		s.log.Error("audit write failed; refusing new requests until it works again", "err", err)
@@ -303,24 +287,6 @@ func (s *Server) writeAhead(w http.ResponseWriter, x *exchange) bool {
 		return false
 	}
 	return true
-}
-
-// noteCredentials names in the record the credentials a request had
-// injected, the placeholders left alone (to a foreign host, or in a location
-// their credential does not inject into), and how many secrets were
-// redacted from its response. It adds fields and changes no decision: a
-// refusal keeps its reason.
-func (s *Server) noteCredentials(x *exchange) {
-	c := x.st.creds
-	if !c.active() {
-		return
-	}
-	x.rec.Credentials, x.rec.Placeholders = x.usage.notes(c.vault)
-	n := x.redactions.Load()
-	if x.bodyRedactor != nil {
-		n += int64(x.bodyRedactor.Count())
-	}
-	x.rec.Redactions = int(n)
 }
 
 // record writes one audit record and counts it. A record of no exchange

@@ -94,6 +94,9 @@ func serveProxy(t testing.TB, o Options, af string) *testProxy {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		_ = al.Close()
+		if af != "" {
+			explainAgrees(t, srv, readRecords(t, af))
+		}
 	})
 	return p
 }
@@ -140,7 +143,7 @@ func (p *testProxy) lastRecord(t *testing.T, n int) audit.Record {
 // readRecords returns the outcome records of the log: one per request,
 // tunnel and refusal. The write-ahead records (phase start) that precede
 // each allowed request's outcome are left out; readAllRecords has them.
-func readRecords(t *testing.T, file string) []audit.Record {
+func readRecords(t testing.TB, file string) []audit.Record {
 	t.Helper()
 	var out []audit.Record
 	for _, r := range readAllRecords(t, file) {
@@ -151,7 +154,7 @@ func readRecords(t *testing.T, file string) []audit.Record {
 	return out
 }
 
-func readAllRecords(t *testing.T, file string) []audit.Record {
+func readAllRecords(t testing.TB, file string) []audit.Record {
 	t.Helper()
 	f, err := os.Open(file)
 	if errors.Is(err, os.ErrNotExist) {

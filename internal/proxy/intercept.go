@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,7 +19,6 @@ import (
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/pki/devca"
 	"github.com/slapenir/slapenir/internal/pki/mitm"
-	"github.com/slapenir/slapenir/internal/safetext"
 )
 
 // InterceptOptions turn on TLS interception: CONNECT tunnels to the hosts
@@ -29,16 +27,11 @@ import (
 // tunnels stay blind.
 type InterceptOptions struct {
 	Authority *mitm.Authority
-	// Hosts are inspected although no credential needs them ("inspect: true").
+	// Hosts are inspected although no credential needs them, besides the
+	// configuration's intercept.hosts (which every reload reads anew).
 	Hosts []hostport.Glob
 	// UpstreamRoots verify upstream TLS; nil means the system roots.
 	UpstreamRoots *x509.CertPool
-}
-
-// intercepts says whether a CONNECT to host:port is terminated, by the
-// exchange's configuration.
-func (x *exchange) intercepts(host string, port int) bool {
-	return x.st.explain.intercepts(host, port)
 }
 
 // serveIntercepted terminates the agent's TLS inside an allowed CONNECT
@@ -127,24 +120,24 @@ func (s *Server) shutdownInner(ctx context.Context) {
 func (s *Server) serveInner(w http.ResponseWriter, r *http.Request, g *guardConn, host string, port int) {
 	x, r := s.open(w, r, g)
 	defer s.close(x)
-	x.rec.Mode = modeIntercept
-	x.rec.Scheme = "https"
-	x.rec.Host, x.rec.Port = host, port
+	// Planned first, so that even a refusal of the identity is recorded
+	// with the tunnel's destination; nothing planned is acted on before
+	// the identity passes.
+	x.st.rules.planInto(&x.p, x.role, requestLine{way: modeIntercept, method: r.Method, url: r.URL, host: r.Host, tunnelHost: host, tunnelPort: port})
 	identity, refused := g.identity(x.start)
-	x.rec.Identity = identity
+	x.identity = identity
 	if refused != nil {
 		refuseIdentity(x, refused)
 		return
 	}
-	if h, p, err := hostport.Parse(r.Host, port); err != nil || h != host || p != port {
-		writeError(x.w, x, http.StatusMisdirectedRequest, fmt.Sprintf("proxy: the request's Host %q is not the tunnel's destination %s; one tunnel reaches one host", safetext.Cut(r.Host, 200), hostport.Join(host, port)), "host_mismatch")
+	if x.p.bad != nil {
+		writeError(x.w, x, x.p.bad.status, x.p.bad.msg, x.p.bad.reason)
 		return
 	}
 	if !s.admit(x.w, r, x) {
 		return
 	}
-	u := &url.URL{Scheme: "https", Host: hostport.Join(host, port), Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
-	s.forward(x.w, r, x, host, port, &upstream{url: u, host: r.Host})
+	s.forward(x.w, r, x)
 }
 
 // prefixConn replays bytes read ahead of a hijack before the connection's own.
@@ -192,8 +185,9 @@ func (l *oneConnListener) wait() { <-l.closed }
 func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
 
 // InterceptFromConfig builds the interception options: the CA from
-// ca_cert/ca_key, or one created in stateDir; the inspected host globs; and
-// the upstream roots (the system's plus upstream_ca).
+// ca_cert/ca_key, or one created in stateDir, and the upstream roots (the
+// system's plus upstream_ca). The inspected hosts (c.Hosts) are compiled
+// with the rest of the configuration, by New and each Reload.
 func InterceptFromConfig(c config.Intercept, stateDir string) (*InterceptOptions, error) {
 	var ca *devca.CA
 	var err error
@@ -206,13 +200,6 @@ func InterceptFromConfig(c config.Intercept, stateDir string) (*InterceptOptions
 		return nil, fmt.Errorf("proxy: interception CA: %w", err)
 	}
 	o := &InterceptOptions{Authority: mitm.New(ca)}
-	for _, h := range c.Hosts {
-		g, err := hostport.ParseGlob(h)
-		if err != nil {
-			return nil, fmt.Errorf("proxy: intercept.hosts: %w", err)
-		}
-		o.Hosts = append(o.Hosts, g)
-	}
 	if len(c.UpstreamCA) > 0 {
 		pool, err := x509.SystemCertPool()
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/secrets"
 	"github.com/slapenir/slapenir/internal/version"
 )
@@ -23,7 +22,6 @@ const usageText = `this is the SLAPENIR egress proxy; it has no page at this pat
 // serveLocal answers origin-form requests without a target: the proxy's own
 // endpoints, and a 400 that explains the proxy to anything else.
 func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request, x *exchange) {
-	x.rec.Path = audit.MaskPath(r.URL.RequestURI())
 	switch r.URL.Path {
 	case "/health":
 		x.quiet = true

@@ -21,7 +21,7 @@ func writeError(w http.ResponseWriter, x *exchange, status int, msg, reason stri
 	}
 	host := ""
 	if x != nil {
-		host = x.rec.Host
+		host = x.p.host
 	}
 	jsonreply.Write(w, status, jsonreply.Body{Error: msg, Reason: reason, Host: host})
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/slapenir/slapenir/internal/config"
-	"github.com/slapenir/slapenir/internal/hostport"
 )
 
 // Reload makes cfg, with the credentials creds, the configuration new
@@ -26,15 +25,7 @@ func (s *Server) Reload(cfg *config.Config, creds *Credentials, closeCreds func(
 	if fixed := restartOnly(s.cfg, cfg); len(fixed) > 0 {
 		return fmt.Errorf("%s changed, which takes effect only when the proxy restarts; nothing was reloaded (restart it, or put the old value back)", strings.Join(fixed, ", "))
 	}
-	var hosts []hostport.Glob
-	for _, h := range cfg.Intercept.Hosts {
-		g, err := hostport.ParseGlob(h)
-		if err != nil {
-			return fmt.Errorf("intercept.hosts: %w", err)
-		}
-		hosts = append(hosts, g)
-	}
-	st, err := s.newState(cfg, creds, hosts)
+	st, err := s.newState(cfg, creds)
 	if err != nil {
 		return err
 	}

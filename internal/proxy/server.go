@@ -18,7 +18,6 @@ import (
 
 	"github.com/slapenir/slapenir/internal/audit"
 	"github.com/slapenir/slapenir/internal/config"
-	"github.com/slapenir/slapenir/internal/hostport"
 	"github.com/slapenir/slapenir/internal/pki/reload"
 	"github.com/slapenir/slapenir/internal/tunnel"
 )
@@ -134,11 +133,7 @@ func New(o Options) (*Server, error) {
 	if o.TLS != nil {
 		s.verifier = reload.NewVerifier(o.TLS.ClientCA, o.TLS.AllowedIdentities)
 	}
-	var hosts []hostport.Glob
-	if o.Intercept != nil {
-		hosts = o.Intercept.Hosts
-	}
-	st, err := s.newState(o.Config, o.Credentials, hosts)
+	st, err := s.newState(o.Config, o.Credentials)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}

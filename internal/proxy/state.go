@@ -37,7 +37,7 @@ type role struct {
 	granted []bool
 	dlp     *dlpRole // nil: off
 
-	// What serves the role's requests; nil in an Explainer for the
+	// What serves the role's requests; nil in an RuleSet for the
 	// command line. Each role has its own transport because its dialer
 	// differs (private_allow): a pooled connection dialled for one role
 	// must never carry another's request.
@@ -48,6 +48,33 @@ type role struct {
 
 // grants reports whether credential i may be injected for this role.
 func (r *role) grants(i int) bool { return r.granted == nil || r.granted[i] }
+
+// compile is the configuration's provision step: it turns every rule
+// string of cfg (the roles' policies, credential grants and dlp.exempt,
+// intercept.hosts, tls.allowed_identities) into the typed rule set that
+// requests are planned by, so that nothing after it parses a host or a
+// glob. creds are the credentials in vault order; canIntercept says
+// whether there is an interception CA, and extra are interception globs
+// given as options, besides intercept.hosts.
+func compile(cfg *config.Config, creds []secrets.Credential, resolver *net.Resolver, canIntercept bool, extra []hostport.Glob) (*RuleSet, error) {
+	roles, def, err := compileRoles(cfg, creds, resolver)
+	if err != nil {
+		return nil, err
+	}
+	e := &RuleSet{roles: roles, def: def, creds: creds, canIntercept: canIntercept, allowed: cfg.TLS.Identities()}
+	if !canIntercept {
+		return e, nil
+	}
+	e.intercept = slices.Clip(extra)
+	for _, h := range cfg.Intercept.Hosts {
+		g, err := hostport.ParseGlob(h)
+		if err != nil {
+			return nil, fmt.Errorf("intercept.hosts: %w", err)
+		}
+		e.intercept = append(e.intercept, g)
+	}
+	return e, nil
+}
 
 // compileRoles compiles cfg's roles for the credentials creds (their vault
 // order): the roles in matching order, and the role of identities none
@@ -92,13 +119,13 @@ func compileRoles(cfg *config.Config, creds []secrets.Credential, resolver *net.
 // all are the configured roles and the default one (which may be one of
 // them), in a slice of their own: the roles slice is shared by every
 // goroutine that reads the state.
-func (e *Explainer) all() []*role {
+func (e *RuleSet) all() []*role {
 	return append(slices.Clip(e.roles), e.def)
 }
 
 // roleFor is the role of an agent with these certificate names: the first
 // role one of whose globs matches one of them, else the default role.
-func (e *Explainer) roleFor(names []string) *role {
+func (e *RuleSet) roleFor(names []string) *role {
 	if len(names) > 0 {
 		for _, r := range e.roles {
 			if reload.Allowed(names, r.identities) {
@@ -117,7 +144,7 @@ func (e *Explainer) roleFor(names []string) *role {
 type state struct {
 	cfg     *config.Config
 	version string
-	explain *Explainer
+	rules   *RuleSet
 	creds   *Credentials
 	scanner *dlp.Scanner
 	// closeCreds releases the credentials' vault; nil when the caller
@@ -130,26 +157,30 @@ type state struct {
 	onClose func(*state)
 }
 
-// newState compiles cfg for s. interceptHosts are the globs tunnels are
-// intercepted for besides the credentials' hosts.
-func (s *Server) newState(cfg *config.Config, creds *Credentials, interceptHosts []hostport.Glob) (*state, error) {
+// newState compiles cfg for s: tunnels are intercepted, when s has an
+// interception CA, for the hosts of intercept.hosts, of its interception
+// options and of the credentials.
+func (s *Server) newState(cfg *config.Config, creds *Credentials) (*state, error) {
 	var list []secrets.Credential
 	if creds != nil {
 		list = creds.creds
 	}
-	roles, def, err := compileRoles(cfg, list, s.resolver)
+	var extra []hostport.Glob
+	if s.intercept != nil {
+		extra = s.intercept.Hosts
+	}
+	rules, err := compile(cfg, list, s.resolver, s.intercept != nil, extra)
 	if err != nil {
 		return nil, err
 	}
-	st := &state{cfg: cfg, version: cfg.Version(), creds: creds, scanner: newScanner(creds), onClose: s.forget}
-	st.explain = &Explainer{roles: roles, def: def, creds: list, allowed: []string{"*"}}
-	if s.intercept != nil {
-		st.explain.canIntercept, st.explain.intercept = true, interceptHosts
-	}
+	st := &state{cfg: cfg, version: cfg.Version(), creds: creds, scanner: newScanner(creds), onClose: s.forget, rules: rules}
+	// The listener's identities decide, not the configuration's: without
+	// TLS every client is let in.
+	st.rules.allowed = []string{"*"}
 	if s.tls != nil {
-		st.explain.allowed = s.tls.AllowedIdentities
+		st.rules.allowed = s.tls.AllowedIdentities
 	}
-	for _, r := range st.explain.all() {
+	for _, r := range st.rules.all() {
 		if r.transport != nil {
 			continue // the default role is also in roles when default_role names one
 		}
@@ -181,7 +212,7 @@ func limiterKey(r *role) string { return fmt.Sprintf("%s/%g/%d", r.name, r.rate,
 // still in flight keeps its own by pointer).
 func (s *Server) pruneLimiters(st *state) {
 	keep := map[string]bool{}
-	for _, r := range st.explain.all() {
+	for _, r := range st.rules.all() {
 		keep[limiterKey(r)] = true
 	}
 	s.limitersMu.Lock()
@@ -222,7 +253,7 @@ func (st *state) retire() {
 }
 
 func (st *state) close() {
-	for _, r := range st.explain.all() {
+	for _, r := range st.rules.all() {
 		if r.transport != nil {
 			r.transport.CloseIdleConnections()
 		}

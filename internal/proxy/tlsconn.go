@@ -68,12 +68,12 @@ type roleMemo struct {
 // roleIn is the role of g's agent in st.
 func (g *guardConn) roleIn(st *state) *role {
 	if g == nil || g.tls == nil {
-		return st.explain.roleFor(nil)
+		return st.rules.roleFor(nil)
 	}
 	if m := g.tls.role.Load(); m != nil && m.st == st {
 		return m.r
 	}
-	r := st.explain.roleFor(g.names())
+	r := st.rules.roleFor(g.names())
 	g.tls.role.Store(&roleMemo{st, r})
 	return r
 }

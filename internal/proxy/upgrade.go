@@ -18,7 +18,7 @@ func (s *Server) upgraded(resp *http.Response, x *exchange) error {
 	if x.st.creds.active() {
 		return errUnscannableUpgrade
 	}
-	x.rec.Status = http.StatusSwitchingProtocols
+	x.out.status = http.StatusSwitchingProtocols
 	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok {
 		resp.Body = &countingUpgrade{ReadWriteCloser: rwc, x: x}
 	}

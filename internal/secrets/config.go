@@ -9,6 +9,7 @@ import (
 
 	"github.com/slapenir/slapenir/internal/hostport"
 	"github.com/slapenir/slapenir/internal/inject"
+	"github.com/slapenir/slapenir/internal/yamlcheck"
 )
 
 // Config is the "secrets:" section of the proxy configuration. Its zero value
@@ -66,14 +67,9 @@ type CredentialConfig struct {
 
 // Problem is one thing wrong with a Config. Path is the dotted path of the
 // offending value ("secrets.credentials[1].hosts[0]"), in the form
-// internal/config uses to find its line in the file.
-type Problem struct {
-	Path string
-	Msg  string
-}
-
-// Error makes a Problem usable as an error on its own.
-func (p Problem) Error() string { return p.Path + ": " + p.Msg }
+// internal/config uses to find its line in the file. It is the
+// configuration's one problem type; its Error is "path: message".
+type Problem = yamlcheck.Problem
 
 var (
 	namePattern        = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
@@ -87,7 +83,7 @@ var (
 func (c Config) Validate() []Problem {
 	var probs []Problem
 	add := func(path, format string, args ...any) {
-		probs = append(probs, Problem{path, fmt.Sprintf(format, args...)})
+		probs = append(probs, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	names := map[string]string{}
 	agentEnvs := map[string]string{}

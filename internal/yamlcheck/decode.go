@@ -281,3 +281,57 @@ func describeType(t reflect.Type) string {
 	}
 	return t.String()
 }
+
+// HasPath reports whether path ("policy.allow[2].host") names a value of
+// the tagged Go type t as Decoder walks it: a yaml-tagged field of a
+// struct, an item of a list, through pointers. A check made after decoding
+// finds its line by the path (Decoder.Lines), falling back to the section
+// it is in when the file leaves the key out; a path no file can have (a
+// misspelt key) must not fall back, or the problem would be shown on its
+// section's line as if it were there.
+func HasPath(t reflect.Type, path string) bool {
+	if path == "" {
+		return true
+	}
+	for _, seg := range strings.Split(path, ".") {
+		name, rest, _ := strings.Cut(seg, "[")
+		if name != "" {
+			t = deref(t)
+			if t.Kind() != reflect.Struct {
+				return false
+			}
+			f, ok := fieldByTag(t, name)
+			if !ok {
+				return false
+			}
+			t = f.Type
+		}
+		for range strings.Count(rest, "[") + min(len(rest), 1) {
+			t = deref(t)
+			if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+				return false
+			}
+			t = t.Elem()
+		}
+	}
+	return true
+}
+
+func deref(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
+}
+
+// fieldByTag is the exported field of struct type t that the yaml tag
+// name names.
+func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); f.IsExported() && tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}

@@ -11,10 +11,26 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Problem is one thing wrong with a configuration.
+// Problem is one thing wrong with a configuration: the one problem type of
+// every configuration section (policy.Problem, secrets.Problem and
+// config.Problem are this type). Path is the dotted path of the value
+// ("policy.allow[2].host"), "" when the problem is of no one value (a YAML
+// syntax error, a key the decoder refused, which its message names); Line
+// is the 1-based line in the file, 0 when no line applies; Msg says what is
+// wrong, without the path.
 type Problem struct {
-	Line int // 1-based line in the file, 0 when no line applies
+	Path string
+	Line int
 	Msg  string
+}
+
+// Error is the problem as one line: "path: message", or the message alone
+// without a path.
+func (p Problem) Error() string {
+	if p.Path == "" {
+		return p.Msg
+	}
+	return p.Path + ": " + p.Msg
 }
 
 // Problems is every problem found in one file, not just the first, so one
@@ -42,7 +58,7 @@ func (p *Problems) Error() string {
 			b.WriteString(strconv.Itoa(pr.Line))
 		}
 		b.WriteString(": ")
-		b.WriteString(pr.Msg)
+		b.WriteString(pr.Error())
 	}
 	return b.String()
 }
