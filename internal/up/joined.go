@@ -16,8 +16,10 @@ import (
 // process group (setsid, nohup, a double fork), so they are found by what
 // they cannot shed:
 //
-//   - confined, the agent's network namespace: uid 1000 without privileges
-//     cannot leave it. withInit false leaves out init's own PID namespace
+//   - confined, the agent's network namespace, which uid 1000 without
+//     privileges cannot leave, and that uid: a root process with one thread
+//     in the namespace (ip netns exec by hand, a tool that setns'd a thread
+//     to look in) is someone else's, and is left alone. withInit false leaves out init's own PID namespace
 //     (its services, which init stops in order); true takes everything,
 //     for the last sweep before the namespace is deleted.
 //   - unconfined, the environment `slapenir shell` gives them, which names
@@ -56,6 +58,9 @@ func (a agentProcs) list() []int {
 				continue
 			}
 			if initNS != nil && sameNS(initNS, nsOf(filepath.Join(dir, "ns", "pid"))) {
+				continue
+			}
+			if uid, ok := realUID(dir); !ok || uid != agentID {
 				continue
 			}
 		} else {
@@ -122,4 +127,23 @@ func hasEnvEntry(env, kv []byte) bool {
 		env = rest
 	}
 	return false
+}
+
+// realUID is the real uid of the process whose /proc directory is dir.
+func realUID(dir string) (uint32, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, "status"))
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range bytes.Split(b, []byte{'\n'}) {
+		if rest, ok := bytes.CutPrefix(line, []byte("Uid:")); ok {
+			f := bytes.Fields(rest)
+			if len(f) == 0 {
+				return 0, false
+			}
+			uid, err := strconv.ParseUint(string(f[0]), 10, 32)
+			return uint32(uid), err == nil
+		}
+	}
+	return 0, false
 }
