@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/slapenir/slapenir/internal/audit"
+	"github.com/slapenir/slapenir/internal/testutil/poll"
 	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
 
@@ -254,6 +255,9 @@ func startAuditServe(t *testing.T, args ...string) (string, *exec.Cmd, *syncbuf.
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	getOnceUp(t, "http://"+addr+"/healthz")
+	// The line is written before serving starts, but it reaches out through
+	// exec's copying goroutine, which may not have run yet.
+	poll.Until(t, func() bool { return strings.Contains(out.String(), "serving the audit log") })
 	return addr, cmd, out
 }
 

@@ -31,6 +31,18 @@ var certsSubcommands = []command{
 	{"dev-issue", "issue a client certificate from the proxy's development CA", certsDevIssue},
 }
 
+// defaultCertsDir is where the agent's certificate is unless a flag says
+// otherwise: $SLAPENIR_CERTS_DIR, which up's agent environment sets (its
+// HOME is below up's state directory, not /home/agent), so that a command
+// typed in slapenir shell — the seed's `ollama-proxy-helper &` — finds the
+// certificate the services use; else the seed's /home/agent/certs.
+func defaultCertsDir() string {
+	if d := os.Getenv("SLAPENIR_CERTS_DIR"); d != "" {
+		return d
+	}
+	return enroll.DefaultDir
+}
+
 func runCerts(args []string, stdout, stderr io.Writer) int {
 	return runGroup("slapenir certs", certsSubcommands, args, stdout, stderr, nil)
 }
@@ -82,7 +94,7 @@ func certsLog(prefix string, stderr io.Writer) func(string, ...any) {
 func certsBootstrap(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("certs bootstrap", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", enroll.DefaultDir, "directory for cert.pem, key.pem and root_ca.pem")
+	dir := fs.String("dir", defaultCertsDir(), "directory for cert.pem, key.pem and root_ca.pem ($SLAPENIR_CERTS_DIR when set)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "how long to keep retrying while the CA is unreachable")
 	insecure := fs.Bool("insecure", false, "trust the CA's root without STEP_FINGERPRINT or a token sha claim (trust on first use)")
 	force := fs.Bool("force", false, "enroll even if a valid certificate is already there")
@@ -121,7 +133,7 @@ func certsBootstrap(args []string, stdout, stderr io.Writer) int {
 func certsRenew(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("certs renew", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", enroll.DefaultDir, "directory holding cert.pem, key.pem and root_ca.pem")
+	dir := fs.String("dir", defaultCertsDir(), "directory holding cert.pem, key.pem and root_ca.pem ($SLAPENIR_CERTS_DIR when set)")
 	daemon := fs.Bool("daemon", false, "keep running: renew when a third of the lifetime remains (with jitter); SIGHUP renews now")
 	execCmd := fs.String("exec", "", "shell command to run after each renewal")
 	pid := fs.Int("pid", 0, "process to signal after each renewal")

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/slapenir/slapenir/internal/pki/certfile"
-	"github.com/slapenir/slapenir/internal/pki/enroll"
 	"github.com/slapenir/slapenir/internal/pki/reload"
 )
 
@@ -24,7 +23,7 @@ import (
 func certsBundle(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("certs bundle", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", enroll.DefaultDir, "the agent's certificate directory (cert.pem, key.pem, root_ca.pem)")
+	dir := fs.String("dir", defaultCertsDir(), "the agent's certificate directory (cert.pem, key.pem, root_ca.pem; $SLAPENIR_CERTS_DIR when set)")
 	out := fs.String("out", "", "the bundle to write (default DIR/ca-bundle.pem)")
 	proxyURL := fs.String("proxy", certsEnv("SLAPENIR_PROXY_URL", "https://proxy:3000"), "the proxy, for its interception CA")
 	timeout := fs.Duration("timeout", time.Minute, "how long to keep trying the proxy")

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/slapenir/slapenir/internal/pki/certfile"
-	"github.com/slapenir/slapenir/internal/pki/enroll"
 	"github.com/slapenir/slapenir/internal/pki/reload"
 	"github.com/slapenir/slapenir/internal/secrets"
 )
@@ -32,7 +31,7 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 func certsPlaceholders(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("certs placeholders", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", enroll.DefaultDir, "the agent's certificate directory (cert.pem, key.pem, root_ca.pem)")
+	dir := fs.String("dir", defaultCertsDir(), "the agent's certificate directory (cert.pem, key.pem, root_ca.pem; $SLAPENIR_CERTS_DIR when set)")
 	proxyURL := fs.String("proxy", certsEnv("SLAPENIR_PROXY_URL", "https://proxy:3000"), "the proxy that holds the credentials")
 	timeout := fs.Duration("timeout", time.Minute, "how long to keep trying the proxy")
 	shellFile := fs.String("shell-file", "", "also write `export NAME='placeholder'` lines to this file, for interactive shells to source")

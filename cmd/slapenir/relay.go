@@ -14,7 +14,6 @@ import (
 
 	"github.com/slapenir/slapenir/internal/ollama/aider"
 	"github.com/slapenir/slapenir/internal/pki/certfile"
-	"github.com/slapenir/slapenir/internal/pki/enroll"
 	"github.com/slapenir/slapenir/internal/relay"
 )
 
@@ -29,7 +28,7 @@ func (u *upstreamFlags) register(fs *flag.FlagSet) {
 		def = relay.DefaultProxyURL
 	}
 	fs.StringVar(&u.proxy, "proxy", def, "the SLAPENIR proxy, from $SLAPENIR_PROXY_URL when set: https://… for mTLS with the agent's certificate, http://… for a proxy in --insecure-plaintext mode")
-	fs.StringVar(&u.certs, "certs", enroll.DefaultDir, "directory with the agent's cert.pem, key.pem and root_ca.pem (re-read when renewed)")
+	fs.StringVar(&u.certs, "certs", defaultCertsDir(), "directory with the agent's cert.pem, key.pem and root_ca.pem (re-read when renewed; $SLAPENIR_CERTS_DIR when set)")
 	fs.StringVar(&u.ollamaHost, "ollama-host", os.Getenv("OLLAMA_HOST"), "Ollama as the proxy reaches it, host:port, from $OLLAMA_HOST when set (else "+relay.DefaultOllamaHost+")")
 }
 

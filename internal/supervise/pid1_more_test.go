@@ -366,7 +366,7 @@ func TestMalformedServiceFileIsRejectedWithLineNumbers(t *testing.T) {
 func TestShippedServiceFileChecks(t *testing.T) {
 	needRoot(t)
 	out, err := exec.Command(slapenir, "init", "--check", "--config", "../../agent/agent-services.yaml").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "7 services, OK") {
+	if err != nil || !strings.Contains(string(out), "8 services, OK") {
 		t.Errorf("init --check of the shipped file: %v: %s", err, out)
 	}
 }
