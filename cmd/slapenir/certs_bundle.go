@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -58,40 +59,64 @@ func certsBundle(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// fetchInterceptCA asks the proxy for /ca.pem over mTLS with the agent's
-// certificate, verifying the proxy against the agent's root.
+// fetchInterceptCA asks the proxy for /ca.pem (proxyGet).
 func fetchInterceptCA(d certfile.Dir, proxyURL string, timeout time.Duration) ([]byte, error) {
+	var pem []byte
+	err := proxyGet(d, proxyURL, "/ca.pem", "the proxy's interception CA", timeout, func(b []byte) error {
+		if !strings.Contains(string(b), "BEGIN CERTIFICATE") {
+			return errors.New("the answer holds no certificate")
+		}
+		pem = b
+		return nil
+	})
+	return pem, err
+}
+
+// proxyGet asks the proxy for one of its own pages (path) over mTLS with
+// the agent's certificate in d, verifying the proxy against the agent's
+// root, and keeps trying — the proxy may still be starting — until accept
+// takes a 200 answer's body or timeout passes; what names the page in the
+// error.
+func proxyGet(d certfile.Dir, proxyURL, path, what string, timeout time.Duration, accept func([]byte) error) error {
 	kp, err := reload.NewKeyPair(d.Cert(), d.Key())
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("%v (enroll first: slapenir certs bootstrap)", err)
 	}
 	roots, err := reload.NewCAPool(d.Root())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	u, err := url.Parse(proxyURL)
 	if err != nil || u.Hostname() == "" {
-		return nil, fmt.Errorf("--proxy %q is not a URL with a host (want e.g. https://proxy:3000)", proxyURL)
+		return fmt.Errorf("--proxy %q is not a URL with a host (want e.g. https://proxy:3000)", proxyURL)
 	}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, TLSClientConfig: reload.ClientConfig(kp, roots, u.Hostname())}}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	target := strings.TrimSuffix(proxyURL, "/") + path
 	var last error
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(proxyURL, "/")+"/ca.pem", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 		resp, err := client.Do(req)
 		if err == nil {
 			b, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 			resp.Body.Close()
-			if rerr == nil && resp.StatusCode == http.StatusOK && strings.Contains(string(b), "BEGIN CERTIFICATE") {
-				return b, nil
+			switch {
+			case rerr != nil:
+				err = fmt.Errorf("GET %s: %v", target, rerr)
+			case resp.StatusCode != http.StatusOK:
+				err = fmt.Errorf("GET %s answered %s", target, resp.Status)
+			default:
+				if err = accept(b); err == nil {
+					return nil
+				}
+				err = fmt.Errorf("GET %s: %v", target, err)
 			}
-			err = fmt.Errorf("GET %s/ca.pem answered %s", proxyURL, resp.Status)
 		}
 		last = err
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("cannot get the proxy's interception CA within %s: %v", timeout, last)
+			return fmt.Errorf("cannot get %s from the proxy within %s: %v", what, timeout, last)
 		case <-time.After(time.Second):
 		}
 	}

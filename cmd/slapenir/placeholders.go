@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,7 +12,6 @@ import (
 	"time"
 
 	"github.com/slapenir/slapenir/internal/pki/certfile"
-	"github.com/slapenir/slapenir/internal/pki/reload"
 	"github.com/slapenir/slapenir/internal/secrets"
 )
 
@@ -108,48 +104,15 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// fetchPlaceholders asks the proxy for GET /placeholders over mTLS with
-// the agent's certificate, verifying the proxy against the agent's root,
-// and keeps trying (the proxy may still be starting) until timeout.
+// fetchPlaceholders asks the proxy for GET /placeholders (proxyGet).
 func fetchPlaceholders(d certfile.Dir, proxyURL string, timeout time.Duration) ([]secrets.Placeholder, error) {
-	kp, err := reload.NewKeyPair(d.Cert(), d.Key())
-	if err != nil {
-		return nil, fmt.Errorf("%v (enroll first: slapenir certs bootstrap)", err)
-	}
-	roots, err := reload.NewCAPool(d.Root())
-	if err != nil {
-		return nil, err
-	}
-	u, err := url.Parse(proxyURL)
-	if err != nil || u.Hostname() == "" {
-		return nil, fmt.Errorf("--proxy %q is not a URL with a host (want e.g. https://proxy:3000)", proxyURL)
-	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, TLSClientConfig: reload.ClientConfig(kp, roots, u.Hostname())}}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	target := strings.TrimSuffix(proxyURL, "/") + "/placeholders"
-	var last error
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			var list []secrets.Placeholder
-			derr := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&list)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && derr == nil {
-				return list, nil
-			}
-			if resp.StatusCode == http.StatusOK {
-				err = fmt.Errorf("GET %s: the answer is not a list of placeholders: %v", target, derr)
-			} else {
-				err = fmt.Errorf("GET %s answered %s", target, resp.Status)
-			}
+	var list []secrets.Placeholder
+	err := proxyGet(d, proxyURL, "/placeholders", "the placeholders", timeout, func(b []byte) error {
+		list = nil
+		if err := json.Unmarshal(b, &list); err != nil {
+			return fmt.Errorf("the answer is not a list of placeholders: %v", err)
 		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("cannot get the placeholders from the proxy within %s: %v", timeout, last)
-		case <-time.After(time.Second):
-		}
-	}
+		return nil
+	})
+	return list, err
 }
