@@ -8,8 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
+
+	"github.com/slapenir/slapenir/internal/testutil/gobin"
 )
 
 // The Compose CLI plugin (docker compose, v2 and later), built from the Go
@@ -45,47 +46,32 @@ func buildComposePlugin() (string, error) {
 	if p := os.Getenv(composeBinEnv); p != "" {
 		return p, nil
 	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("no cache directory (set XDG_CACHE_HOME or HOME): %w", err)
-	}
-	dir := filepath.Join(cache, "slapenir", "docker-compose-"+composeVersion)
+	dir, err := gobin.Cached("docker-compose-"+composeVersion,
+		func(dir string) bool { _, err := os.Stat(filepath.Join(dir, "docker-compose")); return err == nil },
+		makeComposePlugin)
+	return filepath.Join(dir, "docker-compose"), err
+}
+
+// makeComposePlugin builds the plugin into dir.
+func makeComposePlugin(dir string) error {
 	bin := filepath.Join(dir, "docker-compose")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return "", err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", err
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
 	// The module's source, from the module proxy (read-only in the module
 	// cache): copied so that it can be built as the main module.
 	out, err := exec.Command("go", "mod", "download", "-json", composeModule+"@"+composeVersion).Output()
 	if err != nil {
-		return "", fmt.Errorf("go mod download %s@%s: %v (needs the Go module proxy; or set %s)", composeModule, composeVersion, err, composeBinEnv)
+		return fmt.Errorf("go mod download %s@%s: %v (needs the Go module proxy; or set %s)", composeModule, composeVersion, err, composeBinEnv)
 	}
 	var mod struct{ Dir string }
 	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		return "", fmt.Errorf("go mod download: no source directory in %s", out)
+		return fmt.Errorf("go mod download: no source directory in %s", out)
 	}
 	src, err := os.MkdirTemp(dir, "src-")
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer os.RemoveAll(src)
 	if out, err := exec.Command("cp", "-R", mod.Dir+"/.", src).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("copying %s: %v %s", mod.Dir, err, out)
+		return fmt.Errorf("copying %s: %v %s", mod.Dir, err, out)
 	}
 	exec.Command("chmod", "-R", "u+w", src).Run()
 	fmt.Fprintf(os.Stderr, "docker-compose: building %s@%s into %s (a few minutes, once)\n", composeModule, composeVersion, dir)
@@ -95,9 +81,9 @@ func buildComposePlugin() (string, error) {
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd in %s@%s: %v", composeModule, composeVersion, err)
+		return fmt.Errorf("go build ./cmd in %s@%s: %v", composeModule, composeVersion, err)
 	}
-	return bin, os.Rename(tmp, bin)
+	return os.Rename(tmp, bin)
 }
 
 // composeCLI is one way of running Compose.

@@ -1,6 +1,8 @@
 // Package gobin gives tests the binaries of tools built from the Go module
-// proxy (step-ca, helm, docker compose, ollama), built on first use and kept in the user's cache
-// directory, since a build takes minutes on a small machine.
+// proxy (step-ca, helm, ollama), built on first use and kept in the user's cache
+// directory, since a build takes minutes on a small machine; and, by Cached,
+// anything else tests make once per machine (a plugin built in its own
+// module, a created model).
 //
 // It must only be imported from tests. It owns building and caching, not
 // running the tools.
@@ -24,9 +26,6 @@ type Tool struct {
 	// Env names a variable that, when set, is the path of a binary to use
 	// instead of building one.
 	Env string
-	// Installs is the name go install gives the binary when it is not Name
-	// (the package path's last element: "cmd" for docker compose's CLI).
-	Installs string
 	// Cgo builds with CGO_ENABLED=1 (the default is a static build).
 	Cgo bool
 	// LDFlags are passed to go install's -ldflags (a version stamp).
@@ -68,40 +67,66 @@ func Binary(tb testing.TB, t Tool) string {
 	return r.path
 }
 
-func build(t Tool) (string, error) {
-	if p := os.Getenv(t.Env); t.Env != "" && p != "" {
-		return p, nil
-	}
+// Cached returns the directory ~/.cache/slapenir/NAME once ready says it
+// holds what it should, calling make to fill it first if not — under a
+// lock in the directory, so that of the test processes wanting it at once
+// one makes it and the others wait and use it. make must leave the
+// directory ready only when it succeeds (build in a scratch directory and
+// rename), so an interrupted run is made again, never half used.
+func Cached(name string, ready func(dir string) bool, make func(dir string) error) (string, error) {
 	cache, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("no cache directory to keep %s in (set XDG_CACHE_HOME or HOME): %w", t.Name, err)
+		return "", fmt.Errorf("no cache directory to keep %s in (set XDG_CACHE_HOME or HOME): %w", name, err)
 	}
-	dir := filepath.Join(cache, "slapenir", t.Name+"-"+t.Version)
-	bin := filepath.Join(dir, t.Name)
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
+	dir := filepath.Join(cache, "slapenir", name)
+	if ready(dir) {
+		return dir, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("cannot create %s: %w", dir, err)
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return "", fmt.Errorf("cannot open the build lock in %s: %w", dir, err)
+		return "", fmt.Errorf("cannot open the lock in %s: %w", dir, err)
 	}
 	defer lock.Close()
-	fmt.Fprintf(os.Stderr, "%s: waiting for the build lock %s\n", t.Name, lock.Name())
+	fmt.Fprintf(os.Stderr, "%s: waiting for the lock %s\n", name, lock.Name())
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		return "", fmt.Errorf("cannot lock %s: %w", lock.Name(), err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil // another test binary built it while we waited
+	if ready(dir) {
+		return dir, nil // another test process made it while we waited
 	}
+	if err := make(dir); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// exists says whether path is there.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func build(t Tool) (string, error) {
+	if p := os.Getenv(t.Env); t.Env != "" && p != "" {
+		return p, nil
+	}
+	dir, err := Cached(t.Name+"-"+t.Version, func(dir string) bool { return exists(filepath.Join(dir, t.Name)) },
+		func(dir string) error { return install(t, dir) })
+	return filepath.Join(dir, t.Name), err
+}
+
+// install builds t into dir.
+func install(t Tool, dir string) error {
+	bin := filepath.Join(dir, t.Name)
 	// Install into a scratch GOBIN and rename, so an interrupted build never
 	// leaves a truncated binary in the cache.
 	tmpBin, err := os.MkdirTemp(dir, "build-")
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer os.RemoveAll(tmpBin)
 	fmt.Fprintf(os.Stderr, "%s: building %s from the Go module proxy into %s (takes a few minutes, once)\n", t.Name, t.Version, dir)
@@ -119,12 +144,12 @@ func build(t Tool) (string, error) {
 	if t.Setup != nil {
 		scratch, err := os.MkdirTemp(dir, "setup-")
 		if err != nil {
-			return "", err
+			return err
 		}
 		defer os.RemoveAll(scratch)
 		extra, err := t.Setup(scratch)
 		if err != nil {
-			return "", fmt.Errorf("preparing the build of %s: %w", t.Name, err)
+			return fmt.Errorf("preparing the build of %s: %w", t.Name, err)
 		}
 		cmd.Env = append(cmd.Env, extra...)
 	}
@@ -134,15 +159,11 @@ func build(t Tool) (string, error) {
 		if t.Env != "" {
 			hint = "; or set " + t.Env
 		}
-		return "", fmt.Errorf("go install %s@%s failed: %w (needs the Go module proxy%s)", t.Package, t.Version, err, hint)
+		return fmt.Errorf("go install %s@%s failed: %w (needs the Go module proxy%s)", t.Package, t.Version, err, hint)
 	}
-	installs := t.Installs
-	if installs == "" {
-		installs = t.Name
-	}
-	if err := os.Rename(filepath.Join(tmpBin, installs), bin); err != nil {
-		return "", fmt.Errorf("cannot move the built %s into %s: %w", t.Name, dir, err)
+	if err := os.Rename(filepath.Join(tmpBin, t.Name), bin); err != nil {
+		return fmt.Errorf("cannot move the built %s into %s: %w", t.Name, dir, err)
 	}
 	fmt.Fprintf(os.Stderr, "%s: built %s\n", t.Name, bin)
-	return bin, nil
+	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slapenir/slapenir/internal/testutil/gobin"
 	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
 
@@ -201,73 +202,58 @@ func createdModels(bin string) (string, error) {
 		return "", err
 	}
 	key := inputsHash(files)
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("no cache directory to keep the created model in (set XDG_CACHE_HOME or HOME): %w", err)
-	}
-	dir := filepath.Join(cache, "slapenir", "ollama-models-"+key)
-	models := filepath.Join(dir, "models")
-	if _, err := os.Stat(filepath.Join(models, "manifests")); err == nil {
-		return models, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return "", err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("cannot lock %s: %w", lock.Name(), err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	if _, err := os.Stat(filepath.Join(models, "manifests")); err == nil {
-		return models, nil // another test process created it while we waited
-	}
+	dir, err := gobin.Cached("ollama-models-"+key,
+		func(dir string) bool { _, err := os.Stat(filepath.Join(dir, "models", "manifests")); return err == nil },
+		func(dir string) error { return createModels(bin, files, dir) })
+	return filepath.Join(dir, "models"), err
+}
 
+// createModels creates Model with the real server from files, into
+// dir/models.
+func createModels(bin string, files map[string][]byte, dir string) error {
+	models := filepath.Join(dir, "models")
 	work, err := os.MkdirTemp(dir, "create-")
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer os.RemoveAll(work)
 	src := filepath.Join(work, "safetensors")
 	if err := os.Mkdir(src, 0o755); err != nil {
-		return "", err
+		return err
 	}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(src, name), b, 0o644); err != nil {
-			return "", err
+			return err
 		}
 	}
 	mf := filepath.Join(work, "Modelfile")
 	if err := os.WriteFile(mf, []byte(fmt.Sprintf(modelfile, src, DefaultTokens)), 0o644); err != nil {
-		return "", err
+		return err
 	}
 	out := filepath.Join(work, "models")
 	home := filepath.Join(work, "home")
 	if err := os.Mkdir(home, 0o755); err != nil {
-		return "", err
+		return err
 	}
 	addr, err := freeAddr("")
 	if err != nil {
-		return "", err
+		return err
 	}
 	s, err := serve(bin, addr, out, home, nil)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer s.Stop()
 	create := exec.Command(bin, "create", strings.TrimSuffix(Model, ":latest"), "-f", mf)
 	create.Env = append(cleanEnv(), "HOME="+home, "OLLAMA_HOST="+addr)
 	if b, err := create.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("ollama create %s: %v\n%s\n--- the server's log ---\n%s", Model, err, b, tail(s.Logs(), 16<<10))
+		return fmt.Errorf("ollama create %s: %v\n%s\n--- the server's log ---\n%s", Model, err, b, tail(s.Logs(), 16<<10))
 	}
 	s.Stop()
 	if err := os.Rename(out, models); err != nil {
-		return "", err
+		return err
 	}
-	return models, nil
+	return nil
 }
 
 // inputsHash names a created models directory by everything that decides
