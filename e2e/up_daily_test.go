@@ -304,71 +304,61 @@ func TestUpStopsCleanlyWhenItsOutputBreaks(t *testing.T) {
 // session too), ends with up: none is left in a namespace nothing names,
 // or, unconfined, on this machine as the agent.
 func TestUpEndsJoinedShells(t *testing.T) {
-	needRootUp(t)
-	for _, confined := range []bool{true, false} {
-		t.Run(fmt.Sprintf("confined=%v", confined), func(t *testing.T) {
-			dir := agentTempDir(t)
-			state := filepath.Join(dir, "state")
-			args := []string{"--fake-ollama", "--heartbeat", "1s"}
-			if !confined {
-				args = append(args, "--unconfined")
-			}
-			u := startUp(t, state, upEnv(t, dir), args...)
-			u.waitFor(t, `^\[up\] SLAPENIR is up; every agent service is ready`, 2*time.Minute)
+	eachConfinement(t, func(t *testing.T, u *upProcess, dir, state string, confined bool) {
+		u.waitFor(t, `^\[up\] SLAPENIR is up; every agent service is ready`, 2*time.Minute)
 
-			// An interactive shell on a terminal that stays open (it
-			// ignores SIGTERM), and one that runs a job in a session of its
-			// own and waits.
-			tag := strconv.Itoa(4000000 + os.Getpid()%100000)
-			interactive := exec.Command(slapenir, "shell", "--state-dir", state)
-			stdin, err := interactive.StdinPipe()
-			if err != nil {
+		// An interactive shell on a terminal that stays open (it
+		// ignores SIGTERM), and one that runs a job in a session of its
+		// own and waits.
+		tag := strconv.Itoa(4000000 + os.Getpid()%100000)
+		interactive := exec.Command(slapenir, "shell", "--state-dir", state)
+		stdin, err := interactive.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stdin.Close()
+		script := exec.Command(slapenir, "shell", "--state-dir", state, "-c", "setsid sleep "+tag+"1 & sleep "+tag+"2")
+		var shells []*exec.Cmd
+		for _, c := range []*exec.Cmd{interactive, script} {
+			c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			if err := c.Start(); err != nil {
 				t.Fatal(err)
 			}
-			defer stdin.Close()
-			script := exec.Command(slapenir, "shell", "--state-dir", state, "-c", "setsid sleep "+tag+"1 & sleep "+tag+"2")
-			var shells []*exec.Cmd
-			for _, c := range []*exec.Cmd{interactive, script} {
-				c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-				if err := c.Start(); err != nil {
-					t.Fatal(err)
-				}
-				shells = append(shells, c)
-			}
-			waited := make(chan struct{}, len(shells))
-			for _, c := range shells {
-				go func() { _ = c.Wait(); waited <- struct{}{} }()
-			}
-			procs := map[int]string{interactive.Process.Pid: "the interactive shell", script.Process.Pid: "the -c shell"}
-			for _, arg := range []string{tag + "1", tag + "2"} {
-				pid := waitForProcess(t, "sleep\x00"+arg+"\x00", 10*time.Second)
-				procs[pid] = "sleep " + arg
-			}
-			t.Cleanup(func() {
-				for pid := range procs {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
-				}
-			})
-			if left := waitGone(procs, time.Second); len(left) != len(procs) {
-				t.Fatalf("the joined shells did not start: only %v run", left)
-			}
-
-			if code := u.interrupt(30 * time.Second); code != 0 {
-				t.Errorf("up exited %d after SIGINT, want 0", code)
-			}
-			if left := waitGone(procs, 5*time.Second); len(left) > 0 {
-				t.Errorf("left running after up stopped: %v", left)
-			}
-			u.waitFor(t, `^\[up\] ended \d+ process\(es\) of the agent's shells \(slapenir shell\) and what they started$`, time.Second)
-			for range shells {
-				select {
-				case <-waited:
-				case <-time.After(5 * time.Second):
-					t.Fatal("a joined shell's slapenir shell has not exited")
-				}
+			shells = append(shells, c)
+		}
+		waited := make(chan struct{}, len(shells))
+		for _, c := range shells {
+			go func() { _ = c.Wait(); waited <- struct{}{} }()
+		}
+		procs := map[int]string{interactive.Process.Pid: "the interactive shell", script.Process.Pid: "the -c shell"}
+		for _, arg := range []string{tag + "1", tag + "2"} {
+			pid := waitForProcess(t, "sleep\x00"+arg+"\x00", 10*time.Second)
+			procs[pid] = "sleep " + arg
+		}
+		t.Cleanup(func() {
+			for pid := range procs {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 		})
-	}
+		if left := waitGone(procs, time.Second); len(left) != len(procs) {
+			t.Fatalf("the joined shells did not start: only %v run", left)
+		}
+
+		if code := u.interrupt(30 * time.Second); code != 0 {
+			t.Errorf("up exited %d after SIGINT, want 0", code)
+		}
+		if left := waitGone(procs, 5*time.Second); len(left) > 0 {
+			t.Errorf("left running after up stopped: %v", left)
+		}
+		u.waitFor(t, `^\[up\] ended \d+ process\(es\) of the agent's shells \(slapenir shell\) and what they started$`, time.Second)
+		for range shells {
+			select {
+			case <-waited:
+			case <-time.After(5 * time.Second):
+				t.Fatal("a joined shell's slapenir shell has not exited")
+			}
+		}
+	})
 }
 
 // waitForProcess returns the pid of the process whose command line is
@@ -416,55 +406,45 @@ func (l *lockedBuffer) String() string {
 // machine. Printed as `ip netns exec NS curl …`, they worked only with
 // root's environment and proved nothing about the agent.
 func TestUpPrintsCommandsThatWork(t *testing.T) {
-	needRootUp(t)
-	for _, confined := range []bool{true, false} {
-		t.Run(fmt.Sprintf("confined=%v", confined), func(t *testing.T) {
-			dir := agentTempDir(t)
-			state := filepath.Join(dir, "state")
-			args := []string{"--fake-ollama", "--heartbeat", "1s"}
-			if !confined {
-				args = append(args, "--unconfined")
+	eachConfinement(t, func(t *testing.T, u *upProcess, dir, state string, confined bool) {
+		e := u.endpoints(confined)
+		u.waitFor(t, `^\[up\] Ctrl-C stops everything\.$`, 2*time.Minute)
+		asAgent, onHost := printedCommands(t, u.output())
+		if len(asAgent) < 3 || len(onHost) < 3 {
+			t.Fatalf("printed commands: as the agent %q, on this machine %q", asAgent, onHost)
+		}
+		run := func(where string, cmd *exec.Cmd, line string) {
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Errorf("%s: %s: %v\n%s", where, line, err, out)
+				return
 			}
-			u := startUp(t, state, upEnv(t, dir), args...)
-			e := u.endpoints(confined)
-			u.waitFor(t, `^\[up\] Ctrl-C stops everything\.$`, 2*time.Minute)
-			asAgent, onHost := printedCommands(t, u.output())
-			if len(asAgent) < 3 || len(onHost) < 3 {
-				t.Fatalf("printed commands: as the agent %q, on this machine %q", asAgent, onHost)
+			if strings.Contains(line, "/api/tags") && !strings.Contains(string(out), "qwen2.5-coder:7b") {
+				t.Errorf("%s: %s: no model in the answer:\n%s", where, line, out)
 			}
-			run := func(where string, cmd *exec.Cmd, line string) {
-				out, err := cmd.CombinedOutput()
-				if err != nil {
-					t.Errorf("%s: %s: %v\n%s", where, line, err, out)
-					return
-				}
-				if strings.Contains(line, "/api/tags") && !strings.Contains(string(out), "qwen2.5-coder:7b") {
-					t.Errorf("%s: %s: no model in the answer:\n%s", where, line, out)
-				}
+		}
+		for _, line := range asAgent {
+			run("as the agent", exec.Command(slapenir, "shell", "--state-dir", state, "-c", "exec timeout 20 "+line), line)
+		}
+		for _, line := range onHost {
+			c := exec.Command("timeout", "20", "bash", "-c", line)
+			c.Env = upEnv(t, dir)
+			run("on this machine", c, line)
+		}
+		if code := u.interrupt(30 * time.Second); code != 0 {
+			t.Errorf("up exited %d after SIGINT", code)
+		}
+		// The agent's lines went through the proxy, as the agent.
+		seen := map[string]bool{}
+		for _, r := range readAudit(t, e.AuditFile) {
+			if r.Identity == "agent" && r.Phase != audit.PhaseStart {
+				seen[r.Host] = true
 			}
-			for _, line := range asAgent {
-				run("as the agent", exec.Command(slapenir, "shell", "--state-dir", state, "-c", "exec timeout 20 "+line), line)
-			}
-			for _, line := range onHost {
-				c := exec.Command("timeout", "20", "bash", "-c", line)
-				c.Env = upEnv(t, dir)
-				run("on this machine", c, line)
-			}
-			if code := u.interrupt(30 * time.Second); code != 0 {
-				t.Errorf("up exited %d after SIGINT", code)
-			}
-			// The agent's lines went through the proxy, as the agent.
-			seen := map[string]bool{}
-			for _, r := range readAudit(t, e.AuditFile) {
-				if r.Identity == "agent" && r.Phase != audit.PhaseStart {
-					seen[r.Host] = true
-				}
-			}
-			if !seen["example.com"] {
-				t.Errorf("the agent's curl http://example.com/ is not in the audit log as the agent's (hosts seen: %v)", seen)
-			}
-		})
-	}
+		}
+		if !seen["example.com"] {
+			t.Errorf("the agent's curl http://example.com/ is not in the audit log as the agent's (hosts seen: %v)", seen)
+		}
+	})
 }
 
 // printedCommands are the commands of up's report: those to run as the
@@ -495,39 +475,29 @@ func printedCommands(t *testing.T, output string) (asAgent, onHost []string) {
 // ~/scripts/ollama-proxy-helper.py PORT &`. (The relay already serves the
 // helper on 8765, so each takes another port, as it would in the image.)
 func TestUpOllamaProxyHelperInTheAgent(t *testing.T) {
-	needRootUp(t)
-	for _, confined := range []bool{true, false} {
-		t.Run(fmt.Sprintf("confined=%v", confined), func(t *testing.T) {
-			dir := agentTempDir(t)
-			state := filepath.Join(dir, "state")
-			args := []string{"--fake-ollama", "--heartbeat", "1s"}
-			if !confined {
-				args = append(args, "--unconfined")
+	eachConfinement(t, func(t *testing.T, u *upProcess, dir, state string, confined bool) {
+		u.waitFor(t, `^\[up\] SLAPENIR is up; every agent service is ready`, 2*time.Minute)
+		var ports []string
+		for range 2 {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
 			}
-			u := startUp(t, state, upEnv(t, dir), args...)
-			u.waitFor(t, `^\[up\] SLAPENIR is up; every agent service is ready`, 2*time.Minute)
-			var ports []string
-			for range 2 {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				ports = append(ports, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
-				ln.Close()
-			}
-			for i, start := range []string{"ollama-proxy-helper " + ports[0], "python3 ~/scripts/ollama-proxy-helper.py " + ports[1]} {
-				script := fmt.Sprintf(`%s >"$HOME/helper%d.log" 2>&1 &
+			ports = append(ports, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+			ln.Close()
+		}
+		for i, start := range []string{"ollama-proxy-helper " + ports[0], "python3 ~/scripts/ollama-proxy-helper.py " + ports[1]} {
+			script := fmt.Sprintf(`%s >"$HOME/helper%d.log" 2>&1 &
 helper=$!
 for i in $(seq 100); do curl -sf -m 5 http://127.0.0.1:%s/api/tags && exit 0; kill -0 $helper || break; sleep 0.1; done
 echo "no helper on port %s; its log:"; cat "$HOME/helper%d.log"; exit 1`, start, i, ports[i], ports[i], i)
-				out, err := exec.Command(slapenir, "shell", "--state-dir", state, "-c", script).CombinedOutput()
-				if err != nil || !strings.Contains(string(out), "qwen2.5-coder:7b") {
-					t.Errorf("in slapenir shell, %s &: %v\n%s", start, err, out)
-				}
+			out, err := exec.Command(slapenir, "shell", "--state-dir", state, "-c", script).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "qwen2.5-coder:7b") {
+				t.Errorf("in slapenir shell, %s &: %v\n%s", start, err, out)
 			}
-			if code := u.interrupt(30 * time.Second); code != 0 {
-				t.Errorf("up exited %d after SIGINT", code)
-			}
-		})
-	}
+		}
+		if code := u.interrupt(30 * time.Second); code != 0 {
+			t.Errorf("up exited %d after SIGINT", code)
+		}
+	})
 }

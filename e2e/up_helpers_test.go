@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -288,4 +289,22 @@ func mustURL(t *testing.T, raw string) *url.URL {
 func hostOnly(hostport string) string {
 	h, _, _ := net.SplitHostPort(hostport)
 	return h
+}
+
+// eachConfinement runs body against a fresh up with the fake Ollama, once
+// in a network namespace and once --unconfined, each in its own subtest
+// (dir is the test's directory, state up's state directory in it).
+func eachConfinement(t *testing.T, body func(t *testing.T, u *upProcess, dir, state string, confined bool)) {
+	needRootUp(t)
+	for _, confined := range []bool{true, false} {
+		t.Run(fmt.Sprintf("confined=%v", confined), func(t *testing.T) {
+			dir := agentTempDir(t)
+			state := filepath.Join(dir, "state")
+			args := []string{"--fake-ollama", "--heartbeat", "1s"}
+			if !confined {
+				args = append(args, "--unconfined")
+			}
+			body(t, startUp(t, state, upEnv(t, dir), args...), dir, state, confined)
+		})
+	}
 }

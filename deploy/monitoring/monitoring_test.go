@@ -58,16 +58,8 @@ func TestDashboardAndRulesAgainstPrometheus(t *testing.T) {
 		io.WriteString(w, "echo "+r.Header.Get("Authorization")) // the real value comes back: redacted
 	}))
 	defer up.Close()
-	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GH", Hosts: []string{"127.0.0.1"}, Placeholder: "DUMMY_GITHUB_MONITORING", PlaintextHTTP: true}}},
-		secrets.Options{LookupEnv: func(k string) (string, bool) { return secret, k == "GH" }, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	creds, err := proxy.NewCredentials(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds, _ := proxytest.Credentials(t, secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GH", Hosts: []string{"127.0.0.1"}, Placeholder: "DUMMY_GITHUB_MONITORING", PlaintextHTTP: true}}},
+		map[string]string{"GH": secret})
 	cfg := proxytest.LoopbackConfig()
 	cfg.DLP.Mode = config.DLPReport
 	tlsOpts, ca := proxytest.DevMTLS(t)

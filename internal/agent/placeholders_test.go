@@ -11,7 +11,6 @@ import (
 	"github.com/slapenir/slapenir/internal/pki/certfile"
 	"github.com/slapenir/slapenir/internal/pki/devca"
 	"github.com/slapenir/slapenir/internal/proxy"
-	"github.com/slapenir/slapenir/internal/secrets"
 	"github.com/slapenir/slapenir/internal/testutil/proxytest"
 	"github.com/slapenir/slapenir/internal/testutil/syncbuf"
 )
@@ -46,15 +45,7 @@ roles:
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := secrets.Open(cfg.Secrets, secrets.Options{LookupEnv: func(k string) (string, bool) { v, ok := realValues[k]; return v, ok }, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	creds, err := proxy.NewCredentials(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds, v := proxytest.Credentials(t, cfg.Secrets, realValues)
 	tlsOpts, ca := proxytest.DevMTLS(t, "agent-*")
 	p := proxytest.Start(t, proxy.Options{Config: cfg, TLS: tlsOpts, Credentials: creds}, nil)
 	certs := filepath.Join(t.TempDir(), "certs")

@@ -266,16 +266,8 @@ func proxiedLog(t *testing.T) string {
 		fmt.Fprintf(w, "you sent %s and %s", r.Header.Get("Authorization"), r.Header.Get("Authorization"))
 	}))
 	t.Cleanup(up.Close)
-	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}, PlaintextHTTP: true}}},
-		secrets.Options{LookupEnv: func(k string) (string, bool) { return realSecret, k == "GITHUB_TOKEN" }, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	creds, err := proxy.NewCredentials(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds, v := proxytest.Credentials(t, secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"127.0.0.1"}, PlaintextHTTP: true}}},
+		map[string]string{"GITHUB_TOKEN": realSecret})
 	p := proxytest.Start(t, proxy.Options{Credentials: creds}, nil)
 	pu, _ := url.Parse(p.URL)
 	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu)}}

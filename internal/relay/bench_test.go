@@ -82,16 +82,8 @@ func benchRelay(b *testing.B, withTLS bool, fakeURL string) string {
 // what the redactor's hold-back costs a streamed token.
 func benchCredRelay(b *testing.B, fakeURL string) string {
 	target := strings.TrimPrefix(fakeURL, "http://")
-	v, err := secrets.Open(secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"api.github.com"}}}},
-		secrets.Options{LookupEnv: func(k string) (string, bool) { return "ghp_R3alSecretValue0123456789abcdefXYZ", k == "GITHUB_TOKEN" }, Logf: b.Logf})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { v.Close() })
-	creds, err := proxy.NewCredentials(v)
-	if err != nil {
-		b.Fatal(err)
-	}
+	creds, _ := proxytest.Credentials(b, secrets.Config{Credentials: []secrets.CredentialConfig{{Name: "github", Env: "GITHUB_TOKEN", Hosts: []string{"api.github.com"}}}},
+		map[string]string{"GITHUB_TOKEN": "ghp_R3alSecretValue0123456789abcdefXYZ"})
 	tlsOpts, ca := proxytest.DevMTLS(b, "agent-*")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

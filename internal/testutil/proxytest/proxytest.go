@@ -16,6 +16,7 @@ import (
 	"github.com/slapenir/slapenir/internal/config"
 	"github.com/slapenir/slapenir/internal/pki/devca"
 	"github.com/slapenir/slapenir/internal/proxy"
+	"github.com/slapenir/slapenir/internal/secrets"
 )
 
 // Proxy is a running proxy.
@@ -102,4 +103,22 @@ func DevMTLS(t testing.TB, allowed ...string) (*proxy.TLSOptions, *devca.CA) {
 	}
 	opts.AllowedIdentities = allowed
 	return opts, ca
+}
+
+// Credentials opens a vault of cfg the way slapenir proxy does, its
+// sources' variables looked up in env, and returns the proxy's credentials
+// from it, and the vault (for its placeholders); the vault is closed when
+// the test ends.
+func Credentials(t testing.TB, cfg secrets.Config, env map[string]string) (*proxy.Credentials, *secrets.Vault) {
+	t.Helper()
+	v, err := secrets.Open(cfg, secrets.Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	creds, err := proxy.NewCredentials(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return creds, v
 }
