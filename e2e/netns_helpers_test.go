@@ -11,24 +11,41 @@ import (
 )
 
 // inNetns runs fn on a thread that has joined the network namespace at
-// path, so sockets fn opens live there. The thread is never given back to
-// the scheduler (no UnlockOSThread): it dies with the goroutine instead of
-// running other goroutines in the wrong namespace.
+// path, so sockets fn opens live there, then brings the thread back to this
+// process's own namespace before giving it back to the scheduler. If it
+// cannot come back, it stays locked and dies with its goroutine — unless
+// it is the main thread, which Go never ends: then /proc/PID/ns/net would
+// name the agent's namespace, and up, ending the agent's processes when it
+// stops, would take this test for one of them. Coming back is what keeps
+// that from happening.
 func inNetns(path string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer home.Close()
 		f, err := os.Open(path)
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- err
 			return
 		}
 		defer f.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("setns %s: %w", path, err)
 			return
 		}
-		errc <- fn()
+		err = fn()
+		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
 	}()
 	return <-errc
 }

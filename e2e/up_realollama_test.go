@@ -11,13 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ollama/ollama/api"
-	"golang.org/x/sys/unix"
 
 	"github.com/slapenir/slapenir/internal/testutil/realollama"
 )
@@ -80,7 +78,7 @@ func testUpRealOllama(t *testing.T, confined bool) {
 	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	curl := []string{"curl"}
 	if confined {
-		dial = returningDialer(t, "/run/netns/"+e.Netns)
+		dial = netnsDialer("/run/netns/" + e.Netns)
 		curl = []string{"ip", "netns", "exec", e.Netns, "curl"}
 	}
 	helper := "http://" + e.Helper
@@ -279,49 +277,4 @@ func readSSE(t *testing.T, r io.Reader) (arrivals []time.Time, done bool) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
-}
-
-// returningDialer dials from inside the network namespace at path, and
-// brings the dialing thread back to this process's own namespace before
-// giving it back to the scheduler. netnsDialer leaves its thread to die in
-// the agent's namespace instead, and when that thread is the main thread,
-// which Go never ends, /proc/PID/ns/net names the agent's namespace: up,
-// ending the agent's processes when it stops, then sends this test SIGHUP
-// (seen as "signal: hangup" failing the run).
-func returningDialer(t *testing.T, path string) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	home, err := os.Open("/proc/self/ns/net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { home.Close() })
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		type result struct {
-			c   net.Conn
-			err error
-		}
-		done := make(chan result, 1)
-		go func() {
-			runtime.LockOSThread()
-			ns, err := os.Open(path)
-			if err != nil {
-				runtime.UnlockOSThread()
-				done <- result{err: err}
-				return
-			}
-			defer ns.Close()
-			if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-				runtime.UnlockOSThread()
-				done <- result{err: err}
-				return
-			}
-			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			// Back home, or the thread dies with this goroutine (locked).
-			if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
-				runtime.UnlockOSThread()
-			}
-			done <- result{c, err}
-		}()
-		r := <-done
-		return r.c, r.err
-	}
 }
