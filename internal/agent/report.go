@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/http/httpproxy"
 
 	"github.com/slapenir/slapenir/internal/pki/certfile"
+	"github.com/slapenir/slapenir/internal/pki/enroll"
 	"github.com/slapenir/slapenir/internal/relay"
 	"github.com/slapenir/slapenir/internal/safetext"
 	"github.com/slapenir/slapenir/internal/secrets"
@@ -98,12 +99,13 @@ func (cfg *Config) reportCredentials() {
 }
 
 // certsDir is the agent's certificate directory, the seed's
-// /home/agent/certs unless SLAPENIR_CERTS_DIR says otherwise.
+// /home/agent/certs (enroll.DefaultDir, where bootstrap writes it) unless
+// SLAPENIR_CERTS_DIR says otherwise.
 func (cfg *Config) certsDir() string {
 	if dir := cfg.Getenv("SLAPENIR_CERTS_DIR"); dir != "" {
 		return dir
 	}
-	return "/home/agent/certs"
+	return enroll.DefaultDir
 }
 
 // fetchPlaceholders asks the proxy at proxyURL for the placeholders this
